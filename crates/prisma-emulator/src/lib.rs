@@ -1,1 +1,94 @@
-//! placeholder
+//! A faithful, stateful emulator of the Prisma Cloud CSPM API for Azure onboarding.
+//!
+//! It serves every endpoint the product uses — login and extend, supported features, the
+//! Terraform template, add / update / status-check of Azure accounts (CAS and legacy bodies),
+//! reads, lists, account groups, tenant children, enable/disable and offboarding — with the
+//! documented validation, response shapes and i18n keys, so the product, its tests and users'
+//! own pipelines run without a real tenant. Where the real contract is unconfirmed, the choice
+//! made here is written in `docs/emulator.md`.
+//!
+//! Modules, in the order a request meets them:
+//! * [`net`] — the listener; connections a fault can reset; optional TLS ([`tls`]).
+//! * [`gateway`] — faults and latency, `x-redlock-auth`, per-user per-endpoint token buckets.
+//! * `routes` — the endpoints; [`capabilities`] computes status checks from the request and
+//!   [`capabilities::ScenarioBook`]; [`template`] writes the Terraform configuration.
+//! * [`store`] — accounts, groups and the synthetic Azure hierarchy behind tenants.
+//! * [`admin`] — `/_emulator/*` counters and runtime fault, limit and scenario control.
+
+pub mod admin;
+pub mod auth;
+pub mod capabilities;
+mod clock;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod net;
+mod routes;
+pub mod state;
+pub mod store;
+pub mod template;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use admin::StatsReport;
+pub use config::{EmulatorConfig, Faults, Limit, RateLimits};
+pub use state::EmulatorState;
+
+/// The whole emulator as one router (API behind the gateway, plus `/_emulator/*`).
+pub fn router(state: Arc<EmulatorState>) -> Router {
+    routes::api_router(state.clone()).merge(admin::admin_router(state))
+}
+
+/// A running emulator: its address and state. Dropping it does not stop the server; send the
+/// shutdown signal given to [`serve`] / [`spawn`].
+pub struct RunningEmulator {
+    pub addr: SocketAddr,
+    pub state: Arc<EmulatorState>,
+    pub tls: bool,
+}
+
+impl RunningEmulator {
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+}
+
+/// Serves the emulator on `listener` until `shutdown` resolves. With `tls`, connections are
+/// TLS with the generated certificate.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<EmulatorState>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = net::EmulatorListener::new(listener, tls)?;
+    let app = router(state).into_make_service_with_connect_info::<net::ConnInfo>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Binds `addr` (port 0 for any), spawns the server on the current runtime and returns at once.
+pub async fn spawn(
+    addr: SocketAddr,
+    config: EmulatorConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<RunningEmulator> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(EmulatorState::new(config));
+    let is_tls = tls.is_some();
+    let server_state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, server_state, tls, shutdown).await {
+            tracing::error!(error = %e, "emulator server stopped");
+        }
+    });
+    Ok(RunningEmulator { addr, state, tls: is_tls })
+}

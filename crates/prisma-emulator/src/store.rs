@@ -1,0 +1,159 @@
+//! The emulator's state: cloud accounts, account groups, and the Azure hierarchy behind each
+//! tenant. One mutex guards it; every operation is short and never awaits while holding it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use prisma_types::wire::{AccountGroup, AzureAccountRequest, HierarchyNode};
+
+use crate::capabilities::CapabilityResult;
+
+/// The group every tenant has.
+pub const DEFAULT_GROUP_NAME: &str = "Default Account Group";
+
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    /// Subscription ID, or tenant ID for tenant accounts; for tenant children, the child's ID.
+    pub account_id: String,
+    pub name: String,
+    /// `account` or `tenant`.
+    pub account_type: String,
+    pub request: AzureAccountRequest,
+    pub enabled: bool,
+    pub parent_account_id: Option<String>,
+    pub group_ids: Vec<String>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    /// Reads see the account only from this moment (eventual consistency).
+    pub readable_at: Instant,
+    pub checks: Vec<CapabilityResult>,
+}
+
+impl AccountRecord {
+    pub fn is_readable(&self, now: Instant) -> bool {
+        now >= self.readable_at
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    pub accounts: BTreeMap<String, AccountRecord>,
+    pub groups: BTreeMap<String, AccountGroup>,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        let mut store = Store::default();
+        let id = "00000000-0000-4000-8000-00000000d0a9".to_owned();
+        store.groups.insert(
+            id.clone(),
+            AccountGroup {
+                id,
+                name: DEFAULT_GROUP_NAME.to_owned(),
+                description: "Created by the emulator, like every tenant's default group".to_owned(),
+                auto_created: true,
+                ..AccountGroup::default()
+            },
+        );
+        store
+    }
+
+    pub fn account_by_name(&self, name: &str) -> Option<&AccountRecord> {
+        self.accounts.values().find(|a| a.name == name)
+    }
+
+    pub fn group_by_name(&self, name: &str) -> Option<&AccountGroup> {
+        self.groups.values().find(|g| g.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Recomputes `accountIds` / `cloudAccountCount` of every group from the accounts.
+    pub fn refresh_group_membership(&mut self) {
+        for group in self.groups.values_mut() {
+            group.account_ids.clear();
+        }
+        for account in self.accounts.values() {
+            for gid in &account.group_ids {
+                if let Some(group) = self.groups.get_mut(gid) {
+                    group.account_ids.push(account.account_id.clone());
+                }
+            }
+        }
+        for group in self.groups.values_mut() {
+            group.cloud_account_count = group.account_ids.len() as u32;
+        }
+    }
+
+    /// Accounts whose `parent_account_id` is `parent`.
+    pub fn children_of(&self, parent: &str) -> Vec<String> {
+        self.accounts
+            .values()
+            .filter(|a| a.parent_account_id.as_deref() == Some(parent))
+            .map(|a| a.account_id.clone())
+            .collect()
+    }
+}
+
+/// A deterministic Azure hierarchy for a tenant: the root group (named by the tenant ID), two
+/// management groups, and three subscriptions under each. The same tenant always yields the
+/// same IDs, so tests and users can include or exclude them by ID.
+pub fn tenant_hierarchy(tenant_id: &str) -> Vec<HierarchyNode> {
+    let seed = tenant_id.replace('-', "");
+    let seed = &seed[..seed.len().min(20)];
+    let mut nodes = vec![HierarchyNode {
+        id: tenant_id.to_owned(),
+        node_type: "TENANT".to_owned(),
+        display_name: "Tenant Root Group".to_owned(),
+        parent: None,
+        has_child: true,
+    }];
+    for (m, mg) in ["mg-production", "mg-development"].iter().enumerate() {
+        nodes.push(HierarchyNode {
+            id: (*mg).to_owned(),
+            node_type: "MANAGEMENT_GROUP".to_owned(),
+            display_name: mg.trim_start_matches("mg-").to_owned(),
+            parent: Some(tenant_id.to_owned()),
+            has_child: true,
+        });
+        for s in 0..3 {
+            // 20 hex digits of the tenant + 12 derived digits → a stable, valid GUID.
+            let tail = format!("{:04x}{:08x}", m * 16 + s + 1, 0x5ab0_0000u32 + (m * 3 + s) as u32);
+            let raw = format!("{seed}{tail}");
+            let id = format!(
+                "{}-{}-{}-{}-{}",
+                &raw[0..8],
+                &raw[8..12],
+                &raw[12..16],
+                &raw[16..20],
+                &raw[20..32]
+            );
+            nodes.push(HierarchyNode {
+                id,
+                node_type: "ACCOUNT".to_owned(),
+                display_name: format!("{} subscription {}", mg.trim_start_matches("mg-"), s + 1),
+                parent: Some((*mg).to_owned()),
+                has_child: false,
+            });
+        }
+    }
+    nodes
+}
+
+pub fn readable_after(delay: Duration) -> Instant {
+    Instant::now() + delay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchy_is_stable_and_well_formed() {
+        let t = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        let a = tenant_hierarchy(t);
+        assert_eq!(a, tenant_hierarchy(t));
+        assert_eq!(a.len(), 1 + 2 + 6);
+        for n in a.iter().filter(|n| n.node_type == "ACCOUNT") {
+            prisma_types::SubscriptionId::parse(&n.id).unwrap();
+        }
+    }
+}
