@@ -1,0 +1,433 @@
+//! The request loop every endpoint goes through: pace → authenticate → send with a timeout →
+//! classify → (re-login and replay once on 401 | wait and retry | fail).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use prisma_types::SecretString;
+use prisma_types::wire::{
+    ApiErrorBody, AUTH_HEADER, LoginRequest, LoginResponse, REDLOCK_STATUS_HEADER, REQUEST_ID_HEADER,
+    RedlockStatus,
+};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::config::ClientConfig;
+use crate::error::{ApiError, AuthError, Error, TransportKind, safe_snippet};
+use crate::events::{ClientEvent, EventHook};
+use crate::ratelimit::Pacer;
+use crate::retry::{is_retryable_status, parse_retry_after, proves_not_processed};
+use crate::session::{Renewal, Session};
+
+/// The Prisma Cloud client. Cheap to clone; clones share the session and pacing.
+#[derive(Clone)]
+pub struct PrismaClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: ClientConfig,
+    http: reqwest::Client,
+    session: Session,
+    pub(crate) pacer: Pacer,
+    hook: Option<EventHook>,
+}
+
+/// How a call authenticates.
+#[derive(Clone)]
+pub(crate) enum AuthMode {
+    None,
+    Session,
+    Explicit(SecretString),
+}
+
+/// One API call: the endpoint's name (method + route template, used for pacing and events),
+/// the concrete path, and whether re-sending it is harmless.
+pub(crate) struct Call<'a> {
+    pub endpoint: &'static str,
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'a str, String)>,
+    pub body: Option<Vec<u8>>,
+    pub idempotent: bool,
+    pub auth: AuthMode,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(endpoint: &'static str, path: impl Into<String>) -> Self {
+        let method = match endpoint.split(' ').next() {
+            Some("POST") => Method::POST,
+            Some("PUT") => Method::PUT,
+            Some("PATCH") => Method::PATCH,
+            Some("DELETE") => Method::DELETE,
+            _ => Method::GET,
+        };
+        let idempotent = method != Method::POST;
+        Self { endpoint, method, path: path.into(), query: Vec::new(), body: None, idempotent, auth: AuthMode::Session }
+    }
+
+    pub(crate) fn json(mut self, body: &impl serde::Serialize) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("wire models always serialize"));
+        self
+    }
+
+    pub(crate) fn query(mut self, key: &'a str, value: impl Into<String>) -> Self {
+        self.query.push((key, value.into()));
+        self
+    }
+
+    /// A POST that only reads or checks (status check, children): safe to re-send.
+    pub(crate) fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    pub(crate) fn auth(mut self, auth: AuthMode) -> Self {
+        self.auth = auth;
+        self
+    }
+}
+
+/// A successful answer.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: bytes::Bytes,
+}
+
+enum Attempt {
+    Done(Reply),
+    /// 401 on a session call: revoke and replay.
+    Unauthorized(Error),
+    Retry { error: Error, retry_after: Option<Duration> },
+    Fail(Error),
+}
+
+impl PrismaClient {
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        Self::with_hook(config, None)
+    }
+
+    /// A client that reports every call, retry and login to `hook`.
+    pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.timeouts.connect)
+            .timeout(config.timeouts.request)
+            // x-redlock-auth is not a header reqwest strips on cross-host redirects; the API
+            // never redirects, so refuse all redirects rather than leak the token.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("azure-cortex/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(pem) = &config.extra_ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| Error::config("ca_cert", format!("is not a PEM certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| Error::config("http_client", e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pacer: Pacer::new(config.pacing.clone()),
+                config,
+                http,
+                session: Session::new(),
+                hook,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn emit(&self, event: ClientEvent) {
+        if let Some(hook) = &self.inner.hook {
+            hook(&event);
+        }
+    }
+
+    /// Makes sure there is a session (logs in if needed). Useful to check a key.
+    pub async fn ensure_session(&self) -> Result<(), Error> {
+        self.session_token().await.map(|_| ())
+    }
+
+    /// A token fit for use now: the current one, an extended one, or a new login.
+    async fn session_token(&self) -> Result<(SecretString, u64), Error> {
+        if let Some(fresh) = self.inner.session.fresh() {
+            return Ok(fresh);
+        }
+        let _single_flight = self.inner.session.refresh.lock().await;
+        if let Some(fresh) = self.inner.session.fresh() {
+            return Ok(fresh);
+        }
+        let reason = match self.inner.session.renewal() {
+            Renewal::Extend(old) => {
+                let started = Instant::now();
+                match self.extend_with(old).await {
+                    Ok(token) => {
+                        self.emit(ClientEvent::Extended);
+                        return Ok(self.inner.session.store(token, started));
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "extend failed; logging in again");
+                        "extend failed"
+                    }
+                }
+            }
+            Renewal::Login(reason) => reason,
+        };
+        self.emit(ClientEvent::Login { reason: reason.to_owned() });
+        let started = Instant::now();
+        let token = self.login().await?;
+        Ok(self.inner.session.store(token, started))
+    }
+
+    async fn login(&self) -> Result<SecretString, Error> {
+        let creds = &self.inner.config.credentials;
+        let body = LoginRequest {
+            username: creds.access_key_id.clone(),
+            password: creds.secret_key.clone(),
+            customer_name: creds.customer_name.clone(),
+            prisma_id: creds.prisma_id.clone(),
+        };
+        let call = Call::new("POST /login", "/login").json(&body).idempotent().auth(AuthMode::None);
+        let response: LoginResponse = match self.execute_json(call).await {
+            Ok(r) => r,
+            Err(Error::Api(e)) if e.status == 401 => {
+                let key = e.i18n_keys.first().cloned().unwrap_or_else(|| "invalid_credentials".into());
+                return Err(Error::Auth(AuthError::Rejected { i18n_key: key }));
+            }
+            Err(e) => return Err(e),
+        };
+        match response.token {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ if response.message.as_deref() == Some("login_needs_customer_name") => {
+                Err(Error::Auth(AuthError::NeedsCustomerName {
+                    choices: response.customer_names.into_iter().map(|c| c.customer_name).collect(),
+                }))
+            }
+            _ => Err(Error::Auth(AuthError::NoToken)),
+        }
+    }
+
+    async fn extend_with(&self, token: SecretString) -> Result<SecretString, Error> {
+        let call = Call::new("GET /auth_token/extend", "/auth_token/extend").auth(AuthMode::Explicit(token));
+        let response: LoginResponse = self.execute_json(call).await?;
+        response.token.filter(|t| !t.is_empty()).ok_or(Error::Auth(AuthError::NoToken))
+    }
+
+    pub(crate) async fn execute_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+        let endpoint = call.endpoint;
+        let reply = self.execute(call).await?;
+        serde_json::from_slice(&reply.body).map_err(|e| Error::Decode {
+            endpoint: endpoint.to_owned(),
+            status: reply.status,
+            message: e.to_string(),
+            raw: safe_snippet(&String::from_utf8_lossy(&reply.body), 300),
+        })
+    }
+
+    /// Runs a call to completion under its own attempt budget and deadline.
+    pub(crate) async fn execute(&self, call: Call<'_>) -> Result<Reply, Error> {
+        let policy = &self.inner.config.retry;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let mut replayed = false;
+        loop {
+            attempt += 1;
+            self.inner.pacer.acquire(call.endpoint).await;
+            let (token, generation) = match &call.auth {
+                AuthMode::None => (None, 0),
+                AuthMode::Explicit(t) => (Some(t.clone()), 0),
+                AuthMode::Session => {
+                    // Boxed: logging in runs `execute` itself (with AuthMode::None).
+                    let (t, g) = Box::pin(self.session_token()).await?;
+                    (Some(t), g)
+                }
+            };
+            let outcome = self.attempt(&call, token.as_ref(), attempt).await;
+            let (error, retry_after) = match outcome {
+                Attempt::Done(reply) => return Ok(reply),
+                Attempt::Unauthorized(error) => {
+                    if matches!(call.auth, AuthMode::Session) && !replayed {
+                        // Log in again once and replay; this is not a retry.
+                        replayed = true;
+                        attempt -= 1;
+                        self.inner.session.revoke(generation);
+                        self.emit(ClientEvent::Replayed { endpoint: call.endpoint.to_owned() });
+                        continue;
+                    }
+                    return Err(error);
+                }
+                Attempt::Fail(error) => return Err(error),
+                Attempt::Retry { error, retry_after } => (error, retry_after),
+            };
+            let delay = policy.delay(attempt, retry_after);
+            let elapsed = started.elapsed();
+            if attempt >= policy.max_attempts || elapsed + delay > policy.call_deadline {
+                return Err(Error::RetriesExhausted {
+                    endpoint: call.endpoint.to_owned(),
+                    attempts: attempt,
+                    elapsed,
+                    last: Box::new(error),
+                });
+            }
+            let reason = retry_reason(&error);
+            tracing::debug!(endpoint = call.endpoint, attempt, %reason, delay_ms = delay.as_millis() as u64, "retrying");
+            self.emit(ClientEvent::Retry {
+                endpoint: call.endpoint.to_owned(),
+                attempt,
+                reason,
+                delay_ms: delay.as_millis() as u64,
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(&self, call: &Call<'_>, token: Option<&SecretString>, attempt: u32) -> Attempt {
+        let url = self.inner.config.base_url.join(&call.path);
+        let mut request = self.inner.http.request(call.method.clone(), url).header("accept", "application/json");
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(token) = token {
+            let mut value = match HeaderValue::from_str(token.expose()) {
+                Ok(v) => v,
+                Err(_) => return Attempt::Fail(Error::Auth(AuthError::NoToken)),
+            };
+            value.set_sensitive(true);
+            request = request.header(AUTH_HEADER, value);
+        }
+        if let Some(body) = &call.body {
+            request = request.header("content-type", "application/json").body(body.clone());
+        }
+        let sent_at = Instant::now();
+        let result = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .await;
+        let elapsed_ms = sent_at.elapsed().as_millis() as u64;
+        let (status, headers, body) = match result {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.emit(ClientEvent::Call { endpoint: call.endpoint.to_owned(), status: None, attempt, elapsed_ms, request_id: None });
+                let kind = if e.is_connect() {
+                    TransportKind::Connect
+                } else if e.is_timeout() {
+                    TransportKind::Timeout
+                } else {
+                    TransportKind::Broken
+                };
+                let maybe_processed = kind != TransportKind::Connect;
+                let error = Error::Transport { endpoint: call.endpoint.to_owned(), kind, maybe_processed, source: Some(e.without_url()) };
+                return if call.idempotent || !maybe_processed {
+                    Attempt::Retry { error, retry_after: None }
+                } else {
+                    Attempt::Fail(error)
+                };
+            }
+        };
+        let request_id = header_str(&headers, REQUEST_ID_HEADER);
+        self.emit(ClientEvent::Call {
+            endpoint: call.endpoint.to_owned(),
+            status: Some(status.as_u16()),
+            attempt,
+            elapsed_ms,
+            request_id: request_id.clone(),
+        });
+        self.learn_limits(call.endpoint, &headers);
+        if status.is_success() {
+            return Attempt::Done(Reply { status: status.as_u16(), body });
+        }
+        let error = api_error(call.endpoint, status, &headers, &body, request_id);
+        let retry_after = match &error {
+            Error::Api(e) => e.retry_after,
+            _ => None,
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            return Attempt::Unauthorized(error);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.inner.pacer.drain(call.endpoint);
+        }
+        let code = status.as_u16();
+        if is_retryable_status(code) && (call.idempotent || proves_not_processed(code)) {
+            Attempt::Retry { error, retry_after }
+        } else {
+            Attempt::Fail(error)
+        }
+    }
+
+    fn learn_limits(&self, endpoint: &str, headers: &HeaderMap) {
+        let rate = header_str(headers, "x-ratelimit-replenish-rate").and_then(|v| v.parse::<f64>().ok());
+        let burst = header_str(headers, "x-ratelimit-burst-capacity").and_then(|v| v.parse::<u32>().ok());
+        if let Some((rps, burst)) = self.inner.pacer.observe(endpoint, rate, burst) {
+            self.emit(ClientEvent::PacingUpdated { endpoint: endpoint.to_owned(), rps, burst });
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn retry_reason(error: &Error) -> String {
+    match error {
+        Error::Api(e) if e.status == 429 => "rate limited (429)".to_owned(),
+        Error::Api(e) => format!("server answered {}", e.status),
+        Error::Transport { kind, .. } => kind.to_string(),
+        other => other.code().to_owned(),
+    }
+}
+
+/// Decodes an error answer: keys from `x-redlock-status`, else from a JSON error body (Spring
+/// `ApiError` or `{error:{code,message}}`); an HTML body (the gateway's 429 page) is noted.
+fn api_error(
+    endpoint: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: Option<String>,
+) -> Error {
+    let mut keys = Vec::new();
+    let mut subject = None;
+    let mut server_message = None;
+    if let Some(raw) = header_str(headers, REDLOCK_STATUS_HEADER) {
+        if let Ok(entries) = serde_json::from_str::<Vec<RedlockStatus>>(&raw) {
+            subject = entries.iter().find_map(|e| e.subject.clone());
+            keys.extend(entries.into_iter().map(|e| e.i18n_key));
+        }
+    }
+    let content_type = header_str(headers, "content-type").unwrap_or_default();
+    let html = content_type.contains("html") || body.trim_ascii_start().starts_with(b"<");
+    if keys.is_empty() && !html && !body.is_empty() {
+        if let Ok(b) = serde_json::from_slice::<ApiErrorBody>(body) {
+            if !b.debug_message.is_empty() && !b.debug_message.contains(' ') {
+                keys.push(b.debug_message.clone());
+            }
+            server_message = Some(safe_snippet(&b.message, 300)).filter(|m| !m.is_empty());
+        } else if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+            if let Some(code) = v.pointer("/error/code").and_then(|c| c.as_str()) {
+                keys.push(code.to_owned());
+            }
+            server_message = v
+                .pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(|m| safe_snippet(m, 300));
+        }
+    }
+    let retry_after = header_str(headers, "retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+    Error::Api(ApiError {
+        endpoint: endpoint.to_owned(),
+        status: status.as_u16(),
+        i18n_keys: keys,
+        subject,
+        server_message,
+        request_id,
+        html,
+        retry_after,
+    })
+}
