@@ -51,6 +51,8 @@ pub struct RunningEmulator {
     pub addr: SocketAddr,
     pub state: Arc<EmulatorState>,
     pub tls: bool,
+    /// Ends when the server has shut down (after the shutdown signal, open requests done).
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningEmulator {
@@ -85,10 +87,10 @@ pub async fn spawn(
     let state = Arc::new(EmulatorState::new(config));
     let is_tls = tls.is_some();
     let server_state = state.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, server_state, tls, shutdown).await {
             tracing::error!(error = %e, "emulator server stopped");
         }
     });
-    Ok(RunningEmulator { addr, state, tls: is_tls })
+    Ok(RunningEmulator { addr, state, tls: is_tls, task })
 }
