@@ -71,7 +71,11 @@ impl Session {
     }
 
     pub(crate) fn store(&self, token: SecretString, received: Instant) -> (SecretString, u64) {
-        let ttl = token_lifetime(token.expose()).unwrap_or(DEFAULT_TTL);
+        // `iat` and `exp` are whole seconds and `iat` is rounded down, so the token may have
+        // been issued up to a second after `iat`: it can live one second less than `exp - iat`.
+        let ttl = token_lifetime(token.expose())
+            .map(|t| t.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(500)))
+            .unwrap_or(DEFAULT_TTL);
         let margin = (ttl / 4).min(Duration::from_secs(60));
         let mut c = self.current.write().unwrap_or_else(|p| p.into_inner());
         c.token = Some(token.clone());
@@ -134,9 +138,10 @@ mod tests {
         s.revoke(g1);
         assert!(s.fresh().is_none());
         assert!(matches!(s.renewal(), Renewal::Login("token refused")));
-        // A 4-second token is due for refresh after 3 s, and extendable until 4 s.
+        // A 5-second token counts as 4 s (whole-second claims): due for refresh after 3 s,
+        // extendable until 4 s.
         let t = Instant::now() - Duration::from_millis(3500);
-        s.store(SecretString::from(jwt(r#"{"iat":0,"exp":4}"#)), t);
+        s.store(SecretString::from(jwt(r#"{"iat":0,"exp":5}"#)), t);
         assert!(s.fresh().is_none());
         assert!(matches!(s.renewal(), Renewal::Extend(_)));
     }

@@ -97,8 +97,15 @@ async fn put_scenarios(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+async fn revoke_tokens(State(state): State<Arc<EmulatorState>>) -> StatusCode {
+    let secret: [u8; 32] = rand::random();
+    state.tokens.rotate(&secret);
+    StatusCode::NO_CONTENT
+}
+
 pub fn admin_router(state: Arc<EmulatorState>) -> Router {
     Router::new()
+        .route("/_emulator/revoke-tokens", axum::routing::post(revoke_tokens))
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
         .route("/_emulator/rate-limits", get(get_limits).put(put_limits))

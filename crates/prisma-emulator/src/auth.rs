@@ -51,20 +51,24 @@ impl From<TokenError> for ApiFailure {
 }
 
 pub struct TokenIssuer {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: std::sync::RwLock<(EncodingKey, DecodingKey)>,
     ttl: Duration,
     issuer: String,
 }
 
 impl TokenIssuer {
     pub fn new(signing_secret: &[u8], ttl: Duration, issuer: String) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(signing_secret),
-            decoding: DecodingKey::from_secret(signing_secret),
-            ttl,
-            issuer,
-        }
+        Self { keys: std::sync::RwLock::new(Self::key_pair(signing_secret)), ttl, issuer }
+    }
+
+    fn key_pair(secret: &[u8]) -> (EncodingKey, DecodingKey) {
+        (EncodingKey::from_secret(secret), DecodingKey::from_secret(secret))
+    }
+
+    /// Signs with a new key: every token issued so far is refused from now on (as after a
+    /// server-side session purge). Lets tests exercise the client's 401 → re-login path.
+    pub fn rotate(&self, signing_secret: &[u8]) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Self::key_pair(signing_secret);
     }
 
     pub fn mint(&self, access_key_id: &str, customer: &str) -> SecretString {
@@ -84,7 +88,8 @@ impl TokenIssuer {
             exp: iat + self.ttl.as_secs() as i64,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.0)
             .expect("HS256 encoding of plain claims cannot fail");
         SecretString::from(token)
     }
@@ -96,7 +101,8 @@ impl TokenIssuer {
         validation.leeway = 0;
         validation.set_audience(&[self.issuer.as_str()]);
         validation.set_issuer(&[self.issuer.as_str()]);
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation) {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        match jsonwebtoken::decode::<Claims>(token, &keys.1, &validation) {
             Ok(data) => {
                 // jsonwebtoken checks `exp < now`; the real service also refuses at `exp`.
                 if data.claims.exp <= epoch_secs() {
