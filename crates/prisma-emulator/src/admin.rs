@@ -22,6 +22,8 @@ pub struct StatsReport {
     pub logins: u64,
     pub failed_logins: u64,
     pub extends: u64,
+    pub accounts_created: u64,
+    pub duplicates_refused: u64,
     /// Accounts stored (tenant children included), readable or not yet.
     pub accounts: usize,
     pub endpoints: std::collections::BTreeMap<String, EndpointStatsReport>,
@@ -34,6 +36,8 @@ pub fn stats_report(state: &EmulatorState) -> StatsReport {
         logins: Stats::count(&state.stats.logins),
         failed_logins: Stats::count(&state.stats.failed_logins),
         extends: Stats::count(&state.stats.extends),
+        accounts_created: Stats::count(&state.stats.accounts_created),
+        duplicates_refused: Stats::count(&state.stats.duplicates_refused),
         accounts: state.store().accounts.len(),
         endpoints: state.stats.endpoints.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     }

@@ -163,6 +163,10 @@ pub struct Stats {
     pub logins: AtomicU64,
     pub failed_logins: AtomicU64,
     pub extends: AtomicU64,
+    /// Accounts committed by add (CAS or legacy); tenant children not counted.
+    pub accounts_created: AtomicU64,
+    /// Adds refused with `duplicate_cloud_account`.
+    pub duplicates_refused: AtomicU64,
     pub endpoints: Mutex<BTreeMap<String, EndpointStats>>,
 }
 

@@ -90,6 +90,7 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
     let mut store = state.store();
     let checked = check_account(&body, &store, Purpose::Write)?;
     if store.accounts.contains_key(&checked.account_id) {
+        state.stats.duplicates_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account")
             .subject("cloudAccount.accountId"));
     }
@@ -121,6 +122,7 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
         },
     );
     store.refresh_group_membership();
+    state.stats.accounts_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(account_id = %checked.account_id, "emulator: account added");
     Ok(StatusCode::OK.into_response())
 }
