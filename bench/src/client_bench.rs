@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use prisma_client::{
-    BaseUrl, ClientConfig, ClientEvent, Credentials, Outcome, PacingConfig, PrismaClient, RetryPolicy,
+    BaseUrl, ClientConfig, ClientEvent, Credentials, Outcome, PacingConfig, PrismaClient,
+    RetryPolicy,
 };
 use prisma_types::account::{AccountScope, AzureCredentials, Subscription};
 use prisma_types::{
@@ -45,14 +46,38 @@ impl Drop for Emulator {
 
 fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Result<Emulator> {
     let mut cmd = Command::new(binary);
-    cmd.args(["emulator", "--listen", "127.0.0.1:0", "--access-key", "bench", "--read-delay-ms", "0"])
-        .args(["--rate-limit", &rps.to_string(), "--burst", &rps.to_string(), "--seed", &seed.to_string()])
-        .env("AZURE_CORTEX_EMULATOR_SECRET_KEY", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "emulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--access-key",
+        "bench",
+        "--read-delay-ms",
+        "0",
+    ])
+    .args([
+        "--rate-limit",
+        &rps.to_string(),
+        "--burst",
+        &rps.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ])
+    .env("AZURE_CORTEX_EMULATOR_SECRET_KEY", SECRET)
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     if faults {
-        cmd.args(["--p-429", "0.10", "--p-503", "0.03", "--p-reset", "0.01", "--p-commit-drop", "0.01"]);
+        cmd.args([
+            "--p-429",
+            "0.10",
+            "--p-503",
+            "0.03",
+            "--p-reset",
+            "0.01",
+            "--p-commit-drop",
+            "0.01",
+        ]);
     }
     let mut child = cmd.spawn().with_context(|| format!("starting {binary}"))?;
     let stdout = child.stdout.take().context("emulator stdout")?;
@@ -97,7 +122,11 @@ fn process_cpu() -> Duration {
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
             if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
-                total += text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                total += text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
             }
         }
     }
@@ -115,11 +144,23 @@ struct EndpointStats {
     admitted: u64,
 }
 
-async fn scenario(binary: &str, accounts: u32, rps: u32, faults: bool) -> anyhow::Result<serde_json::Value> {
+async fn scenario(
+    binary: &str,
+    accounts: u32,
+    rps: u32,
+    faults: bool,
+) -> anyhow::Result<serde_json::Value> {
     let emu = start_emulator(binary, rps, faults, 42)?;
-    let mut config = ClientConfig::new(BaseUrl::parse(&emu.url, false)?, Credentials::new("bench", SECRET));
+    let mut config = ClientConfig::new(
+        BaseUrl::parse(&emu.url, false)?,
+        Credentials::new("bench", SECRET),
+    );
     config.pacing = PacingConfig::uniform(f64::from(rps), rps);
-    config.retry = RetryPolicy { base_delay: Duration::from_millis(50), max_delay: Duration::from_secs(2), ..RetryPolicy::default() };
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(2),
+        ..RetryPolicy::default()
+    };
     let requests = Arc::new(AtomicU64::new(0));
     let retries = Arc::new(AtomicU64::new(0));
     let (req, ret) = (requests.clone(), retries.clone());
@@ -144,7 +185,9 @@ async fn scenario(binary: &str, accounts: u32, rps: u32, faults: bool) -> anyhow
                 let account = account(n);
                 client.status_check(&account).await?;
                 let registration = client.add_azure_account(&account, true).await?;
-                client.wait_until_readable(account.account_id(), Duration::from_secs(120)).await?;
+                client
+                    .wait_until_readable(account.account_id(), Duration::from_secs(120))
+                    .await?;
                 Ok::<_, prisma_client::Error>(registration)
             }
         })
@@ -155,7 +198,10 @@ async fn scenario(binary: &str, accounts: u32, rps: u32, faults: bool) -> anyhow
     let cpu = process_cpu() - cpu_before;
     let calls = requests.load(Ordering::Relaxed) - requests_before;
 
-    let stats: Stats = reqwest::get(format!("{}/_emulator/stats", emu.url)).await?.json().await?;
+    let stats: Stats = reqwest::get(format!("{}/_emulator/stats", emu.url))
+        .await?
+        .json()
+        .await?;
     let burst = f64::from(rps);
     let bound = stats
         .endpoints
@@ -167,7 +213,10 @@ async fn scenario(binary: &str, accounts: u32, rps: u32, faults: bool) -> anyhow
     if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
         eprintln!("first failure: {e}");
     }
-    let adopted = results.iter().filter(|r| matches!(r, Ok(reg) if reg.outcome == Outcome::Adopted)).count();
+    let adopted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(reg) if reg.outcome == Outcome::Adopted))
+        .count();
     let succeeded = accounts as usize - failures;
     Ok(serde_json::json!({
         "scenario": format!("onboard-{accounts}-at-{rps}rps-{}", if faults { "faults" } else { "clean" }),
@@ -190,12 +239,21 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+// One thread: the client needs no more, and cross-thread wake-ups cost more CPU than the work.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let binary = arg("--emulator").unwrap_or_else(|| "target/release/azure-cortex".to_owned());
-    let accounts: u32 = arg("--accounts").map(|v| v.parse()).transpose()?.unwrap_or(500);
+    let accounts: u32 = arg("--accounts")
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(500);
     let rates: Vec<u32> = arg("--rates")
         .unwrap_or_else(|| "10,50,200".to_owned())
         .split(',')

@@ -42,10 +42,20 @@ pub struct EmulatorArgs {
     access_key: Option<String>,
     /// Secret key for --access-key. Prefer the environment variable or --secret-key-file:
     /// a value on the command line is visible to every user of the machine.
-    #[arg(long, env = "AZURE_CORTEX_EMULATOR_SECRET_KEY", hide_env_values = true, requires = "access_key")]
+    #[arg(
+        long,
+        env = "AZURE_CORTEX_EMULATOR_SECRET_KEY",
+        hide_env_values = true,
+        requires = "access_key"
+    )]
     secret_key: Option<String>,
     /// File holding the secret key for --access-key.
-    #[arg(long, value_name = "PATH", conflicts_with = "secret_key", requires = "access_key")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "secret_key",
+        requires = "access_key"
+    )]
     secret_key_file: Option<PathBuf>,
     /// More access keys: a JSON file `[{"id": "...", "secret": "..."}]`.
     #[arg(long, value_name = "PATH")]
@@ -135,25 +145,36 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
     if let Err(m) = faults.validate() {
         bail!("fault flags: {m}");
     }
-    let (key_id, secret, printed) = match (&args.access_key, &args.secret_key, &args.secret_key_file) {
-        (Some(id), Some(secret), _) => (id.clone(), secret.clone(), false),
-        (Some(id), None, Some(path)) => {
-            let secret = std::fs::read_to_string(path)
-                .with_context(|| format!("--secret-key-file: cannot read {}", path.display()))?;
-            (id.clone(), secret.trim().to_owned(), false)
-        }
-        (Some(_), None, None) => bail!("--access-key needs AZURE_CORTEX_EMULATOR_SECRET_KEY or --secret-key-file"),
-        (None, _, _) => (generated("emu-", 12), generated("", 32), true),
-    };
+    let (key_id, secret, printed) =
+        match (&args.access_key, &args.secret_key, &args.secret_key_file) {
+            (Some(id), Some(secret), _) => (id.clone(), secret.clone(), false),
+            (Some(id), None, Some(path)) => {
+                let secret = std::fs::read_to_string(path).with_context(|| {
+                    format!("--secret-key-file: cannot read {}", path.display())
+                })?;
+                (id.clone(), secret.trim().to_owned(), false)
+            }
+            (Some(_), None, None) => {
+                bail!("--access-key needs AZURE_CORTEX_EMULATOR_SECRET_KEY or --secret-key-file")
+            }
+            (None, _, _) => (generated("emu-", 12), generated("", 32), true),
+        };
     let mut config = EmulatorConfig::new(key_id.clone(), SecretString::from(secret.clone()));
     if let Some(path) = &args.keys_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--keys-file: cannot read {}", path.display()))?;
-        let entries: Vec<KeyEntry> = serde_json::from_str(&text)
-            .with_context(|| format!("--keys-file {}: expected [{{\"id\": ..., \"secret\": ...}}]", path.display()))?;
-        config.access_keys.extend(
-            entries.into_iter().map(|e| AccessKey { id: e.id, secret: SecretString::from(e.secret) }),
-        );
+        let entries: Vec<KeyEntry> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "--keys-file {}: expected [{{\"id\": ..., \"secret\": ...}}]",
+                path.display()
+            )
+        })?;
+        config
+            .access_keys
+            .extend(entries.into_iter().map(|e| AccessKey {
+                id: e.id,
+                secret: SecretString::from(e.secret),
+            }));
     }
     config.customer_names = args.customers.clone();
     config.token_ttl = Duration::from_secs(args.token_ttl);
@@ -186,12 +207,19 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
     } else {
         None
     };
-    config.issuer = format!("{}://{}", if args.tls { "https" } else { "http" }, args.listen);
+    config.issuer = format!(
+        "{}://{}",
+        if args.tls { "https" } else { "http" },
+        args.listen
+    );
     let stop = tokio_util::sync::CancellationToken::new();
     let running = prisma_emulator::spawn(args.listen, config, tls, stop.clone().cancelled_owned())
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("Prisma Cloud API emulator listening on {}", running.base_url());
+    println!(
+        "Prisma Cloud API emulator listening on {}",
+        running.base_url()
+    );
     if let Some(path) = &args.ca_cert_out {
         println!("CA certificate written to {}", path.display());
     }

@@ -13,7 +13,10 @@ pub fn init(verbose: u8) {
             "warn,azure_cortex={level},prisma_client={level},prisma_emulator={level}"
         ))
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// A signal that resolves on Ctrl-C or SIGTERM.

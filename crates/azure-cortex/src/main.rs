@@ -7,7 +7,11 @@ mod logging;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "azure-cortex", version, about = "Onboard Azure into Prisma Cloud / Cortex Cloud CSPM")]
+#[command(
+    name = "azure-cortex",
+    version,
+    about = "Onboard Azure into Prisma Cloud / Cortex Cloud CSPM"
+)]
 struct Cli {
     /// More log output (-v debug, -vv trace). Logs go to stderr.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -27,11 +31,15 @@ fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     logging::init(cli.verbose);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Emulator(args) => {
-                let sub = matches.subcommand_matches("emulator").expect("parsed above");
+                let sub = matches
+                    .subcommand_matches("emulator")
+                    .expect("parsed above");
                 emulator_cmd::run(args, sub).await
             }
         }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use prisma_types::feature::{Environment, FeatureSet};
 use prisma_types::wire::{
-    AccountGroup, AccountGroupRequest, AzureAccountView, CloudAccountDetails, CloudAccountListItem,
-    CloudAccountName, CloudAccountStatus, ConfigStatusItem, FeaturesRequest, FeaturesResponse,
-    HierarchyNode, ListChildrenRequest, ChildrenCloudAccount, TemplateRequest,
+    AccountGroup, AccountGroupRequest, AzureAccountView, ChildrenCloudAccount, CloudAccountDetails,
+    CloudAccountListItem, CloudAccountName, CloudAccountStatus, ConfigStatusItem, FeaturesRequest,
+    FeaturesResponse, HierarchyNode, ListChildrenRequest, TemplateRequest,
 };
 use prisma_types::{AzureAccount, SubscriptionId, TenantId};
 use serde::Serialize;
@@ -42,9 +42,16 @@ pub struct Registration {
 /// Which template to ask for.
 #[derive(Debug, Clone)]
 pub enum TemplateScope {
-    Subscription { tenant_id: TenantId, subscription_id: SubscriptionId },
-    TenantWithGroups { tenant_id: TenantId },
-    EntraOnly { tenant_id: TenantId },
+    Subscription {
+        tenant_id: TenantId,
+        subscription_id: SubscriptionId,
+    },
+    TenantWithGroups {
+        tenant_id: TenantId,
+    },
+    EntraOnly {
+        tenant_id: TenantId,
+    },
 }
 
 /// The account shape `/cas/v1/features` is asked about.
@@ -77,9 +84,12 @@ impl PrismaClient {
             root_sync_enabled: root_sync,
             aws_partition: None,
         };
-        let call = Call::new("POST /cas/v1/features/cloud/{cloud_type}", "/cas/v1/features/cloud/azure")
-            .json(&body)
-            .idempotent();
+        let call = Call::new(
+            "POST /cas/v1/features/cloud/{cloud_type}",
+            "/cas/v1/features/cloud/azure",
+        )
+        .json(&body)
+        .idempotent();
         self.execute_json(call).await
     }
 
@@ -97,10 +107,18 @@ impl PrismaClient {
             )));
         }
         let (account_type, tenant, subscription, root_sync) = match scope {
-            TemplateScope::Subscription { tenant_id, subscription_id } => {
-                ("account", tenant_id, Some(subscription_id.to_string()), None)
+            TemplateScope::Subscription {
+                tenant_id,
+                subscription_id,
+            } => (
+                "account",
+                tenant_id,
+                Some(subscription_id.to_string()),
+                None,
+            ),
+            TemplateScope::TenantWithGroups { tenant_id } => {
+                ("tenant", tenant_id, None, Some(true))
             }
-            TemplateScope::TenantWithGroups { tenant_id } => ("tenant", tenant_id, None, Some(true)),
             TemplateScope::EntraOnly { tenant_id } => ("tenant", tenant_id, None, Some(false)),
         };
         let body = TemplateRequest {
@@ -112,15 +130,23 @@ impl PrismaClient {
             deployment_type: Some(environment.as_str().to_owned()),
             file_name: None,
         };
-        let call = Call::new("POST /cas/v1/azure_template", "/cas/v1/azure_template").json(&body).idempotent();
+        let call = Call::new("POST /cas/v1/azure_template", "/cas/v1/azure_template")
+            .json(&body)
+            .idempotent();
         self.execute_json(call).await
     }
 
     /// `POST /cas/v1/cloud_account/status/azure`: the pre-flight capability checks.
-    pub async fn status_check(&self, account: &AzureAccount) -> Result<Vec<CloudAccountStatus>, Error> {
-        let call = Call::new("POST /cas/v1/cloud_account/status/azure", "/cas/v1/cloud_account/status/azure")
-            .json(&account.to_wire())
-            .idempotent();
+    pub async fn status_check(
+        &self,
+        account: &AzureAccount,
+    ) -> Result<Vec<CloudAccountStatus>, Error> {
+        let call = Call::new(
+            "POST /cas/v1/cloud_account/status/azure",
+            "/cas/v1/cloud_account/status/azure",
+        )
+        .json(&account.to_wire())
+        .idempotent();
         self.execute_json(call).await
     }
 
@@ -143,13 +169,27 @@ impl PrismaClient {
                 .query("skipStatusChecks", skip_status_checks.to_string())
                 .json(&body);
             let error = match self.execute(call).await {
-                Ok(_) => return Ok(Registration { account_id, outcome: Outcome::Created, reconciled }),
+                Ok(_) => {
+                    return Ok(Registration {
+                        account_id,
+                        outcome: Outcome::Created,
+                        reconciled,
+                    });
+                }
                 Err(e) if e.has_key("duplicate_cloud_account") => {
                     let outcome = Outcome::Adopted;
                     if reconciled {
-                        self.emit(ClientEvent::Reconciled { endpoint: endpoint.into(), account_id: account_id.clone(), outcome: "adopted".into() });
+                        self.emit(ClientEvent::Reconciled {
+                            endpoint: endpoint.into(),
+                            account_id: account_id.clone(),
+                            outcome: "adopted".into(),
+                        });
                     }
-                    return Ok(Registration { account_id, outcome, reconciled });
+                    return Ok(Registration {
+                        account_id,
+                        outcome,
+                        reconciled,
+                    });
                 }
                 Err(e) if e.is_ambiguous() => e,
                 Err(e) => return Err(e),
@@ -158,8 +198,16 @@ impl PrismaClient {
             reconciled = true;
             tracing::debug!(endpoint, error = %error, "ambiguous create; reading back");
             if self.get_azure_account(&account_id).await?.is_some() {
-                self.emit(ClientEvent::Reconciled { endpoint: endpoint.into(), account_id: account_id.clone(), outcome: "created".into() });
-                return Ok(Registration { account_id, outcome: Outcome::Created, reconciled });
+                self.emit(ClientEvent::Reconciled {
+                    endpoint: endpoint.into(),
+                    account_id: account_id.clone(),
+                    outcome: "created".into(),
+                });
+                return Ok(Registration {
+                    account_id,
+                    outcome: Outcome::Created,
+                    reconciled,
+                });
             }
             if Instant::now() >= deadline {
                 return Err(error);
@@ -170,31 +218,52 @@ impl PrismaClient {
     }
 
     /// `PUT /cas/v1/azure_account/{id}` (idempotent: same body, same result).
-    pub async fn update_azure_account(&self, account: &AzureAccount, skip_status_checks: bool) -> Result<(), Error> {
+    pub async fn update_azure_account(
+        &self,
+        account: &AzureAccount,
+        skip_status_checks: bool,
+    ) -> Result<(), Error> {
         let id = account.account_id().to_owned();
-        let call = Call::new("PUT /cas/v1/azure_account/{account_id}", format!("/cas/v1/azure_account/{id}"))
-            .query("skipStatusChecks", skip_status_checks.to_string())
-            .json(&account.to_wire());
+        let call = Call::new(
+            "PUT /cas/v1/azure_account/{account_id}",
+            format!("/cas/v1/azure_account/{id}"),
+        )
+        .query("skipStatusChecks", skip_status_checks.to_string())
+        .json(&account.to_wire());
         self.execute(call).await.map(|_| ())
     }
 
     /// `GET /account/{id}/config/status`: the capabilities in warning or error, with remediation.
     pub async fn config_status(&self, account_id: &str) -> Result<Vec<ConfigStatusItem>, Error> {
         let id = account_path_id(account_id)?;
-        self.execute_json(Call::new("GET /account/{account_id}/config/status", format!("/account/{id}/config/status"))).await
+        self.execute_json(Call::new(
+            "GET /account/{account_id}/config/status",
+            format!("/account/{id}/config/status"),
+        ))
+        .await
     }
 
     /// `GET /cloud/azure/{id}`.
     pub async fn account_details(&self, account_id: &str) -> Result<CloudAccountDetails, Error> {
         let id = account_path_id(account_id)?;
-        self.execute_json(Call::new("GET /cloud/{cloud_type}/{account_id}", format!("/cloud/azure/{id}"))).await
+        self.execute_json(Call::new(
+            "GET /cloud/{cloud_type}/{account_id}",
+            format!("/cloud/azure/{id}"),
+        ))
+        .await
     }
 
     /// `GET /v1/cloudAccounts/azureAccounts/{id}`; `None` when it does not exist (or is not
     /// readable yet).
-    pub async fn get_azure_account(&self, account_id: &str) -> Result<Option<AzureAccountView>, Error> {
+    pub async fn get_azure_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<AzureAccountView>, Error> {
         let id = account_path_id(account_id)?;
-        let call = Call::new("GET /v1/cloudAccounts/azureAccounts/{account_id}", format!("/v1/cloudAccounts/azureAccounts/{id}"));
+        let call = Call::new(
+            "GET /v1/cloudAccounts/azureAccounts/{account_id}",
+            format!("/v1/cloudAccounts/azureAccounts/{id}"),
+        );
         match self.execute_json(call).await {
             Ok(view) => Ok(Some(view)),
             Err(e) if e.status() == Some(404) => Ok(None),
@@ -204,7 +273,11 @@ impl PrismaClient {
 
     /// Polls until a new account is readable (creation is eventually consistent), with a
     /// bounded backoff from 250 ms to 2 s, for at most `timeout`.
-    pub async fn wait_until_readable(&self, account_id: &str, timeout: Duration) -> Result<AzureAccountView, Error> {
+    pub async fn wait_until_readable(
+        &self,
+        account_id: &str,
+        timeout: Duration,
+    ) -> Result<AzureAccountView, Error> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(250);
         loop {
@@ -212,16 +285,18 @@ impl PrismaClient {
                 return Ok(view);
             }
             if Instant::now() + pause > deadline {
-                return Err(Error::Api(crate::error::ApiError {
+                return Err(Error::Api(Box::new(crate::error::ApiError {
                     endpoint: "GET /v1/cloudAccounts/azureAccounts/{account_id}".into(),
                     status: 404,
                     i18n_keys: vec!["not_found".into()],
-                    subject: Some(format!("account {account_id} not readable after {timeout:?}")),
+                    subject: Some(format!(
+                        "account {account_id} not readable after {timeout:?}"
+                    )),
                     server_message: None,
                     request_id: None,
                     html: false,
                     retry_after: None,
-                }));
+                })));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(2));
@@ -235,23 +310,40 @@ impl PrismaClient {
 
     /// `GET /cloud/name?cloudType=azure`.
     pub async fn list_account_names(&self) -> Result<Vec<CloudAccountName>, Error> {
-        self.execute_json(Call::new("GET /cloud/name", "/cloud/name").query("cloudType", "azure")).await
+        self.execute_json(Call::new("GET /cloud/name", "/cloud/name").query("cloudType", "azure"))
+            .await
     }
 
     /// `GET /cloud/group`.
     pub async fn list_account_groups(&self) -> Result<Vec<AccountGroup>, Error> {
-        self.execute_json(Call::new("GET /cloud/group", "/cloud/group")).await
+        self.execute_json(Call::new("GET /cloud/group", "/cloud/group"))
+            .await
     }
 
     /// `POST /cloud/group`, safely (see [`Self::add_azure_account`]); an existing group of the
     /// same name is adopted.
-    pub async fn create_account_group(&self, name: &str, description: &str) -> Result<(AccountGroup, Outcome), Error> {
+    pub async fn create_account_group(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<(AccountGroup, Outcome), Error> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::Invalid(prisma_types::ValidationError::new("group_name", "must be 1-100 characters")));
+            return Err(Error::Invalid(prisma_types::ValidationError::new(
+                "group_name",
+                "must be 1-100 characters",
+            )));
         }
-        let find = |groups: Vec<AccountGroup>| groups.into_iter().find(|g| g.name.eq_ignore_ascii_case(name));
-        let body = AccountGroupRequest { name: name.to_owned(), account_ids: Vec::new(), description: Some(description.to_owned()) };
+        let find = |groups: Vec<AccountGroup>| {
+            groups
+                .into_iter()
+                .find(|g| g.name.eq_ignore_ascii_case(name))
+        };
+        let body = AccountGroupRequest {
+            name: name.to_owned(),
+            account_ids: Vec::new(),
+            description: Some(description.to_owned()),
+        };
         let call = Call::new("POST /cloud/group", "/cloud/group").json(&body);
         match self.execute_json::<AccountGroup>(call).await {
             Ok(group) => Ok((group, Outcome::Created)),
@@ -266,8 +358,12 @@ impl PrismaClient {
                 let call = Call::new("POST /cloud/group", "/cloud/group").json(&body);
                 match self.execute_json::<AccountGroup>(call).await {
                     Ok(group) => Ok((group, Outcome::Created)),
-                    Err(e) if e.has_key("account_group_name_already_exists") || e.is_ambiguous() => {
-                        find(self.list_account_groups().await?).map(|g| (g, Outcome::Created)).ok_or(e)
+                    Err(e)
+                        if e.has_key("account_group_name_already_exists") || e.is_ambiguous() =>
+                    {
+                        find(self.list_account_groups().await?)
+                            .map(|g| (g, Outcome::Created))
+                            .ok_or(e)
                     }
                     Err(e) => Err(e),
                 }
@@ -279,14 +375,21 @@ impl PrismaClient {
     /// `POST /cloud-accounts-manager/v1/cloudAccounts/azureAccounts/{parent}/children`: the
     /// management groups and subscriptions under a tenant or management group, as the given
     /// credentials see them.
-    pub async fn list_children(&self, parent_id: &str, account: &AzureAccount) -> Result<Vec<HierarchyNode>, Error> {
+    pub async fn list_children(
+        &self,
+        parent_id: &str,
+        account: &AzureAccount,
+    ) -> Result<Vec<HierarchyNode>, Error> {
         let parent = parent_id.trim();
         if TenantId::parse(parent).is_err() {
             prisma_types::ManagementGroupId::parse_as("parent_id", parent)?;
         }
         let wire = account.to_wire();
         let body = ListChildrenRequest {
-            cloud_account: ChildrenCloudAccount { account_type: "tenant".into(), account_id: account.tenant_id().to_string() },
+            cloud_account: ChildrenCloudAccount {
+                account_type: "tenant".into(),
+                account_id: account.tenant_id().to_string(),
+            },
             client_id: wire.client_id,
             key: wire.key,
             tenant_id: wire.tenant_id,
@@ -305,17 +408,31 @@ impl PrismaClient {
     }
 
     /// `PATCH /cloud/{id}/status/{enabled}`.
-    pub async fn set_account_enabled(&self, account_id: &str, enabled: bool, update_children: bool) -> Result<(), Error> {
+    pub async fn set_account_enabled(
+        &self,
+        account_id: &str,
+        enabled: bool,
+        update_children: bool,
+    ) -> Result<(), Error> {
         let id = account_path_id(account_id)?;
-        let call = Call::new("PATCH /cloud/{account_id}/status/{enabled}", format!("/cloud/{id}/status/{enabled}"))
-            .query("updateChildren", update_children.to_string());
+        let call = Call::new(
+            "PATCH /cloud/{account_id}/status/{enabled}",
+            format!("/cloud/{id}/status/{enabled}"),
+        )
+        .query("updateChildren", update_children.to_string());
         self.execute(call).await.map(|_| ())
     }
 
     /// `DELETE /cloud/azure/{id}`. A missing account is not an error (the goal is reached).
     pub async fn offboard(&self, account_id: &str) -> Result<(), Error> {
         let id = account_path_id(account_id)?;
-        match self.execute(Call::new("DELETE /cloud/{cloud_type}/{account_id}", format!("/cloud/azure/{id}"))).await {
+        match self
+            .execute(Call::new(
+                "DELETE /cloud/{cloud_type}/{account_id}",
+                format!("/cloud/azure/{id}"),
+            ))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.status() == Some(404) => Ok(()),
             Err(e) => Err(e),

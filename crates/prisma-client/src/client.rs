@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use prisma_types::SecretString;
 use prisma_types::wire::{
-    ApiErrorBody, AUTH_HEADER, LoginRequest, LoginResponse, REDLOCK_STATUS_HEADER, REQUEST_ID_HEADER,
-    RedlockStatus,
+    AUTH_HEADER, ApiErrorBody, LoginRequest, LoginResponse, REDLOCK_STATUS_HEADER,
+    REQUEST_ID_HEADER, RedlockStatus,
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -64,7 +64,15 @@ impl<'a> Call<'a> {
             _ => Method::GET,
         };
         let idempotent = method != Method::POST;
-        Self { endpoint, method, path: path.into(), query: Vec::new(), body: None, idempotent, auth: AuthMode::Session }
+        Self {
+            endpoint,
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            idempotent,
+            auth: AuthMode::Session,
+        }
     }
 
     pub(crate) fn json(mut self, body: &impl serde::Serialize) -> Self {
@@ -99,7 +107,10 @@ enum Attempt {
     Done(Reply),
     /// 401 on a session call: revoke and replay.
     Unauthorized(Error),
-    Retry { error: Error, retry_after: Option<Duration> },
+    Retry {
+        error: Error,
+        retry_after: Option<Duration>,
+    },
     Fail(Error),
 }
 
@@ -123,7 +134,9 @@ impl PrismaClient {
                 .map_err(|e| Error::config("ca_cert", format!("is not a PEM certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| Error::config("http_client", e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| Error::config("http_client", e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pacer: Pacer::new(config.pacing.clone()),
@@ -175,7 +188,9 @@ impl PrismaClient {
             }
             Renewal::Login(reason) => reason,
         };
-        self.emit(ClientEvent::Login { reason: reason.to_owned() });
+        self.emit(ClientEvent::Login {
+            reason: reason.to_owned(),
+        });
         let started = Instant::now();
         let token = self.login().await?;
         Ok(self.inner.session.store(token, started))
@@ -189,11 +204,18 @@ impl PrismaClient {
             customer_name: creds.customer_name.clone(),
             prisma_id: creds.prisma_id.clone(),
         };
-        let call = Call::new("POST /login", "/login").json(&body).idempotent().auth(AuthMode::None);
+        let call = Call::new("POST /login", "/login")
+            .json(&body)
+            .idempotent()
+            .auth(AuthMode::None);
         let response: LoginResponse = match self.execute_json(call).await {
             Ok(r) => r,
             Err(Error::Api(e)) if e.status == 401 => {
-                let key = e.i18n_keys.first().cloned().unwrap_or_else(|| "invalid_credentials".into());
+                let key = e
+                    .i18n_keys
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "invalid_credentials".into());
                 return Err(Error::Auth(AuthError::Rejected { i18n_key: key }));
             }
             Err(e) => return Err(e),
@@ -202,7 +224,11 @@ impl PrismaClient {
             Some(t) if !t.is_empty() => Ok(t),
             _ if response.message.as_deref() == Some("login_needs_customer_name") => {
                 Err(Error::Auth(AuthError::NeedsCustomerName {
-                    choices: response.customer_names.into_iter().map(|c| c.customer_name).collect(),
+                    choices: response
+                        .customer_names
+                        .into_iter()
+                        .map(|c| c.customer_name)
+                        .collect(),
                 }))
             }
             _ => Err(Error::Auth(AuthError::NoToken)),
@@ -210,12 +236,19 @@ impl PrismaClient {
     }
 
     async fn extend_with(&self, token: SecretString) -> Result<SecretString, Error> {
-        let call = Call::new("GET /auth_token/extend", "/auth_token/extend").auth(AuthMode::Explicit(token));
+        let call = Call::new("GET /auth_token/extend", "/auth_token/extend")
+            .auth(AuthMode::Explicit(token));
         let response: LoginResponse = self.execute_json(call).await?;
-        response.token.filter(|t| !t.is_empty()).ok_or(Error::Auth(AuthError::NoToken))
+        response
+            .token
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Auth(AuthError::NoToken))
     }
 
-    pub(crate) async fn execute_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+    pub(crate) async fn execute_json<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, Error> {
         let endpoint = call.endpoint;
         let reply = self.execute(call).await?;
         serde_json::from_slice(&reply.body).map_err(|e| Error::Decode {
@@ -253,7 +286,9 @@ impl PrismaClient {
                         replayed = true;
                         attempt -= 1;
                         self.inner.session.revoke(generation);
-                        self.emit(ClientEvent::Replayed { endpoint: call.endpoint.to_owned() });
+                        self.emit(ClientEvent::Replayed {
+                            endpoint: call.endpoint.to_owned(),
+                        });
                         continue;
                     }
                     return Err(error);
@@ -283,9 +318,18 @@ impl PrismaClient {
         }
     }
 
-    async fn attempt(&self, call: &Call<'_>, token: Option<&SecretString>, attempt: u32) -> Attempt {
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        token: Option<&SecretString>,
+        attempt: u32,
+    ) -> Attempt {
         let url = self.inner.config.base_url.join(&call.path);
-        let mut request = self.inner.http.request(call.method.clone(), url).header("accept", "application/json");
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), url)
+            .header("accept", "application/json");
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
@@ -298,13 +342,15 @@ impl PrismaClient {
             request = request.header(AUTH_HEADER, value);
         }
         if let Some(body) = &call.body {
-            request = request.header("content-type", "application/json").body(body.clone());
+            request = request
+                .header("content-type", "application/json")
+                .body(body.clone());
         }
         let sent_at = Instant::now();
         let result = async {
-            let response = request.send().await?;
+            let mut response = request.send().await?;
             let status = response.status();
-            let headers = response.headers().clone();
+            let headers = std::mem::take(response.headers_mut());
             let body = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, headers, body))
         }
@@ -313,7 +359,13 @@ impl PrismaClient {
         let (status, headers, body) = match result {
             Ok(parts) => parts,
             Err(e) => {
-                self.emit(ClientEvent::Call { endpoint: call.endpoint.to_owned(), status: None, attempt, elapsed_ms, request_id: None });
+                self.emit(ClientEvent::Call {
+                    endpoint: call.endpoint.to_owned(),
+                    status: None,
+                    attempt,
+                    elapsed_ms,
+                    request_id: None,
+                });
                 let kind = if e.is_connect() {
                     TransportKind::Connect
                 } else if e.is_timeout() {
@@ -322,9 +374,17 @@ impl PrismaClient {
                     TransportKind::Broken
                 };
                 let maybe_processed = kind != TransportKind::Connect;
-                let error = Error::Transport { endpoint: call.endpoint.to_owned(), kind, maybe_processed, source: Some(e.without_url()) };
+                let error = Error::Transport {
+                    endpoint: call.endpoint.to_owned(),
+                    kind,
+                    maybe_processed,
+                    source: Some(e.without_url()),
+                };
                 return if call.idempotent || !maybe_processed {
-                    Attempt::Retry { error, retry_after: None }
+                    Attempt::Retry {
+                        error,
+                        retry_after: None,
+                    }
                 } else {
                     Attempt::Fail(error)
                 };
@@ -340,7 +400,10 @@ impl PrismaClient {
         });
         self.learn_limits(call.endpoint, &headers);
         if status.is_success() {
-            return Attempt::Done(Reply { status: status.as_u16(), body });
+            return Attempt::Done(Reply {
+                status: status.as_u16(),
+                body,
+            });
         }
         let error = api_error(call.endpoint, status, &headers, &body, request_id);
         let retry_after = match &error {
@@ -362,16 +425,25 @@ impl PrismaClient {
     }
 
     fn learn_limits(&self, endpoint: &str, headers: &HeaderMap) {
-        let rate = header_str(headers, "x-ratelimit-replenish-rate").and_then(|v| v.parse::<f64>().ok());
-        let burst = header_str(headers, "x-ratelimit-burst-capacity").and_then(|v| v.parse::<u32>().ok());
+        let rate =
+            header_str(headers, "x-ratelimit-replenish-rate").and_then(|v| v.parse::<f64>().ok());
+        let burst =
+            header_str(headers, "x-ratelimit-burst-capacity").and_then(|v| v.parse::<u32>().ok());
         if let Some((rps, burst)) = self.inner.pacer.observe(endpoint, rate, burst) {
-            self.emit(ClientEvent::PacingUpdated { endpoint: endpoint.to_owned(), rps, burst });
+            self.emit(ClientEvent::PacingUpdated {
+                endpoint: endpoint.to_owned(),
+                rps,
+                burst,
+            });
         }
     }
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn retry_reason(error: &Error) -> String {
@@ -395,11 +467,11 @@ fn api_error(
     let mut keys = Vec::new();
     let mut subject = None;
     let mut server_message = None;
-    if let Some(raw) = header_str(headers, REDLOCK_STATUS_HEADER) {
-        if let Ok(entries) = serde_json::from_str::<Vec<RedlockStatus>>(&raw) {
-            subject = entries.iter().find_map(|e| e.subject.clone());
-            keys.extend(entries.into_iter().map(|e| e.i18n_key));
-        }
+    if let Some(raw) = header_str(headers, REDLOCK_STATUS_HEADER)
+        && let Ok(entries) = serde_json::from_str::<Vec<RedlockStatus>>(&raw)
+    {
+        subject = entries.iter().find_map(|e| e.subject.clone());
+        keys.extend(entries.into_iter().map(|e| e.i18n_key));
     }
     let content_type = header_str(headers, "content-type").unwrap_or_default();
     let html = content_type.contains("html") || body.trim_ascii_start().starts_with(b"<");
@@ -419,8 +491,9 @@ fn api_error(
                 .map(|m| safe_snippet(m, 300));
         }
     }
-    let retry_after = header_str(headers, "retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
-    Error::Api(ApiError {
+    let retry_after =
+        header_str(headers, "retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+    Error::Api(Box::new(ApiError {
         endpoint: endpoint.to_owned(),
         status: status.as_u16(),
         i18n_keys: keys,
@@ -429,5 +502,5 @@ fn api_error(
         request_id,
         html,
         retry_after,
-    })
+    }))
 }

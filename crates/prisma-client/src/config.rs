@@ -40,13 +40,21 @@ impl BaseUrl {
     pub fn parse(input: &str, allow_insecure_http: bool) -> Result<Self, Error> {
         let s = input.trim().trim_end_matches('/');
         if s.is_empty() {
-            return Err(Error::config("api_url", "is empty; give a stack name or a URL"));
+            return Err(Error::config(
+                "api_url",
+                "is empty; give a stack name or a URL",
+            ));
         }
         if let Some((_, host)) = STACKS.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)) {
-            return Ok(Self(Url::parse(&format!("https://{host}")).expect("static URL")));
+            return Ok(Self(
+                Url::parse(&format!("https://{host}")).expect("static URL"),
+            ));
         }
-        let with_scheme =
-            if s.contains("://") { s.to_owned() } else { format!("https://{s}") };
+        let with_scheme = if s.contains("://") {
+            s.to_owned()
+        } else {
+            format!("https://{s}")
+        };
         let mut url = Url::parse(&with_scheme).map_err(|e| {
             Error::config(
                 "api_url",
@@ -57,11 +65,11 @@ impl BaseUrl {
         if host.is_empty() {
             return Err(Error::config("api_url", "has no host"));
         }
-        if let Some(rest) = host.strip_prefix("app") {
-            if host.ends_with(".prismacloud.io") || host.ends_with(".prismacloud.cn") {
-                // The console URL was pasted: app2.eu.prismacloud.io → api2.eu.prismacloud.io.
-                let _ = url.set_host(Some(&format!("api{rest}")));
-            }
+        if let Some(rest) = host.strip_prefix("app")
+            && (host.ends_with(".prismacloud.io") || host.ends_with(".prismacloud.cn"))
+        {
+            // The console URL was pasted: app2.eu.prismacloud.io → api2.eu.prismacloud.io.
+            let _ = url.set_host(Some(&format!("api{rest}")));
         }
         match url.scheme() {
             "https" => {}
@@ -81,11 +89,17 @@ impl BaseUrl {
                 }
             }
             other => {
-                return Err(Error::config("api_url", format!("unsupported scheme '{other}'")));
+                return Err(Error::config(
+                    "api_url",
+                    format!("unsupported scheme '{other}'"),
+                ));
             }
         }
         if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
-            return Err(Error::config("api_url", "must not carry credentials or a query"));
+            return Err(Error::config(
+                "api_url",
+                "must not carry credentials or a query",
+            ));
         }
         Ok(Self(url))
     }
@@ -110,7 +124,11 @@ impl std::fmt::Display for BaseUrl {
 }
 
 fn stack_names() -> String {
-    STACKS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    STACKS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An access key and, for multi-tenant users, the tenant to use.
@@ -143,7 +161,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect: Duration::from_secs(10), request: Duration::from_secs(60) }
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+        }
     }
 }
 
@@ -181,19 +202,33 @@ impl ClientConfig {
     /// [`Self::from_env`] over any lookup, for tests.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let pick = |ours: &str, theirs: &str| {
-            get(ours).filter(|v| !v.trim().is_empty()).map(|v| (ours.to_owned(), v)).or_else(|| {
-                get(theirs).filter(|v| !v.trim().is_empty()).map(|v| (theirs.to_owned(), v))
-            })
+            get(ours)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (ours.to_owned(), v))
+                .or_else(|| {
+                    get(theirs)
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| (theirs.to_owned(), v))
+                })
         };
         let (_, url) = pick("PRISMA_API_URL", "PRISMACLOUD_URL").ok_or_else(|| {
-            Error::config("PRISMA_API_URL", "is not set (nor PRISMACLOUD_URL); e.g. api2 or https://api2.prismacloud.io")
+            Error::config(
+                "PRISMA_API_URL",
+                "is not set (nor PRISMACLOUD_URL); e.g. api2 or https://api2.prismacloud.io",
+            )
         })?;
         let allow_http = get("PRISMA_ALLOW_HTTP").is_some_and(|v| v == "1" || v == "true");
         let base_url = BaseUrl::parse(&url, allow_http)?;
-        let (_, key_id) = pick("PRISMA_ACCESS_KEY_ID", "PRISMACLOUD_USERNAME")
-            .ok_or_else(|| Error::config("PRISMA_ACCESS_KEY_ID", "is not set (nor PRISMACLOUD_USERNAME)"))?;
-        let (_, secret) = pick("PRISMA_SECRET_KEY", "PRISMACLOUD_PASSWORD")
-            .ok_or_else(|| Error::config("PRISMA_SECRET_KEY", "is not set (nor PRISMACLOUD_PASSWORD)"))?;
+        let (_, key_id) =
+            pick("PRISMA_ACCESS_KEY_ID", "PRISMACLOUD_USERNAME").ok_or_else(|| {
+                Error::config(
+                    "PRISMA_ACCESS_KEY_ID",
+                    "is not set (nor PRISMACLOUD_USERNAME)",
+                )
+            })?;
+        let (_, secret) = pick("PRISMA_SECRET_KEY", "PRISMACLOUD_PASSWORD").ok_or_else(|| {
+            Error::config("PRISMA_SECRET_KEY", "is not set (nor PRISMACLOUD_PASSWORD)")
+        })?;
         let mut credentials = Credentials::new(key_id.trim(), SecretString::from(secret));
         credentials.customer_name =
             pick("PRISMA_CUSTOMER_NAME", "PRISMACLOUD_CUSTOMER_NAME").map(|(_, v)| v);
@@ -221,9 +256,24 @@ mod tests {
 
     #[test]
     fn urls_hosts_and_console_links() {
-        assert_eq!(BaseUrl::parse("api2.prismacloud.io", false).unwrap().to_string(), "https://api2.prismacloud.io");
-        assert_eq!(BaseUrl::parse("https://app.eu.prismacloud.io/", false).unwrap().to_string(), "https://api.eu.prismacloud.io");
-        assert_eq!(BaseUrl::parse("http://127.0.0.1:8443", false).unwrap().to_string(), "http://127.0.0.1:8443");
+        assert_eq!(
+            BaseUrl::parse("api2.prismacloud.io", false)
+                .unwrap()
+                .to_string(),
+            "https://api2.prismacloud.io"
+        );
+        assert_eq!(
+            BaseUrl::parse("https://app.eu.prismacloud.io/", false)
+                .unwrap()
+                .to_string(),
+            "https://api.eu.prismacloud.io"
+        );
+        assert_eq!(
+            BaseUrl::parse("http://127.0.0.1:8443", false)
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:8443"
+        );
         assert!(BaseUrl::parse("http://localhost:1", false).is_ok());
         assert!(BaseUrl::parse("http://[::1]:1", false).is_ok());
         let err = BaseUrl::parse("http://api.prismacloud.io", false).unwrap_err();
@@ -237,7 +287,12 @@ mod tests {
     #[test]
     fn environment_names_of_both_conventions() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let c = ClientConfig::from_lookup(env(&[
             ("PRISMACLOUD_URL", "api3.prismacloud.io"),

@@ -35,20 +35,32 @@ pub enum Error {
         source: Option<reqwest::Error>,
     },
 
-    /// The API answered with an error status.
+    /// The API answered with an error status (boxed: it is the largest variant).
     #[error("{0}")]
-    Api(ApiError),
+    Api(Box<ApiError>),
 
     /// The API answered 2xx with a body we could not decode.
-    #[error("{endpoint}: answered {status} with a body that is not the expected JSON ({message}); body starts: {raw}")]
-    Decode { endpoint: String, status: u16, message: String, raw: String },
+    #[error(
+        "{endpoint}: answered {status} with a body that is not the expected JSON ({message}); body starts: {raw}"
+    )]
+    Decode {
+        endpoint: String,
+        status: u16,
+        message: String,
+        raw: String,
+    },
 
     #[error("authentication: {0}")]
     Auth(AuthError),
 
     /// The call's own attempt budget or deadline ran out.
     #[error("{endpoint}: gave up after {attempts} attempts in {elapsed:?}: {last}")]
-    RetriesExhausted { endpoint: String, attempts: u32, elapsed: Duration, last: Box<Error> },
+    RetriesExhausted {
+        endpoint: String,
+        attempts: u32,
+        elapsed: Duration,
+        last: Box<Error>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +169,10 @@ impl fmt::Display for ApiError {
 
 impl Error {
     pub(crate) fn config(setting: &str, message: impl Into<String>) -> Self {
-        Error::Config { setting: setting.to_owned(), message: message.into() }
+        Error::Config {
+            setting: setting.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// The API error inside, looking through exhausted retries.
@@ -181,7 +196,9 @@ impl Error {
     /// sending, 5xx.) Creates that fail this way must be reconciled, never blindly re-sent.
     pub fn is_ambiguous(&self) -> bool {
         match self {
-            Error::Transport { maybe_processed, .. } => *maybe_processed,
+            Error::Transport {
+                maybe_processed, ..
+            } => *maybe_processed,
             Error::Api(e) => e.status >= 500,
             Error::RetriesExhausted { last, .. } => last.is_ambiguous(),
             _ => false,
@@ -209,7 +226,11 @@ pub(crate) fn safe_snippet(raw: &str, max: usize) -> String {
     if cleaned.chars().count() <= max {
         cleaned
     } else {
-        format!("{}… ({} bytes)", cleaned.chars().take(max).collect::<String>(), raw.len())
+        format!(
+            "{}… ({} bytes)",
+            cleaned.chars().take(max).collect::<String>(),
+            raw.len()
+        )
     }
 }
 
@@ -221,7 +242,9 @@ pub(crate) fn redact_jwts(s: &str) -> String {
     while let Some(pos) = rest.find("eyJ") {
         out.push_str(&rest[..pos]);
         let candidate = &rest[pos..];
-        let end = candidate.find(|c: char| !(is_b64(c) || c == '.')).unwrap_or(candidate.len());
+        let end = candidate
+            .find(|c: char| !(is_b64(c) || c == '.'))
+            .unwrap_or(candidate.len());
         let run = &candidate[..end];
         if run.matches('.').count() >= 2 && run.len() > 20 {
             out.push_str("[REDACTED-JWT]");

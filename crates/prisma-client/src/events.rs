@@ -10,9 +10,20 @@ use serde::Serialize;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientEvent {
     /// One HTTP exchange finished (`status` is `None` on a transport failure).
-    Call { endpoint: String, status: Option<u16>, attempt: u32, elapsed_ms: u64, request_id: Option<String> },
+    Call {
+        endpoint: String,
+        status: Option<u16>,
+        attempt: u32,
+        elapsed_ms: u64,
+        request_id: Option<String>,
+    },
     /// The call will be tried again after `delay`.
-    Retry { endpoint: String, attempt: u32, reason: String, delay_ms: u64 },
+    Retry {
+        endpoint: String,
+        attempt: u32,
+        reason: String,
+        delay_ms: u64,
+    },
     /// A new session was started (`reason`: first call, expired, 401, extend failed).
     Login { reason: String },
     /// The session was extended.
@@ -20,9 +31,17 @@ pub enum ClientEvent {
     /// A 401 made the client log in again and replay the call.
     Replayed { endpoint: String },
     /// An ambiguous create was resolved by reading back (`outcome`: created / adopted).
-    Reconciled { endpoint: String, account_id: String, outcome: String },
+    Reconciled {
+        endpoint: String,
+        account_id: String,
+        outcome: String,
+    },
     /// Pacing adopted the server's advertised limit.
-    PacingUpdated { endpoint: String, rps: f64, burst: u32 },
+    PacingUpdated {
+        endpoint: String,
+        rps: f64,
+        burst: u32,
+    },
 }
 
 impl ClientEvent {

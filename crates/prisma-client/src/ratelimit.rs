@@ -41,11 +41,18 @@ impl Default for PacingConfig {
 impl PacingConfig {
     /// The same rate everywhere (e.g. the emulator's `--rate-limit`).
     pub fn uniform(rps: f64, burst: u32) -> Self {
-        Self { default_rps: rps, default_burst: burst, ..Self::default() }
+        Self {
+            default_rps: rps,
+            default_burst: burst,
+            ..Self::default()
+        }
     }
 
     pub fn disabled() -> Self {
-        Self { enabled: false, ..Self::default() }
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
     }
 }
 
@@ -72,20 +79,35 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(config: PacingConfig) -> Self {
-        Self { config, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     fn bucket<'a>(&self, map: &'a mut HashMap<String, Bucket>, endpoint: &str) -> &'a mut Bucket {
-        map.entry(endpoint.to_owned()).or_insert_with(|| {
-            let (rps, burst) = self
-                .config
-                .per_endpoint
-                .get(endpoint)
-                .copied()
-                .unwrap_or((self.config.default_rps, self.config.default_burst));
-            let burst = f64::from(burst.max(1));
-            Bucket { rps: rps.max(0.001), burst, tokens: burst, last: Instant::now(), learned: false }
-        })
+        // Look up before inserting: `entry` would allocate the key on every reservation.
+        if !map.contains_key(endpoint) {
+            map.insert(endpoint.to_owned(), self.new_bucket(endpoint));
+        }
+        map.get_mut(endpoint).expect("inserted above")
+    }
+
+    fn new_bucket(&self, endpoint: &str) -> Bucket {
+        let (rps, burst) = self
+            .config
+            .per_endpoint
+            .get(endpoint)
+            .copied()
+            .unwrap_or((self.config.default_rps, self.config.default_burst));
+        let burst = f64::from(burst.max(1));
+        Bucket {
+            rps: rps.max(0.001),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+            learned: false,
+        }
     }
 
     /// Reserves a slot and returns how long to wait for it (zero when a token is there).
@@ -98,7 +120,11 @@ impl Pacer {
         let b = self.bucket(&mut map, endpoint);
         b.refill(now);
         b.tokens -= 1.0;
-        if b.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-b.tokens / b.rps) }
+        if b.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-b.tokens / b.rps)
+        }
     }
 
     /// Waits for a slot.
@@ -111,7 +137,12 @@ impl Pacer {
     }
 
     /// Learns the server's limits from its headers. Returns the new (rps, burst) on a change.
-    pub fn observe(&self, endpoint: &str, replenish_rate: Option<f64>, burst: Option<u32>) -> Option<(f64, u32)> {
+    pub fn observe(
+        &self,
+        endpoint: &str,
+        replenish_rate: Option<f64>,
+        burst: Option<u32>,
+    ) -> Option<(f64, u32)> {
         if !self.config.enabled || !self.config.follow_server {
             return None;
         }
@@ -149,7 +180,10 @@ mod tests {
 
     #[test]
     fn reservations_queue_at_the_rate_after_the_burst() {
-        let p = Pacer::new(PacingConfig { headroom: 1.0, ..PacingConfig::uniform(10.0, 3) });
+        let p = Pacer::new(PacingConfig {
+            headroom: 1.0,
+            ..PacingConfig::uniform(10.0, 3)
+        });
         let waits: Vec<_> = (0..6).map(|_| p.reserve("GET /x")).collect();
         assert_eq!(&waits[..3], &[Duration::ZERO; 3]);
         // Then 100 ms apart: ~0.1, ~0.2, ~0.3 s.
@@ -168,6 +202,9 @@ mod tests {
         assert_eq!(p.observe("GET /x", Some(10.0), Some(2)), None);
         p.drain("GET /x");
         assert!(p.reserve("GET /x") > Duration::from_millis(50));
-        assert_eq!(Pacer::new(PacingConfig::disabled()).reserve("GET /x"), Duration::ZERO);
+        assert_eq!(
+            Pacer::new(PacingConfig::disabled()).reserve("GET /x"),
+            Duration::ZERO
+        );
     }
 }

@@ -39,7 +39,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The full-jitter delay before retry number `retry` (1 for the first retry).
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
         let cap = exp.min(self.max_delay);
         cap.mul_f64(rand::rng().random::<f64>())
     }
@@ -104,7 +106,13 @@ mod tests {
         let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
-        let p = RetryPolicy { max_retry_after: Duration::from_secs(5), ..RetryPolicy::default() };
-        assert_eq!(p.delay(1, Some(Duration::from_secs(100))), Duration::from_secs(5));
+        let p = RetryPolicy {
+            max_retry_after: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(100))),
+            Duration::from_secs(5)
+        );
     }
 }

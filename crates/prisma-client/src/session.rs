@@ -55,7 +55,9 @@ impl Session {
     pub(crate) fn fresh(&self) -> Option<(SecretString, u64)> {
         let c = self.current.read().unwrap_or_else(|p| p.into_inner());
         match &c.token {
-            Some(t) if !c.revoked && Instant::now() < c.refresh_at => Some((t.clone(), c.generation)),
+            Some(t) if !c.revoked && Instant::now() < c.refresh_at => {
+                Some((t.clone(), c.generation))
+            }
             _ => None,
         }
     }
@@ -74,7 +76,10 @@ impl Session {
         // `iat` and `exp` are whole seconds and `iat` is rounded down, so the token may have
         // been issued up to a second after `iat`: it can live one second less than `exp - iat`.
         let ttl = token_lifetime(token.expose())
-            .map(|t| t.saturating_sub(Duration::from_secs(1)).max(Duration::from_millis(500)))
+            .map(|t| {
+                t.saturating_sub(Duration::from_secs(1))
+                    .max(Duration::from_millis(500))
+            })
             .unwrap_or(DEFAULT_TTL);
         let margin = (ttl / 4).min(Duration::from_secs(60));
         let mut c = self.current.write().unwrap_or_else(|p| p.into_inner());
@@ -121,8 +126,14 @@ mod tests {
 
     #[test]
     fn lifetime_from_claims() {
-        assert_eq!(token_lifetime(&jwt(r#"{"iat":100,"exp":700}"#)), Some(Duration::from_secs(600)));
-        assert_eq!(token_lifetime(&jwt(r#"{"iat":100,"exp":120}"#)), Some(Duration::from_secs(20)));
+        assert_eq!(
+            token_lifetime(&jwt(r#"{"iat":100,"exp":700}"#)),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            token_lifetime(&jwt(r#"{"iat":100,"exp":120}"#)),
+            Some(Duration::from_secs(20))
+        );
         assert_eq!(token_lifetime("opaque"), None);
         assert_eq!(token_lifetime(&jwt(r#"{"iat":100,"exp":50}"#)), None);
     }
@@ -131,7 +142,10 @@ mod tests {
     fn refresh_is_due_before_expiry_and_revocation_is_per_generation() {
         let s = Session::new();
         assert!(matches!(s.renewal(), Renewal::Login("first call")));
-        let (_, g1) = s.store(SecretString::from(jwt(r#"{"iat":0,"exp":600}"#)), Instant::now());
+        let (_, g1) = s.store(
+            SecretString::from(jwt(r#"{"iat":0,"exp":600}"#)),
+            Instant::now(),
+        );
         assert!(s.fresh().is_some());
         s.revoke(g1 + 1); // an older token's 401 does not affect the new one
         assert!(s.fresh().is_some());

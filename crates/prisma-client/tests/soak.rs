@@ -39,7 +39,11 @@ impl Write for Capture {
 
 fn account(n: u32) -> AzureAccount {
     let g = |ns: u16| format!("{ns:04x}0000-aaaa-4bbb-8ccc-{n:012x}");
-    let features = if n % 2 == 0 { FeatureSet::new([Feature::AgentlessScanning]) } else { FeatureSet::default() };
+    let features = if n.is_multiple_of(2) {
+        FeatureSet::new([Feature::AgentlessScanning])
+    } else {
+        FeatureSet::default()
+    };
     AzureAccount::new(
         AccountScope::Subscription(Subscription {
             subscription_id: SubscriptionId::parse(&g(0x50b5)).unwrap(),
@@ -47,7 +51,7 @@ fn account(n: u32) -> AzureAccount {
             name: AccountName::parse(&format!("soak-{n:04}")).unwrap(),
             group_ids: vec![AccountGroupId::parse("00000000-0000-4000-8000-00000000d0a9").unwrap()],
             features,
-            monitor_flow_logs: n % 3 == 0,
+            monitor_flow_logs: n.is_multiple_of(3),
             environment: Environment::Azure,
             enabled: true,
         }),
@@ -65,9 +69,13 @@ fn account(n: u32) -> AzureAccount {
 fn find_jwt(text: &str) -> Option<&str> {
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     text.match_indices("eyJ").find_map(|(i, _)| {
-        let run: String = text[i..].chars().take_while(|c| is_b64(*c) || *c == '.').collect();
+        let run: String = text[i..]
+            .chars()
+            .take_while(|c| is_b64(*c) || *c == '.')
+            .collect();
         let parts: Vec<_> = run.split('.').collect();
-        (parts.len() >= 3 && parts[0].len() >= 10 && parts[1].len() >= 10).then(|| &text[i..i + run.len()])
+        (parts.len() >= 3 && parts[0].len() >= 10 && parts[1].len() >= 10)
+            .then(|| &text[i..i + run.len()])
     })
 }
 
@@ -81,7 +89,11 @@ fn soak_thousand_onboardings_under_faults_without_leaking_secrets() {
         .with_writer(move || writer.clone())
         .init();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut config = EmulatorConfig::new("soak-key", SecretString::from(SECRET_KEY));
         config.token_ttl = Duration::from_secs(20);

@@ -39,7 +39,12 @@ pub fn stats_report(state: &EmulatorState) -> StatsReport {
         accounts_created: Stats::count(&state.stats.accounts_created),
         duplicates_refused: Stats::count(&state.stats.duplicates_refused),
         accounts: state.store().accounts.len(),
-        endpoints: state.stats.endpoints.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        endpoints: state
+            .stats
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
     }
 }
 
@@ -56,14 +61,23 @@ struct FaultsBody {
 }
 
 async fn get_faults(State(state): State<Arc<EmulatorState>>) -> Json<Faults> {
-    Json(state.faults.lock().unwrap_or_else(|p| p.into_inner()).faults.clone())
+    Json(
+        state
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults
+            .clone(),
+    )
 }
 
 async fn put_faults(
     State(state): State<Arc<EmulatorState>>,
     WireJson(body): WireJson<FaultsBody>,
 ) -> Result<Response, ApiFailure> {
-    body.faults.validate().map_err(|m| ApiFailure::bad_request("faults", m))?;
+    body.faults
+        .validate()
+        .map_err(|m| ApiFailure::bad_request("faults", m))?;
     let mut dice = state.faults.lock().unwrap_or_else(|p| p.into_inner());
     let seed = body.seed.unwrap_or(state.config.seed);
     dice.reseed(body.faults, seed);
@@ -82,7 +96,10 @@ async fn put_limits(
         .chain(limits.per_endpoint.values())
         .any(|l| !(l.rps > 0.0 && l.rps.is_finite()) || l.burst == 0);
     if bad {
-        return Err(ApiFailure::bad_request("rate_limits", "rps must be > 0 and burst >= 1"));
+        return Err(ApiFailure::bad_request(
+            "rate_limits",
+            "rps must be > 0 and burst >= 1",
+        ));
     }
     state.limiter.set_limits(limits);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -109,11 +126,17 @@ async fn revoke_tokens(State(state): State<Arc<EmulatorState>>) -> StatusCode {
 
 pub fn admin_router(state: Arc<EmulatorState>) -> Router {
     Router::new()
-        .route("/_emulator/revoke-tokens", axum::routing::post(revoke_tokens))
+        .route(
+            "/_emulator/revoke-tokens",
+            axum::routing::post(revoke_tokens),
+        )
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
         .route("/_emulator/rate-limits", get(get_limits).put(put_limits))
-        .route("/_emulator/scenarios", get(get_scenarios).put(put_scenarios))
+        .route(
+            "/_emulator/scenarios",
+            get(get_scenarios).put(put_scenarios),
+        )
         .with_state(state)
 }
 

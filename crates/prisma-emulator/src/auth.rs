@@ -58,11 +58,18 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     pub fn new(signing_secret: &[u8], ttl: Duration, issuer: String) -> Self {
-        Self { keys: std::sync::RwLock::new(Self::key_pair(signing_secret)), ttl, issuer }
+        Self {
+            keys: std::sync::RwLock::new(Self::key_pair(signing_secret)),
+            ttl,
+            issuer,
+        }
     }
 
     fn key_pair(secret: &[u8]) -> (EncodingKey, DecodingKey) {
-        (EncodingKey::from_secret(secret), DecodingKey::from_secret(secret))
+        (
+            EncodingKey::from_secret(secret),
+            DecodingKey::from_secret(secret),
+        )
     }
 
     /// Signs with a new key: every token issued so far is refused from now on (as after a
@@ -131,11 +138,22 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 600);
         assert_eq!(claims.access_key_id, "AK");
         assert_eq!(issuer.verify(None).unwrap_err(), TokenError::Missing);
-        assert_eq!(issuer.verify(Some("abc.def.ghi")).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            issuer.verify(Some("abc.def.ghi")).unwrap_err(),
+            TokenError::Invalid
+        );
         let zero = TokenIssuer::new(b"k", Duration::from_secs(0), "https://x".into());
         let t = zero.mint("AK", "sandbox");
-        assert_eq!(zero.verify(Some(t.expose())).unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            zero.verify(Some(t.expose())).unwrap_err(),
+            TokenError::Expired
+        );
         let other = TokenIssuer::new(b"other", Duration::from_secs(600), "https://x".into());
-        assert_eq!(other.verify(Some(issuer.mint("AK", "s").expose())).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            other
+                .verify(Some(issuer.mint("AK", "s").expose()))
+                .unwrap_err(),
+            TokenError::Invalid
+        );
     }
 }

@@ -37,24 +37,53 @@ impl Default for RateLimits {
     /// burst of 50 elsewhere (Prisma publishes none for the onboarding endpoints).
     fn default() -> Self {
         let mut per_endpoint = BTreeMap::new();
-        per_endpoint.insert("GET /cloud/group".to_owned(), Limit { rps: 32.0, burst: 32 });
-        per_endpoint.insert("POST /login".to_owned(), Limit { rps: 10.0, burst: 20 });
-        Self { enabled: true, default: Limit { rps: 50.0, burst: 50 }, per_endpoint }
+        per_endpoint.insert(
+            "GET /cloud/group".to_owned(),
+            Limit {
+                rps: 32.0,
+                burst: 32,
+            },
+        );
+        per_endpoint.insert(
+            "POST /login".to_owned(),
+            Limit {
+                rps: 10.0,
+                burst: 20,
+            },
+        );
+        Self {
+            enabled: true,
+            default: Limit {
+                rps: 50.0,
+                burst: 50,
+            },
+            per_endpoint,
+        }
     }
 }
 
 impl RateLimits {
     /// The same limit on every endpoint, login included.
     pub fn uniform(rps: f64, burst: u32) -> Self {
-        Self { enabled: true, default: Limit { rps, burst }, per_endpoint: BTreeMap::new() }
+        Self {
+            enabled: true,
+            default: Limit { rps, burst },
+            per_endpoint: BTreeMap::new(),
+        }
     }
 
     pub fn disabled() -> Self {
-        Self { enabled: false, ..Self::default() }
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
     }
 
     pub fn limit_for(&self, endpoint: &str) -> Limit {
-        self.per_endpoint.get(endpoint).copied().unwrap_or(self.default)
+        self.per_endpoint
+            .get(endpoint)
+            .copied()
+            .unwrap_or(self.default)
     }
 }
 
@@ -106,7 +135,9 @@ impl Faults {
             ("p_commit_then_drop", self.p_commit_then_drop),
         ] {
             if !(0.0..=1.0).contains(&p) || p.is_nan() {
-                return Err(format!("{name}: must be a probability between 0 and 1, got {p}"));
+                return Err(format!(
+                    "{name}: must be a probability between 0 and 1, got {p}"
+                ));
             }
         }
         if self.p_429 + self.p_500 + self.p_503 + self.p_reset > 1.0 {
@@ -143,7 +174,10 @@ impl EmulatorConfig {
     /// One access key, real token lifetime, default limits, no faults.
     pub fn new(access_key_id: impl Into<String>, secret_key: impl Into<SecretString>) -> Self {
         Self {
-            access_keys: vec![AccessKey { id: access_key_id.into(), secret: secret_key.into() }],
+            access_keys: vec![AccessKey {
+                id: access_key_id.into(),
+                secret: secret_key.into(),
+            }],
             customer_names: vec!["sandbox".to_owned()],
             token_ttl: Duration::from_secs(600),
             rate_limits: RateLimits::default(),

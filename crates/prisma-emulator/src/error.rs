@@ -42,7 +42,9 @@ impl ApiFailure {
     }
 
     pub fn bad_request(subject: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request").subject(subject).message(message)
+        Self::new(StatusCode::BAD_REQUEST, "bad_request")
+            .subject(subject)
+            .message(message)
     }
 
     pub fn subject(mut self, subject: impl Into<String>) -> Self {

@@ -35,19 +35,31 @@ pub struct Caller {
     pub customer: String,
 }
 
-pub async fn gateway(State(state): State<Arc<EmulatorState>>, req: Request, next: Next) -> Response {
+pub async fn gateway(
+    State(state): State<Arc<EmulatorState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let endpoint = match req.extensions().get::<MatchedPath>() {
         Some(path) => format!("{} {}", req.method(), path.as_str()),
         None => format!("{} (unmatched)", req.method()),
     };
-    let conn = req.extensions().get::<ConnectInfo<ConnInfo>>().map(|c| c.0.clone());
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnInfo>>()
+        .map(|c| c.0.clone());
     state.stats.bump(&endpoint, |s| s.requests += 1);
 
     let (fault, commit_then_drop, latency_ms) = {
         let mut dice = state.faults.lock().unwrap_or_else(|p| p.into_inner());
         dice.draw()
     };
-    let faults = state.faults.lock().unwrap_or_else(|p| p.into_inner()).faults.clone();
+    let faults = state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .faults
+        .clone();
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
@@ -64,7 +76,11 @@ pub async fn gateway(State(state): State<Arc<EmulatorState>>, req: Request, next
             let limit = state.limiter.limits().limit_for(&endpoint);
             too_many_requests(
                 faults.html_429,
-                Some(RateDecision { admitted: false, remaining: 0, limit }),
+                Some(RateDecision {
+                    admitted: false,
+                    remaining: 0,
+                    limit,
+                }),
             )
         }
         FaultDraw::InternalError => {
@@ -74,10 +90,21 @@ pub async fn gateway(State(state): State<Arc<EmulatorState>>, req: Request, next
         FaultDraw::Unavailable => {
             state.stats.bump(&endpoint, |s| s.injected_503 += 1);
             let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
-            r.headers_mut().insert("retry-after", HeaderValue::from(faults.retry_after_secs));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(faults.retry_after_secs));
             r
         }
-        _ => admit(&state, &endpoint, req, next, commit_then_drop, conn.as_ref()).await,
+        _ => {
+            admit(
+                &state,
+                &endpoint,
+                req,
+                next,
+                commit_then_drop,
+                conn.as_ref(),
+            )
+            .await
+        }
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -95,7 +122,10 @@ async fn admit(
     conn: Option<&ConnInfo>,
 ) -> Response {
     let user = if is_public(endpoint) {
-        format!("login@{}", conn.map(|c| c.peer.ip().to_string()).unwrap_or_default())
+        format!(
+            "login@{}",
+            conn.map(|c| c.peer.ip().to_string()).unwrap_or_default()
+        )
     } else {
         let token = req.headers().get(AUTH_HEADER).and_then(|v| v.to_str().ok());
         match state.tokens.verify(token) {
@@ -116,12 +146,17 @@ async fn admit(
     };
 
     let decision = state.limiter.take(&user, endpoint);
-    if let Some(d) = decision {
-        if !d.admitted {
-            state.stats.bump(endpoint, |s| s.rate_limited += 1);
-            let html = state.faults.lock().unwrap_or_else(|p| p.into_inner()).faults.html_429;
-            return too_many_requests(html, Some(d));
-        }
+    if let Some(d) = decision
+        && !d.admitted
+    {
+        state.stats.bump(endpoint, |s| s.rate_limited += 1);
+        let html = state
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults
+            .html_429;
+        return too_many_requests(html, Some(d));
     }
     state.stats.bump(endpoint, |s| s.admitted += 1);
 
@@ -130,17 +165,23 @@ async fn admit(
     if let Some(d) = decision {
         rate_headers(response.headers_mut(), &d);
     }
-    if commit_then_drop && is_mutation && is_create(endpoint) && response.status().is_success() {
-        if let Some(conn) = conn {
-            state.stats.bump(endpoint, |s| s.commit_then_drop += 1);
-            conn.control.kill();
-        }
+    if commit_then_drop
+        && is_mutation
+        && is_create(endpoint)
+        && response.status().is_success()
+        && let Some(conn) = conn
+    {
+        state.stats.bump(endpoint, |s| s.commit_then_drop += 1);
+        conn.control.kill();
     }
     response
 }
 
 fn rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
-    headers.insert("x-ratelimit-burst-capacity", HeaderValue::from(d.limit.burst));
+    headers.insert(
+        "x-ratelimit-burst-capacity",
+        HeaderValue::from(d.limit.burst),
+    );
     headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
     let rate = d.limit.rps.round().max(1.0) as u64;
     headers.insert("x-ratelimit-replenish-rate", HeaderValue::from(rate));
@@ -159,7 +200,8 @@ fn too_many_requests(html: bool, decision: Option<RateDecision>) -> Response {
         )
             .into_response();
     }
-    let mut r = ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded").into_response();
+    let mut r =
+        ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded").into_response();
     if let Some(d) = decision {
         rate_headers(r.headers_mut(), &d);
     }

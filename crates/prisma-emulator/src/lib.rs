@@ -72,7 +72,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = net::EmulatorListener::new(listener, tls)?;
     let app = router(state).into_make_service_with_connect_info::<net::ConnInfo>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds `addr` (port 0 for any), spawns the server on the current runtime and returns at once.
@@ -92,5 +94,10 @@ pub async fn spawn(
             tracing::error!(error = %e, "emulator server stopped");
         }
     });
-    Ok(RunningEmulator { addr, state, tls: is_tls, task })
+    Ok(RunningEmulator {
+        addr,
+        state,
+        tls: is_tls,
+        task,
+    })
 }

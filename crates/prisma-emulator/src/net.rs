@@ -79,7 +79,10 @@ impl KillableIo {
                 // Linger 0: closing sends RST instead of FIN, like a middlebox reset.
                 let _ = socket2::SockRef::from(self.inner.tcp()).set_linger(Some(Duration::ZERO));
             }
-            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "fault: connection reset"));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "fault: connection reset",
+            ));
         }
         Ok(())
     }
@@ -168,11 +171,18 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let control = Arc::new(ConnControl::default());
-        let info = ConnInfo { peer, control: control.clone() };
+        let info = ConnInfo {
+            peer,
+            control: control.clone(),
+        };
         let tx = tx.clone();
         match tls.clone() {
             None => {
-                let io = KillableIo { inner: Transport::Plain(stream), control, reset_sent: false };
+                let io = KillableIo {
+                    inner: Transport::Plain(stream),
+                    control,
+                    reset_sent: false,
+                };
                 if tx.send((io, info)).await.is_err() {
                     return;
                 }
@@ -212,6 +222,9 @@ impl Listener for EmulatorListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(ConnInfo { peer: self.local, control: Arc::new(ConnControl::default()) })
+        Ok(ConnInfo {
+            peer: self.local,
+            control: Arc::new(ConnControl::default()),
+        })
     }
 }

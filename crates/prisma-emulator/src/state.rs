@@ -43,11 +43,16 @@ impl EmulatorState {
     }
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn scenarios(&self) -> ScenarioBook {
-        self.scenarios.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.scenarios
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -72,16 +77,25 @@ pub struct RateDecision {
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        Self { limits: RwLock::new(limits), buckets: Mutex::new(HashMap::new()) }
+        Self {
+            limits: RwLock::new(limits),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn set_limits(&self, limits: RateLimits) {
         *self.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     pub fn limits(&self) -> RateLimits {
-        self.limits.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// `None` when rate limiting is off.
@@ -95,7 +109,10 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = buckets
             .entry((user.to_owned(), endpoint.to_owned()))
-            .or_insert(Bucket { tokens: f64::from(limit.burst), last: now });
+            .or_insert(Bucket {
+                tokens: f64::from(limit.burst),
+                last: now,
+            });
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * limit.rps).min(f64::from(limit.burst));
         bucket.last = now;
@@ -103,7 +120,11 @@ impl RateLimiter {
         if admitted {
             bucket.tokens -= 1.0;
         }
-        Some(RateDecision { admitted, remaining: bucket.tokens.floor() as u32, limit })
+        Some(RateDecision {
+            admitted,
+            remaining: bucket.tokens.floor() as u32,
+            limit,
+        })
     }
 }
 
@@ -125,7 +146,10 @@ pub struct FaultDice {
 
 impl FaultDice {
     pub fn new(faults: Faults, seed: u64) -> Self {
-        Self { faults, rng: StdRng::seed_from_u64(seed) }
+        Self {
+            faults,
+            rng: StdRng::seed_from_u64(seed),
+        }
     }
 
     pub fn reseed(&mut self, faults: Faults, seed: u64) {

@@ -50,7 +50,8 @@ impl Store {
             AccountGroup {
                 id,
                 name: DEFAULT_GROUP_NAME.to_owned(),
-                description: "Created by the emulator, like every tenant's default group".to_owned(),
+                description: "Created by the emulator, like every tenant's default group"
+                    .to_owned(),
                 auto_created: true,
                 ..AccountGroup::default()
             },
@@ -63,7 +64,9 @@ impl Store {
     }
 
     pub fn group_by_name(&self, name: &str) -> Option<&AccountGroup> {
-        self.groups.values().find(|g| g.name.eq_ignore_ascii_case(name))
+        self.groups
+            .values()
+            .find(|g| g.name.eq_ignore_ascii_case(name))
     }
 
     /// Recomputes `accountIds` / `cloudAccountCount` of every group from the accounts.
@@ -116,7 +119,11 @@ pub fn tenant_hierarchy(tenant_id: &str) -> Vec<HierarchyNode> {
         });
         for s in 0..3 {
             // 20 hex digits of the tenant + 12 derived digits → a stable, valid GUID.
-            let tail = format!("{:04x}{:08x}", m * 16 + s + 1, 0x5ab0_0000u32 + (m * 3 + s) as u32);
+            let tail = format!(
+                "{:04x}{:08x}",
+                m * 16 + s + 1,
+                0x5ab0_0000u32 + (m * 3 + s) as u32
+            );
             let raw = format!("{seed}{tail}");
             let id = format!(
                 "{}-{}-{}-{}-{}",

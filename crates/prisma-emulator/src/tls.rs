@@ -28,16 +28,24 @@ pub enum TlsSetupError {
 pub fn generate(extra_names: &[String]) -> Result<GeneratedTls, TlsSetupError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "azure-cortex emulator CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "azure-cortex emulator CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     names.extend(extra_names.iter().cloned());
     let mut leaf_params = CertificateParams::new(names)?;
-    leaf_params.distinguished_name.push(DnType::CommonName, "azure-cortex emulator");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "azure-cortex emulator");
     leaf_params.use_authority_key_identifier_extension = true;
     let leaf_key = KeyPair::generate()?;
     let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
@@ -49,5 +57,8 @@ pub fn generate(extra_names: &[String]) -> Result<GeneratedTls, TlsSetupError> {
         .with_no_client_auth()
         .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(GeneratedTls { acceptor: TlsAcceptor::from(Arc::new(config)), ca_cert_pem: ca_cert.pem() })
+    Ok(GeneratedTls {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        ca_cert_pem: ca_cert.pem(),
+    })
 }

@@ -5,11 +5,13 @@
 //! construction. [`AzureAccount::to_wire`] produces the exact `AzureAccountRequest` the API
 //! documents for each shape (§3.3 of the reference).
 
+use crate::ValidationError;
 use crate::feature::{Environment, FeatureSet};
-use crate::ids::{AccountGroupId, AccountName, ManagementGroupId, ObjectId, SubscriptionId, TenantId};
+use crate::ids::{
+    AccountGroupId, AccountName, ManagementGroupId, ObjectId, SubscriptionId, TenantId,
+};
 use crate::secret::SecretString;
 use crate::wire::{AzureAccountRequest, CloudAccountSpec, FeatureState, HierarchySelection};
-use crate::ValidationError;
 
 /// The Azure identity Prisma uses to read the account.
 #[derive(Clone, Debug)]
@@ -29,7 +31,11 @@ impl AzureCredentials {
         service_principal_id: ObjectId,
     ) -> Result<Self, ValidationError> {
         validate_client_secret(&client_secret)?;
-        Ok(Self { client_id, client_secret, service_principal_id })
+        Ok(Self {
+            client_id,
+            client_secret,
+            service_principal_id,
+        })
     }
 }
 
@@ -157,7 +163,10 @@ fn check_features(env: Environment, features: &FeatureSet) -> Result<(), Validat
 }
 
 impl AzureAccount {
-    pub fn new(scope: AccountScope, credentials: AzureCredentials) -> Result<Self, ValidationError> {
+    pub fn new(
+        scope: AccountScope,
+        credentials: AzureCredentials,
+    ) -> Result<Self, ValidationError> {
         match &scope {
             AccountScope::Subscription(s) => {
                 require_groups(&s.group_ids)?;
@@ -267,8 +276,12 @@ impl AzureAccount {
                 body.features = features(&t.features);
                 body.default_account_group_id = Some(t.default_account_group_id.to_string());
                 body.root_sync_enabled = Some(true);
-                body.hierarchy_selection =
-                    Some(t.selection.iter().map(|e| hierarchy_wire(&t.tenant_id, e)).collect());
+                body.hierarchy_selection = Some(
+                    t.selection
+                        .iter()
+                        .map(|e| hierarchy_wire(&t.tenant_id, e))
+                        .collect(),
+                );
             }
             AccountScope::Entra(e) => {
                 body.cloud_account = CloudAccountSpec {
@@ -290,9 +303,12 @@ impl AzureAccount {
 
 fn hierarchy_wire(tenant: &TenantId, entry: &HierarchyEntry) -> HierarchySelection {
     let (resource_id, display_name, node_type, selection) = match entry {
-        HierarchyEntry::WholeTenant => {
-            (tenant.to_string(), "Tenant Root Group".to_owned(), "TENANT", SelectionType::All)
-        }
+        HierarchyEntry::WholeTenant => (
+            tenant.to_string(),
+            "Tenant Root Group".to_owned(),
+            "TENANT",
+            SelectionType::All,
+        ),
         HierarchyEntry::ManagementGroup(id, sel) => {
             (id.to_string(), id.to_string(), "MANAGEMENT_GROUP", *sel)
         }
@@ -337,14 +353,21 @@ mod tests {
 
     #[test]
     fn subscription_wire_shape() {
-        let acct = AzureAccount::new(sub(vec![AccountGroupId::parse("g1").unwrap()]), creds()).unwrap();
+        let acct =
+            AzureAccount::new(sub(vec![AccountGroupId::parse("g1").unwrap()]), creds()).unwrap();
         let v = serde_json::to_value(acct.to_wire()).unwrap();
         assert_eq!(v["cloudAccount"]["accountType"], "account");
-        assert_eq!(v["cloudAccount"]["accountId"], "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f");
+        assert_eq!(
+            v["cloudAccount"]["accountId"],
+            "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f"
+        );
         assert_eq!(v["cloudAccount"]["groupIds"][0], "g1");
         assert_eq!(v["features"][0]["name"], "Remediation");
         assert_eq!(v["environmentType"], "azure");
-        assert_eq!(v["servicePrincipalId"], "66666666-7777-4888-9999-aaaaaaaaaaaa");
+        assert_eq!(
+            v["servicePrincipalId"],
+            "66666666-7777-4888-9999-aaaaaaaaaaaa"
+        );
         assert_eq!(v["key"], "s3cr3t~value-of-32-characters!!");
         assert!(v.get("rootSyncEnabled").is_none());
     }
@@ -386,7 +409,8 @@ mod tests {
     #[test]
     fn client_secret_rules() {
         assert!(validate_client_secret(&"short".into()).is_err());
-        let guid = validate_client_secret(&"8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f".into()).unwrap_err();
+        let guid =
+            validate_client_secret(&"8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f".into()).unwrap_err();
         assert!(guid.message.contains("Secret ID"));
         assert!(!guid.to_string().contains("8f2c1a3e"));
         assert!(validate_client_secret(&"abcdefghijklmnop".into()).is_ok());

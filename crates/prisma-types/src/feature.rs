@@ -111,7 +111,11 @@ impl FeatureSet {
 
     /// Parses display or short names; an unknown name or the always-on feature is an error.
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, ValidationError> {
-        names.into_iter().map(Feature::parse).collect::<Result<BTreeSet<_>, _>>().map(Self)
+        names
+            .into_iter()
+            .map(Feature::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Self)
     }
 
     pub fn contains(&self, f: Feature) -> bool {
@@ -166,8 +170,7 @@ impl Environment {
 
     /// Features Prisma does not offer in this cloud (Azure China has no advanced features).
     pub fn supports(self, feature: Feature) -> bool {
-        !matches!(self, Environment::AzureChina)
-            || matches!(feature, Feature::Remediation)
+        !matches!(self, Environment::AzureChina) || matches!(feature, Feature::Remediation)
     }
 }
 
@@ -183,9 +186,18 @@ mod tests {
 
     #[test]
     fn features_parse_by_any_spelling() {
-        assert_eq!(Feature::parse("agentless scanning").unwrap(), Feature::AgentlessScanning);
-        assert_eq!(Feature::parse("compute-serverless-scan").unwrap(), Feature::ServerlessFunctionScanning);
-        assert_eq!(Feature::parse("auto_protect").unwrap(), Feature::AutoProtect);
+        assert_eq!(
+            Feature::parse("agentless scanning").unwrap(),
+            Feature::AgentlessScanning
+        );
+        assert_eq!(
+            Feature::parse("compute-serverless-scan").unwrap(),
+            Feature::ServerlessFunctionScanning
+        );
+        assert_eq!(
+            Feature::parse("auto_protect").unwrap(),
+            Feature::AutoProtect
+        );
         let err = Feature::parse("Cloud Visibility Compliance and Governance").unwrap_err();
         assert!(err.message.contains("always on"));
         let err = Feature::parse("Telepathy").unwrap_err();
@@ -195,7 +207,11 @@ mod tests {
 
     #[test]
     fn environment_round_trip() {
-        for e in [Environment::Azure, Environment::AzureGov, Environment::AzureChina] {
+        for e in [
+            Environment::Azure,
+            Environment::AzureGov,
+            Environment::AzureChina,
+        ] {
             assert_eq!(Environment::parse(e.as_str()).unwrap(), e);
             assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
         }

@@ -49,12 +49,18 @@ fn parse_guid(field: &str, input: &str) -> Result<String, ValidationError> {
         };
         return Err(ValidationError::new(
             field,
-            format!("{hint}'{}' is not a GUID; {expected}", truncate_for_message(s)),
+            format!(
+                "{hint}'{}' is not a GUID; {expected}",
+                truncate_for_message(s)
+            ),
         ));
     }
     let lower = s.to_ascii_lowercase();
     if lower == "00000000-0000-0000-0000-000000000000" {
-        return Err(ValidationError::new(field, "the nil GUID is not a valid Azure ID"));
+        return Err(ValidationError::new(
+            field,
+            "the nil GUID is not a valid Azure ID",
+        ));
     }
     Ok(lower)
 }
@@ -152,10 +158,14 @@ impl ManagementGroupId {
         let rule = "management group names are 1-90 characters of letters, digits, '-', '_', \
                     '(', ')' and '.', and do not end with '.'";
         if s.is_empty() || s.chars().count() > 90 {
-            return Err(ValidationError::new(field, format!("has the wrong length; {rule}")));
+            return Err(ValidationError::new(
+                field,
+                format!("has the wrong length; {rule}"),
+            ));
         }
-        if let Some(bad) =
-            s.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_().".contains(*c)))
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_().".contains(*c)))
         {
             return Err(ValidationError::new(
                 field,
@@ -163,7 +173,10 @@ impl ManagementGroupId {
             ));
         }
         if s.ends_with('.') {
-            return Err(ValidationError::new(field, format!("ends with '.'; {rule}")));
+            return Err(ValidationError::new(
+                field,
+                format!("ends with '.'; {rule}"),
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -203,7 +216,10 @@ impl AccountName {
             ));
         }
         if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "must not contain control characters"));
+            return Err(ValidationError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -227,8 +243,7 @@ pub struct AccountGroupId(String);
 impl AccountGroupId {
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let s = input.trim();
-        if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ValidationError::new(
                 "group_id",
                 "must be a non-empty account group ID without spaces (at most 128 characters)",

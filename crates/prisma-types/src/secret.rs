@@ -100,7 +100,10 @@ mod tests {
             #[serde(serialize_with = "serialize_exposed")]
             key: SecretString,
         }
-        let json = serde_json::to_string(&Body { key: SecretString::from("abc") }).unwrap();
+        let json = serde_json::to_string(&Body {
+            key: SecretString::from("abc"),
+        })
+        .unwrap();
         assert_eq!(json, r#"{"key":"abc"}"#);
     }
 }

@@ -68,7 +68,9 @@ impl TestEmulator {
         let sink = events.clone();
         let client = PrismaClient::with_hook(
             config,
-            Some(Arc::new(move |e: &ClientEvent| sink.lock().unwrap().push(e.clone()))),
+            Some(Arc::new(move |e: &ClientEvent| {
+                sink.lock().unwrap().push(e.clone())
+            })),
         )
         .unwrap();
         TestClient { client, events }
@@ -88,7 +90,11 @@ impl TestClient {
 
 /// A stable, valid GUID for test object number `n` in namespace `ns` (4 hex digits).
 pub fn guid(ns: u16, n: u32) -> String {
-    format!("{ns:04x}{:04x}-1111-4222-8333-{:012x}", n >> 16, n as u64 & 0xffff_ffff)
+    format!(
+        "{ns:04x}{:04x}-1111-4222-8333-{:012x}",
+        n >> 16,
+        n as u64 & 0xffff_ffff
+    )
 }
 
 pub fn client_secret(n: u32) -> SecretString {

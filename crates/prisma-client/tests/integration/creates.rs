@@ -13,18 +13,36 @@ async fn commit_then_drop_gives_exactly_one_account_and_a_success() {
         let emu = TestEmulator::start(|c| c.read_delay = read_delay).await;
         let t = emu.client();
         t.client.ensure_session().await.unwrap();
-        emu.set_faults(Faults { p_commit_then_drop: 1.0, ..Faults::default() });
+        emu.set_faults(Faults {
+            p_commit_then_drop: 1.0,
+            ..Faults::default()
+        });
         let account = subscription(1);
-        let reg = t.client.add_azure_account(&account, true).await.expect("success despite the drop");
+        let reg = t
+            .client
+            .add_azure_account(&account, true)
+            .await
+            .expect("success despite the drop");
         assert!(reg.reconciled);
         assert_eq!(reg.account_id, account.account_id());
         // Readable at once → read back finds it (created); not yet readable → the re-send is
         // refused as a duplicate (adopted). Either way: one account.
-        let expected = if read_delay.is_zero() { Outcome::Created } else { Outcome::Adopted };
+        let expected = if read_delay.is_zero() {
+            Outcome::Created
+        } else {
+            Outcome::Adopted
+        };
         assert_eq!(reg.outcome, expected, "read delay {read_delay:?}");
         assert_eq!(emu.stats().accounts, 1);
-        assert_eq!(emu.stats().endpoints["POST /cas/v1/azure_account"].commit_then_drop, 1);
-        assert!(t.events().iter().any(|e| matches!(e, ClientEvent::Reconciled { .. })));
+        assert_eq!(
+            emu.stats().endpoints["POST /cas/v1/azure_account"].commit_then_drop,
+            1
+        );
+        assert!(
+            t.events()
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Reconciled { .. }))
+        );
     }
 }
 
@@ -33,7 +51,14 @@ async fn a_duplicate_is_adopted_and_reported_as_such() {
     let emu = TestEmulator::start(|_| {}).await;
     let t = emu.client();
     let account = subscription(2);
-    assert_eq!(t.client.add_azure_account(&account, true).await.unwrap().outcome, Outcome::Created);
+    assert_eq!(
+        t.client
+            .add_azure_account(&account, true)
+            .await
+            .unwrap()
+            .outcome,
+        Outcome::Created
+    );
     let again = t.client.add_azure_account(&account, true).await.unwrap();
     assert_eq!(again.outcome, Outcome::Adopted);
     assert!(!again.reconciled);
@@ -46,10 +71,23 @@ async fn a_new_account_becomes_readable_after_the_consistency_delay() {
     let t = emu.client();
     let account = subscription(3);
     t.client.add_azure_account(&account, true).await.unwrap();
-    assert!(t.client.get_azure_account(account.account_id()).await.unwrap().is_none());
-    let view = t.client.wait_until_readable(account.account_id(), Duration::from_secs(5)).await.unwrap();
+    assert!(
+        t.client
+            .get_azure_account(account.account_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let view = t
+        .client
+        .wait_until_readable(account.account_id(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(view.cloud_account.account_id, account.account_id());
-    assert_eq!(view.key, "********", "the secret is only ever returned masked");
+    assert_eq!(
+        view.key, "********",
+        "the secret is only ever returned masked"
+    );
 }
 
 #[tokio::test]
@@ -57,9 +95,15 @@ async fn account_groups_are_created_once_even_when_the_answer_is_lost() {
     let emu = TestEmulator::start(|_| {}).await;
     let t = emu.client();
     t.client.ensure_session().await.unwrap();
-    emu.set_faults(Faults { p_commit_then_drop: 1.0, ..Faults::default() });
+    emu.set_faults(Faults {
+        p_commit_then_drop: 1.0,
+        ..Faults::default()
+    });
     let (group, outcome) = t.client.create_account_group("Payments", "").await.unwrap();
-    assert_eq!((group.name.as_str(), outcome), ("Payments", Outcome::Created));
+    assert_eq!(
+        (group.name.as_str(), outcome),
+        ("Payments", Outcome::Created)
+    );
     emu.set_faults(Faults::default());
     let (_, outcome) = t.client.create_account_group("payments", "").await.unwrap();
     assert_eq!(outcome, Outcome::Adopted);

@@ -30,7 +30,10 @@ fn tenant(n: u32) -> AzureAccount {
             default_account_group_id: AccountGroupId::parse(DEFAULT_GROUP).unwrap(),
             selection: vec![
                 HierarchyEntry::WholeTenant,
-                HierarchyEntry::ManagementGroup(ManagementGroupId::parse("mg-development").unwrap(), SelectionType::Exclude),
+                HierarchyEntry::ManagementGroup(
+                    ManagementGroupId::parse("mg-development").unwrap(),
+                    SelectionType::Exclude,
+                ),
             ],
             features: FeatureSet::new([Feature::AgentlessScanning]),
             monitor_flow_logs: true,
@@ -46,13 +49,34 @@ fn tenant(n: u32) -> AzureAccount {
 async fn features_for_each_scope() {
     let emu = TestEmulator::start(|_| {}).await;
     let t = emu.client();
-    let sub = t.client.supported_features(FeatureScope::Subscription, Environment::Azure).await.unwrap();
-    assert_eq!((sub.account_type.as_str(), sub.deployment_type.as_str()), ("account", "global"));
+    let sub = t
+        .client
+        .supported_features(FeatureScope::Subscription, Environment::Azure)
+        .await
+        .unwrap();
+    assert_eq!(
+        (sub.account_type.as_str(), sub.deployment_type.as_str()),
+        ("account", "global")
+    );
     assert_eq!(sub.supported_features.len(), 5);
-    let mg = t.client.supported_features(FeatureScope::TenantWithGroups, Environment::AzureGov).await.unwrap();
-    assert_eq!((mg.account_type.as_str(), mg.deployment_type.as_str()), ("tenantWithMgmt", "gov"));
-    let entra = t.client.supported_features(FeatureScope::EntraOnly, Environment::Azure).await.unwrap();
-    assert_eq!(entra.supported_features, ["Cloud Visibility Compliance and Governance"]);
+    let mg = t
+        .client
+        .supported_features(FeatureScope::TenantWithGroups, Environment::AzureGov)
+        .await
+        .unwrap();
+    assert_eq!(
+        (mg.account_type.as_str(), mg.deployment_type.as_str()),
+        ("tenantWithMgmt", "gov")
+    );
+    let entra = t
+        .client
+        .supported_features(FeatureScope::EntraOnly, Environment::Azure)
+        .await
+        .unwrap();
+    assert_eq!(
+        entra.supported_features,
+        ["Cloud Visibility Compliance and Governance"]
+    );
 }
 
 #[tokio::test]
@@ -60,16 +84,52 @@ async fn templates_for_each_scope_and_china_refused() {
     let emu = TestEmulator::start(|_| {}).await;
     let t = emu.client();
     let tenant_id = TenantId::parse(&guid(0x7e77, 1)).unwrap();
-    let sub = TemplateScope::Subscription { tenant_id: tenant_id.clone(), subscription_id: SubscriptionId::parse(&guid(0x5ab5, 1)).unwrap() };
-    let tf = t.client.azure_template(&sub, &FeatureSet::new([Feature::Remediation]), Environment::Azure).await.unwrap();
+    let sub = TemplateScope::Subscription {
+        tenant_id: tenant_id.clone(),
+        subscription_id: SubscriptionId::parse(&guid(0x5ab5, 1)).unwrap(),
+    };
+    let tf = t
+        .client
+        .azure_template(
+            &sub,
+            &FeatureSet::new([Feature::Remediation]),
+            Environment::Azure,
+        )
+        .await
+        .unwrap();
     let outputs: Vec<_> = tf["output"].as_object().unwrap().keys().cloned().collect();
-    assert!(outputs.contains(&"d__application_client_secret".to_owned()), "{outputs:?}");
-    let mg = t.client.azure_template(&TemplateScope::TenantWithGroups { tenant_id: tenant_id.clone() }, &FeatureSet::default(), Environment::Azure).await.unwrap();
+    assert!(
+        outputs.contains(&"d__application_client_secret".to_owned()),
+        "{outputs:?}"
+    );
+    let mg = t
+        .client
+        .azure_template(
+            &TemplateScope::TenantWithGroups {
+                tenant_id: tenant_id.clone(),
+            },
+            &FeatureSet::default(),
+            Environment::Azure,
+        )
+        .await
+        .unwrap();
     assert!(mg["data"]["azurerm_management_group"]["tenant_root_group"].is_object());
-    let entra = t.client.azure_template(&TemplateScope::EntraOnly { tenant_id }, &FeatureSet::default(), Environment::Azure).await.unwrap();
+    let entra = t
+        .client
+        .azure_template(
+            &TemplateScope::EntraOnly { tenant_id },
+            &FeatureSet::default(),
+            Environment::Azure,
+        )
+        .await
+        .unwrap();
     assert!(entra["output"]["f_consent_link"].is_object());
     assert!(entra["resource"].get("azurerm_role_definition").is_none());
-    let err = t.client.azure_template(&sub, &FeatureSet::default(), Environment::AzureChina).await.unwrap_err();
+    let err = t
+        .client
+        .azure_template(&sub, &FeatureSet::default(), Environment::AzureChina)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("Azure China"), "{err}");
 }
 
@@ -82,7 +142,13 @@ async fn status_checks_reproduce_real_failures() {
     // A subscription ID starting 0000dead is "not found" in the emulator's Azure.
     let missing = subscription_with(&format!("0000dead{}", &guid(0, 1)[8..]), 2);
     let checks = t.client.status_check(&missing).await.unwrap();
-    assert!(checks.iter().all(|c| c.status == "error" && c.status_message.message.contains("Azure Subscription not found")), "{checks:?}");
+    assert!(
+        checks.iter().all(|c| c.status == "error"
+            && c.status_message
+                .message
+                .contains("Azure Subscription not found")),
+        "{checks:?}"
+    );
     // Missing Graph consent on a tenant: the message lists the eight permissions.
     let consent = AzureAccount::new(
         AccountScope::Entra(EntraTenant {
@@ -96,15 +162,30 @@ async fn status_checks_reproduce_real_failures() {
     )
     .unwrap();
     let checks = t.client.status_check(&consent).await.unwrap();
-    let entra = checks.iter().find(|c| c.status == "error").expect("an error");
-    for p in ["User.Read.All", "Application.Read.All", "Reports.Read.All", "Directory.Read.All", "Domain.Read.All", "Group.Read.All", "GroupMember.Read.All", "Policy.Read.All"] {
+    let entra = checks
+        .iter()
+        .find(|c| c.status == "error")
+        .expect("an error");
+    for p in [
+        "User.Read.All",
+        "Application.Read.All",
+        "Reports.Read.All",
+        "Directory.Read.All",
+        "Domain.Read.All",
+        "Group.Read.All",
+        "GroupMember.Read.All",
+        "Policy.Read.All",
+    ] {
         assert!(entra.status_message.message.contains(p), "{p}: {entra:?}");
     }
     // After onboarding, the config status keeps the message and the remediation.
     t.client.add_azure_account(&consent, true).await.unwrap();
     let status = t.client.config_status(consent.account_id()).await.unwrap();
     assert_eq!(status.len(), 1);
-    assert!(status[0].remediation.to_lowercase().contains("consent"), "{status:?}");
+    assert!(
+        status[0].remediation.to_lowercase().contains("consent"),
+        "{status:?}"
+    );
     assert_eq!(status[0].sub_components.len(), 8);
 }
 
@@ -113,17 +194,35 @@ async fn tenants_with_children_lists_and_lifecycle() {
     let emu = TestEmulator::start(|_| {}).await;
     let t = emu.client();
     let tenant = tenant(1);
-    let children = t.client.list_children(tenant.tenant_id().as_str(), &tenant).await.unwrap();
-    assert_eq!(children.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["mg-production", "mg-development"]);
-    let subs = t.client.list_children("mg-production", &tenant).await.unwrap();
+    let children = t
+        .client
+        .list_children(tenant.tenant_id().as_str(), &tenant)
+        .await
+        .unwrap();
+    assert_eq!(
+        children.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["mg-production", "mg-development"]
+    );
+    let subs = t
+        .client
+        .list_children("mg-production", &tenant)
+        .await
+        .unwrap();
     assert_eq!(subs.len(), 3);
     assert!(subs.iter().all(|s| s.node_type == "ACCOUNT"));
 
     t.client.add_azure_account(&tenant, true).await.unwrap();
-    let view = t.client.wait_until_readable(tenant.account_id(), Duration::from_secs(3)).await.unwrap();
+    let view = t
+        .client
+        .wait_until_readable(tenant.account_id(), Duration::from_secs(3))
+        .await
+        .unwrap();
     assert!(view.root_sync_enabled);
     assert_eq!(view.hierarchy_selection.len(), 2);
-    assert_eq!(view.cloud_account.features[0].feature_name, "compute-agentless");
+    assert_eq!(
+        view.cloud_account.features[0].feature_name,
+        "compute-agentless"
+    );
     let all = t.client.list_accounts().await.unwrap();
     assert_eq!(all.len(), 1 + 6, "the tenant and its six subscriptions");
     let names = t.client.list_account_names().await.unwrap();
@@ -135,11 +234,24 @@ async fn tenants_with_children_lists_and_lifecycle() {
     // A child cannot be offboarded alone; disabling with children works; the tenant can go.
     let err = t.client.offboard(&subs[0].id).await.unwrap_err();
     assert!(err.has_key("cannot_delete_org_child"), "{err}");
-    t.client.set_account_enabled(tenant.account_id(), false, true).await.unwrap();
-    assert!(t.client.list_accounts().await.unwrap().iter().all(|a| !a.enabled));
+    t.client
+        .set_account_enabled(tenant.account_id(), false, true)
+        .await
+        .unwrap();
+    assert!(
+        t.client
+            .list_accounts()
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| !a.enabled)
+    );
     t.client.offboard(tenant.account_id()).await.unwrap();
     assert!(t.client.list_accounts().await.unwrap().is_empty());
-    t.client.offboard(tenant.account_id()).await.expect("offboarding twice is fine");
+    t.client
+        .offboard(tenant.account_id())
+        .await
+        .expect("offboarding twice is fine");
 }
 
 #[tokio::test]
@@ -150,9 +262,15 @@ async fn update_keeps_the_stored_secret_and_groups_are_listed() {
     t.client.add_azure_account(&account, false).await.unwrap();
     t.client.update_azure_account(&account, true).await.unwrap();
     let groups = t.client.list_account_groups().await.unwrap();
-    let default = groups.iter().find(|g| g.name == "Default Account Group").unwrap();
+    let default = groups
+        .iter()
+        .find(|g| g.name == "Default Account Group")
+        .unwrap();
     assert_eq!(default.account_ids, [account.account_id()]);
-    let stored = emu.emu.state.store().accounts[account.account_id()].request.key.clone();
+    let stored = emu.emu.state.store().accounts[account.account_id()]
+        .request
+        .key
+        .clone();
     assert_eq!(stored.expose(), client_secret(5).expose());
 }
 
@@ -163,9 +281,15 @@ async fn legacy_bodies_of_older_clients_are_accepted() {
     t.client.ensure_session().await.unwrap();
     let http = reqwest::Client::new();
     let base = emu.emu.base_url();
-    let token: serde_json::Value = http.post(format!("{base}/login"))
+    let token: serde_json::Value = http
+        .post(format!("{base}/login"))
         .json(&serde_json::json!({"username": ACCESS_KEY, "password": SECRET_KEY}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = token["token"].as_str().unwrap();
     let sub = guid(0x1e9a, 1);
     let body = serde_json::json!({
@@ -174,12 +298,33 @@ async fn legacy_bodies_of_older_clients_are_accepted() {
         "clientId": guid(0xc1d0, 9), "key": "legacy-secret-value-123", "tenantId": guid(0x7e4a, 1),
         "servicePrincipalId": guid(0x5e00, 9), "monitorFlowLogs": false, "environmentType": "azure"
     });
-    let r = http.post(format!("{base}/cloud/azure")).header("x-redlock-auth", token).json(&body).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/cloud/azure"))
+        .header("x-redlock-auth", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = http.post(format!("{base}/cloud/status/azure")).header("x-redlock-auth", token).json(&body).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/cloud/status/azure"))
+        .header("x-redlock-auth", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let checks: Vec<serde_json::Value> = r.json().await.unwrap();
-    assert!(checks.iter().any(|c| c["name"] == "Remediation"), "protectionMode maps to Remediation: {checks:?}");
-    let r = http.put(format!("{base}/cloud/azure/{sub}")).header("x-redlock-auth", token).json(&body).send().await.unwrap();
+    assert!(
+        checks.iter().any(|c| c["name"] == "Remediation"),
+        "protectionMode maps to Remediation: {checks:?}"
+    );
+    let r = http
+        .put(format!("{base}/cloud/azure/{sub}"))
+        .header("x-redlock-auth", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let view = t.client.get_azure_account(&sub).await.unwrap().unwrap();
     assert_eq!(view.cloud_account.features[0].display_name, "Remediation");

@@ -37,7 +37,10 @@ pub struct WriteQuery {
 fn normalize_legacy(mut body: AzureAccountRequest) -> AzureAccountRequest {
     if body.cloud_account.protection_mode.as_deref() == Some("MONITOR_AND_PROTECT") {
         let features = body.features.get_or_insert_with(Vec::new);
-        if !features.iter().any(|f| f.name == Feature::Remediation.display_name()) {
+        if !features
+            .iter()
+            .any(|f| f.name == Feature::Remediation.display_name())
+        {
             features.push(FeatureState {
                 name: Feature::Remediation.display_name().to_owned(),
                 state: "enabled".to_owned(),
@@ -90,20 +93,32 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
     let mut store = state.store();
     let checked = check_account(&body, &store, Purpose::Write)?;
     if store.accounts.contains_key(&checked.account_id) {
-        state.stats.duplicates_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account")
-            .subject("cloudAccount.accountId"));
+        state
+            .stats
+            .duplicates_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account")
+                .subject("cloudAccount.accountId"),
+        );
     }
     if store.account_by_name(&checked.name).is_some() {
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account_name")
-            .subject("cloudAccount.name"));
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account_name")
+                .subject("cloudAccount.name"),
+        );
     }
     let now = epoch_millis();
     let readable_at = readable_after(state.config.read_delay);
     let checks = evaluate(&body, &book);
     let enabled = body.cloud_account.enabled.unwrap_or(true);
     if checked.shape == Shape::TenantWithGroups {
-        add_tenant_children(&mut store, &checked.account_id, &checked.group_ids, readable_at);
+        add_tenant_children(
+            &mut store,
+            &checked.account_id,
+            &checked.group_ids,
+            readable_at,
+        );
     }
     store.accounts.insert(
         checked.account_id.clone(),
@@ -122,17 +137,35 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
         },
     );
     store.refresh_group_membership();
-    state.stats.accounts_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .stats
+        .accounts_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(account_id = %checked.account_id, "emulator: account added");
     Ok(StatusCode::OK.into_response())
 }
 
 /// A tenant with management groups brings its subscriptions along as child accounts.
-fn add_tenant_children(store: &mut Store, tenant_id: &str, groups: &[String], readable_at: Instant) {
+fn add_tenant_children(
+    store: &mut Store,
+    tenant_id: &str,
+    groups: &[String],
+    readable_at: Instant,
+) {
     let now = epoch_millis();
-    for node in tenant_hierarchy(tenant_id).into_iter().filter(|n| n.node_type == "ACCOUNT") {
+    for node in tenant_hierarchy(tenant_id)
+        .into_iter()
+        .filter(|n| n.node_type == "ACCOUNT")
+    {
         if !store.accounts.contains_key(&node.id) {
-            let child = child_record(&node.id, &node.display_name, tenant_id, groups, readable_at, now);
+            let child = child_record(
+                &node.id,
+                &node.display_name,
+                tenant_id,
+                groups,
+                readable_at,
+                now,
+            );
             store.accounts.insert(node.id.clone(), child);
         }
     }
@@ -201,7 +234,11 @@ pub async fn update_account_legacy(
     update(&state, &id, normalize_legacy(body))
 }
 
-fn update(state: &EmulatorState, id: &str, mut body: AzureAccountRequest) -> Result<Response, ApiFailure> {
+fn update(
+    state: &EmulatorState,
+    id: &str,
+    mut body: AzureAccountRequest,
+) -> Result<Response, ApiFailure> {
     let id = parse_account_id(id)?;
     let book = state.scenarios();
     let mut store = state.store();
@@ -210,16 +247,23 @@ fn update(state: &EmulatorState, id: &str, mut body: AzureAccountRequest) -> Res
     };
     // Clients that re-send what they read get asterisks back in `key`: keep the stored secret.
     if body.key.expose().chars().all(|c| c == '*') {
-        body.key = existing.request.key.clone();
+        body.key = existing.request.key;
     }
     let checked = check_account(&body, &store, Purpose::Write)?;
     if checked.account_id != id {
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_id_format")
-            .subject("cloudAccount.accountId"));
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_id_format")
+                .subject("cloudAccount.accountId"),
+        );
     }
-    if store.account_by_name(&checked.name).is_some_and(|a| a.account_id != id) {
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account_name")
-            .subject("cloudAccount.name"));
+    if store
+        .account_by_name(&checked.name)
+        .is_some_and(|a| a.account_id != id)
+    {
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "duplicate_cloud_account_name")
+                .subject("cloudAccount.name"),
+        );
     }
     let checks = evaluate(&body, &book);
     let record = store.accounts.get_mut(&id).expect("checked above");
@@ -235,9 +279,12 @@ fn update(state: &EmulatorState, id: &str, mut body: AzureAccountRequest) -> Res
 
 /// Account IDs in paths are GUIDs; anything else is `invalid_account_id_format`.
 fn parse_account_id(raw: &str) -> Result<String, ApiFailure> {
-    prisma_types::TenantId::parse(raw).map(|t| t.to_string()).map_err(|_| {
-        ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_id_format").subject("account_id")
-    })
+    prisma_types::TenantId::parse(raw)
+        .map(|t| t.to_string())
+        .map_err(|_| {
+            ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_id_format")
+                .subject("account_id")
+        })
 }
 
 /// The account, if it exists and is visible to reads yet.
@@ -286,7 +333,10 @@ pub async fn config_status(
 fn group_refs(store: &Store, ids: &[String]) -> Vec<GroupRef> {
     ids.iter()
         .filter_map(|id| store.groups.get(id))
-        .map(|g| GroupRef { id: g.id.clone(), name: g.name.clone() })
+        .map(|g| GroupRef {
+            id: g.id.clone(),
+            name: g.name.clone(),
+        })
         .collect()
 }
 
@@ -321,7 +371,11 @@ fn features_of(a: &AccountRecord) -> Vec<Feature> {
         .iter()
         .flatten()
         .filter(|f| f.state == "enabled")
-        .filter_map(|f| Feature::ALL.into_iter().find(|x| x.display_name() == f.name))
+        .filter_map(|f| {
+            Feature::ALL
+                .into_iter()
+                .find(|x| x.display_name() == f.name)
+        })
         .collect()
 }
 
@@ -364,8 +418,12 @@ pub async fn get_azure_account(
             parent_id: a.parent_account_id.clone(),
             deleted: false,
             deployment_type: "az".to_owned(),
-            deployment_type_description: if env == "azure_gov" { "Government" } else { "Commercial" }
-                .to_owned(),
+            deployment_type_description: if env == "azure_gov" {
+                "Government"
+            } else {
+                "Commercial"
+            }
+            .to_owned(),
             created_epoch_millis: a.created_ms,
             last_modified_epoch_millis: a.modified_ms,
             features: features_of(&a)
@@ -411,7 +469,9 @@ pub async fn list_names(
     let store = state.store();
     let now = Instant::now();
     let only_active = q.get("onlyActive").is_some_and(|v| v == "true");
-    let cloud_type_ok = q.get("cloudType").is_none_or(|t| t.eq_ignore_ascii_case("azure"));
+    let cloud_type_ok = q
+        .get("cloudType")
+        .is_none_or(|t| t.eq_ignore_ascii_case("azure"));
     let names: Vec<_> = store
         .accounts
         .values()
@@ -447,15 +507,23 @@ pub async fn set_enabled(
         "true" => true,
         "false" => false,
         _ => {
-            return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_patch")
-                .subject("enabled"));
+            return Err(
+                ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_patch")
+                    .subject("enabled"),
+            );
         }
     };
     let mut store = state.store();
-    let children = if q.update_children.unwrap_or(false) { store.children_of(&id) } else { vec![] };
+    let children = if q.update_children.unwrap_or(false) {
+        store.children_of(&id)
+    } else {
+        vec![]
+    };
     let Some(record) = store.accounts.get_mut(&id) else {
-        return Err(ApiFailure::new(StatusCode::NOT_FOUND, "invalid_account_id_format")
-            .subject("account_id"));
+        return Err(
+            ApiFailure::new(StatusCode::NOT_FOUND, "invalid_account_id_format")
+                .subject("account_id"),
+        );
     };
     record.enabled = enabled;
     record.modified_ms = epoch_millis();
@@ -475,12 +543,15 @@ pub async fn delete_account(
     let id = parse_account_id(&id)?;
     let mut store = state.store();
     let Some(record) = store.accounts.get(&id) else {
-        return Err(ApiFailure::new(StatusCode::NOT_FOUND, "invalid_account_id_format")
-            .subject("account_id"));
+        return Err(
+            ApiFailure::new(StatusCode::NOT_FOUND, "invalid_account_id_format")
+                .subject("account_id"),
+        );
     };
     if record.parent_account_id.is_some() {
-        return Err(ApiFailure::new(StatusCode::FORBIDDEN, "cannot_delete_org_child")
-            .subject("account_id"));
+        return Err(
+            ApiFailure::new(StatusCode::FORBIDDEN, "cannot_delete_org_child").subject("account_id"),
+        );
     }
     // Deleting a tenant removes its children (our choice; unconfirmed upstream). No ghost
     // record is kept: the same account can be onboarded again at once.

@@ -22,7 +22,9 @@ use crate::template::{TemplateInput, TemplateScope, azure_template};
 type AppState = State<Arc<EmulatorState>>;
 
 fn cas_error(status: StatusCode, key: &'static str, message: impl Into<String>) -> ApiFailure {
-    ApiFailure::new(status, key).message(message).styled(ErrorStyle::ApiErrorBody)
+    ApiFailure::new(status, key)
+        .message(message)
+        .styled(ErrorStyle::ApiErrorBody)
 }
 
 pub async fn supported_features(
@@ -31,7 +33,11 @@ pub async fn supported_features(
 ) -> Result<Response, ApiFailure> {
     let WireJson(body) = body.map_err(|e| e.styled(ErrorStyle::ApiErrorBody))?;
     if !cloud_type.eq_ignore_ascii_case("azure") {
-        return Err(cas_error(StatusCode::BAD_REQUEST, "bad_request", "only azure is emulated"));
+        return Err(cas_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "only azure is emulated",
+        ));
     }
     let deployment = match body.deployment_type.as_deref().unwrap_or("azure") {
         "azure" => "global",
@@ -46,7 +52,10 @@ pub async fn supported_features(
         }
     };
     let all_features = || {
-        let mut f: Vec<String> = Feature::ALL.iter().map(|f| f.display_name().to_owned()).collect();
+        let mut f: Vec<String> = Feature::ALL
+            .iter()
+            .map(|f| f.display_name().to_owned())
+            .collect();
         f.push(ALWAYS_ON_FEATURE.to_owned());
         f.sort();
         f
@@ -64,7 +73,10 @@ pub async fn supported_features(
         }
     };
     let features = if deployment == "china" {
-        features.into_iter().filter(|f| f == ALWAYS_ON_FEATURE || f == "Remediation").collect()
+        features
+            .into_iter()
+            .filter(|f| f == ALWAYS_ON_FEATURE || f == "Remediation")
+            .collect()
     } else {
         features
     };
@@ -87,7 +99,9 @@ pub async fn template(
         "azure" => Environment::Azure,
         "azure_gov" => Environment::AzureGov,
         "azure_china" => {
-            return Err(bad("templates are not available for Azure China; onboard it manually"));
+            return Err(bad(
+                "templates are not available for Azure China; onboard it manually",
+            ));
         }
         _ => return Err(bad("deploymentType must be azure or azure_gov")),
     };
@@ -126,17 +140,25 @@ pub async fn create_group(
 ) -> Result<Response, ApiFailure> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_name")
-            .subject("name"));
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_name").subject("name"),
+        );
     }
     let mut store = state.store();
     if store.group_by_name(name).is_some() {
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "account_group_name_already_exists")
-            .subject("name"));
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "account_group_name_already_exists")
+                .subject("name"),
+        );
     }
-    if body.account_ids.iter().any(|id| !store.accounts.contains_key(id)) {
-        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_ids")
-            .subject("accountIds"));
+    if body
+        .account_ids
+        .iter()
+        .any(|id| !store.accounts.contains_key(id))
+    {
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_ids").subject("accountIds"),
+        );
     }
     let group = AccountGroup {
         id: uuid::Uuid::new_v4().to_string(),
@@ -170,12 +192,18 @@ pub async fn list_children(
             "children are listed for accountType tenant with rootSyncEnabled true",
         ));
     }
-    for (subject, value) in [("clientId", &body.client_id), ("servicePrincipalId", &body.service_principal_id)] {
+    for (subject, value) in [
+        ("clientId", &body.client_id),
+        ("servicePrincipalId", &body.service_principal_id),
+    ] {
         ObjectId::parse(value)
             .map_err(|_| ApiFailure::bad_request(subject, format!("{subject} must be a GUID")))?;
     }
     if body.key.is_empty() {
-        return Err(ApiFailure::bad_request("key", "key (the client secret) is required"));
+        return Err(ApiFailure::bad_request(
+            "key",
+            "key (the client secret) is required",
+        ));
     }
     let parent_ok = TenantId::parse(&parent).is_ok() || ManagementGroupId::parse(&parent).is_ok();
     if !parent_ok {

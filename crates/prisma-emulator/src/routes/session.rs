@@ -24,7 +24,10 @@ pub async fn login(
         .find(|k| k.id == body.username && k.secret.expose() == body.password.expose());
     let Some(key) = key else {
         state.stats.failed_logins.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiFailure::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        return Err(ApiFailure::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        ));
     };
     let customers = &state.config.customer_names;
     let chosen = match (&body.customer_name, &body.prisma_id) {
@@ -51,8 +54,10 @@ pub async fn login(
     };
     let Some(customer) = chosen else {
         state.stats.failed_logins.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiFailure::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
-            .subject("customerName"));
+        return Err(
+            ApiFailure::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
+                .subject("customerName"),
+        );
     };
     state.stats.logins.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(access_key_id = %key.id, "emulator: login");
@@ -76,7 +81,11 @@ pub async fn extend(
 ) -> Response {
     state.stats.extends.fetch_add(1, Ordering::Relaxed);
     let response = LoginResponse {
-        token: Some(state.tokens.mint(&claims.access_key_id, &claims.selected_customer_name)),
+        token: Some(
+            state
+                .tokens
+                .mint(&claims.access_key_id, &claims.selected_customer_name),
+        ),
         message: Some("login_successful".to_owned()),
         customer_names: Vec::new(),
         roles: vec![claims.user_role_type_name.clone()],

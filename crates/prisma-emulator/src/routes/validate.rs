@@ -45,8 +45,10 @@ pub fn check_account(
     let ca = &body.cloud_account;
     let account_type = ca.account_type.to_ascii_lowercase();
     if account_type != "account" && account_type != "tenant" {
-        return Err(ApiFailure::new(StatusCode::NOT_FOUND, "invalid_account_type")
-            .subject("cloudAccount.accountType"));
+        return Err(
+            ApiFailure::new(StatusCode::NOT_FOUND, "invalid_account_type")
+                .subject("cloudAccount.accountType"),
+        );
     }
     let tenant = TenantId::parse(&body.tenant_id).map_err(|_| invalid_id("tenantId"))?;
     let root_sync = body.root_sync_enabled.unwrap_or(false);
@@ -61,7 +63,12 @@ pub fn check_account(
             .to_string(),
         _ => {
             // Tenants are filed under the tenant ID; an accountId, if sent, must agree.
-            match ca.account_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            match ca
+                .account_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 Some(id) if !id.eq_ignore_ascii_case(tenant.as_str()) => {
                     return Err(invalid_id("cloudAccount.accountId"));
                 }
@@ -77,9 +84,15 @@ pub fn check_account(
         })?;
     }
     if body.key.is_empty() {
-        return Err(ApiFailure::bad_request("key", "key (the client secret) is required"));
+        return Err(ApiFailure::bad_request(
+            "key",
+            "key (the client secret) is required",
+        ));
     }
-    if !matches!(body.environment_type.as_str(), "azure" | "azure_gov" | "azure_china") {
+    if !matches!(
+        body.environment_type.as_str(),
+        "azure" | "azure_gov" | "azure_china"
+    ) {
         return Err(ApiFailure::bad_request(
             "environmentType",
             "environmentType must be azure, azure_gov or azure_china",
@@ -88,7 +101,10 @@ pub fn check_account(
     let name = AccountName::parse(&ca.name).map_err(|e| {
         ApiFailure::bad_request(
             "cloudAccount.name",
-            format!("{} (at most {MAX_ACCOUNT_NAME_CHARS} characters)", e.message),
+            format!(
+                "{} (at most {MAX_ACCOUNT_NAME_CHARS} characters)",
+                e.message
+            ),
         )
     })?;
 
@@ -153,17 +169,27 @@ pub fn check_account(
     };
     if purpose == Purpose::Write {
         if group_ids.is_empty() {
-            return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "cannot_select_zero_account_groups")
-                .subject(if shape == Shape::TenantWithGroups {
-                    "defaultAccountGroupId"
-                } else {
-                    "cloudAccount.groupIds"
-                }));
+            return Err(ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "cannot_select_zero_account_groups",
+            )
+            .subject(if shape == Shape::TenantWithGroups {
+                "defaultAccountGroupId"
+            } else {
+                "cloudAccount.groupIds"
+            }));
         }
         if group_ids.iter().any(|g| !store.groups.contains_key(g)) {
-            return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_ids")
-                .subject("cloudAccount.groupIds"));
+            return Err(
+                ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_ids")
+                    .subject("cloudAccount.groupIds"),
+            );
         }
     }
-    Ok(CheckedAccount { shape, account_id, name: name.to_string(), group_ids })
+    Ok(CheckedAccount {
+        shape,
+        account_id,
+        name: name.to_string(),
+        group_ids,
+    })
 }
