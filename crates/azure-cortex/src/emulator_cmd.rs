@@ -105,6 +105,12 @@ pub struct EmulatorArgs {
     /// Milliseconds before a new account becomes readable.
     #[arg(long, default_value_t = 1000)]
     read_delay_ms: u64,
+    /// Milliseconds add/update take when they run the status checks (no skipStatusChecks).
+    #[arg(long, default_value_t = 0)]
+    status_check_delay_ms: u64,
+    /// Extra host names for the generated certificate (repeatable).
+    #[arg(long = "tls-name", requires = "tls")]
+    tls_names: Vec<String>,
     /// Status-check scenario file: `{"by_id": {"<guid>": "missing_graph_consent"}}`.
     #[arg(long, value_name = "PATH")]
     scenarios: Option<PathBuf>,
@@ -181,6 +187,7 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
     config.faults = faults;
     config.seed = args.seed;
     config.read_delay = Duration::from_millis(args.read_delay_ms);
+    config.status_check_delay = Duration::from_millis(args.status_check_delay_ms);
     config.rate_limits = match (args.no_rate_limit, args.rate_limit) {
         (true, _) => RateLimits::disabled(),
         (false, Some(rps)) => {
@@ -198,7 +205,7 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
             .map_err(|m| anyhow::anyhow!("--scenarios {}: {m}", path.display()))?;
     }
     let tls = if args.tls {
-        let generated = prisma_emulator::tls::generate(&[])?;
+        let generated = prisma_emulator::tls::generate(&args.tls_names)?;
         if let Some(path) = &args.ca_cert_out {
             std::fs::write(path, &generated.ca_cert_pem)
                 .with_context(|| format!("--ca-cert-out: cannot write {}", path.display()))?;

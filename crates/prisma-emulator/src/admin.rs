@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capabilities::ScenarioBook;
 use crate::config::{Faults, RateLimits};
-use crate::error::{ApiFailure, WireJson};
+use crate::error::{ApiFailure, ErrorStyle, WireJson};
 use crate::state::{EmulatorState, EndpointStats, Stats};
 
 /// What `GET /_emulator/stats` reports.
@@ -113,7 +113,8 @@ async fn put_scenarios(
     State(state): State<Arc<EmulatorState>>,
     body: String,
 ) -> Result<Response, ApiFailure> {
-    let book = ScenarioBook::from_json(&body).map_err(|m| ApiFailure::bad_request("by_id", m))?;
+    let book = ScenarioBook::from_json(&body)
+        .map_err(|m| ApiFailure::bad_request("by_id", m).styled(ErrorStyle::ApiErrorBody))?;
     *state.scenarios.write().unwrap_or_else(|p| p.into_inner()) = book;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -89,7 +89,7 @@ impl RateLimits {
 
 /// Injected faults. Probabilities are per request, drawn from one seeded generator, so a run
 /// with the same seed and the same request order sees the same faults.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Faults {
     /// Answer 429 as the rate limiter would (no `Retry-After`).
@@ -111,6 +111,23 @@ pub struct Faults {
     pub latency_jitter_ms: u64,
     /// The `Retry-After` seconds sent with 503.
     pub retry_after_secs: u64,
+}
+
+impl Default for Faults {
+    /// No faults; a 503, if one is configured later, says `Retry-After: 1`.
+    fn default() -> Self {
+        Self {
+            p_429: 0.0,
+            p_500: 0.0,
+            p_503: 0.0,
+            p_reset: 0.0,
+            p_commit_then_drop: 0.0,
+            html_429: false,
+            latency_ms: 0,
+            latency_jitter_ms: 0,
+            retry_after_secs: 1,
+        }
+    }
 }
 
 impl Faults {

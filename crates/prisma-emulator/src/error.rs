@@ -112,7 +112,40 @@ where
     type Rejection = ApiFailure;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiFailure::bad_request(
+                "body",
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiFailure::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large")
+                        .message("the request body is larger than the limit")
+                } else {
+                    ApiFailure::bad_request("body", "the body could not be read")
+                }
+            })?;
+        // serde reads a JSON array into a struct positionally (["key", "secret"] would log in);
+        // the real service only takes objects.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiFailure::bad_request(
+                "body",
+                "the body must be a JSON object",
+            ));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(WireJson(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
@@ -130,8 +163,10 @@ fn json_rejection(rejection: &JsonRejection) -> ApiFailure {
     let subject = text
         .split_once("target type: ")
         .and_then(|(_, rest)| rest.split_once(": "))
-        .map(|(path, _)| path.to_owned())
-        .unwrap_or_else(|| "body".to_owned());
+        .map(|(path, _)| path)
+        .filter(|path| !path.is_empty() && !path.contains(' '))
+        .unwrap_or("body")
+        .to_owned();
     let message = match rejection {
         JsonRejection::MissingJsonContentType(_) => "expected Content-Type: application/json",
         JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON",

@@ -63,7 +63,7 @@ pub async fn gateway(
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
-    let mut response = match fault {
+    match fault {
         FaultDraw::Reset if conn.is_some() => {
             state.stats.bump(&endpoint, |s| s.injected_resets += 1);
             if let Some(conn) = &conn {
@@ -105,7 +105,33 @@ pub async fn gateway(
             )
             .await
         }
-    };
+    }
+}
+
+/// The outermost layer: every answer gets a request id, and answers that axum itself produced
+/// (an undecodable path or query, an unknown route, a wrong method) become API errors with
+/// `x-redlock-status` instead of plain text.
+pub async fn edge(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let status = response.status();
+    let from_framework = status.is_client_error()
+        && !response
+            .headers()
+            .contains_key(prisma_types::wire::REDLOCK_STATUS_HEADER)
+        && response
+            .headers()
+            .get("content-type")
+            .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if from_framework && status != StatusCode::TOO_MANY_REQUESTS {
+        let (key, subject) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "path"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method"),
+            _ => ("bad_request", "path_or_query"),
+        };
+        response = ApiFailure::new(status, key)
+            .subject(subject)
+            .into_response();
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);

@@ -42,7 +42,9 @@ pub use state::EmulatorState;
 
 /// The whole emulator as one router (API behind the gateway, plus `/_emulator/*`).
 pub fn router(state: Arc<EmulatorState>) -> Router {
-    routes::api_router(state.clone()).merge(admin::admin_router(state))
+    routes::api_router(state.clone())
+        .merge(admin::admin_router(state))
+        .layer(axum::middleware::from_fn(gateway::edge))
 }
 
 /// A running emulator: its address and state. Dropping it does not stop the server; send the

@@ -13,7 +13,8 @@ use prisma_types::SecretString;
 use prisma_types::feature::Feature;
 use prisma_types::wire::{
     AzureAccountRequest, AzureAccountView, AzureCloudAccountView, CloudAccountDetails,
-    CloudAccountListItem, CloudAccountName, FeatureState, FeatureView, GroupRef,
+    CloudAccountListItem, CloudAccountName, FeatureState, FeatureView, GroupRef, HierarchyNode,
+    HierarchySelection,
 };
 use serde::Deserialize;
 
@@ -113,9 +114,12 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
     let checks = evaluate(&body, &book);
     let enabled = body.cloud_account.enabled.unwrap_or(true);
     if checked.shape == Shape::TenantWithGroups {
+        let selection = body.hierarchy_selection.clone().unwrap_or_default();
+        let tenant = checked.account_id.as_str();
         add_tenant_children(
             &mut store,
-            &checked.account_id,
+            tenant,
+            &selection,
             &checked.group_ids,
             readable_at,
         );
@@ -145,29 +149,48 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
     Ok(StatusCode::OK.into_response())
 }
 
-/// A tenant with management groups brings its subscriptions along as child accounts.
+/// A tenant with management groups brings the subscriptions its `hierarchySelection` selects
+/// along as child accounts: `ALL` or `INCLUDE` on the tenant, a management group or a
+/// subscription selects it and what lies below; `EXCLUDE` on a management group or a
+/// subscription removes it again.
 fn add_tenant_children(
     store: &mut Store,
     tenant_id: &str,
+    selection: &[HierarchySelection],
     groups: &[String],
     readable_at: Instant,
 ) {
     let now = epoch_millis();
-    for node in tenant_hierarchy(tenant_id)
-        .into_iter()
-        .filter(|n| n.node_type == "ACCOUNT")
-    {
-        if !store.accounts.contains_key(&node.id) {
-            let child = child_record(
-                &node.id,
-                &node.display_name,
-                tenant_id,
-                groups,
-                readable_at,
-                now,
-            );
-            store.accounts.insert(node.id.clone(), child);
+    let covers = |sel: &HierarchySelection, node: &HierarchyNode| {
+        let id = sel.resource_id.as_str();
+        id.eq_ignore_ascii_case(&node.id)
+            || node
+                .parent
+                .as_deref()
+                .is_some_and(|p| id.eq_ignore_ascii_case(p))
+            || (sel.node_type == "TENANT" && id.eq_ignore_ascii_case(tenant_id))
+    };
+    let selected = |node: &HierarchyNode| {
+        let mut picked = selection.iter().filter(|s| s.selection_type != "EXCLUDE");
+        let mut dropped = selection
+            .iter()
+            .filter(|s| s.selection_type == "EXCLUDE" && s.node_type != "TENANT");
+        picked.any(|s| covers(s, node)) && !dropped.any(|s| covers(s, node))
+    };
+    for node in tenant_hierarchy(tenant_id) {
+        if node.node_type != "ACCOUNT" || !selected(&node) || store.accounts.contains_key(&node.id)
+        {
+            continue;
         }
+        let child = child_record(
+            &node.id,
+            &node.display_name,
+            tenant_id,
+            groups,
+            readable_at,
+            now,
+        );
+        store.accounts.insert(node.id.clone(), child);
     }
 }
 
@@ -228,9 +251,11 @@ pub async fn update_account(
 pub async fn update_account_legacy(
     State(state): AppState,
     Path((cloud_type, id)): Path<(String, String)>,
+    Query(q): Query<WriteQuery>,
     WireJson(body): WireJson<AzureAccountRequest>,
 ) -> Result<Response, ApiFailure> {
     require_azure(&cloud_type)?;
+    status_check_cost(&state, &q).await;
     update(&state, &id, normalize_legacy(body))
 }
 
@@ -246,7 +271,8 @@ fn update(
         return Err(ApiFailure::new(StatusCode::NOT_FOUND, "not_found").subject("account_id"));
     };
     // Clients that re-send what they read get asterisks back in `key`: keep the stored secret.
-    if body.key.expose().chars().all(|c| c == '*') {
+    let key = body.key.expose();
+    if !key.is_empty() && key.chars().all(|c| c == '*') {
         body.key = existing.request.key;
     }
     let checked = check_account(&body, &store, Purpose::Write)?;
@@ -304,7 +330,10 @@ pub async fn status_check(
     let book = state.scenarios();
     {
         let store = state.store();
-        check_account(&body, &store, Purpose::StatusCheck)?;
+        check_account(&body, &store, Purpose::StatusCheck).map_err(|e| {
+            let subject = e.subject.clone().unwrap_or_else(|| "body".to_owned());
+            ApiFailure::bad_request(subject, e.message)
+        })?;
     }
     Ok(Json(to_status_checks(&evaluate(&body, &book))).into_response())
 }
