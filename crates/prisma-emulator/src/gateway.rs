@@ -1,6 +1,9 @@
 //! What stands in front of every API route, in the order the real edge applies it:
-//! injected faults and latency → authentication (`x-redlock-auth`) → the per-user, per-endpoint
-//! token bucket → the handler → (for creates) commit-then-drop. Every answer gets a request id.
+//! latency → authentication (`x-redlock-auth`) → the per-user, per-endpoint token bucket →
+//! injected faults → the handler → (for creates) commit-then-drop. Faults are drawn after the
+//! bucket admitted the request: they stand for failures behind the gateway (a 500 or 503 from
+//! the service, a reset), which consumed the caller's token as a real one would. Every answer
+//! gets a request id ([`edge`]).
 
 use std::sync::Arc;
 
@@ -37,7 +40,7 @@ pub struct Caller {
 
 pub async fn gateway(
     State(state): State<Arc<EmulatorState>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let endpoint = match req.extensions().get::<MatchedPath>() {
@@ -49,39 +52,74 @@ pub async fn gateway(
         .get::<ConnectInfo<ConnInfo>>()
         .map(|c| c.0.clone());
     state.stats.bump(&endpoint, |s| s.requests += 1);
-
-    let (fault, commit_then_drop, latency_ms) = {
+    let (fault, commit_then_drop, latency_ms, faults) = {
         let mut dice = state.faults.lock().unwrap_or_else(|p| p.into_inner());
-        dice.draw()
+        let (fault, commit, latency) = dice.draw();
+        (fault, commit, latency, dice.faults.clone())
     };
-    let faults = state
-        .faults
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .faults
-        .clone();
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
-    match fault {
+
+    // Authentication: who the request counts against.
+    let user = if is_public(&endpoint) {
+        format!(
+            "login@{}",
+            conn.as_ref()
+                .map(|c| c.peer.ip().to_string())
+                .unwrap_or_default()
+        )
+    } else {
+        let token = req.headers().get(AUTH_HEADER).and_then(|v| v.to_str().ok());
+        match state.tokens.verify(token) {
+            Ok(claims) => {
+                let caller = Caller {
+                    access_key_id: claims.access_key_id.clone(),
+                    customer: claims.selected_customer_name.clone(),
+                };
+                req.extensions_mut().insert(claims);
+                req.extensions_mut().insert(caller.clone());
+                caller.access_key_id
+            }
+            Err(e) => {
+                state.stats.bump(&endpoint, |s| s.unauthorized += 1);
+                return ApiFailure::from(e).into_response();
+            }
+        }
+    };
+
+    // The token bucket.
+    let decision = state.limiter.take(&user, &endpoint);
+    if let Some(d) = decision
+        && !d.admitted
+    {
+        state.stats.bump(&endpoint, |s| s.rate_limited += 1);
+        return too_many_requests(faults.html_429, Some(d));
+    }
+    state.stats.bump(&endpoint, |s| s.admitted += 1);
+
+    // Injected faults behind the gateway.
+    let mut response = match fault {
         FaultDraw::Reset if conn.is_some() => {
             state.stats.bump(&endpoint, |s| s.injected_resets += 1);
             if let Some(conn) = &conn {
                 conn.control.kill();
             }
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         FaultDraw::TooManyRequests => {
             state.stats.bump(&endpoint, |s| s.injected_429 += 1);
-            let limit = state.limiter.limits().limit_for(&endpoint);
-            too_many_requests(
+            let limit = decision
+                .map(|d| d.limit)
+                .unwrap_or(state.limiter.limits().default);
+            return too_many_requests(
                 faults.html_429,
                 Some(RateDecision {
                     admitted: false,
                     remaining: 0,
                     limit,
                 }),
-            )
+            );
         }
         FaultDraw::InternalError => {
             state.stats.bump(&endpoint, |s| s.injected_500 += 1);
@@ -95,17 +133,24 @@ pub async fn gateway(
             r
         }
         _ => {
-            admit(
-                &state,
-                &endpoint,
-                req,
-                next,
-                commit_then_drop,
-                conn.as_ref(),
-            )
-            .await
+            let is_mutation = req.method() == Method::POST;
+            let response = next.run(req).await;
+            if commit_then_drop
+                && is_mutation
+                && is_create(&endpoint)
+                && response.status().is_success()
+                && let Some(conn) = &conn
+            {
+                state.stats.bump(&endpoint, |s| s.commit_then_drop += 1);
+                conn.control.kill();
+            }
+            response
         }
+    };
+    if let Some(d) = decision {
+        rate_headers(response.headers_mut(), &d);
     }
+    response
 }
 
 /// The outermost layer: every answer gets a request id, and answers that axum itself produced
@@ -135,70 +180,6 @@ pub async fn edge(req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    response
-}
-
-async fn admit(
-    state: &Arc<EmulatorState>,
-    endpoint: &str,
-    mut req: Request,
-    next: Next,
-    commit_then_drop: bool,
-    conn: Option<&ConnInfo>,
-) -> Response {
-    let user = if is_public(endpoint) {
-        format!(
-            "login@{}",
-            conn.map(|c| c.peer.ip().to_string()).unwrap_or_default()
-        )
-    } else {
-        let token = req.headers().get(AUTH_HEADER).and_then(|v| v.to_str().ok());
-        match state.tokens.verify(token) {
-            Ok(claims) => {
-                let caller = Caller {
-                    access_key_id: claims.access_key_id.clone(),
-                    customer: claims.selected_customer_name.clone(),
-                };
-                req.extensions_mut().insert(claims);
-                req.extensions_mut().insert(caller.clone());
-                caller.access_key_id
-            }
-            Err(e) => {
-                state.stats.bump(endpoint, |s| s.unauthorized += 1);
-                return ApiFailure::from(e).into_response();
-            }
-        }
-    };
-
-    let decision = state.limiter.take(&user, endpoint);
-    if let Some(d) = decision
-        && !d.admitted
-    {
-        state.stats.bump(endpoint, |s| s.rate_limited += 1);
-        let html = state
-            .faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .faults
-            .html_429;
-        return too_many_requests(html, Some(d));
-    }
-    state.stats.bump(endpoint, |s| s.admitted += 1);
-
-    let is_mutation = req.method() == Method::POST;
-    let mut response = next.run(req).await;
-    if let Some(d) = decision {
-        rate_headers(response.headers_mut(), &d);
-    }
-    if commit_then_drop
-        && is_mutation
-        && is_create(endpoint)
-        && response.status().is_success()
-        && let Some(conn) = conn
-    {
-        state.stats.bump(endpoint, |s| s.commit_then_drop += 1);
-        conn.control.kill();
     }
     response
 }
