@@ -77,7 +77,7 @@ async fn put_faults(
 ) -> Result<Response, ApiFailure> {
     body.faults
         .validate()
-        .map_err(|m| ApiFailure::bad_request("faults", m))?;
+        .map_err(|m| ApiFailure::bad_request("faults", m).styled(ErrorStyle::ApiErrorBody))?;
     let mut dice = state.faults.lock().unwrap_or_else(|p| p.into_inner());
     let seed = body.seed.unwrap_or(state.config.seed);
     dice.reseed(body.faults, seed);
@@ -96,10 +96,10 @@ async fn put_limits(
         .chain(limits.per_endpoint.values())
         .any(|l| !(l.rps > 0.0 && l.rps.is_finite()) || l.burst == 0);
     if bad {
-        return Err(ApiFailure::bad_request(
-            "rate_limits",
-            "rps must be > 0 and burst >= 1",
-        ));
+        return Err(
+            ApiFailure::bad_request("rate_limits", "rps must be > 0 and burst >= 1")
+                .styled(ErrorStyle::ApiErrorBody),
+        );
     }
     state.limiter.set_limits(limits);
     Ok(StatusCode::NO_CONTENT.into_response())

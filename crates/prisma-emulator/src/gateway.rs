@@ -171,6 +171,7 @@ pub async fn edge(req: Request, next: Next) -> Response {
         let (key, subject) = match status {
             StatusCode::NOT_FOUND => ("not_found", "path"),
             StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("request_too_large", "body"),
             _ => ("bad_request", "path_or_query"),
         };
         response = ApiFailure::new(status, key)

@@ -9,7 +9,9 @@
 //!
 //! Modules, in the order a request meets them:
 //! * [`net`] — the listener; connections a fault can reset; optional TLS ([`tls`]).
-//! * [`gateway`] — faults and latency, `x-redlock-auth`, per-user per-endpoint token buckets.
+//! * [`gateway`] — latency, `x-redlock-auth`, per-user per-endpoint token buckets, then injected
+//!   faults; the outer `edge` layer adds request ids and turns framework rejections into API
+//!   errors.
 //! * `routes` — the endpoints; [`capabilities`] computes status checks from the request and
 //!   [`capabilities::ScenarioBook`]; [`template`] writes the Terraform configuration.
 //! * [`store`] — accounts, groups and the synthetic Azure hierarchy behind tenants.

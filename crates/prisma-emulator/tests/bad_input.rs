@@ -802,10 +802,8 @@ async fn bad_paths_get_documented_errors() {
     assert_eq!(a.key.as_deref(), Some(ID_FORMAT), "{a:?}");
 }
 
-/// Query strings and percent-encodings the extractors cannot decode are a 400, never a 5xx.
-/// They come from axum as plain text without `x-redlock-status` (docs/emulator.md §4.2); the
-/// reference allows header-less errors (§6.1: clients must not assume the header), so only
-/// the status is asserted.
+/// Query strings and percent-encodings the extractors cannot decode are a 400, never a 5xx;
+/// the edge layer turns axum's plain-text rejection into an API error (docs/emulator.md §4.1).
 #[tokio::test]
 async fn undecodable_queries_and_paths_are_400() {
     let emu = Emu::start().await;
@@ -815,11 +813,12 @@ async fn undecodable_queries_and_paths_are_400() {
         post("skipStatusChecks=true (control)", format!("{ADD}?skipStatusChecks=true"), body("q1"))
             .ok(),
         post("skipStatusChecks=maybe", format!("{ADD}?skipStatusChecks=maybe"), body("q2"))
-            .status(400),
+            .fails(400, "bad_request").at("path_or_query"),
         Case::new("updateChildren=maybe", Method::PATCH,
                   format!("/cloud/{SUB}/status/true?updateChildren=maybe"), Body::None)
-            .status(400),
-        get("details: ID with invalid UTF-8 percent-encoding", "/cloud/azure/%FF%FE").status(400),
+            .fails(400, "bad_request").at("path_or_query"),
+        get("details: ID with invalid UTF-8 percent-encoding", "/cloud/azure/%FF%FE")
+            .fails(400, "bad_request").at("path_or_query"),
     ];
     emu.run("query/path decoding", cases).await;
 }

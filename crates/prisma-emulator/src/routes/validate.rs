@@ -181,8 +181,13 @@ pub fn check_account(
         }
         if group_ids.iter().any(|g| !store.groups.contains_key(g)) {
             return Err(
-                ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_ids")
-                    .subject("cloudAccount.groupIds"),
+                ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_ids").subject(
+                    if shape == Shape::TenantWithGroups {
+                        "defaultAccountGroupId"
+                    } else {
+                        "cloudAccount.groupIds"
+                    },
+                ),
             );
         }
     }
