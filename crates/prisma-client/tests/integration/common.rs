@@ -51,6 +51,20 @@ impl TestEmulator {
         self.emu.state.faults.lock().unwrap().reseed(faults, 1);
     }
 
+    /// A session token from a plain HTTP login, for tests that speak raw HTTP.
+    pub async fn raw_login(&self) -> String {
+        let login: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/login", self.emu.base_url()))
+            .json(&serde_json::json!({"username": ACCESS_KEY, "password": SECRET_KEY}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["token"].as_str().expect("a token").to_owned()
+    }
+
     pub fn client(&self) -> TestClient {
         self.client_with(|_| {})
     }

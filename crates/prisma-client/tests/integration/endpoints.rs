@@ -296,16 +296,8 @@ async fn legacy_bodies_of_older_clients_are_accepted() {
     t.client.ensure_session().await.unwrap();
     let http = reqwest::Client::new();
     let base = emu.emu.base_url();
-    let token: serde_json::Value = http
-        .post(format!("{base}/login"))
-        .json(&serde_json::json!({"username": ACCESS_KEY, "password": SECRET_KEY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap();
+    let token = emu.raw_login().await;
+    let token = token.as_str();
     let sub = guid(0x1e9a, 1);
     let body = serde_json::json!({
         "cloudAccount": {"accountId": sub, "accountType": "account", "enabled": true, "name": "legacy",

@@ -106,16 +106,7 @@ async fn extend_with_an_expired_token_is_refused_with_token_expired() {
     let emu = TestEmulator::start(|c| c.token_ttl = Duration::from_secs(1)).await;
     let http = reqwest::Client::new();
     let base = emu.emu.base_url();
-    let login: serde_json::Value = http
-        .post(format!("{base}/login"))
-        .json(&serde_json::json!({"username": ACCESS_KEY, "password": SECRET_KEY}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = emu.raw_login().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = http
         .get(format!("{base}/auth_token/extend"))
