@@ -3,6 +3,7 @@
 
 mod emulator_cmd;
 mod logging;
+mod worker_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -24,7 +25,9 @@ struct Cli {
 enum Command {
     /// Run the Prisma Cloud API emulator (a sandbox tenant on this machine).
     #[command(after_help = emulator_cmd::EXAMPLES)]
-    Emulator(emulator_cmd::EmulatorArgs),
+    Emulator(Box<emulator_cmd::EmulatorArgs>),
+    /// Run onboarding jobs from the store (several workers share the work through leases).
+    Worker(worker_cmd::WorkerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,8 +43,9 @@ fn main() -> anyhow::Result<()> {
                 let sub = matches
                     .subcommand_matches("emulator")
                     .expect("parsed above");
-                emulator_cmd::run(args, sub).await
+                emulator_cmd::run(*args, sub).await
             }
+            Command::Worker(args) => worker_cmd::run(args).await,
         }
     })
 }

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::events::ClientEvent;
 
 /// How a create ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// We created it (possibly confirmed by reading back after an ambiguous failure).

@@ -13,7 +13,8 @@
 //!
 //! # Choices where the reference is UNCONFIRMED
 //!
-//! These are our choices. The emulator docs list them.
+//! These are our choices. The emulator docs list them. The permission catalog of items 1–2
+//! is defined once in `azure_config::permissions` and shared with our own configuration.
 //!
 //! 1. **Permissions per feature.** The pan.dev samples look abridged, so the real per-feature
 //!    lists are unknown. The base read list is the sample list: 26 actions for a subscription
@@ -63,19 +64,14 @@
 //! Key order: `serde_json`'s map sorts keys, so the body's key order differs from Prisma's.
 //! Terraform does not care about key order.
 
-use prisma_types::feature::{Environment, Feature, FeatureSet};
+#[cfg(test)]
+use prisma_types::feature::Feature;
+use prisma_types::feature::{Environment, FeatureSet};
 use serde_json::{Map, Value, json};
 
-/// Which of the three Azure template shapes to generate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TemplateScope {
-    /// `accountType: account`: one subscription.
-    Subscription,
-    /// `accountType: tenant` with `rootSyncEnabled: true`: the tenant root management group.
-    TenantWithGroups,
-    /// `accountType: tenant` without root sync: Microsoft Entra ID only.
-    EntraOnly,
-}
+/// Which of the three Azure template shapes to generate: the shared [`azure_config::Scope`]
+/// (`Subscription`, `TenantWithGroups` = root management group, `EntraOnly`).
+pub use azure_config::Scope as TemplateScope;
 
 /// A validated template request.
 #[derive(Clone, Copy, Debug)]
@@ -90,260 +86,19 @@ pub struct TemplateInput<'a> {
     pub environment: Environment,
 }
 
-/// The Microsoft Graph application-role GUIDs in `active_directory_graph_api_roles`, in the
-/// order of Prisma's template, with their permission names.
-pub const GRAPH_APP_ROLES: [(&str, &str); 8] = [
-    ("df021288-bdef-4463-88db-98f22de89214", "User.Read.All"),
-    ("246dd0d5-5bd0-4def-940b-0421030a5b68", "Policy.Read.All"),
-    ("5b567255-7703-4780-807c-7be8301ae99b", "Group.Read.All"),
-    (
-        "98830695-27a2-44f7-8c18-0c3ebc9698f6",
-        "GroupMember.Read.All",
-    ),
-    ("230c1aed-a721-4c5d-9cb4-a90514e508ef", "Reports.Read.All"),
-    ("dbb9058a-0e50-45d7-ae91-66909b5d4664", "Domain.Read.All"),
-    (
-        "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
-        "Application.Read.All",
-    ),
-    ("7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All"),
-];
-
-/// The application ID of Microsoft Graph (`required_resource_access.resource_app_id`).
-pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
-
-/// Output names of the subscription template (double underscore).
-const SUBSCRIPTION_OUTPUTS: [&str; 5] = [
-    "a__directory_tenant_id",
-    "b__subscription_id",
-    "c__application_client_id",
-    "d__application_client_secret",
-    "e__enterprise_application_object_id",
-];
-
-/// Output names of the tenant and Entra-only templates (single underscore).
-const TENANT_OUTPUTS: [&str; 6] = [
-    "a_active_directory_id",
-    "b_application_id",
-    "c_application_key",
-    "d_application_key_expiration",
-    "e_service_principal_object_id",
-    "f_consent_link",
-];
+// The permission catalog lives in `azure-config` so that this template and our own
+// configuration share one list; it is re-exported here under its old paths.
+pub use azure_config::permissions::{
+    AGENTLESS_SCANNING_ACTIONS, FLOW_LOG_EXTRA_ACTIONS, FLOW_LOG_STATUS_ACTION, GRAPH_APP_ROLES,
+    KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, MICROSOFT_GRAPH_APP_ID, NETWORK_CONTRIBUTOR, READER,
+    READER_AND_DATA_ACCESS, REMEDIATION_ACTIONS, SERVERLESS_FUNCTION_SCANNING_ACTIONS,
+    STORAGE_ACCOUNT_CONTRIBUTOR, SUBSCRIPTION_READ_ACTIONS, TENANT_EXTRA_READ_ACTIONS,
+    builtin_roles, custom_role_actions,
+};
 
 /// The exact output names of the template for `scope` (§4.5), in alphabetical order.
 pub fn output_names(scope: TemplateScope) -> &'static [&'static str] {
-    match scope {
-        TemplateScope::Subscription => &SUBSCRIPTION_OUTPUTS,
-        TemplateScope::TenantWithGroups | TemplateScope::EntraOnly => &TENANT_OUTPUTS,
-    }
-}
-
-/// The permission NSG flow-log ingestion needs. It is always in the subscription and tenant
-/// base lists.
-pub const FLOW_LOG_STATUS_ACTION: &str =
-    "Microsoft.Network/networkWatchers/queryFlowLogStatus/action";
-
-/// The read actions of Prisma's subscription sample, in the sample's order (26).
-pub const SUBSCRIPTION_READ_ACTIONS: &[&str] = &[
-    "Microsoft.Management/managementGroups/descendants/read",
-    "Microsoft.Security/autoProvisioningSettings/read",
-    "Microsoft.Security/pricings/read",
-    "Microsoft.Security/securityContacts/read",
-    "Microsoft.Security/settings/read",
-    "Microsoft.Compute/hostGroups/read",
-    "Microsoft.Storage/storageAccounts/tableServices/read",
-    "Microsoft.Storage/storageAccounts/queueServices/read",
-    "Microsoft.Storage/storageAccounts/providers/Microsoft.Insights/diagnosticSettings/read",
-    "Microsoft.KeyVault/vaults/read",
-    "Microsoft.Network/locations/usages/read",
-    "Microsoft.Network/connections/read",
-    "Microsoft.Network/applicationGateways/read",
-    "Microsoft.Network/loadBalancers/read",
-    "Microsoft.Network/networkSecurityGroups/securityRules/read",
-    "Microsoft.Network/networkSecurityGroups/defaultSecurityRules/read",
-    "Microsoft.Network/applicationSecurityGroups/read",
-    "Microsoft.Network/virtualNetworks/read",
-    "Microsoft.Network/virtualNetworks/subnets/read",
-    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
-    "Microsoft.Network/virtualNetworkGateways/read",
-    "Microsoft.Network/routeTables/read",
-    "Microsoft.Network/routeTables/routes/read",
-    "Microsoft.Network/azurefirewalls/read",
-    "Microsoft.Network/firewallPolicies/read",
-    "Microsoft.Network/publicIPAddresses/read",
-];
-
-/// The actions the tenant sample adds after the subscription list (31; 57 in total).
-pub const TENANT_EXTRA_READ_ACTIONS: &[&str] = &[
-    "Microsoft.Network/ddosProtectionPlans/read",
-    "Microsoft.Network/frontDoorWebApplicationFirewallPolicies/read",
-    "Microsoft.Resources/subscriptions/resourceGroups/read",
-    "Microsoft.Resources/Resources/read",
-    "Microsoft.Authorization/locks/read",
-    "Microsoft.Authorization/policyAssignments/read",
-    "Microsoft.Authorization/classicAdministrators/read",
-    "Microsoft.Authorization/permissions/read",
-    "Microsoft.Authorization/policyDefinitions/read",
-    "Microsoft.Authorization/roleDefinitions/read",
-    "Microsoft.Authorization/roleAssignments/read",
-    "Microsoft.ContainerInstance/containerGroups/read",
-    "Microsoft.ContainerRegistry/registries/read",
-    "Microsoft.ContainerRegistry/registries/metadata/read",
-    "Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action",
-    "Microsoft.ContainerService/managedClusters/read",
-    "Microsoft.Compute/disks/read",
-    "Microsoft.Compute/availabilitySets/read",
-    "Microsoft.Compute/virtualMachines/read",
-    "Microsoft.Compute/virtualMachines/instanceView/read",
-    "Microsoft.Compute/virtualMachines/extensions/read",
-    "Microsoft.Compute/virtualMachineScaleSets/read",
-    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
-    "Microsoft.Compute/virtualMachineScaleSets/virtualmachines/instanceView/read",
-    "Microsoft.Sql/managedInstances/read",
-    "Microsoft.Sql/servers/read",
-    "Microsoft.Sql/servers/securityAlertPolicies/read",
-    "Microsoft.Sql/servers/auditingSettings/read",
-    "Microsoft.Sql/servers/databases/read",
-    "Microsoft.Sql/servers/databases/securityAlertPolicies/read",
-    "Microsoft.Sql/servers/databases/transparentDataEncryption/read",
-];
-
-/// Extra custom-role actions when flow logs are monitored (our choice): finding the regional
-/// Network Watchers and their flow-log resources.
-pub const FLOW_LOG_EXTRA_ACTIONS: &[&str] = &[
-    "Microsoft.Network/networkWatchers/read",
-    "Microsoft.Network/networkWatchers/flowLogs/read",
-];
-
-/// Agentless Scanning (our choice, after the older templates): snapshot the disks into a
-/// Prisma resource group and run a scanner VM on them.
-pub const AGENTLESS_SCANNING_ACTIONS: &[&str] = &[
-    "Microsoft.Resources/subscriptions/resourceGroups/read",
-    "Microsoft.Resources/subscriptions/resourceGroups/write",
-    "Microsoft.Compute/disks/read",
-    "Microsoft.Compute/disks/write",
-    "Microsoft.Compute/disks/delete",
-    "Microsoft.Compute/disks/beginGetAccess/action",
-    "Microsoft.Compute/disks/endGetAccess/action",
-    "Microsoft.Compute/snapshots/read",
-    "Microsoft.Compute/snapshots/write",
-    "Microsoft.Compute/snapshots/delete",
-    "Microsoft.Compute/virtualMachines/read",
-    "Microsoft.Compute/virtualMachines/write",
-    "Microsoft.Compute/virtualMachines/delete",
-    "Microsoft.Network/networkInterfaces/read",
-    "Microsoft.Network/networkInterfaces/write",
-    "Microsoft.Network/networkInterfaces/delete",
-    "Microsoft.Network/networkInterfaces/join/action",
-    "Microsoft.Network/virtualNetworks/write",
-    "Microsoft.Network/virtualNetworks/subnets/join/action",
-    "Microsoft.Network/networkSecurityGroups/write",
-    "Microsoft.Network/networkSecurityGroups/join/action",
-];
-
-/// Remediation (our choice, after the older templates' read-write list): the settings
-/// Prisma's auto-remediation changes.
-pub const REMEDIATION_ACTIONS: &[&str] = &[
-    "Microsoft.Storage/storageAccounts/write",
-    "Microsoft.Storage/storageAccounts/blobServices/write",
-    "Microsoft.Network/networkSecurityGroups/securityRules/write",
-    "Microsoft.Network/networkSecurityGroups/securityRules/delete",
-    "Microsoft.Web/sites/write",
-    "Microsoft.Web/sites/config/write",
-    "Microsoft.Sql/servers/auditingSettings/write",
-    "Microsoft.Sql/servers/securityAlertPolicies/write",
-    "Microsoft.DBforMySQL/flexibleServers/configurations/write",
-];
-
-/// Serverless Function Scanning (our choice, after the older templates): read App Service /
-/// Functions apps and download their publishing profile and settings.
-pub const SERVERLESS_FUNCTION_SCANNING_ACTIONS: &[&str] = &[
-    "Microsoft.Web/sites/read",
-    "Microsoft.Web/sites/config/read",
-    "Microsoft.Web/sites/config/list/action",
-    "Microsoft.Web/sites/publishxml/action",
-    "Microsoft.Web/sites/functions/read",
-];
-
-pub const READER: &str = "Reader";
-pub const READER_AND_DATA_ACCESS: &str = "Reader and Data Access";
-pub const STORAGE_ACCOUNT_CONTRIBUTOR: &str = "Storage Account Contributor";
-pub const NETWORK_CONTRIBUTOR: &str = "Network Contributor";
-pub const KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER: &str =
-    "Key Vault Crypto Service Encryption User";
-
-fn feature_actions(feature: Feature) -> &'static [&'static str] {
-    match feature {
-        Feature::AgentlessScanning => AGENTLESS_SCANNING_ACTIONS,
-        Feature::AutoProtect => &[],
-        Feature::Remediation => REMEDIATION_ACTIONS,
-        Feature::ServerlessFunctionScanning => SERVERLESS_FUNCTION_SCANNING_ACTIONS,
-    }
-}
-
-fn feature_builtin_roles(feature: Feature) -> &'static [&'static str] {
-    match feature {
-        Feature::AgentlessScanning | Feature::ServerlessFunctionScanning => &[],
-        Feature::AutoProtect => &[KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER],
-        Feature::Remediation => &[STORAGE_ACCOUNT_CONTRIBUTOR, NETWORK_CONTRIBUTOR],
-    }
-}
-
-/// Appends the entries of `items` that are not already in `out` (ASCII case-insensitive, as
-/// Azure compares actions and role names).
-fn push_unique(out: &mut Vec<&'static str>, items: &[&'static str]) {
-    for &item in items {
-        if !out.iter().any(|have| have.eq_ignore_ascii_case(item)) {
-            out.push(item);
-        }
-    }
-}
-
-/// The custom-role actions for a scope and feature set: the base read list (with
-/// [`FLOW_LOG_STATUS_ACTION`]), then [`FLOW_LOG_EXTRA_ACTIONS`] if `flow_logs`, then each
-/// selected feature's extras in `Feature::ALL` order. There are no duplicates, and the order
-/// is stable. Entra-ID-only has no custom role, so the list is empty.
-pub fn custom_role_actions(
-    scope: TemplateScope,
-    features: &FeatureSet,
-    flow_logs: bool,
-) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    match scope {
-        TemplateScope::EntraOnly => return out,
-        TemplateScope::Subscription => push_unique(&mut out, SUBSCRIPTION_READ_ACTIONS),
-        TemplateScope::TenantWithGroups => {
-            push_unique(&mut out, SUBSCRIPTION_READ_ACTIONS);
-            push_unique(&mut out, TENANT_EXTRA_READ_ACTIONS);
-        }
-    }
-    push_unique(&mut out, &[FLOW_LOG_STATUS_ACTION]);
-    if flow_logs {
-        push_unique(&mut out, FLOW_LOG_EXTRA_ACTIONS);
-    }
-    for feature in Feature::ALL {
-        if features.contains(feature) {
-            push_unique(&mut out, feature_actions(feature));
-        }
-    }
-    out
-}
-
-/// The built-in roles assigned for a feature set, in a stable order: `Reader`, then
-/// `Reader and Data Access` if `flow_logs`, then each selected feature's roles in
-/// `Feature::ALL` order. There are no duplicates.
-pub fn builtin_roles(features: &FeatureSet, flow_logs: bool) -> Vec<&'static str> {
-    let mut out = vec![READER];
-    if flow_logs {
-        push_unique(&mut out, &[READER_AND_DATA_ACCESS]);
-    }
-    for feature in Feature::ALL {
-        if features.contains(feature) {
-            push_unique(&mut out, feature_builtin_roles(feature));
-        }
-    }
-    out
+    azure_config::outputs::prisma_template_names(scope)
 }
 
 /// The azuread/azurerm `environment` value for a cloud.

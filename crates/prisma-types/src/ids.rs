@@ -310,3 +310,19 @@ mod tests {
         assert!(AccountName::parse("a\u{0}b").is_err());
     }
 }
+
+/// Deserializing parses: a stored or received value that breaks the rule is an error, not a
+/// value that skipped validation.
+macro_rules! validated_deserialize {
+    ($name:ident) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+validated_deserialize!(ManagementGroupId);
+validated_deserialize!(AccountName);

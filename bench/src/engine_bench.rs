@@ -1,0 +1,142 @@
+//! The onboarding engine on a 1,000-subscription batch with the `existing` identity against
+//! the emulator at 50 requests/s per endpoint.
+//!
+//! Prints one JSON object: `{"scenario", "jobs", "rate_limit_rps", "wall_s", "bound_s",
+//! "efficiency", "failures", "duplicates", "events", "events_per_s", "db_bytes_per_job", …}`.
+//! `bound_s` is the least time the emulator's per-endpoint token buckets allow for the calls
+//! they admitted (max over endpoints of `(admitted − burst) / rate`); `efficiency = bound / wall`.
+
+use std::time::{Duration, Instant};
+
+use cortex_store::{JobState, Keyring, Store};
+use onboarding_engine::{Engine, EngineConfig, RawRequest, TerraformMode};
+use prisma_client::{BaseUrl, ClientConfig, Credentials, PacingConfig};
+use prisma_emulator::{EmulatorConfig, RateLimits};
+use prisma_types::SecretString;
+use tokio_util::sync::CancellationToken;
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("bench.db"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let jobs: u32 = arg("--jobs")
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(1000);
+    let rps: u32 = arg("--rate").map(|v| v.parse()).transpose()?.unwrap_or(50);
+    let concurrency: usize = arg("--concurrency")
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(128);
+
+    let mut emulator = EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
+    emulator.rate_limits = RateLimits::uniform(f64::from(rps), rps);
+    emulator.read_delay = Duration::ZERO;
+    let stop = CancellationToken::new();
+    let emu = prisma_emulator::spawn(
+        "127.0.0.1:0".parse()?,
+        emulator,
+        None,
+        stop.clone().cancelled_owned(),
+    )
+    .await?;
+
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(
+        &format!("sqlite://{}", dir.path().join("bench.db").display()),
+        Keyring::load_or_create(dir.path())?,
+    )
+    .await?;
+    let mut client = ClientConfig::new(
+        BaseUrl::parse(&emu.base_url(), false)?,
+        Credentials::new("bench", "bench-secret-key"),
+    );
+    client.pacing = PacingConfig::uniform(f64::from(rps), rps);
+    let mut config = EngineConfig::new(dir.path().to_path_buf(), TerraformMode::sandbox());
+    config.concurrency = concurrency;
+    config.verify_timeout = Duration::from_secs(120);
+    config.poll_interval = Duration::from_millis(20);
+    let engine = Engine::new(store.clone(), client, config)?;
+    let items = (0..jobs)
+        .map(|n| {
+            let raw = RawRequest {
+                scope: Some("subscription".into()),
+                subscription_id: Some(format!("be4c0000-0000-4000-8000-{n:012x}")),
+                tenant_id: Some("be4cffff-0000-4000-8000-000000000001".into()),
+                name: Some(format!("bench-{n:05}")),
+                groups: vec!["00000000-0000-4000-8000-00000000d0a9".into()],
+                identity: Some("existing".into()),
+                client_id: Some(format!("c11e0000-0000-4000-8000-{n:012x}")),
+                service_principal_id: Some(format!("5e000000-0000-4000-8000-{n:012x}")),
+                ..RawRequest::default()
+            };
+            (
+                raw.validate().expect("valid"),
+                Some(SecretString::from(format!("bench-client-secret-{n:06}"))),
+            )
+        })
+        .collect();
+    let (batch, job_ids) = engine.submit_batch("bench", items, "bench").await?;
+    let started = Instant::now();
+    engine.run_worker(CancellationToken::new(), true).await?;
+    let wall = started.elapsed();
+
+    let summary = engine.batch_summary(batch).await?.expect("batch");
+    let failures: u64 = summary
+        .by_state
+        .iter()
+        .filter(|(s, _)| **s != JobState::Succeeded)
+        .map(|(_, n)| *n)
+        .sum();
+    let stats = prisma_emulator::admin::stats_report(&emu.state);
+    let bound = stats
+        .endpoints
+        .iter()
+        .filter(|(name, _)| !name.contains("/login") && !name.contains("/auth_token"))
+        .map(|(_, e)| (e.admitted as f64 - f64::from(rps)).max(0.0) / f64::from(rps))
+        .fold(0.0, f64::max);
+    let mut events = 0usize;
+    for job in &job_ids {
+        events += store.events_after(*job, 0, 1_000_000).await?.len();
+    }
+    store.close().await;
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "scenario": format!("engine-batch-{jobs}-existing-at-{rps}rps"),
+            "jobs": jobs,
+            "rate_limit_rps": rps,
+            "concurrency": concurrency,
+            "wall_s": round(wall.as_secs_f64()),
+            "bound_s": round(bound),
+            "efficiency": round(bound / wall.as_secs_f64()),
+            "failures": failures,
+            "duplicates": stats.accounts.saturating_sub(jobs as usize),
+            "events": events,
+            "events_per_s": round(events as f64 / wall.as_secs_f64()),
+            "db_bytes_per_job": dir_size(dir.path()) / u64::from(jobs.max(1)),
+            "calls_per_endpoint": stats.endpoints.iter().map(|(k, v)| (k.clone(), v.admitted)).collect::<std::collections::BTreeMap<_, _>>(),
+        })
+    );
+    stop.cancel();
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Persistent storage for onboarding jobs: jobs and their leases, steps (resume checkpoints),
+//! progress events, batches, the audit log, and encrypted secrets.
+//!
+//! One interface, [`Store`], with two backends picked by the URL scheme:
+//!
+//! * `sqlite://PATH` — the embedded default. The file (and its directory) is created on first
+//!   use, WAL journal, `busy_timeout` 5 s, foreign keys on. Writes go through one connection
+//!   (multi-statement writes start with `BEGIN IMMEDIATE`), reads through a small pool.
+//!   `sqlite::memory:` works too (one connection, for tests).
+//! * `postgres://…` / `postgresql://…` — for several replicas sharing one database. Jobs are
+//!   claimed with `FOR UPDATE SKIP LOCKED`; lease times come from the database clock.
+//!
+//! [`Store::open`] applies the backend's embedded migrations (`migrations/sqlite`,
+//! `migrations/postgres`; the schema is documented in those files). It is safe to open the
+//! same database again, also from several processes at once: PostgreSQL replicas serialise
+//! their migrations on an advisory lock, and a SQLite process that loses the race to create
+//! the tables retries and finds them applied.
+//!
+//! # Job life cycle
+//!
+//! * [`Store::insert_job`] / [`Store::insert_batch`] add `queued` jobs.
+//! * [`Store::claim_job`] hands the oldest claimable job to a worker with a lease: a `queued`
+//!   job, an `awaiting_approval` job that was [approved](Store::approve), or a `running` job
+//!   whose lease expired (its worker crashed). Two workers never get the same job.
+//! * The worker calls [`Store::renew_lease`] while it works, then [`Store::finish_job`]
+//!   (terminal state) or [`Store::release_job`] (back to `queued`, or to `awaiting_approval` at
+//!   an approval gate). Both fail with [`StoreError::LeaseLost`] when the worker no longer
+//!   holds the job; a release of a job whose cancel was requested makes it `cancelled`.
+//!   A worker *holds* a job while the job is `running` under its `worker_id`: an expired lease
+//!   still counts until another worker claims the job.
+//! * [`Store::request_cancel`] cancels a `queued` or `awaiting_approval` job at once and flags
+//!   a `running` one for its worker. [`Store::requeue`] puts a `failed` or `cancelled` job back
+//!   in the queue; its steps (checkpoints) are kept so the engine can resume.
+//!
+//! # Secrets
+//!
+//! [`Store::put_secret`] encrypts with the [`Keyring`]'s current key; see [`keyring`] for the
+//! cipher, the stored format, the key file and rotation. Secrets never appear in `Debug`,
+//! `Display`, errors or logs.
+
+mod error;
+pub mod keyring;
+pub mod postgres;
+pub mod sqlite;
+mod types;
+
+use std::time::Duration;
+
+use prisma_types::SecretString;
+use serde_json::Value;
+
+pub use error::StoreError;
+pub use keyring::Keyring;
+pub use types::{
+    AuditEntry, AuditRecord, BatchId, BatchSummary, JobId, JobRecord, JobState, NewBatch, NewJob,
+    STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
+};
+
+use postgres::PgStore;
+use sqlite::SqliteStore;
+
+/// The job store. Cheap to clone (the clones share the connection pools).
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+            Store::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens `sqlite://PATH` (created if missing, WAL, busy_timeout 5 s) or `postgres://…`, and
+    /// runs the backend's embedded migrations.
+    pub async fn open(url: &str, keyring: Keyring) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            SqliteStore::open(url, keyring).await.map(Store::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgStore::open(url, keyring).await.map(Store::Postgres)
+        } else {
+            // The URL itself is not echoed: it may carry a password.
+            Err(StoreError::config(
+                "unsupported database URL: expected sqlite://PATH or postgres://…",
+            ))
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Inserts a `queued` job. A duplicate id is [`StoreError::Conflict`]; an unknown batch id
+    /// is [`StoreError::NotFound`].
+    pub async fn insert_job(&self, job: &NewJob) -> Result<(), StoreError> {
+        dispatch!(self.insert_job(job))
+    }
+
+    /// Inserts the batch and its jobs in one transaction: all or nothing. Each job's `batch_id`
+    /// must be `None` or the batch's id; it is stored as the batch's id.
+    pub async fn insert_batch(&self, batch: &NewBatch, jobs: &[NewJob]) -> Result<(), StoreError> {
+        if let Some(job) = jobs
+            .iter()
+            .find(|job| job.batch_id.is_some_and(|id| id != batch.id))
+        {
+            return Err(StoreError::invalid(format!(
+                "job {} names another batch than {}",
+                job.id, batch.id
+            )));
+        }
+        dispatch!(self.insert_batch(batch, jobs))
+    }
+
+    /// Claims the oldest claimable job for `worker_id`, atomically: it becomes `running` with
+    /// `lease_until = now + lease` and one more attempt. Claimable: `queued`; `awaiting_approval`
+    /// and approved; `running` with an expired lease. `None` when there is nothing to do.
+    pub async fn claim_job(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        dispatch!(self.claim_job(worker_id, lease))
+    }
+
+    /// Extends the lease to `now + lease` (leases are capped at about 100 years). `false` if
+    /// the worker does not hold the job (another worker claimed it, or it is no longer running).
+    pub async fn renew_lease(
+        &self,
+        job: JobId,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.renew_lease(job, worker_id, lease))
+    }
+
+    /// Gives the job back without finishing it: to `queued` or to `awaiting_approval` (any other
+    /// state is [`StoreError::Invalid`]), clearing the lease. A job whose cancel was requested
+    /// becomes `cancelled` instead. [`StoreError::LeaseLost`] if the worker does not hold it.
+    pub async fn release_job(
+        &self,
+        job: JobId,
+        worker_id: &str,
+        state: JobState,
+    ) -> Result<(), StoreError> {
+        if !matches!(state, JobState::Queued | JobState::AwaitingApproval) {
+            return Err(StoreError::invalid(format!(
+                "release_job to {state}: only queued or awaiting_approval (use finish_job)"
+            )));
+        }
+        dispatch!(self.release_job(job, worker_id, state))
+    }
+
+    /// Finishes the job in a terminal `state` (else [`StoreError::Invalid`]) with its result or
+    /// error, clearing the lease. [`StoreError::LeaseLost`] if the worker does not hold it.
+    pub async fn finish_job(
+        &self,
+        job: JobId,
+        worker_id: &str,
+        state: JobState,
+        result: Option<&Value>,
+        error: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        if !state.is_terminal() {
+            return Err(StoreError::invalid(format!(
+                "finish_job to {state}: only succeeded, failed or cancelled"
+            )));
+        }
+        dispatch!(self.finish_job(job, worker_id, state, result, error))
+    }
+
+    /// Asks for the job to stop: sets `cancel_requested`; a `queued` or `awaiting_approval` job
+    /// becomes `cancelled` at once. `false` if the job is unknown or already finished.
+    pub async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {
+        dispatch!(self.request_cancel(job))
+    }
+
+    /// Passes the job's approval gate (an `awaiting_approval` job becomes claimable). `false` if
+    /// the job is unknown or already finished.
+    pub async fn approve(&self, job: JobId) -> Result<bool, StoreError> {
+        dispatch!(self.approve(job))
+    }
+
+    /// Puts a `failed` or `cancelled` job back to `queued` (clearing the cancel flag, the lease,
+    /// result and error; steps are kept for resume). `false` if the job is in another state.
+    pub async fn requeue(&self, job: JobId) -> Result<bool, StoreError> {
+        dispatch!(self.requeue(job))
+    }
+
+    pub async fn get_job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
+        dispatch!(self.get_job(job))
+    }
+
+    /// The newest `limit` jobs, of one batch or of all, newest first.
+    pub async fn list_jobs(
+        &self,
+        batch: Option<BatchId>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        dispatch!(self.list_jobs(batch, limit))
+    }
+
+    /// The batch with its job counts, or `None` for an unknown batch.
+    pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, StoreError> {
+        dispatch!(self.batch_summary(batch))
+    }
+
+    /// Marks the step `running` (inserting it, or restarting it: `finished_at` is cleared, a
+    /// previous `output` checkpoint is kept). [`StoreError::NotFound`] for an unknown job.
+    pub async fn step_started(&self, job: JobId, name: &str) -> Result<(), StoreError> {
+        dispatch!(self.step_started(job, name))
+    }
+
+    /// Marks the step `succeeded`, `failed` or `skipped` (else [`StoreError::Invalid`]).
+    /// `Some(output)` replaces the checkpoint; `None` keeps the previous one.
+    pub async fn step_finished(
+        &self,
+        job: JobId,
+        name: &str,
+        state: &str,
+        output: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        if !matches!(state, "succeeded" | "failed" | "skipped") {
+            return Err(StoreError::invalid(format!(
+                "step state {state:?}: expected succeeded, failed or skipped"
+            )));
+        }
+        dispatch!(self.step_finished(job, name, state, output))
+    }
+
+    /// The job's steps in the order they (last) started.
+    pub async fn steps(&self, job: JobId) -> Result<Vec<StepRecord>, StoreError> {
+        dispatch!(self.steps(job))
+    }
+
+    /// Appends an event with `seq` = the job's previous maximum + 1 (1-based, gapless, atomic
+    /// under concurrent appends). [`StoreError::NotFound`] for an unknown job.
+    pub async fn append_event(&self, job: JobId, event: &Value) -> Result<StoredEvent, StoreError> {
+        dispatch!(self.append_event(job, event))
+    }
+
+    /// Up to `limit` events with `seq > after_seq`, in order.
+    pub async fn events_after(
+        &self,
+        job: JobId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        dispatch!(self.events_after(job, after_seq, limit))
+    }
+
+    /// Stores (or replaces) the secret, encrypted under the keyring's current key and bound to
+    /// `owner`/`name`.
+    pub async fn put_secret(
+        &self,
+        owner: &str,
+        name: &str,
+        secret: &SecretString,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.put_secret(owner, name, secret))
+    }
+
+    /// Decrypts the secret with the key named in the stored value. A value that does not
+    /// authenticate, or whose key is not in the keyring, is [`StoreError::Crypto`].
+    pub async fn get_secret(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
+        dispatch!(self.get_secret(owner, name))
+    }
+
+    /// Deletes every secret of `owner`; returns how many.
+    pub async fn delete_secrets(&self, owner: &str) -> Result<u64, StoreError> {
+        dispatch!(self.delete_secrets(owner))
+    }
+
+    /// Re-encrypts every secret not sealed under the keyring's current key; returns how many.
+    /// Safe to run while secrets are written: a value replaced meanwhile is left as written.
+    pub async fn rotate_secrets(&self) -> Result<u64, StoreError> {
+        dispatch!(self.rotate_secrets())
+    }
+
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        dispatch!(self.audit(entry))
+    }
+
+    /// The newest `limit` audit records, newest first.
+    pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        dispatch!(self.list_audit(limit))
+    }
+
+    /// Closes the connection pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        dispatch!(self.close())
+    }
+}
+
+/// One embedded migration (`include_str!` of a file under `migrations/`), so that sqlx's
+/// `macros` feature (and its `migrate!`) is not needed.
+pub(crate) fn migration(
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+) -> sqlx::migrate::Migration {
+    use sqlx::SqlSafeStr;
+    sqlx::migrate::Migration::new(
+        version,
+        std::borrow::Cow::Borrowed(name),
+        sqlx::migrate::MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )
+}
+
+/// Leases are capped at this (about 100 years), which keeps every lease end representable.
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `lease` as a `time::Duration`, capped at [`MAX_LEASE`].
+pub(crate) fn lease_duration(lease: Duration) -> time::Duration {
+    time::Duration::try_from(lease.min(MAX_LEASE)).unwrap_or(time::Duration::ZERO)
+}
+
+pub(crate) fn limit(limit: u32) -> i64 {
+    i64::from(limit)
+}

@@ -1,0 +1,927 @@
+//! The behaviour of the store, written once and run against every backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use cortex_store::{
+    AuditEntry, BatchId, JobId, JobState, Keyring, NewBatch, NewJob, Store, StoreError,
+};
+use prisma_types::SecretString;
+use serde_json::json;
+
+use super::{Backend, Harness, test_keyring};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn new_job(kind: &str) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        batch_id: None,
+        kind: kind.to_owned(),
+        request: json!({"tenant": "t-1", "subscriptions": ["s-1", "s-2"], "kind": kind}),
+        created_by: "alice@example.com".to_owned(),
+    }
+}
+
+fn new_batch(label: &str) -> NewBatch {
+    NewBatch {
+        id: BatchId::new(),
+        label: label.to_owned(),
+        created_by: "alice@example.com".to_owned(),
+    }
+}
+
+async fn job(store: &Store, id: JobId) -> cortex_store::JobRecord {
+    store.get_job(id).await.unwrap().expect("the job exists")
+}
+
+pub async fn migrations_idempotent(h: &Harness) {
+    let first = new_job("onboard");
+    h.store.insert_job(&first).await.unwrap();
+    // Open the same database again (another process, or a restart): the migrations are
+    // already applied and the data is intact.
+    let again = h.open_another(h.keyring.clone()).await;
+    assert_eq!(again.backend(), h.store.backend());
+    assert_eq!(job(&again, first.id).await.kind, "onboard");
+    let applied = h
+        .raw_strings("SELECT CAST(version AS TEXT) FROM _sqlx_migrations", &[])
+        .await;
+    assert_eq!(applied, [Some("1".to_owned())]);
+    again.close().await;
+    let third = h.open_another(h.keyring.clone()).await;
+    assert!(third.get_job(first.id).await.unwrap().is_some());
+    third.close().await;
+}
+
+pub async fn insert_and_get_job(h: &Harness) {
+    let store = &h.store;
+    let new = new_job("onboard");
+    store.insert_job(&new).await.unwrap();
+    let got = job(store, new.id).await;
+    assert_eq!(got.id, new.id);
+    assert_eq!(got.batch_id, None);
+    assert_eq!(got.kind, "onboard");
+    assert_eq!(got.state, JobState::Queued);
+    assert_eq!(got.request, new.request);
+    assert_eq!(got.result, None);
+    assert_eq!(got.error, None);
+    assert_eq!(got.attempts, 0);
+    assert_eq!(got.worker_id, None);
+    assert_eq!(got.lease_until, None);
+    assert!(!got.cancel_requested);
+    assert!(!got.approved);
+    assert_eq!(got.created_by, "alice@example.com");
+    assert_eq!(got.created_at.offset(), time::UtcOffset::UTC);
+    assert_eq!(got.created_at, got.updated_at);
+    let age = time::OffsetDateTime::now_utc() - got.created_at;
+    assert!(
+        age < time::Duration::minutes(1) && age > -time::Duration::minutes(1),
+        "{age}"
+    );
+    assert!(store.get_job(JobId::new()).await.unwrap().is_none());
+
+    // list_jobs: newest first, limited.
+    let second = new_job("offboard");
+    store.insert_job(&second).await.unwrap();
+    let listed: Vec<_> = store
+        .list_jobs(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(listed, [second.id, new.id]);
+    assert_eq!(store.list_jobs(None, 1).await.unwrap().len(), 1);
+}
+
+pub async fn duplicate_job_is_conflict(h: &Harness) {
+    let store = &h.store;
+    let new = new_job("onboard");
+    store.insert_job(&new).await.unwrap();
+    let mut dup = new_job("other");
+    dup.id = new.id;
+    let err = store.insert_job(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(err.code(), "conflict");
+    assert!(err.to_string().contains(&new.id.to_string()), "{err}");
+    assert_eq!(
+        job(store, new.id).await.kind,
+        "onboard",
+        "the original is untouched"
+    );
+
+    // A job naming an unknown batch.
+    let mut orphan = new_job("onboard");
+    orphan.batch_id = Some(BatchId::new());
+    let err = store.insert_job(&orphan).await.unwrap_err();
+    assert_eq!(err.code(), "not_found", "{err:?}");
+}
+
+pub async fn insert_batch_is_atomic(h: &Harness) {
+    let store = &h.store;
+    let existing = new_job("onboard");
+    store.insert_job(&existing).await.unwrap();
+
+    let batch = new_batch("tenant t-1");
+    let a = new_job("onboard");
+    let mut clash = new_job("onboard");
+    clash.id = existing.id;
+    let b = new_job("onboard");
+    let err = store
+        .insert_batch(&batch, &[a.clone(), clash, b.clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    // Nothing of the batch was written.
+    assert!(store.get_job(a.id).await.unwrap().is_none());
+    assert!(store.get_job(b.id).await.unwrap().is_none());
+    assert!(store.batch_summary(batch.id).await.unwrap().is_none());
+    assert_eq!(job(store, existing.id).await.batch_id, None);
+
+    // The same batch without the clash goes in whole.
+    let c = NewJob {
+        batch_id: Some(batch.id),
+        ..new_job("onboard")
+    };
+    store
+        .insert_batch(&batch, &[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    for id in [a.id, b.id, c.id] {
+        assert_eq!(job(store, id).await.batch_id, Some(batch.id));
+    }
+    // A batch id used twice.
+    let err = store
+        .insert_batch(&batch, &[new_job("x")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "conflict", "{err:?}");
+    // A job that names another batch.
+    let other = NewJob {
+        batch_id: Some(BatchId::new()),
+        ..new_job("x")
+    };
+    let err = store
+        .insert_batch(&new_batch("b2"), &[other])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid", "{err:?}");
+}
+
+pub async fn concurrent_claims_never_overlap(h: &Harness) {
+    let jobs: Vec<NewJob> = (0..50).map(|_| new_job("onboard")).collect();
+    for job in &jobs {
+        h.store.insert_job(job).await.unwrap();
+    }
+    // Two workers, each on its own store (as two processes or replicas would be).
+    let other = h.open_another(h.keyring.clone()).await;
+    let mut tasks = Vec::new();
+    for (worker, store) in [("worker-a", h.store.clone()), ("worker-b", other.clone())] {
+        tasks.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            while let Some(job) = store.claim_job(worker, LEASE).await.unwrap() {
+                assert_eq!(job.state, JobState::Running);
+                assert_eq!(job.worker_id.as_deref(), Some(worker));
+                assert_eq!(job.attempts, 1);
+                assert!(job.lease_until.is_some());
+                claimed.push(job.id);
+                tokio::task::yield_now().await;
+            }
+            (worker, claimed)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut per_worker = BTreeMap::new();
+    for task in tasks {
+        let (worker, claimed) = task.await.unwrap();
+        per_worker.insert(worker, claimed.len());
+        all.extend(claimed);
+    }
+    let unique: BTreeSet<_> = all.iter().copied().collect();
+    assert_eq!(
+        all.len(),
+        50,
+        "every job claimed exactly once: {per_worker:?}"
+    );
+    assert_eq!(unique.len(), 50, "no job claimed twice: {per_worker:?}");
+    assert_eq!(unique, jobs.iter().map(|j| j.id).collect());
+    for id in &unique {
+        let record = job(&h.store, *id).await;
+        assert_eq!(record.state, JobState::Running);
+        assert_eq!(record.attempts, 1);
+    }
+    assert!(
+        h.store
+            .claim_job("worker-c", LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    other.close().await;
+}
+
+pub async fn claims_oldest_first(h: &Harness) {
+    let store = &h.store;
+    let ids: Vec<JobId> = (0..3).map(|_| JobId::new()).collect();
+    for id in &ids {
+        store
+            .insert_job(&NewJob {
+                id: *id,
+                ..new_job("onboard")
+            })
+            .await
+            .unwrap();
+    }
+    for id in &ids {
+        assert_eq!(store.claim_job("w", LEASE).await.unwrap().unwrap().id, *id);
+    }
+}
+
+pub async fn expired_lease_is_reclaimed(h: &Harness) {
+    let store = &h.store;
+    let new = new_job("onboard");
+    store.insert_job(&new).await.unwrap();
+    let claimed = store
+        .claim_job("worker-1", Duration::from_millis(300))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, new.id);
+    assert_eq!(claimed.attempts, 1);
+    // While the lease runs nobody else gets the job, and only the holder can renew it.
+    assert!(store.claim_job("worker-2", LEASE).await.unwrap().is_none());
+    assert!(!store.renew_lease(new.id, "worker-2", LEASE).await.unwrap());
+    assert!(
+        store
+            .renew_lease(new.id, "worker-1", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+
+    // worker-1 "crashes": its lease runs out and worker-2 takes over.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let reclaimed = store.claim_job("worker-2", LEASE).await.unwrap().unwrap();
+    assert_eq!(reclaimed.id, new.id);
+    assert_eq!(reclaimed.attempts, 2);
+    assert_eq!(reclaimed.worker_id.as_deref(), Some("worker-2"));
+    assert!(reclaimed.lease_until.unwrap() > time::OffsetDateTime::now_utc());
+
+    // worker-1 comes back: it lost the job.
+    assert!(!store.renew_lease(new.id, "worker-1", LEASE).await.unwrap());
+    let err = store
+        .finish_job(new.id, "worker-1", JobState::Succeeded, None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::LeaseLost { job } if job == new.id),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "lease_lost");
+    let err = store
+        .release_job(new.id, "worker-1", JobState::Queued)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
+
+    // The holder renews and finishes.
+    let before = job(store, new.id).await.lease_until.unwrap();
+    assert!(
+        store
+            .renew_lease(new.id, "worker-2", LEASE * 2)
+            .await
+            .unwrap()
+    );
+    assert!(job(store, new.id).await.lease_until.unwrap() > before);
+    let result = json!({"account_id": "acc-1"});
+    store
+        .finish_job(new.id, "worker-2", JobState::Succeeded, Some(&result), None)
+        .await
+        .unwrap();
+    let done = job(store, new.id).await;
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.result, Some(result));
+    assert_eq!(done.lease_until, None);
+    assert_eq!(done.worker_id.as_deref(), Some("worker-2"));
+    // A finished job is no longer held by anyone.
+    assert!(!store.renew_lease(new.id, "worker-2", LEASE).await.unwrap());
+    let err = store
+        .finish_job(new.id, "worker-2", JobState::Failed, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "lease_lost");
+    assert!(store.claim_job("worker-3", LEASE).await.unwrap().is_none());
+
+    // Unknown job and nonsense states.
+    let err = store
+        .finish_job(JobId::new(), "worker-2", JobState::Failed, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+    let err = store
+        .finish_job(new.id, "worker-2", JobState::Running, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    let err = store
+        .release_job(new.id, "worker-2", JobState::Succeeded)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+}
+
+pub async fn concurrent_event_appends_are_gapless(h: &Harness) {
+    let new = new_job("onboard");
+    h.store.insert_job(&new).await.unwrap();
+    let other_job = new_job("onboard");
+    h.store.insert_job(&other_job).await.unwrap();
+    let other = h.open_another(h.keyring.clone()).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = if i % 2 == 0 {
+            h.store.clone()
+        } else {
+            other.clone()
+        };
+        let id = new.id;
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_event(id, &json!({"type": "progress", "n": i}))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        let event = task.await.unwrap();
+        assert_eq!(event.job_id, new.id);
+        seqs.push(event.seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<i64>>());
+
+    let stored = h.store.events_after(new.id, 0, 1000).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=200).collect::<Vec<_>>()
+    );
+    let ns: BTreeSet<i64> = stored
+        .iter()
+        .map(|e| e.event["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, (0..200).collect(), "every event stored once");
+
+    // Pagination: pages of 64 with the last seq as the cursor.
+    let mut cursor = 0;
+    let mut pages = Vec::new();
+    loop {
+        let page = h.store.events_after(new.id, cursor, 64).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().unwrap().seq;
+        pages.push(page.len());
+    }
+    assert_eq!(pages, [64, 64, 64, 8]);
+    let tail = h.store.events_after(new.id, 195, 100).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [196, 197, 198, 199, 200]
+    );
+    assert_eq!(tail[0].event, stored[195].event);
+
+    // Another job counts from 1; an unknown job is NotFound.
+    let first = h
+        .store
+        .append_event(other_job.id, &json!({"type": "start"}))
+        .await
+        .unwrap();
+    assert_eq!(first.seq, 1);
+    assert_eq!(
+        h.store
+            .events_after(other_job.id, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = h
+        .store
+        .append_event(JobId::new(), &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found", "{err:?}");
+    other.close().await;
+}
+
+pub async fn steps_upsert(h: &Harness) {
+    let store = &h.store;
+    let new = new_job("onboard");
+    store.insert_job(&new).await.unwrap();
+    store.step_started(new.id, "create_app").await.unwrap();
+    let steps = store.steps(new.id).await.unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].state, "running");
+    assert_eq!(steps[0].finished_at, None);
+    let checkpoint = json!({"app_id": "app-1"});
+    store
+        .step_finished(new.id, "create_app", "succeeded", Some(&checkpoint))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.step_started(new.id, "grant_roles").await.unwrap();
+    store
+        .step_finished(
+            new.id,
+            "grant_roles",
+            "failed",
+            Some(&json!({"granted": 1})),
+        )
+        .await
+        .unwrap();
+
+    let steps = store.steps(new.id).await.unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.state.as_str()))
+            .collect::<Vec<_>>(),
+        [("create_app", "succeeded"), ("grant_roles", "failed")]
+    );
+    assert_eq!(steps[0].output, Some(checkpoint.clone()));
+    assert!(steps[0].finished_at.unwrap() >= steps[0].started_at);
+    assert!(steps.iter().all(|s| s.job_id == new.id));
+
+    // Resume: the failed step restarts (one row, running again, checkpoint kept) and finishes.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.step_started(new.id, "grant_roles").await.unwrap();
+    let restarted = store.steps(new.id).await.unwrap();
+    assert_eq!(restarted.len(), 2);
+    let grant = restarted.iter().find(|s| s.name == "grant_roles").unwrap();
+    assert_eq!(grant.state, "running");
+    assert_eq!(grant.finished_at, None);
+    assert_eq!(grant.output, Some(json!({"granted": 1})));
+    store
+        .step_finished(new.id, "grant_roles", "succeeded", None)
+        .await
+        .unwrap();
+    let grant = store
+        .steps(new.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "grant_roles")
+        .unwrap();
+    assert_eq!(grant.state, "succeeded");
+    assert_eq!(
+        grant.output,
+        Some(json!({"granted": 1})),
+        "None keeps the checkpoint"
+    );
+
+    // A step finished without having been started (skipped) is inserted.
+    store
+        .step_finished(new.id, "dry_run", "skipped", None)
+        .await
+        .unwrap();
+    assert_eq!(store.steps(new.id).await.unwrap().len(), 3);
+
+    let err = store
+        .step_finished(new.id, "x", "done", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    let err = store.step_started(JobId::new(), "x").await.unwrap_err();
+    assert_eq!(err.code(), "not_found", "{err:?}");
+    assert!(store.steps(JobId::new()).await.unwrap().is_empty());
+}
+
+pub async fn cancel_approve_requeue(h: &Harness) {
+    let store = &h.store;
+
+    // Cancel a queued job: cancelled at once, never claimed.
+    let queued = new_job("onboard");
+    store.insert_job(&queued).await.unwrap();
+    assert!(store.request_cancel(queued.id).await.unwrap());
+    let record = job(store, queued.id).await;
+    assert_eq!(record.state, JobState::Cancelled);
+    assert!(record.cancel_requested);
+    assert!(
+        !store.request_cancel(queued.id).await.unwrap(),
+        "already finished"
+    );
+    assert!(store.claim_job("w", LEASE).await.unwrap().is_none());
+
+    // Requeue it: queued again, flag cleared, claimable.
+    assert!(store.requeue(queued.id).await.unwrap());
+    let record = job(store, queued.id).await;
+    assert_eq!(record.state, JobState::Queued);
+    assert!(!record.cancel_requested);
+    assert!(
+        !store.requeue(queued.id).await.unwrap(),
+        "only failed or cancelled jobs"
+    );
+
+    // Cancel a running job: only flagged; the worker's release then cancels it.
+    let running = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(running.id, queued.id);
+    assert!(store.request_cancel(running.id).await.unwrap());
+    let record = job(store, running.id).await;
+    assert_eq!(record.state, JobState::Running);
+    assert!(record.cancel_requested);
+    store
+        .release_job(running.id, "w", JobState::Queued)
+        .await
+        .unwrap();
+    let record = job(store, running.id).await;
+    assert_eq!(record.state, JobState::Cancelled);
+    assert_eq!(record.worker_id, None);
+    assert_eq!(record.lease_until, None);
+
+    // Approval gate: released to awaiting_approval, not claimable until approved.
+    let gated = new_job("onboard");
+    store.insert_job(&gated).await.unwrap();
+    let claimed = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, gated.id);
+    assert!(!claimed.approved);
+    store
+        .release_job(gated.id, "w", JobState::AwaitingApproval)
+        .await
+        .unwrap();
+    let record = job(store, gated.id).await;
+    assert_eq!(record.state, JobState::AwaitingApproval);
+    assert_eq!(record.lease_until, None);
+    assert!(store.claim_job("w", LEASE).await.unwrap().is_none());
+    assert!(store.approve(gated.id).await.unwrap());
+    assert!(job(store, gated.id).await.approved);
+    let claimed = store.claim_job("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, gated.id);
+    assert!(claimed.approved);
+    assert_eq!(claimed.attempts, 2);
+    let error = json!({"code": "prisma_conflict", "message": "account exists"});
+    store
+        .finish_job(gated.id, "w2", JobState::Failed, None, Some(&error))
+        .await
+        .unwrap();
+    let record = job(store, gated.id).await;
+    assert_eq!(record.state, JobState::Failed);
+    assert_eq!(record.error, Some(error));
+    assert!(
+        !store.approve(gated.id).await.unwrap(),
+        "finished jobs take no approval"
+    );
+
+    // Requeue the failed job: result and error cleared, attempts kept.
+    assert!(store.requeue(gated.id).await.unwrap());
+    let record = job(store, gated.id).await;
+    assert_eq!(record.state, JobState::Queued);
+    assert_eq!(record.error, None);
+    assert_eq!(record.attempts, 2);
+
+    // Cancelling a job that awaits approval cancels it at once.
+    let claimed = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, gated.id);
+    store
+        .release_job(gated.id, "w", JobState::AwaitingApproval)
+        .await
+        .unwrap();
+    assert!(store.request_cancel(gated.id).await.unwrap());
+    assert_eq!(job(store, gated.id).await.state, JobState::Cancelled);
+
+    // Unknown jobs.
+    assert!(!store.request_cancel(JobId::new()).await.unwrap());
+    assert!(!store.approve(JobId::new()).await.unwrap());
+    assert!(!store.requeue(JobId::new()).await.unwrap());
+    let err = store
+        .release_job(JobId::new(), "w", JobState::Queued)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+}
+
+pub async fn batch_summary_counts(h: &Harness) {
+    let store = &h.store;
+    let outside = new_job("onboard");
+    store.insert_job(&outside).await.unwrap();
+    let batch = new_batch("tenant t-1, 5 subscriptions");
+    let jobs: Vec<NewJob> = (0..5).map(|_| new_job("onboard")).collect();
+    store.insert_batch(&batch, &jobs).await.unwrap();
+
+    let summary = store.batch_summary(batch.id).await.unwrap().unwrap();
+    assert_eq!(summary.id, batch.id);
+    assert_eq!(summary.label, batch.label);
+    assert_eq!(summary.total, 5);
+    assert_eq!(summary.by_state, BTreeMap::from([(JobState::Queued, 5)]));
+
+    // The oldest job (outside the batch) goes first; then move batch jobs around.
+    let first = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(first.id, outside.id);
+    let a = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    let b = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert_eq!([a.id, b.id, c.id], [jobs[0].id, jobs[1].id, jobs[2].id]);
+    store
+        .finish_job(a.id, "w", JobState::Succeeded, Some(&json!({})), None)
+        .await
+        .unwrap();
+    store
+        .finish_job(b.id, "w", JobState::Failed, None, Some(&json!({"e": 1})))
+        .await
+        .unwrap();
+    assert!(store.request_cancel(jobs[3].id).await.unwrap());
+
+    let summary = store.batch_summary(batch.id).await.unwrap().unwrap();
+    assert_eq!(summary.total, 5);
+    assert_eq!(
+        summary.by_state,
+        BTreeMap::from([
+            (JobState::Queued, 1),
+            (JobState::Running, 1),
+            (JobState::Succeeded, 1),
+            (JobState::Failed, 1),
+            (JobState::Cancelled, 1),
+        ])
+    );
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["by_state"]["succeeded"], 1);
+
+    let listed = store.list_jobs(Some(batch.id), 100).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(listed.iter().all(|j| j.batch_id == Some(batch.id)));
+    assert_eq!(store.list_jobs(None, 100).await.unwrap().len(), 6);
+
+    // An empty batch, and an unknown one.
+    let empty = new_batch("empty");
+    store.insert_batch(&empty, &[]).await.unwrap();
+    let summary = store.batch_summary(empty.id).await.unwrap().unwrap();
+    assert_eq!(summary.total, 0);
+    assert!(summary.by_state.is_empty());
+    assert!(store.batch_summary(BatchId::new()).await.unwrap().is_none());
+}
+
+pub async fn secrets_round_trip_encrypted_at_rest(h: &Harness) {
+    let store = &h.store;
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let owner = "account:3f2a-azure-sub";
+    store
+        .put_secret(owner, "client_secret", &SecretString::from(canary.as_str()))
+        .await
+        .unwrap();
+    store
+        .put_secret(owner, "prisma_key", &SecretString::from("second-value"))
+        .await
+        .unwrap();
+    let got = store
+        .get_secret(owner, "client_secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.expose(), canary);
+    assert!(store.get_secret(owner, "missing").await.unwrap().is_none());
+    assert!(
+        store
+            .get_secret("nobody", "client_secret")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // What the database holds is ciphertext.
+    let stored = h.raw_secret_value(owner, "client_secret").await;
+    let prefix = format!("v1:{}:", h.keyring.current_key_id());
+    assert!(stored.starts_with(&prefix), "{stored}");
+    assert!(!stored.contains(&canary));
+    let every_column = h
+        .raw_strings(
+            "SELECT owner || '|' || name || '|' || value || '|' || key_id FROM secrets",
+            &[],
+        )
+        .await;
+    assert_eq!(every_column.len(), 2);
+    for row in every_column {
+        assert!(!row.unwrap().contains(&canary));
+    }
+    if h.backend == Backend::Sqlite {
+        let bytes = h.sqlite_files_bytes();
+        assert!(!bytes.is_empty());
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "the plaintext is nowhere in the database files"
+        );
+    }
+
+    // Upsert replaces the value (with a fresh nonce).
+    store
+        .put_secret(
+            owner,
+            "client_secret",
+            &SecretString::from("rotated-by-azure"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_secret(owner, "client_secret")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "rotated-by-azure"
+    );
+    assert_ne!(h.raw_secret_value(owner, "client_secret").await, stored);
+
+    // Nothing about the store or its errors shows a secret.
+    assert!(!format!("{store:?}").contains(&canary));
+
+    assert_eq!(store.delete_secrets(owner).await.unwrap(), 2);
+    assert!(
+        store
+            .get_secret(owner, "client_secret")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.delete_secrets(owner).await.unwrap(), 0);
+}
+
+pub async fn secrets_tamper_is_detected(h: &Harness) {
+    let store = &h.store;
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    store
+        .put_secret(
+            "acct-1",
+            "client_secret",
+            &SecretString::from(canary.as_str()),
+        )
+        .await
+        .unwrap();
+    store
+        .put_secret("acct-1", "other", &SecretString::from("other-value"))
+        .await
+        .unwrap();
+    let stored = h.raw_secret_value("acct-1", "client_secret").await;
+
+    // Flip one character of the ciphertext.
+    let mut bytes = stored.clone().into_bytes();
+    let i = bytes.len() - 10;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    let n = h
+        .raw_execute(
+            "UPDATE secrets SET value = $1 WHERE owner = $2 AND name = $3",
+            &[&tampered, "acct-1", "client_secret"],
+        )
+        .await;
+    assert_eq!(n, 1);
+    let err = store
+        .get_secret("acct-1", "client_secret")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Crypto { .. }), "{err:?}");
+    assert_eq!(err.code(), "crypto");
+    assert!(!err.to_string().contains(&canary) && !format!("{err:?}").contains(&canary));
+
+    // A valid value moved to another row does not open there (AAD binds owner and name).
+    h.raw_execute(
+        "UPDATE secrets SET value = $1 WHERE owner = $2 AND name = $3",
+        &[&stored, "acct-1", "other"],
+    )
+    .await;
+    let err = store.get_secret("acct-1", "other").await.unwrap_err();
+    assert_eq!(err.code(), "crypto");
+
+    // Put back, it opens again.
+    h.raw_execute(
+        "UPDATE secrets SET value = $1 WHERE owner = $2 AND name = $3",
+        &[&stored, "acct-1", "client_secret"],
+    )
+    .await;
+    assert_eq!(
+        store
+            .get_secret("acct-1", "client_secret")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        canary
+    );
+}
+
+pub async fn secrets_rotation(h: &Harness) {
+    let names = ["a", "b", "c"];
+    for name in names {
+        h.store
+            .put_secret("acct", name, &SecretString::from(format!("value-{name}")))
+            .await
+            .unwrap();
+    }
+    // A new current key; the old one still decrypts.
+    let new_key: [u8; 32] = rand::random();
+    let rotated_keyring = Keyring::from_key("k-next", new_key).with_previous(&h.key_id, h.key);
+    assert_eq!(rotated_keyring.current_key_id(), "k-next");
+    let rotating = h.open_another(rotated_keyring).await;
+    assert_eq!(
+        rotating
+            .get_secret("acct", "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "value-a"
+    );
+    assert_eq!(rotating.rotate_secrets().await.unwrap(), 3);
+    for name in names {
+        assert!(
+            h.raw_secret_value("acct", name)
+                .await
+                .starts_with("v1:k-next:")
+        );
+    }
+    assert_eq!(
+        rotating.rotate_secrets().await.unwrap(),
+        0,
+        "nothing left to rotate"
+    );
+    rotating.close().await;
+
+    // The old key removed: everything still decrypts.
+    let new_only = h.open_another(Keyring::from_key("k-next", new_key)).await;
+    for name in names {
+        assert_eq!(
+            new_only
+                .get_secret("acct", name)
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            format!("value-{name}")
+        );
+    }
+    new_only.close().await;
+
+    // And the old key alone no longer does.
+    let err = h.store.get_secret("acct", "a").await.unwrap_err();
+    assert_eq!(err.code(), "crypto");
+    assert!(err.to_string().contains("k-next"), "{err}");
+}
+
+pub async fn audit_list_ordering(h: &Harness) {
+    let store = &h.store;
+    assert!(store.list_audit(10).await.unwrap().is_empty());
+    for (i, action) in ["job.create", "job.approve", "account.create"]
+        .iter()
+        .enumerate()
+    {
+        store
+            .audit(&AuditEntry {
+                actor: "alice@example.com".to_owned(),
+                action: (*action).to_owned(),
+                target: format!("job/{i}"),
+                detail: json!({"i": i}),
+                prisma_request_ids: (0..i).map(|n| format!("req-{n}")).collect(),
+            })
+            .await
+            .unwrap();
+    }
+    let records = store.list_audit(10).await.unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        ["account.create", "job.approve", "job.create"],
+        "newest first"
+    );
+    assert!(
+        records
+            .windows(2)
+            .all(|w| w[0].id > w[1].id && w[0].at >= w[1].at)
+    );
+    assert_eq!(records[0].target, "job/2");
+    assert_eq!(records[0].detail, json!({"i": 2}));
+    assert_eq!(records[0].prisma_request_ids, ["req-0", "req-1"]);
+    assert!(records[2].prisma_request_ids.is_empty());
+    assert_eq!(records[0].actor, "alice@example.com");
+    let two = store.list_audit(2).await.unwrap();
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[0].id, records[0].id);
+}
+
+/// Replicas starting together on an empty database apply the migrations once.
+pub async fn concurrent_first_open(url: &str) {
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.to_owned();
+            tokio::spawn(async move { Store::open(&url, test_keyring()).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opens {
+        stores.push(open.await.unwrap().unwrap());
+    }
+    let new = new_job("onboard");
+    stores[0].insert_job(&new).await.unwrap();
+    for store in &stores {
+        assert!(store.get_job(new.id).await.unwrap().is_some());
+        store.close().await;
+    }
+}

@@ -1,0 +1,502 @@
+//! The engine: accepts requests, persists them as jobs, and runs them with a bounded number
+//! of workers that claim jobs with leases — so several processes (or replicas on PostgreSQL)
+//! can share the work and take over each other's jobs after a crash.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cortex_store::{
+    AuditEntry, BatchId, BatchSummary, JobId, JobRecord, JobState, NewBatch, NewJob, Store,
+    StoredEvent,
+};
+use prisma_client::{ClientConfig, ClientEvent, PrismaClient};
+use prisma_types::SecretString;
+use prisma_types::account::validate_client_secret;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::bus::{EventBus, emit};
+use crate::error::EngineError;
+use crate::events::EngineEvent;
+use crate::identity::{CLIENT_SECRET, TerraformMode};
+use crate::job::{JobRun, Stop};
+use crate::request::{FieldError, IdentitySource, OnboardingRequest, RequestErrors};
+
+/// What happens to Terraform state after a successful apply. The state holds the client
+/// secret in plaintext; rotating or destroying the identity later needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatePolicy {
+    /// Encrypted into the store; the plaintext files are removed from the workspace.
+    KeepEncrypted,
+    /// Removed; rotation and destroy then need a fresh import.
+    Remove,
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub worker_id: String,
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub terraform: TerraformMode,
+    pub verify_timeout: Duration,
+    pub state_policy: StatePolicy,
+    /// Sandbox: the emulator stands in for Prisma and the twin for Azure.
+    pub sandbox: bool,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: PathBuf, terraform: TerraformMode) -> Self {
+        Self {
+            data_dir,
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
+            concurrency: 8,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(200),
+            terraform,
+            verify_timeout: Duration::from_secs(600),
+            state_policy: StatePolicy::KeepEncrypted,
+            sandbox: false,
+        }
+    }
+}
+
+pub(crate) struct EngineInner {
+    pub store: Store,
+    pub client: PrismaClient,
+    pub config: EngineConfig,
+    pub bus: EventBus,
+}
+
+/// The onboarding engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    /// An engine over `store`, talking to Prisma Cloud with `client_config`. Every client call,
+    /// retry and login is reported as an event of the job that made it.
+    pub fn new(
+        store: Store,
+        client_config: ClientConfig,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError> {
+        let hook = Arc::new(|e: &ClientEvent| {
+            if let Some(event) = EngineEvent::from_client(e) {
+                emit(event);
+            }
+        });
+        let client = PrismaClient::with_hook(client_config, Some(hook))?;
+        std::fs::create_dir_all(config.data_dir.join("workspaces")).map_err(|e| {
+            EngineError::Workspace(format!("cannot create the data directory: {e}"))
+        })?;
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                store,
+                client,
+                config,
+                bus: EventBus::default(),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn client(&self) -> &PrismaClient {
+        &self.inner.client
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    fn new_job(
+        request: &OnboardingRequest,
+        batch: Option<BatchId>,
+        actor: &str,
+    ) -> Result<NewJob, EngineError> {
+        Ok(NewJob {
+            id: JobId(uuid::Uuid::now_v7()),
+            batch_id: batch,
+            kind: format!("onboard_{}", request.scope.label()),
+            request: serde_json::to_value(request)
+                .map_err(|e| EngineError::Workspace(e.to_string()))?,
+            created_by: actor.to_owned(),
+        })
+    }
+
+    /// Checks that an `existing` identity comes with its secret (and only then).
+    fn check_secret(
+        request: &OnboardingRequest,
+        secret: Option<&SecretString>,
+    ) -> Result<(), EngineError> {
+        let existing = matches!(request.identity, IdentitySource::Existing { .. });
+        let error = |message: &str| {
+            EngineError::Invalid(RequestErrors {
+                errors: vec![FieldError {
+                    field: "client_secret".into(),
+                    message: message.into(),
+                }],
+            })
+        };
+        match (existing, secret) {
+            (true, None) => Err(error(
+                "is required for identity existing (from AZURE_CLIENT_SECRET, a file, or the API body)",
+            )),
+            (true, Some(s)) => validate_client_secret(s).map_err(|e| error(&e.message)),
+            (false, Some(_)) => Err(error("only applies to identity existing")),
+            (false, None) => Ok(()),
+        }
+    }
+
+    /// Persists one onboarding as a job. The secret (for `existing`) is stored encrypted,
+    /// never in the request.
+    pub async fn submit(
+        &self,
+        request: &OnboardingRequest,
+        client_secret: Option<SecretString>,
+        actor: &str,
+    ) -> Result<JobId, EngineError> {
+        Self::check_secret(request, client_secret.as_ref())?;
+        let job = Self::new_job(request, None, actor)?;
+        if let Some(secret) = &client_secret {
+            self.inner
+                .store
+                .put_secret(&job.id.to_string(), CLIENT_SECRET, secret)
+                .await?;
+        }
+        if let Err(e) = self.inner.store.insert_job(&job).await {
+            let _ = self.inner.store.delete_secrets(&job.id.to_string()).await;
+            return Err(e.into());
+        }
+        self.audit(actor, "job.submitted", &job.id.to_string(), serde_json::json!({
+            "kind": job.kind, "account": request.scope.account_id(), "name": request.name.as_str(),
+        }))
+        .await;
+        Ok(job.id)
+    }
+
+    /// Persists a batch: one job per request, all or nothing. Secrets pair with requests.
+    pub async fn submit_batch(
+        &self,
+        label: &str,
+        items: Vec<(OnboardingRequest, Option<SecretString>)>,
+        actor: &str,
+    ) -> Result<(BatchId, Vec<JobId>), EngineError> {
+        let mut errors = Vec::new();
+        for (i, (request, secret)) in items.iter().enumerate() {
+            if let Err(EngineError::Invalid(e)) = Self::check_secret(request, secret.as_ref()) {
+                errors.extend(e.errors.into_iter().map(|f| FieldError {
+                    field: format!("rows[{i}].{}", f.field),
+                    message: f.message,
+                }));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, (request, _)) in items.iter().enumerate() {
+            if !seen.insert(request.scope.account_id().to_owned()) {
+                errors.push(FieldError {
+                    field: format!("rows[{i}]"),
+                    message: format!("{} appears twice in the batch", request.scope.account_id()),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(EngineError::Invalid(RequestErrors { errors }));
+        }
+        let batch = NewBatch {
+            id: BatchId(uuid::Uuid::now_v7()),
+            label: label.to_owned(),
+            created_by: actor.to_owned(),
+        };
+        let jobs = items
+            .iter()
+            .map(|(r, _)| Self::new_job(r, Some(batch.id), actor))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (job, (_, secret)) in jobs.iter().zip(&items) {
+            if let Some(secret) = secret {
+                self.inner
+                    .store
+                    .put_secret(&job.id.to_string(), CLIENT_SECRET, secret)
+                    .await?;
+            }
+        }
+        if let Err(e) = self.inner.store.insert_batch(&batch, &jobs).await {
+            for job in &jobs {
+                let _ = self.inner.store.delete_secrets(&job.id.to_string()).await;
+            }
+            return Err(e.into());
+        }
+        self.audit(
+            actor,
+            "batch.submitted",
+            &batch.id.to_string(),
+            serde_json::json!({"label": label, "jobs": jobs.len()}),
+        )
+        .await;
+        Ok((batch.id, jobs.into_iter().map(|j| j.id).collect()))
+    }
+
+    pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, EngineError> {
+        Ok(self.inner.store.batch_summary(batch).await?)
+    }
+
+    pub async fn approve(&self, job: JobId, actor: &str) -> Result<bool, EngineError> {
+        let ok = self.inner.store.approve(job).await?;
+        self.audit(
+            actor,
+            "job.approved",
+            &job.to_string(),
+            serde_json::Value::Null,
+        )
+        .await;
+        Ok(ok)
+    }
+
+    pub async fn cancel(&self, job: JobId, actor: &str) -> Result<bool, EngineError> {
+        let ok = self.inner.store.request_cancel(job).await?;
+        self.audit(
+            actor,
+            "job.cancel_requested",
+            &job.to_string(),
+            serde_json::Value::Null,
+        )
+        .await;
+        Ok(ok)
+    }
+
+    /// Puts a failed or cancelled job back in the queue; it continues after its last
+    /// completed step.
+    pub async fn resume(&self, job: JobId, actor: &str) -> Result<bool, EngineError> {
+        let ok = self.inner.store.requeue(job).await?;
+        self.audit(
+            actor,
+            "job.resumed",
+            &job.to_string(),
+            serde_json::Value::Null,
+        )
+        .await;
+        Ok(ok)
+    }
+
+    /// Events of `job` after `after_seq`, then live ones (see [`crate::bus`]).
+    pub fn subscribe(&self, job: JobId, after_seq: i64) -> mpsc::Receiver<StoredEvent> {
+        self.inner
+            .bus
+            .subscribe(self.inner.store.clone(), job, after_seq)
+    }
+
+    async fn audit(&self, actor: &str, action: &str, target: &str, detail: serde_json::Value) {
+        let entry = AuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+            prisma_request_ids: Vec::new(),
+        };
+        if let Err(e) = self.inner.store.audit(&entry).await {
+            tracing::warn!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// Claims and runs jobs until `shutdown`, at most `concurrency` at once. With `until_idle`,
+    /// returns once no job is queued or running anywhere (jobs awaiting approval wait).
+    pub async fn run_worker(
+        &self,
+        shutdown: CancellationToken,
+        until_idle: bool,
+    ) -> Result<(), EngineError> {
+        let slots = Arc::new(Semaphore::new(self.inner.config.concurrency.max(1)));
+        let tracker = TaskTracker::new();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+                _ = shutdown.cancelled() => break,
+            };
+            let claimed = self
+                .inner
+                .store
+                .claim_job(&self.inner.config.worker_id, self.inner.config.lease)
+                .await?;
+            match claimed {
+                Some(job) => {
+                    let engine = self.clone();
+                    let stop = shutdown.child_token();
+                    tracker.spawn(async move {
+                        engine.run_job(job, stop).await;
+                        drop(permit);
+                    });
+                }
+                None => {
+                    drop(permit);
+                    if until_idle && tracker.is_empty() && !self.work_remains().await? {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.inner.config.poll_interval) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Runs one claimed job to its end (or to the approval gate), renewing its lease.
+    pub async fn run_job(&self, job: JobRecord, stop: CancellationToken) {
+        let inner = &self.inner;
+        let job_id = job.id;
+        let (events, writer) = inner.bus.start_job(inner.store.clone(), job_id);
+        let cancel = stop.child_token();
+        let renewer = tokio::spawn(renew_lease(
+            inner.store.clone(),
+            job_id,
+            inner.config.worker_id.clone(),
+            inner.config.lease,
+            cancel.clone(),
+        ));
+        let outcome = events
+            .clone()
+            .scope(async {
+                let request: OnboardingRequest = match serde_json::from_value(job.request.clone()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Err(Stop::Failed(
+                            None,
+                            EngineError::Workspace(format!("stored request unreadable: {e}")),
+                        ));
+                    }
+                };
+                let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
+                let run = JobRun::new(inner, job.clone(), request, steps, cancel.clone());
+                emit(EngineEvent::JobStarted {
+                    attempt: job.attempts,
+                    resumed_from: run.resumed_from(),
+                });
+                run.run().await
+            })
+            .await;
+        cancel.cancel();
+        let _ = renewer.await;
+        let worker = &inner.config.worker_id;
+        // The job's last events are stored before its end is recorded: a crash in between
+        // leaves a job that runs again, never a finished job with a truncated history.
+        let end = match outcome {
+            Ok(result) => End::Finish(JobState::Succeeded, Some(result), None),
+            Err(Stop::AwaitingApproval) => {
+                events.emit(EngineEvent::log("info", "plan ready: waiting for approval"));
+                End::Release(JobState::AwaitingApproval)
+            }
+            Err(Stop::Failed(_, EngineError::LeaseLost)) => End::Nothing,
+            Err(Stop::Failed(_, EngineError::Cancelled))
+                if stop.is_cancelled() && !self.cancel_requested(job_id).await =>
+            {
+                // This process is shutting down: leave the job for the next worker.
+                End::Release(JobState::Queued)
+            }
+            Err(Stop::Failed(step, error)) => {
+                let cancelled = matches!(error, EngineError::Cancelled);
+                if cancelled {
+                    events.emit(EngineEvent::JobCancelled);
+                } else {
+                    events.emit(EngineEvent::JobFailed {
+                        step,
+                        code: error.code().into(),
+                        message: error.to_string(),
+                    });
+                }
+                let detail = serde_json::json!({ "step": step, "code": error.code(), "message": error.to_string() });
+                let state = if cancelled {
+                    JobState::Cancelled
+                } else {
+                    JobState::Failed
+                };
+                End::Finish(state, None, Some(detail))
+            }
+        };
+        drop(events);
+        let _ = writer.await;
+        let recorded = match end {
+            End::Finish(state, result, error) => {
+                inner
+                    .store
+                    .finish_job(job_id, worker, state, result.as_ref(), error.as_ref())
+                    .await
+            }
+            End::Release(state) => inner.store.release_job(job_id, worker, state).await,
+            End::Nothing => Ok(()),
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(job = %job_id, error = %e, "could not record the job's end");
+        }
+    }
+
+    /// Jobs still queued or running anywhere (a crashed worker's job counts until another
+    /// worker takes it over when its lease expires).
+    async fn work_remains(&self) -> Result<bool, EngineError> {
+        let jobs = self.inner.store.list_jobs(None, u32::MAX).await?;
+        Ok(jobs
+            .iter()
+            .any(|j| matches!(j.state, JobState::Queued | JobState::Running)))
+    }
+
+    async fn cancel_requested(&self, job: JobId) -> bool {
+        matches!(self.inner.store.get_job(job).await, Ok(Some(j)) if j.cancel_requested)
+    }
+}
+
+/// How a run of a job is recorded once its events are flushed.
+enum End {
+    Finish(
+        JobState,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+    ),
+    Release(JobState),
+    Nothing,
+}
+
+/// Renews the lease every third of its length; cancels the job when the lease is lost or a
+/// cancellation was requested.
+async fn renew_lease(
+    store: Store,
+    job: JobId,
+    worker: String,
+    lease: Duration,
+    cancel: CancellationToken,
+) {
+    let every = lease / 3;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => return,
+        }
+        match store.renew_lease(job, &worker, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                emit(EngineEvent::log("warn", "lease lost to another worker"));
+                cancel.cancel();
+                return;
+            }
+            Err(e) => tracing::warn!(%job, error = %e, "lease renewal failed"),
+        }
+        if let Ok(Some(j)) = store.get_job(job).await
+            && j.cancel_requested
+        {
+            cancel.cancel();
+            return;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Why a job failed, with a stable code for APIs and a message that says what to do.
+
+use crate::request::RequestErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Invalid(#[from] RequestErrors),
+    #[error("storage: {0}")]
+    Store(#[from] cortex_store::StoreError),
+    #[error("Prisma Cloud: {0}")]
+    Prisma(#[from] prisma_client::Error),
+    #[error("Terraform: {0}")]
+    Terraform(#[from] terraform_runner::runner::RunError),
+    #[error("Terraform configuration: {0}")]
+    Config(#[from] azure_config::ConfigError),
+    #[error("{what} — fix: {fix}")]
+    Prerequisite { what: String, fix: String },
+    #[error("account group '{name}' does not exist; existing groups: {}", existing.join(", "))]
+    GroupNotFound { name: String, existing: Vec<String> },
+    #[error("feature '{feature}' is not offered for this account type; supported: {}", supported.join(", "))]
+    FeatureNotSupported {
+        feature: String,
+        supported: Vec<String>,
+    },
+    #[error("Terraform output '{name}' is missing or not what onboarding needs")]
+    MissingOutput { name: String },
+    #[error("capabilities still failing after {waited_s} s: {}", failing.join("; "))]
+    CapabilitiesFailing { failing: Vec<String>, waited_s: u64 },
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("the job's lease was lost to another worker")]
+    LeaseLost,
+    #[error("workspace: {0}")]
+    Workspace(String),
+    #[error("the Azure client secret for this job is missing from the store")]
+    SecretMissing,
+}
+
+impl EngineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Invalid(_) => "invalid_request",
+            EngineError::Store(_) => "storage",
+            EngineError::Prisma(e) => match e {
+                prisma_client::Error::Auth(_) => "prisma_authentication",
+                prisma_client::Error::Api(_) => "prisma_api_error",
+                _ => "prisma_unreachable",
+            },
+            EngineError::Terraform(_) => "terraform_failed",
+            EngineError::Config(_) => "terraform_config",
+            EngineError::Prerequisite { .. } => "prerequisite_missing",
+            EngineError::GroupNotFound { .. } => "unknown_account_group",
+            EngineError::FeatureNotSupported { .. } => "feature_not_supported",
+            EngineError::MissingOutput { .. } => "terraform_output_missing",
+            EngineError::CapabilitiesFailing { .. } => "capabilities_failing",
+            EngineError::Cancelled => "cancelled",
+            EngineError::LeaseLost => "lease_lost",
+            EngineError::Workspace(_) => "workspace",
+            EngineError::SecretMissing => "secret_missing",
+        }
+    }
+}

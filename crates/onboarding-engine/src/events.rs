@@ -1,0 +1,311 @@
+//! Everything a job reports, as typed events.
+//!
+//! Each event is stored (with the job's next sequence number) before it is published, so a
+//! subscriber can replay from any sequence number and then follow live with no gap and no
+//! duplicate ([`crate::bus`]). Events carry names, numbers and messages — never a secret: the
+//! client secret, tokens and keys have no field to go in, and Terraform output values are not
+//! events.
+
+use prisma_client::ClientEvent;
+use serde::{Deserialize, Serialize};
+use terraform_runner::stream::{MessageKind, UiMessage};
+
+/// The steps of a job, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Validate,
+    Prerequisites,
+    Resolve,
+    AzureIdentity,
+    Preflight,
+    Register,
+    Verify,
+}
+
+impl Step {
+    pub const ALL: [Step; 7] = [
+        Step::Validate,
+        Step::Prerequisites,
+        Step::Resolve,
+        Step::AzureIdentity,
+        Step::Preflight,
+        Step::Register,
+        Step::Verify,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::Prerequisites => "prerequisites",
+            Step::Resolve => "resolve",
+            Step::AzureIdentity => "azure_identity",
+            Step::Preflight => "preflight",
+            Step::Register => "register",
+            Step::Verify => "verify",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    JobStarted {
+        attempt: i32,
+        resumed_from: Option<Step>,
+    },
+    JobSucceeded {
+        account_id: String,
+        outcome: String,
+    },
+    JobFailed {
+        step: Option<Step>,
+        code: String,
+        message: String,
+    },
+    JobCancelled,
+    StepStarted {
+        step: Step,
+    },
+    StepFinished {
+        step: Step,
+        elapsed_ms: u64,
+    },
+    StepSkipped {
+        step: Step,
+        reason: String,
+    },
+    StepFailed {
+        step: Step,
+        code: String,
+        message: String,
+    },
+    /// The plan is ready and the job waits for approval.
+    ApprovalRequired {
+        add: u64,
+        change: u64,
+        destroy: u64,
+    },
+    TerraformPlannedChange {
+        address: String,
+        action: String,
+    },
+    TerraformApplyStart {
+        address: String,
+        action: String,
+    },
+    TerraformApplyProgress {
+        address: String,
+        elapsed_s: f64,
+    },
+    TerraformApplyComplete {
+        address: String,
+        action: String,
+        elapsed_s: f64,
+    },
+    TerraformApplyErrored {
+        address: String,
+        action: String,
+    },
+    TerraformDiagnostic {
+        severity: String,
+        summary: String,
+        detail: String,
+        address: Option<String>,
+    },
+    TerraformChangeSummary {
+        operation: String,
+        add: u64,
+        change: u64,
+        remove: u64,
+    },
+    /// Any other Terraform message (kept, shown by its `@message`).
+    TerraformMessage {
+        kind: String,
+        message: String,
+    },
+    /// A line of Terraform's stderr, or of stdout that was not JSON.
+    TerraformLog {
+        line: String,
+    },
+    ApiCall {
+        endpoint: String,
+        status: Option<u16>,
+        attempt: u32,
+        elapsed_ms: u64,
+        request_id: Option<String>,
+    },
+    ApiRetry {
+        endpoint: String,
+        attempt: u32,
+        reason: String,
+        delay_ms: u64,
+    },
+    RateLimited {
+        endpoint: String,
+        delay_ms: u64,
+    },
+    ApiSession {
+        what: String,
+    },
+    CapabilityStatus {
+        capability: String,
+        status: String,
+        message: String,
+        remediation: String,
+    },
+    Log {
+        level: String,
+        message: String,
+    },
+}
+
+impl EngineEvent {
+    pub fn log(level: &str, message: impl Into<String>) -> Self {
+        EngineEvent::Log {
+            level: level.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// The job event for a client event (all of them carry endpoint names and numbers only).
+    pub fn from_client(event: &ClientEvent) -> Option<Self> {
+        Some(match event {
+            ClientEvent::Call {
+                endpoint,
+                status,
+                attempt,
+                elapsed_ms,
+                request_id,
+            } => EngineEvent::ApiCall {
+                endpoint: endpoint.clone(),
+                status: *status,
+                attempt: *attempt,
+                elapsed_ms: *elapsed_ms,
+                request_id: request_id.clone(),
+            },
+            ClientEvent::Retry {
+                endpoint,
+                reason,
+                delay_ms,
+                ..
+            } if reason.contains("429") => EngineEvent::RateLimited {
+                endpoint: endpoint.clone(),
+                delay_ms: *delay_ms,
+            },
+            ClientEvent::Retry {
+                endpoint,
+                attempt,
+                reason,
+                delay_ms,
+            } => EngineEvent::ApiRetry {
+                endpoint: endpoint.clone(),
+                attempt: *attempt,
+                reason: reason.clone(),
+                delay_ms: *delay_ms,
+            },
+            ClientEvent::Login { reason } => EngineEvent::ApiSession {
+                what: format!("login ({reason})"),
+            },
+            ClientEvent::Extended => EngineEvent::ApiSession {
+                what: "session extended".into(),
+            },
+            ClientEvent::Replayed { endpoint } => EngineEvent::ApiSession {
+                what: format!("401 on {endpoint}: logged in again and replayed"),
+            },
+            ClientEvent::Reconciled {
+                endpoint, outcome, ..
+            } => EngineEvent::log(
+                "info",
+                format!("{endpoint}: the answer was lost; read back and settled as {outcome}"),
+            ),
+            ClientEvent::PacingUpdated { .. } => return None,
+        })
+    }
+
+    /// The job event for a Terraform UI message. Output values are never carried.
+    pub fn from_terraform(message: &UiMessage) -> Self {
+        match &message.kind {
+            MessageKind::PlannedChange {
+                resource, action, ..
+            } => EngineEvent::TerraformPlannedChange {
+                address: resource.addr.clone(),
+                action: action.clone(),
+            },
+            MessageKind::ApplyStart {
+                resource, action, ..
+            } => EngineEvent::TerraformApplyStart {
+                address: resource.addr.clone(),
+                action: action.clone(),
+            },
+            MessageKind::ApplyProgress {
+                resource,
+                elapsed_seconds,
+                ..
+            } => EngineEvent::TerraformApplyProgress {
+                address: resource.addr.clone(),
+                elapsed_s: *elapsed_seconds,
+            },
+            MessageKind::ApplyComplete {
+                resource,
+                action,
+                elapsed_seconds,
+                ..
+            } => EngineEvent::TerraformApplyComplete {
+                address: resource.addr.clone(),
+                action: action.clone(),
+                elapsed_s: *elapsed_seconds,
+            },
+            MessageKind::ApplyErrored {
+                resource, action, ..
+            } => EngineEvent::TerraformApplyErrored {
+                address: resource.addr.clone(),
+                action: action.clone(),
+            },
+            MessageKind::Diagnostic(d) => EngineEvent::TerraformDiagnostic {
+                severity: d.severity.clone(),
+                summary: d.summary.clone(),
+                detail: d.detail.clone(),
+                address: d.address.clone(),
+            },
+            MessageKind::ChangeSummary {
+                add,
+                change,
+                remove,
+                operation,
+                ..
+            } => EngineEvent::TerraformChangeSummary {
+                operation: operation.clone(),
+                add: *add,
+                change: *change,
+                remove: *remove,
+            },
+            other => EngineEvent::TerraformMessage {
+                kind: kind_name(other).to_owned(),
+                message: message.message.clone(),
+            },
+        }
+    }
+}
+
+fn kind_name(kind: &MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Version { .. } => "version",
+        MessageKind::ResourceDrift { .. } => "resource_drift",
+        MessageKind::RefreshStart { .. } => "refresh_start",
+        MessageKind::RefreshComplete { .. } => "refresh_complete",
+        MessageKind::ProvisionStart { .. } => "provision_start",
+        MessageKind::ProvisionProgress { .. } => "provision_progress",
+        MessageKind::ProvisionComplete { .. } => "provision_complete",
+        MessageKind::ProvisionErrored { .. } => "provision_errored",
+        MessageKind::Outputs { .. } => "outputs",
+        MessageKind::InitOutput { .. } => "init_output",
+        MessageKind::Log => "log",
+        MessageKind::Unknown { .. } => "unknown",
+        _ => "other",
+    }
+}

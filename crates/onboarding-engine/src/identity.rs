@@ -1,0 +1,458 @@
+//! The Azure identity: Terraform in a per-job workspace, or an existing service principal.
+//!
+//! Modes ([`TerraformMode`]):
+//! * `Real` — our configuration (`azure_config::builtin`) or Prisma's template, applied with
+//!   the real binary against Azure.
+//! * `Twin` — sandbox with Terraform installed: the `terraform_data` twin of the same
+//!   configuration (same addresses, dependencies and outputs) applied for real, offline, so a
+//!   user without Azure watches a real Terraform run resource by resource.
+//! * `Replay` — sandbox without Terraform: a stream synthesized from the same resource list,
+//!   replayed at a steady pace; the job says so.
+//!
+//! The workspace (`<data-dir>/workspaces/<job>`, mode 0700) gets `main.tf.json` and
+//! `terraform.tfvars.json`: user values reach Terraform as data, never spliced into
+//! expressions. The client secret comes out of `terraform output -json` straight into a
+//! [`SecretString`] and the store's encrypted secrets; afterwards the state and plan files
+//! (which hold it in plaintext) are encrypted into the store or removed, per
+//! [`StatePolicy`](crate::StatePolicy).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use azure_config::{ConfigInput, GeneratedConfig, Scope as ConfigScope};
+use prisma_client::TemplateScope;
+use prisma_types::SecretString;
+use terraform_runner::runner::{RunnerConfig, RunnerEvent, TerraformRunner};
+
+use crate::bus::emit;
+use crate::engine::{EngineInner, StatePolicy};
+use crate::error::EngineError;
+use crate::events::EngineEvent;
+use crate::job::{IdentityOut, JobRun};
+use crate::request::{IdentitySource, Scope};
+
+/// The store name of a job's Azure client secret.
+pub const CLIENT_SECRET: &str = "azure_client_secret";
+/// The store name of a job's encrypted Terraform state.
+pub const TERRAFORM_STATE: &str = "terraform_state";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TerraformMode {
+    Real { binary: PathBuf },
+    Twin { binary: PathBuf, step_seconds: f64 },
+    Replay { pace: Duration },
+}
+
+impl TerraformMode {
+    /// Sandbox: the twin when `terraform` is on PATH, else the replay.
+    pub fn sandbox() -> Self {
+        match find_on_path("terraform") {
+            Some(binary) => TerraformMode::Twin {
+                binary,
+                step_seconds: 0.4,
+            },
+            None => TerraformMode::Replay {
+                pace: Duration::from_millis(150),
+            },
+        }
+    }
+
+    /// Real runs with `terraform` from PATH (or this path).
+    pub fn real(binary: Option<PathBuf>) -> Self {
+        TerraformMode::Real {
+            binary: binary
+                .or_else(|| find_on_path("terraform"))
+                .unwrap_or_else(|| "terraform".into()),
+        }
+    }
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn runner(binary: &Path, workdir: &Path, env: Vec<(String, SecretString)>) -> TerraformRunner {
+    TerraformRunner::new(RunnerConfig {
+        binary: binary.to_path_buf(),
+        workdir: workdir.to_path_buf(),
+        env,
+        timeouts: Default::default(),
+        kill_grace: Duration::from_secs(10),
+    })
+}
+
+/// The prerequisite check for Terraform identities.
+pub(crate) async fn check_terraform(inner: &EngineInner) -> Result<(), EngineError> {
+    match &inner.config.terraform {
+        TerraformMode::Replay { .. } => {
+            emit(EngineEvent::log(
+                "warn",
+                "terraform is not installed: the sandbox replays a stream of the same resources instead of running it",
+            ));
+            Ok(())
+        }
+        TerraformMode::Twin { binary, .. } | TerraformMode::Real { binary } => {
+            let version = runner(binary, &inner.config.data_dir, Vec::new())
+                .version()
+                .await
+                .map_err(|e| EngineError::Prerequisite {
+                    what: format!("terraform could not be run ({e})"),
+                    fix: "install Terraform ≥ 1.5 and put it on PATH".into(),
+                })?;
+            emit(EngineEvent::log(
+                "info",
+                format!("terraform {} ({})", version.version, version.platform),
+            ));
+            if matches!(inner.config.terraform, TerraformMode::Real { .. }) {
+                let arm = std::env::var_os("ARM_CLIENT_ID").is_some()
+                    && (std::env::var_os("ARM_CLIENT_SECRET").is_some()
+                        || std::env::var_os("ARM_USE_OIDC").is_some()
+                        || std::env::var_os("ARM_USE_MSI").is_some());
+                if !arm && find_on_path("az").is_none() {
+                    return Err(EngineError::Prerequisite {
+                        what: "no Azure credentials for Terraform".into(),
+                        fix: "run `az login`, or set ARM_CLIENT_ID with ARM_CLIENT_SECRET (or ARM_USE_OIDC / ARM_USE_MSI)".into(),
+                    });
+                }
+                emit(EngineEvent::log(
+                    "info",
+                    if arm {
+                        "Azure credentials: ARM_* environment"
+                    } else {
+                        "Azure credentials: az CLI login"
+                    },
+                ));
+            } else {
+                emit(EngineEvent::log(
+                    "info",
+                    "sandbox: applying the terraform_data twin of the Azure configuration (no Azure)",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A stable 5-character name suffix per job, so a re-run converges on the same names.
+fn name_suffix(job: &str) -> String {
+    let digest = job.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..5)
+        .map(|i| char::from(alphabet[((digest >> (i * 8)) % 36) as usize]))
+        .collect()
+}
+
+fn config_input(run: &JobRun<'_>) -> ConfigInput {
+    let r = &run.request;
+    let scope = match r.scope {
+        Scope::Subscription { .. } => ConfigScope::Subscription,
+        Scope::Tenant { .. } => ConfigScope::TenantWithGroups,
+        Scope::Entra { .. } => ConfigScope::EntraOnly,
+    };
+    let (rotation, readers, audit) = match &r.identity {
+        IdentitySource::Builtin {
+            secret_rotation_days,
+            directory_readers,
+            audit_log_export,
+        } => (*secret_rotation_days, *directory_readers, *audit_log_export),
+        _ => (180, false, false),
+    };
+    ConfigInput {
+        scope,
+        tenant_id: r.scope.tenant_id().clone(),
+        subscription_id: match &r.scope {
+            Scope::Subscription {
+                subscription_id, ..
+            } => Some(subscription_id.clone()),
+            _ => None,
+        },
+        features: r.features_for_scope(),
+        flow_logs: r.flow_logs,
+        environment: r.environment,
+        name_suffix: name_suffix(&run.job.id.to_string()),
+        secret_rotation_days: rotation,
+        directory_readers: readers,
+        audit_log_export: audit.then(|| azure_config::AuditLogExport {
+            resource_group: "prisma-cloud-audit".into(),
+            location: "westeurope".into(),
+            namespace_name: format!("prisma-audit-{}", name_suffix(&run.job.id.to_string())),
+        }),
+    }
+}
+
+fn workspace_dir(inner: &EngineInner, job: &str) -> Result<PathBuf, EngineError> {
+    let dir = inner.config.data_dir.join("workspaces").join(job);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| EngineError::Workspace(format!("{}: {e}", dir.display())))?;
+    set_mode(&dir, 0o700)?;
+    Ok(dir)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| EngineError::Workspace(format!("{}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> Result<(), EngineError> {
+    Ok(())
+}
+
+fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<(), EngineError> {
+    let path = dir.join(name);
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| EngineError::Workspace(e.to_string()))?;
+    std::fs::write(&path, text)
+        .map_err(|e| EngineError::Workspace(format!("{}: {e}", path.display())))?;
+    set_mode(&path, 0o600)
+}
+
+fn forward(event: RunnerEvent) {
+    emit(match event {
+        RunnerEvent::Message(m) => EngineEvent::from_terraform(&m),
+        RunnerEvent::Stderr(line) | RunnerEvent::Unparsed(line) => {
+            EngineEvent::TerraformLog { line }
+        }
+    });
+}
+
+/// Runs the Terraform identity step; `Ok(None)` means "planned, waiting for approval".
+pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut>, EngineError> {
+    let inner = run.inner;
+    let job = run.job.id.to_string();
+    let input = config_input(run);
+    let dir = workspace_dir(inner, &job)?;
+    let generated: GeneratedConfig = match &inner.config.terraform {
+        TerraformMode::Real { .. } => match run.request.identity {
+            IdentitySource::PrismaTemplate => prisma_template(run, &input).await?,
+            _ => azure_config::builtin::generate(&input)?,
+        },
+        TerraformMode::Twin { step_seconds, .. } => {
+            if run.request.identity == IdentitySource::PrismaTemplate {
+                // Fetch it anyway, so the user can review what real mode would apply.
+                let template = prisma_template(run, &input).await?;
+                write_json(&dir, "prisma-template.review.json", &template.main_tf_json)?;
+                emit(EngineEvent::log(
+                    "info",
+                    "sandbox: Prisma's template saved for review; the twin runs in its place",
+                ));
+            }
+            azure_config::twin::generate(&input, *step_seconds)?
+        }
+        TerraformMode::Replay { .. } => azure_config::builtin::generate(&input)?,
+    };
+    let names = generated.output_names;
+
+    let outputs: BTreeMap<String, (bool, serde_json::Value)> = match &inner.config.terraform {
+        TerraformMode::Replay { pace } => replay(run, &generated, *pace).await?,
+        TerraformMode::Real { binary } | TerraformMode::Twin { binary, .. } => {
+            write_json(&dir, "main.tf.json", &generated.main_tf_json)?;
+            write_json(&dir, "terraform.tfvars.json", &generated.tfvars_json)?;
+            restore_state(inner, &job, &dir).await?;
+            let mut env = Vec::new();
+            if matches!(inner.config.terraform, TerraformMode::Twin { .. }) {
+                // The twin derives its "client secret" from this seed, as Entra would mint one.
+                let seed: [u8; 24] = rand::random();
+                let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+                env.push((
+                    "TF_VAR_twin_secret_seed".to_owned(),
+                    SecretString::from(hex),
+                ));
+            }
+            let tf = runner(binary, &dir, env);
+            let mut sink = forward;
+            let plan = dir.join("tfplan");
+            let approved_plan_waiting = run.job.approved && plan.exists();
+            if !approved_plan_waiting {
+                tf.init(&run.cancel, &mut sink).await?;
+                let planned = tf.plan(&plan, &run.cancel, &mut sink).await?;
+                if run.request.require_approval && !run.job.approved {
+                    let (add, change, destroy) = planned.changes.unwrap_or_default();
+                    emit(EngineEvent::ApprovalRequired {
+                        add,
+                        change,
+                        destroy,
+                    });
+                    return Ok(None);
+                }
+            }
+            tf.apply(&plan, &run.cancel, &mut sink).await?;
+            let outputs = tf.output().await?;
+            secure_state(inner, &job, &dir).await?;
+            outputs
+                .into_iter()
+                .map(|(k, v)| (k, (v.sensitive, v.value)))
+                .collect()
+        }
+    };
+
+    let text = |name: &str| -> Result<String, EngineError> {
+        outputs
+            .get(name)
+            .and_then(|(_, v)| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| EngineError::MissingOutput {
+                name: name.to_owned(),
+            })
+    };
+    let secret = SecretString::from(text(names.client_secret)?);
+    inner.store.put_secret(&job, CLIENT_SECRET, &secret).await?;
+    let identity = IdentityOut {
+        client_id: text(names.client_id)?,
+        service_principal_id: text(names.service_principal_object_id)?,
+        secret_expiry: names.secret_expiry.and_then(|n| text(n).ok()),
+    };
+    emit(EngineEvent::log(
+        "info",
+        format!(
+            "Azure identity ready: client ID {}, service principal object ID {} (client secret stored encrypted)",
+            identity.client_id, identity.service_principal_id
+        ),
+    ));
+    Ok(Some(identity))
+}
+
+async fn prisma_template(
+    run: &JobRun<'_>,
+    input: &ConfigInput,
+) -> Result<GeneratedConfig, EngineError> {
+    let scope = match &run.request.scope {
+        Scope::Subscription {
+            subscription_id,
+            tenant_id,
+        } => TemplateScope::Subscription {
+            tenant_id: tenant_id.clone(),
+            subscription_id: subscription_id.clone(),
+        },
+        Scope::Tenant { tenant_id, .. } => TemplateScope::TenantWithGroups {
+            tenant_id: tenant_id.clone(),
+        },
+        Scope::Entra { tenant_id } => TemplateScope::EntraOnly {
+            tenant_id: tenant_id.clone(),
+        },
+    };
+    let template = run
+        .inner
+        .client
+        .azure_template(&scope, &input.features, input.environment)
+        .await?;
+    emit(EngineEvent::log(
+        "info",
+        "fetched Prisma Cloud's Terraform template",
+    ));
+    Ok(GeneratedConfig {
+        main_tf_json: template,
+        tfvars_json: serde_json::json!({}),
+        resources: Vec::new(),
+        output_names: azure_config::outputs::names_for(input.scope),
+    })
+}
+
+/// Sandbox without Terraform: replays a stream of the configuration's resources and makes up
+/// the outputs an apply would have produced.
+async fn replay(
+    run: &JobRun<'_>,
+    generated: &GeneratedConfig,
+    pace: Duration,
+) -> Result<BTreeMap<String, (bool, serde_json::Value)>, EngineError> {
+    let resources: Vec<(String, String, String)> = generated
+        .resources
+        .iter()
+        .map(|r| {
+            (
+                r.address.clone(),
+                r.resource_type.clone(),
+                r.resource_name.clone(),
+            )
+        })
+        .collect();
+    let names = generated.output_names;
+    let output_list: Vec<String> = [
+        names.tenant_id,
+        names.client_id,
+        names.client_secret,
+        names.service_principal_object_id,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let lines = terraform_runner::replay::synthesize_apply_stream(&resources, &output_list);
+    let mut sink = forward;
+    terraform_runner::replay::replay_lines(&lines, pace, &run.cancel, &mut sink).await?;
+    let fake_guid = || uuid::Uuid::new_v4().to_string();
+    let secret: String = {
+        let bytes: [u8; 20] = rand::random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let mut out = BTreeMap::new();
+    out.insert(
+        names.tenant_id.to_owned(),
+        (
+            false,
+            serde_json::json!(run.request.scope.tenant_id().as_str()),
+        ),
+    );
+    out.insert(
+        names.client_id.to_owned(),
+        (false, serde_json::json!(fake_guid())),
+    );
+    out.insert(
+        names.service_principal_object_id.to_owned(),
+        (false, serde_json::json!(fake_guid())),
+    );
+    out.insert(
+        names.client_secret.to_owned(),
+        (true, serde_json::json!(secret)),
+    );
+    Ok(out)
+}
+
+/// A run that is repeated after the state was secured (a crash between the apply and the
+/// step's checkpoint) must start from that state, or Terraform would create everything again.
+async fn restore_state(inner: &EngineInner, job: &str, dir: &Path) -> Result<(), EngineError> {
+    let state = dir.join("terraform.tfstate");
+    if !state.exists()
+        && let Some(saved) = inner.store.get_secret(job, TERRAFORM_STATE).await?
+    {
+        std::fs::write(&state, saved.expose())
+            .map_err(|e| EngineError::Workspace(format!("{}: {e}", state.display())))?;
+        set_mode(&state, 0o600)?;
+        emit(EngineEvent::log(
+            "info",
+            "restored the encrypted Terraform state into the workspace",
+        ));
+    }
+    Ok(())
+}
+
+/// Encrypts the state into the store (or drops it) and removes every plaintext file that
+/// holds the client secret: state, backup, saved plan.
+async fn secure_state(inner: &EngineInner, job: &str, dir: &Path) -> Result<(), EngineError> {
+    let state = dir.join("terraform.tfstate");
+    if inner.config.state_policy == StatePolicy::KeepEncrypted
+        && let Ok(text) = std::fs::read_to_string(&state)
+    {
+        inner
+            .store
+            .put_secret(job, TERRAFORM_STATE, &SecretString::from(text))
+            .await?;
+    }
+    for name in ["terraform.tfstate", "terraform.tfstate.backup", "tfplan"] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| EngineError::Workspace(format!("{}: {e}", path.display())))?;
+        }
+    }
+    Ok(())
+}

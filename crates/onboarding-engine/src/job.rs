@@ -1,0 +1,564 @@
+//! One job, step by step, with checkpoints.
+//!
+//! Each step records its start and, when it succeeds, a small checkpoint (never a secret) in
+//! the store. A job that is claimed again — after a crash, a lost lease, an approval or a
+//! resume — skips the steps that already succeeded and continues with the first that did not.
+//! Nothing that touches Prisma or Azure duplicates anything when repeated: Terraform converges
+//! on its state, and registration adopts an account that already exists.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use cortex_store::{JobRecord, StepRecord};
+use prisma_client::{FeatureScope, Outcome};
+use prisma_types::account::{
+    AccountScope, AzureCredentials, EntraTenant, HierarchyEntry, SelectionType, Subscription,
+    TenantWithGroups,
+};
+use prisma_types::{AccountGroupId, AzureAccount, ManagementGroupId, ObjectId};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::emit;
+use crate::engine::EngineInner;
+use crate::error::EngineError;
+use crate::events::{EngineEvent, Step};
+use crate::identity;
+use crate::request::{GroupRef, IdentitySource, OnboardingRequest, Scope};
+
+/// How a run of a job ended, short of success.
+pub(crate) enum Stop {
+    Failed(Option<Step>, EngineError),
+    AwaitingApproval,
+}
+
+impl From<EngineError> for Stop {
+    fn from(e: EngineError) -> Self {
+        Stop::Failed(None, e)
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct ResolveOut {
+    pub group_ids: Vec<String>,
+}
+
+/// What the identity step produced (the secret is stored encrypted beside it).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct IdentityOut {
+    pub client_id: String,
+    pub service_principal_id: String,
+    #[serde(default)]
+    pub secret_expiry: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct RegisterOut {
+    pub account_id: String,
+    pub outcome: Outcome,
+    pub reconciled: bool,
+}
+
+/// A capability's state as the result reports it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CapabilityState {
+    pub name: String,
+    pub status: String,
+    pub message: String,
+    pub remediation: String,
+}
+
+pub(crate) struct JobRun<'a> {
+    pub inner: &'a EngineInner,
+    pub job: JobRecord,
+    pub request: OnboardingRequest,
+    pub cancel: CancellationToken,
+    done: HashMap<String, Option<serde_json::Value>>,
+    timings: Vec<(Step, u64)>,
+}
+
+impl<'a> JobRun<'a> {
+    pub fn new(
+        inner: &'a EngineInner,
+        job: JobRecord,
+        request: OnboardingRequest,
+        steps: Vec<StepRecord>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let done = steps
+            .into_iter()
+            .filter(|s| s.state == "succeeded")
+            .map(|s| (s.name, s.output))
+            .collect();
+        Self {
+            inner,
+            job,
+            request,
+            cancel,
+            done,
+            timings: Vec::new(),
+        }
+    }
+
+    pub fn resumed_from(&self) -> Option<Step> {
+        if self.done.is_empty() {
+            None
+        } else {
+            Step::ALL
+                .into_iter()
+                .find(|s| !self.done.contains_key(s.name()))
+        }
+    }
+
+    fn checkpoint<T: for<'de> Deserialize<'de>>(&self, step: Step) -> Option<T> {
+        self.done
+            .get(step.name())
+            .and_then(|v| v.clone())
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+
+    /// Runs every step not done yet; returns the job's result.
+    pub async fn run(mut self) -> Result<serde_json::Value, Stop> {
+        for step in Step::ALL {
+            if self.done.contains_key(step.name()) {
+                emit(EngineEvent::StepSkipped {
+                    step,
+                    reason: "completed in an earlier attempt".into(),
+                });
+                continue;
+            }
+            if self.cancel.is_cancelled() {
+                return Err(Stop::Failed(Some(step), EngineError::Cancelled));
+            }
+            let store = &self.inner.store;
+            store
+                .step_started(self.job.id, step.name())
+                .await
+                .map_err(EngineError::from)?;
+            emit(EngineEvent::StepStarted { step });
+            let started = Instant::now();
+            let outcome = match step {
+                Step::Validate => Ok(None),
+                Step::Prerequisites => self.prerequisites().await.map(|_| None),
+                Step::Resolve => self.resolve().await.map(to_value),
+                Step::AzureIdentity => self
+                    .azure_identity()
+                    .await
+                    .map(|o| o.map(to_value).unwrap_or(None)),
+                Step::Preflight => self.preflight().await.map(to_value),
+                Step::Register => self.register().await.map(to_value),
+                Step::Verify => self.verify().await.map(to_value),
+            };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match outcome {
+                Ok(None) if step == Step::AzureIdentity && self.awaiting_approval() => {
+                    // The step stays open: after approval it runs again and applies the plan.
+                    return Err(Stop::AwaitingApproval);
+                }
+                Ok(output) => {
+                    store
+                        .step_finished(self.job.id, step.name(), "succeeded", output.as_ref())
+                        .await
+                        .map_err(EngineError::from)?;
+                    self.done.insert(step.name().to_owned(), output);
+                    self.timings.push((step, elapsed_ms));
+                    emit(EngineEvent::StepFinished { step, elapsed_ms });
+                }
+                Err(e) => {
+                    let _ = store
+                        .step_finished(self.job.id, step.name(), "failed", None)
+                        .await;
+                    emit(EngineEvent::StepFailed {
+                        step,
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    });
+                    return Err(Stop::Failed(Some(step), e));
+                }
+            }
+        }
+        self.result()
+    }
+
+    fn awaiting_approval(&self) -> bool {
+        self.request.require_approval && self.request.uses_terraform() && !self.job.approved
+    }
+
+    fn result(&self) -> Result<serde_json::Value, Stop> {
+        let register: RegisterOut = self
+            .checkpoint(Step::Register)
+            .ok_or_else(|| EngineError::Workspace("register checkpoint missing".into()))?;
+        let identity: Option<IdentityOut> = self.checkpoint(Step::AzureIdentity);
+        let capabilities: Vec<CapabilityState> = self.checkpoint(Step::Verify).unwrap_or_default();
+        emit(EngineEvent::JobSucceeded {
+            account_id: register.account_id.clone(),
+            outcome: outcome_name(register.outcome).into(),
+        });
+        Ok(serde_json::json!({
+            "account_id": register.account_id,
+            "account_name": self.request.name.as_str(),
+            "outcome": outcome_name(register.outcome),
+            "reconciled": register.reconciled,
+            "client_id": identity.as_ref().map(|i| i.client_id.clone()),
+            "service_principal_id": identity.as_ref().map(|i| i.service_principal_id.clone()),
+            "secret_expiry": identity.and_then(|i| i.secret_expiry),
+            "capabilities": capabilities,
+            "step_ms": self.timings.iter().map(|(s, ms)| (s.name(), ms)).collect::<HashMap<_, _>>(),
+        }))
+    }
+
+    async fn prerequisites(&self) -> Result<(), EngineError> {
+        if self.request.uses_terraform() {
+            identity::check_terraform(self.inner).await?;
+        }
+        self.inner.client.ensure_session().await?;
+        emit(EngineEvent::log(
+            "info",
+            "Prisma Cloud reachable; access key accepted",
+        ));
+        Ok(())
+    }
+
+    async fn resolve(&self) -> Result<ResolveOut, EngineError> {
+        let client = &self.inner.client;
+        let mut group_ids = Vec::new();
+        let needs_lookup = self
+            .request
+            .groups
+            .iter()
+            .any(|g| matches!(g, GroupRef::Name(_)));
+        let groups = if needs_lookup {
+            client.list_account_groups().await?
+        } else {
+            Vec::new()
+        };
+        for g in &self.request.groups {
+            match g {
+                GroupRef::Id(id) => group_ids.push(id.to_string()),
+                GroupRef::Name(name) => {
+                    match groups.iter().find(|x| x.name.eq_ignore_ascii_case(name)) {
+                        Some(found) => group_ids.push(found.id.clone()),
+                        None if self.request.create_missing_groups => {
+                            let (created, outcome) = client
+                                .create_account_group(name, "Created by azure-cortex onboarding")
+                                .await?;
+                            emit(EngineEvent::log(
+                                "info",
+                                format!("account group '{name}' {}", outcome_name(outcome)),
+                            ));
+                            group_ids.push(created.id);
+                        }
+                        None => {
+                            return Err(EngineError::GroupNotFound {
+                                name: name.clone(),
+                                existing: groups.iter().map(|x| x.name.clone()).collect(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let scope = match self.request.scope {
+            Scope::Subscription { .. } => FeatureScope::Subscription,
+            Scope::Tenant { .. } => FeatureScope::TenantWithGroups,
+            Scope::Entra { .. } => FeatureScope::EntraOnly,
+        };
+        if !self.request.features_for_scope().is_empty() {
+            let supported = client
+                .supported_features(scope, self.request.environment)
+                .await?;
+            for f in self.request.features.iter() {
+                if !supported
+                    .supported_features
+                    .iter()
+                    .any(|s| s == f.display_name())
+                {
+                    return Err(EngineError::FeatureNotSupported {
+                        feature: f.display_name().into(),
+                        supported: supported.supported_features,
+                    });
+                }
+            }
+        }
+        group_ids.dedup();
+        Ok(ResolveOut { group_ids })
+    }
+
+    async fn azure_identity(&self) -> Result<Option<IdentityOut>, EngineError> {
+        match &self.request.identity {
+            IdentitySource::Existing {
+                client_id,
+                service_principal_id,
+            } => {
+                emit(EngineEvent::log(
+                    "info",
+                    "using the existing service principal; no Terraform",
+                ));
+                Ok(Some(IdentityOut {
+                    client_id: client_id.to_string(),
+                    service_principal_id: service_principal_id.to_string(),
+                    secret_expiry: None,
+                }))
+            }
+            _ => identity::run_terraform(self).await,
+        }
+    }
+
+    /// The account as Prisma needs it, from the request, the resolved groups and the identity.
+    async fn account(&self) -> Result<AzureAccount, EngineError> {
+        let resolved: ResolveOut = self
+            .checkpoint(Step::Resolve)
+            .ok_or_else(|| EngineError::Workspace("resolve checkpoint missing".into()))?;
+        let identity: IdentityOut = self
+            .checkpoint(Step::AzureIdentity)
+            .ok_or_else(|| EngineError::Workspace("identity checkpoint missing".into()))?;
+        let secret = self
+            .inner
+            .store
+            .get_secret(&self.job.id.to_string(), identity::CLIENT_SECRET)
+            .await?
+            .ok_or(EngineError::SecretMissing)?;
+        let group_ids = resolved
+            .group_ids
+            .iter()
+            .map(|g| AccountGroupId::parse(g))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Workspace(e.to_string()))?;
+        let parse = |field: &str, v: &str| {
+            ObjectId::parse_as(field, v).map_err(|e| EngineError::Workspace(e.to_string()))
+        };
+        let credentials = AzureCredentials::new(
+            parse("client_id", &identity.client_id)?,
+            secret,
+            parse("service_principal_id", &identity.service_principal_id)?,
+        )
+        .map_err(|e| EngineError::MissingOutput { name: e.field })?;
+        let r = &self.request;
+        let scope = match &r.scope {
+            Scope::Subscription {
+                subscription_id,
+                tenant_id,
+            } => AccountScope::Subscription(Subscription {
+                subscription_id: subscription_id.clone(),
+                tenant_id: tenant_id.clone(),
+                name: r.name.clone(),
+                group_ids,
+                features: r.features.clone(),
+                monitor_flow_logs: r.flow_logs,
+                environment: r.environment,
+                enabled: r.enabled,
+            }),
+            Scope::Tenant {
+                tenant_id,
+                include_management_groups,
+                exclude_management_groups,
+                include_subscriptions,
+                exclude_subscriptions,
+            } => {
+                let mg = |id: &String, sel| {
+                    ManagementGroupId::parse(id)
+                        .map(|m| HierarchyEntry::ManagementGroup(m, sel))
+                        .map_err(|e| EngineError::Workspace(e.to_string()))
+                };
+                let mut selection = Vec::new();
+                if include_management_groups.is_empty() && include_subscriptions.is_empty() {
+                    selection.push(HierarchyEntry::WholeTenant);
+                }
+                for m in include_management_groups {
+                    selection.push(mg(m, SelectionType::Include)?);
+                }
+                for s in include_subscriptions {
+                    selection.push(HierarchyEntry::Subscription(
+                        s.clone(),
+                        SelectionType::Include,
+                    ));
+                }
+                for m in exclude_management_groups {
+                    selection.push(mg(m, SelectionType::Exclude)?);
+                }
+                for s in exclude_subscriptions {
+                    selection.push(HierarchyEntry::Subscription(
+                        s.clone(),
+                        SelectionType::Exclude,
+                    ));
+                }
+                AccountScope::Tenant(TenantWithGroups {
+                    tenant_id: tenant_id.clone(),
+                    name: r.name.clone(),
+                    default_account_group_id: group_ids[0].clone(),
+                    selection,
+                    features: r.features.clone(),
+                    monitor_flow_logs: r.flow_logs,
+                    environment: r.environment,
+                    enabled: r.enabled,
+                })
+            }
+            Scope::Entra { tenant_id } => AccountScope::Entra(EntraTenant {
+                tenant_id: tenant_id.clone(),
+                name: r.name.clone(),
+                group_ids,
+                environment: r.environment,
+                enabled: r.enabled,
+            }),
+        };
+        AzureAccount::new(scope, credentials).map_err(|e| EngineError::Workspace(e.to_string()))
+    }
+
+    async fn preflight(&self) -> Result<Vec<CapabilityState>, EngineError> {
+        let account = self.account().await?;
+        let checks = self.inner.client.status_check(&account).await?;
+        let states: Vec<CapabilityState> = checks
+            .into_iter()
+            .map(|c| CapabilityState {
+                name: c.name,
+                status: c.status,
+                message: c.status_message.message,
+                remediation: String::new(),
+            })
+            .collect();
+        for s in &states {
+            emit(EngineEvent::CapabilityStatus {
+                capability: s.name.clone(),
+                status: s.status.clone(),
+                message: s.message.clone(),
+                remediation: s.remediation.clone(),
+            });
+        }
+        let failing = states.iter().filter(|s| s.status != "ok").count();
+        if failing > 0 {
+            emit(EngineEvent::log(
+                "warn",
+                format!(
+                    "pre-flight: {failing} capability check(s) failing; registering anyway, verification will report them"
+                ),
+            ));
+        }
+        Ok(states)
+    }
+
+    async fn register(&self) -> Result<RegisterOut, EngineError> {
+        let account = self.account().await?;
+        let registration = self.inner.client.add_azure_account(&account, true).await?;
+        if registration.outcome == Outcome::Adopted {
+            // Already onboarded: bring it in line with this request.
+            self.inner
+                .client
+                .update_azure_account(&account, true)
+                .await?;
+            emit(EngineEvent::log(
+                "info",
+                "the account already existed in Prisma Cloud: adopted and updated",
+            ));
+        }
+        Ok(RegisterOut {
+            account_id: registration.account_id,
+            outcome: registration.outcome,
+            reconciled: registration.reconciled,
+        })
+    }
+
+    async fn verify(&self) -> Result<Vec<CapabilityState>, EngineError> {
+        let register: RegisterOut = self
+            .checkpoint(Step::Register)
+            .ok_or_else(|| EngineError::Workspace("register checkpoint missing".into()))?;
+        let timeout = self.inner.config.verify_timeout;
+        let client = &self.inner.client;
+        client
+            .wait_until_readable(&register.account_id, timeout.max(Duration::from_secs(5)))
+            .await?;
+        let wanted = requested_capabilities(&self.request);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(500);
+        let mut last: Vec<CapabilityState> = Vec::new();
+        loop {
+            let items = client.config_status(&register.account_id).await?;
+            let states: Vec<CapabilityState> = wanted
+                .iter()
+                .map(|name| match items.iter().find(|i| &i.name == name) {
+                    Some(i) => CapabilityState {
+                        name: name.clone(),
+                        status: i.status.clone(),
+                        message: i.message.clone(),
+                        remediation: i.remediation.clone(),
+                    },
+                    None => CapabilityState {
+                        name: name.clone(),
+                        status: "ok".into(),
+                        message: String::new(),
+                        remediation: String::new(),
+                    },
+                })
+                .collect();
+            if states != last {
+                for s in &states {
+                    emit(EngineEvent::CapabilityStatus {
+                        capability: s.name.clone(),
+                        status: s.status.clone(),
+                        message: s.message.clone(),
+                        remediation: s.remediation.clone(),
+                    });
+                }
+                last = states.clone();
+            }
+            if states.iter().all(|s| s.status == "ok") {
+                return Ok(states);
+            }
+            if started.elapsed() + pause > timeout || self.cancel.is_cancelled() {
+                let failing = states
+                    .iter()
+                    .filter(|s| s.status != "ok")
+                    .map(|s| format!("{}: {} (fix: {})", s.name, s.message, s.remediation))
+                    .collect();
+                return Err(EngineError::CapabilitiesFailing {
+                    failing,
+                    waited_s: started.elapsed().as_secs(),
+                });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.cancel.cancelled() => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(15));
+        }
+    }
+}
+
+/// The capability names Prisma reports for what this request asks for.
+fn requested_capabilities(r: &OnboardingRequest) -> Vec<String> {
+    use prisma_types::Feature;
+    let mut names = Vec::new();
+    if !matches!(r.scope, Scope::Entra { .. }) {
+        names.push("Cloud Visibility Compliance and Governance".to_owned());
+        if r.flow_logs {
+            names.push("Flow Logs".to_owned());
+        }
+        for (f, name) in [
+            (Feature::AgentlessScanning, "Agentless Scanning"),
+            (
+                Feature::ServerlessFunctionScanning,
+                "Serverless Function Scanning",
+            ),
+            (Feature::Remediation, "Remediation"),
+            (Feature::AutoProtect, "Auto Protect"),
+        ] {
+            if r.features.contains(f) {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    if !matches!(r.scope, Scope::Subscription { .. }) {
+        names.push("Microsoft Entra ID".to_owned());
+    }
+    names
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "created",
+        Outcome::Adopted => "adopted",
+    }
+}
+
+fn to_value<T: Serialize>(v: T) -> Option<serde_json::Value> {
+    serde_json::to_value(v).ok()
+}

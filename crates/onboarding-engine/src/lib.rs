@@ -1,0 +1,26 @@
+//! The onboarding engine: one request in, "every chosen capability is green" out — recorded
+//! step by step, streamed as it happens, resumable after a crash, and never exposing the
+//! client secret. The web UI and the CLI are thin shells over it.
+//!
+//! * [`request`] — the request, validated once at the edge (every bad field named).
+//! * [`engine`] — submit jobs and batches; workers claim jobs with leases and run them.
+//! * [`job`](crate::job) — the steps: validate → prerequisites → resolve → azure_identity →
+//!   preflight → register → verify, each with a checkpoint for resume.
+//! * [`identity`] — the Azure side: Terraform (our configuration, Prisma's template, or the
+//!   offline twin) in a per-job workspace, or an existing service principal.
+//! * [`events`] and [`bus`] — typed events, stored before they are published, replayable.
+
+pub mod bus;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod identity;
+mod job;
+pub mod request;
+
+pub use engine::{Engine, EngineConfig, StatePolicy};
+pub use error::EngineError;
+pub use events::{EngineEvent, Step};
+pub use identity::TerraformMode;
+pub use job::CapabilityState;
+pub use request::{GroupRef, IdentitySource, OnboardingRequest, RawRequest, RequestErrors, Scope};
