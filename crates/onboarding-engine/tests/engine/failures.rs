@@ -121,8 +121,7 @@ async fn failing_capabilities_keep_their_message_and_remediation() {
     let events = sb.events(job).await;
     let failing = events
         .iter()
-        .filter(|e| e.event["type"] == "capability_status" && e.event["status"] == "error")
-        .next_back()
+        .rfind(|e| e.event["type"] == "capability_status" && e.event["status"] == "error")
         .expect("a failing capability");
     assert!(
         !failing.event["remediation"].as_str().unwrap().is_empty(),
