@@ -39,6 +39,12 @@
 //! `Display`, errors or logs.
 
 mod error;
+/// A throwaway PostgreSQL cluster started by tests themselves (feature `testing`); the same
+/// harness the store's own tests use.
+#[cfg(feature = "testing")]
+#[path = "../tests/common/pg.rs"]
+pub mod testing;
+
 pub mod keyring;
 pub mod postgres;
 pub mod sqlite;

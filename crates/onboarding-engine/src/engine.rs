@@ -383,6 +383,7 @@ impl Engine {
                 let run = JobRun::new(inner, job.clone(), request, steps, cancel.clone());
                 emit(EngineEvent::JobStarted {
                     attempt: job.attempts,
+                    worker: inner.config.worker_id.clone(),
                     resumed_from: run.resumed_from(),
                 });
                 run.run().await

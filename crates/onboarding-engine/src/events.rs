@@ -56,6 +56,7 @@ impl Step {
 pub enum EngineEvent {
     JobStarted {
         attempt: i32,
+        worker: String,
         resumed_from: Option<Step>,
     },
     JobSucceeded {

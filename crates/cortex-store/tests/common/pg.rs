@@ -39,6 +39,42 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A plain-SQL dump of `database` (as `pg_dump` writes it), for tests that must prove
+    /// what is, and is not, stored in plaintext. (Used by other crates' tests through the
+    /// `testing` feature; this crate's own tests query tables directly.)
+    #[allow(dead_code)]
+    pub fn dump(&self, database: &str) -> Result<String, String> {
+        // pg_dump comes with the client package: beside initdb, or from the versioned
+        // server directory, or on PATH.
+        let bin = find_bin_dir()?;
+        let pg_dump = std::iter::once(bin.join("pg_dump"))
+            .chain(
+                fs::read_dir("/usr/lib/postgresql")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|d| d.path().join("bin/pg_dump")),
+            )
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("pg_dump"));
+        let out = Command::new(pg_dump)
+            .args(["--no-owner", "--host"])
+            .arg(&self.dir)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--username",
+                "postgres",
+                database,
+            ])
+            .output()
+            .map_err(|e| format!("pg_dump: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("pg_dump: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!(
             "postgres://postgres@localhost/{database}?host={}&port={}",
