@@ -26,6 +26,7 @@ pub mod error;
 pub mod gateway;
 pub mod net;
 mod routes;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod template;

@@ -1,0 +1,222 @@
+//! Sandbox persistence: the emulator's accounts and groups to a JSON file and back, so a
+//! sandbox that lives only as long as one command (the CLI) still remembers what earlier
+//! commands onboarded.
+//!
+//! Client secrets are never written: every account's `key` is replaced by the asterisks the API
+//! returns on reads. Nothing the emulator answers depends on the stored key (it is only ever
+//! returned masked), and an update that re-sends the masked key keeps it. Status checks are
+//! recomputed from the stored request on load; restored accounts are readable at once.
+
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use prisma_types::SecretString;
+use prisma_types::wire::{AccountGroup, AzureAccountRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::capabilities::evaluate;
+use crate::state::EmulatorState;
+use crate::store::AccountRecord;
+
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    accounts: Vec<SavedAccount>,
+    groups: Vec<AccountGroup>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedAccount {
+    account_id: String,
+    name: String,
+    account_type: String,
+    /// The request as received, with `key` masked.
+    request: serde_json::Value,
+    enabled: bool,
+    parent_account_id: Option<String>,
+    group_ids: Vec<String>,
+    created_ms: i64,
+    modified_ms: i64,
+}
+
+fn masked_request(request: &AzureAccountRequest) -> io::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(request).map_err(io::Error::other)?;
+    value["key"] = serde_json::Value::String(SecretString::masked().to_owned());
+    Ok(value)
+}
+
+/// Writes the accounts and groups to `path` (atomically, mode 0600).
+pub fn save(state: &EmulatorState, path: &Path) -> io::Result<()> {
+    let snapshot = {
+        let store = state.store();
+        Snapshot {
+            version: VERSION,
+            accounts: store
+                .accounts
+                .values()
+                .map(|a| {
+                    Ok(SavedAccount {
+                        account_id: a.account_id.clone(),
+                        name: a.name.clone(),
+                        account_type: a.account_type.clone(),
+                        request: masked_request(&a.request)?,
+                        enabled: a.enabled,
+                        parent_account_id: a.parent_account_id.clone(),
+                        group_ids: a.group_ids.clone(),
+                        created_ms: a.created_ms,
+                        modified_ms: a.modified_ms,
+                    })
+                })
+                .collect::<io::Result<_>>()?,
+            groups: store.groups.values().cloned().collect(),
+        }
+    };
+    let text = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(tmp, path)
+}
+
+/// Loads a snapshot written by [`save`]; `Ok(false)` when there is none. Replaces the
+/// current accounts and groups.
+pub fn load(state: &EmulatorState, path: &Path) -> io::Result<bool> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let snapshot: Snapshot = serde_json::from_slice(&text).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    if snapshot.version != VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: snapshot version {} (expected {VERSION})",
+                path.display(),
+                snapshot.version
+            ),
+        ));
+    }
+    let book = state.scenarios();
+    let mut store = state.store();
+    store.accounts.clear();
+    for saved in snapshot.accounts {
+        let request: AzureAccountRequest = serde_json::from_value(saved.request).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let checks = if saved.parent_account_id.is_some() {
+            Vec::new()
+        } else {
+            evaluate(&request, &book)
+        };
+        store.accounts.insert(
+            saved.account_id.clone(),
+            AccountRecord {
+                account_id: saved.account_id,
+                name: saved.name,
+                account_type: saved.account_type,
+                request,
+                enabled: saved.enabled,
+                parent_account_id: saved.parent_account_id,
+                group_ids: saved.group_ids,
+                created_ms: saved.created_ms,
+                modified_ms: saved.modified_ms,
+                readable_at: Instant::now(),
+                checks,
+            },
+        );
+    }
+    if !snapshot.groups.is_empty() {
+        store.groups = snapshot
+            .groups
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
+    }
+    store.refresh_group_membership();
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmulatorConfig;
+
+    #[tokio::test]
+    async fn round_trip_keeps_accounts_and_never_writes_keys() {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let emu = crate::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            EmulatorConfig::new("ak", SecretString::from("sk")),
+            None,
+            stop.clone().cancelled_owned(),
+        )
+        .await
+        .unwrap();
+        let request: AzureAccountRequest = serde_json::from_value(serde_json::json!({
+            "cloudAccount": {"accountId": "5ab50000-0000-4000-8000-000000000001", "accountType": "account",
+                             "name": "kept", "groupIds": ["00000000-0000-4000-8000-00000000d0a9"]},
+            "clientId": "c11e0000-0000-4000-8000-000000000001", "key": "SNAPSHOT-CANARY-SECRET",
+            "tenantId": "7e4a0000-0000-4000-8000-000000000001", "environmentType": "azure",
+            "servicePrincipalId": "5e000000-0000-4000-8000-000000000001"
+        }))
+        .unwrap();
+        {
+            let mut store = emu.state.store();
+            let checks = evaluate(&request, &Default::default());
+            store.accounts.insert(
+                "5ab50000-0000-4000-8000-000000000001".into(),
+                AccountRecord {
+                    account_id: "5ab50000-0000-4000-8000-000000000001".into(),
+                    name: "kept".into(),
+                    account_type: "account".into(),
+                    request,
+                    enabled: true,
+                    parent_account_id: None,
+                    group_ids: vec!["00000000-0000-4000-8000-00000000d0a9".into()],
+                    created_ms: 1,
+                    modified_ms: 2,
+                    readable_at: Instant::now(),
+                    checks,
+                },
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("emu-snap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sandbox.json");
+        save(&emu.state, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("SNAPSHOT-CANARY-SECRET"),
+            "a key was written"
+        );
+        assert!(text.contains("kept"));
+
+        let fresh = EmulatorState::new(EmulatorConfig::new("ak", SecretString::from("sk")));
+        assert!(load(&fresh, &path).unwrap());
+        let store = fresh.store();
+        let account = &store.accounts["5ab50000-0000-4000-8000-000000000001"];
+        assert_eq!(account.name, "kept");
+        assert_eq!(account.request.key.expose(), SecretString::masked());
+        assert_eq!(store.groups.values().next().unwrap().account_ids.len(), 1);
+        drop(store);
+        assert!(!load(&fresh, &dir.join("missing.json")).unwrap());
+        std::fs::remove_dir_all(&dir).ok();
+        stop.cancel();
+    }
+}
