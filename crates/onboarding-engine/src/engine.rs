@@ -429,6 +429,10 @@ impl Engine {
         };
         drop(events);
         let _ = writer.await;
+        let action = match &end {
+            End::Finish(state, ..) => Some(format!("job.{state}")),
+            _ => None,
+        };
         let recorded = match end {
             End::Finish(state, result, error) => {
                 inner
@@ -442,6 +446,94 @@ impl Engine {
         if let Err(e) = recorded {
             tracing::warn!(job = %job_id, error = %e, "could not record the job's end");
         }
+        if let Some(action) = action {
+            self.audit_job_end(job_id, &action).await;
+        }
+    }
+
+    /// The audit entry for a job's end, with the Prisma request ids of the writes it made (so
+    /// Palo Alto support can find them).
+    async fn audit_job_end(&self, job: JobId, action: &str) {
+        let events = self
+            .inner
+            .store
+            .events_after(job, 0, u32::MAX)
+            .await
+            .unwrap_or_default();
+        let request_ids = events
+            .iter()
+            .filter(|e| e.event["type"] == "api_call")
+            .filter(|e| {
+                e.event["endpoint"]
+                    .as_str()
+                    .is_some_and(|p| !p.starts_with("GET ") && !p.contains("/login"))
+            })
+            .filter_map(|e| e.event["request_id"].as_str().map(str::to_owned))
+            .collect();
+        let account = events
+            .iter()
+            .rev()
+            .find_map(|e| e.event["account_id"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let entry = AuditEntry {
+            actor: self.inner.config.worker_id.clone(),
+            action: action.to_owned(),
+            target: job.to_string(),
+            detail: serde_json::json!({ "account_id": account }),
+            prisma_request_ids: request_ids,
+        };
+        if let Err(e) = self.inner.store.audit(&entry).await {
+            tracing::warn!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// Every job of a batch with its outcome: onboarded (created), adopted, or failed with its
+    /// reason; plus jobs still queued, running or waiting for approval.
+    pub async fn batch_report(&self, batch: BatchId) -> Result<BatchReport, EngineError> {
+        let mut jobs = self.inner.store.list_jobs(Some(batch), u32::MAX).await?;
+        jobs.sort_by_key(|j| j.id);
+        let mut report = BatchReport {
+            batch_id: batch.to_string(),
+            ..BatchReport::default()
+        };
+        for job in jobs {
+            let account = job.request["scope"]["subscription_id"]
+                .as_str()
+                .or_else(|| job.request["scope"]["tenant_id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let name = job.request["name"].as_str().unwrap_or_default().to_owned();
+            let row = BatchRow {
+                job_id: job.id.to_string(),
+                account_id: account,
+                name,
+                state: job.state,
+                outcome: job
+                    .result
+                    .as_ref()
+                    .and_then(|r| r["outcome"].as_str())
+                    .map(str::to_owned),
+                code: job
+                    .error
+                    .as_ref()
+                    .and_then(|e| e["code"].as_str())
+                    .map(str::to_owned),
+                message: job
+                    .error
+                    .as_ref()
+                    .and_then(|e| e["message"].as_str())
+                    .map(str::to_owned),
+            };
+            match (job.state, row.outcome.as_deref()) {
+                (JobState::Succeeded, Some("adopted")) => report.adopted += 1,
+                (JobState::Succeeded, _) => report.onboarded += 1,
+                (JobState::Failed | JobState::Cancelled, _) => report.failed += 1,
+                _ => report.pending += 1,
+            }
+            report.rows.push(row);
+        }
+        report.total = report.rows.len() as u64;
+        Ok(report)
     }
 
     /// Jobs still queued or running anywhere (a crashed worker's job counts until another
@@ -456,6 +548,30 @@ impl Engine {
     async fn cancel_requested(&self, job: JobId) -> bool {
         matches!(self.inner.store.get_job(job).await, Ok(Some(j)) if j.cancel_requested)
     }
+}
+
+/// The outcome of a batch, job by job.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct BatchReport {
+    pub batch_id: String,
+    pub total: u64,
+    pub onboarded: u64,
+    pub adopted: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub rows: Vec<BatchRow>,
+}
+
+/// One job of a batch, in submission order.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BatchRow {
+    pub job_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub state: JobState,
+    pub outcome: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
 }
 
 /// How a run of a job is recorded once its events are flushed.

@@ -18,7 +18,7 @@ pub mod identity;
 mod job;
 pub mod request;
 
-pub use engine::{Engine, EngineConfig, StatePolicy};
+pub use engine::{BatchReport, BatchRow, Engine, EngineConfig, StatePolicy};
 pub use error::EngineError;
 pub use events::{EngineEvent, Step};
 pub use identity::TerraformMode;

@@ -276,9 +276,22 @@ impl RawRequest {
                 "management group and subscription selections only apply to scope tenant",
             );
         }
+        // A name may be a template: `{subscription_id}` and `{tenant_id}` are filled in, so one
+        // batch template names every row.
         let name = c
             .required("name", self.name.as_deref(), "is required")
-            .and_then(|n| c.take(AccountName::parse(n)));
+            .and_then(|n| {
+                let filled = n
+                    .replace(
+                        "{subscription_id}",
+                        self.subscription_id.as_deref().unwrap_or("").trim(),
+                    )
+                    .replace(
+                        "{tenant_id}",
+                        self.tenant_id.as_deref().unwrap_or("").trim(),
+                    );
+                c.take(AccountName::parse(&filled))
+            });
         let groups: Vec<GroupRef> = self
             .groups
             .iter()
@@ -572,6 +585,19 @@ mod tests {
                 .errors
                 .iter()
                 .any(|e| e.field == "exclude_management_groups")
+        );
+    }
+
+    #[test]
+    fn names_can_be_templates() {
+        let raw = RawRequest {
+            name: Some("azure-{subscription_id}".into()),
+            ..base()
+        };
+        let r = raw.validate().unwrap();
+        assert_eq!(
+            r.name.as_str(),
+            "azure-8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f"
         );
     }
 

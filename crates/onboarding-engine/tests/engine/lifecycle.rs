@@ -105,6 +105,38 @@ async fn a_batch_keeps_going_past_failures_and_summarises() {
         12,
         "the failing two are registered, their capabilities are not green"
     );
+    let report = sb.engine.batch_report(batch).await.unwrap();
+    assert_eq!(
+        (
+            report.total,
+            report.onboarded,
+            report.adopted,
+            report.failed
+        ),
+        (12, 10, 0, 2)
+    );
+    let failed: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.state == JobState::Failed)
+        .collect();
+    assert!(
+        failed.iter().all(|r| r.account_id.starts_with("0000dead")
+            && r.code.as_deref() == Some("capabilities_failing")),
+        "{failed:?}"
+    );
+    assert_eq!(report.rows[3].name, "batch 3", "rows keep submission order");
+    // Each finished job has an audit entry with the request ids of its Prisma writes.
+    let audit = sb.engine.store().list_audit(100).await.unwrap();
+    let ends: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "job.succeeded")
+        .collect();
+    assert_eq!(ends.len(), 10);
+    assert!(
+        ends.iter().all(|a| !a.prisma_request_ids.is_empty()),
+        "{ends:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
