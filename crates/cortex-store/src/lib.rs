@@ -38,6 +38,7 @@
 //! cipher, the stored format, the key file and rotation. Secrets never appear in `Debug`,
 //! `Display`, errors or logs.
 
+mod common;
 mod error;
 /// A throwaway PostgreSQL cluster started by tests themselves (feature `testing`); the same
 /// harness the store's own tests use.
@@ -62,6 +63,7 @@ pub use types::{
     STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
 };
 
+use common::Backend;
 use postgres::PgStore;
 use sqlite::SqliteStore;
 
@@ -72,11 +74,22 @@ pub enum Store {
     Postgres(PgStore),
 }
 
+/// Calls the backend's own method: its SQL differs from the other backend's.
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
             Store::Sqlite(s) => s.$method($($arg),*).await,
             Store::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+/// Calls the code both backends share ([`common::Backend`]) on the store's pools.
+macro_rules! shared {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => <sqlx::Sqlite as Backend>::$method(s.pools(), $($arg),*).await,
+            Store::Postgres(s) => <sqlx::Postgres as Backend>::$method(s.pools(), $($arg),*).await,
         }
     };
 }
@@ -202,7 +215,7 @@ impl Store {
     }
 
     pub async fn get_job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
-        dispatch!(self.get_job(job))
+        shared!(self.get_job(job))
     }
 
     /// The newest `limit` jobs, of one batch or of all, newest first.
@@ -211,12 +224,12 @@ impl Store {
         batch: Option<BatchId>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        dispatch!(self.list_jobs(batch, limit))
+        shared!(self.list_jobs(batch, limit))
     }
 
     /// The batch with its job counts, or `None` for an unknown batch.
     pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, StoreError> {
-        dispatch!(self.batch_summary(batch))
+        shared!(self.batch_summary(batch))
     }
 
     /// Marks the step `running` (inserting it, or restarting it: `finished_at` is cleared, a
@@ -244,7 +257,7 @@ impl Store {
 
     /// The job's steps in the order they (last) started.
     pub async fn steps(&self, job: JobId) -> Result<Vec<StepRecord>, StoreError> {
-        dispatch!(self.steps(job))
+        shared!(self.steps(job))
     }
 
     /// Appends an event with `seq` = the job's previous maximum + 1 (1-based, gapless, atomic
@@ -260,7 +273,7 @@ impl Store {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        dispatch!(self.events_after(job, after_seq, limit))
+        shared!(self.events_after(job, after_seq, limit))
     }
 
     /// Stores (or replaces) the secret, encrypted under the keyring's current key and bound to
@@ -281,18 +294,18 @@ impl Store {
         owner: &str,
         name: &str,
     ) -> Result<Option<SecretString>, StoreError> {
-        dispatch!(self.get_secret(owner, name))
+        shared!(self.get_secret(owner, name))
     }
 
     /// Deletes every secret of `owner`; returns how many.
     pub async fn delete_secrets(&self, owner: &str) -> Result<u64, StoreError> {
-        dispatch!(self.delete_secrets(owner))
+        shared!(self.delete_secrets(owner))
     }
 
     /// Re-encrypts every secret not sealed under the keyring's current key; returns how many.
     /// Safe to run while secrets are written: a value replaced meanwhile is left as written.
     pub async fn rotate_secrets(&self) -> Result<u64, StoreError> {
-        dispatch!(self.rotate_secrets())
+        shared!(self.rotate_secrets())
     }
 
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -301,7 +314,7 @@ impl Store {
 
     /// The newest `limit` audit records, newest first.
     pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self.list_audit(limit))
+        shared!(self.list_audit(limit))
     }
 
     /// Closes the connection pools, waiting for connections in use to come back.

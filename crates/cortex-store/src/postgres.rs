@@ -5,6 +5,10 @@
 //! * Event appends bump `jobs.last_event_seq` and insert the event in one statement: the row
 //!   lock serialises appends to one job and keeps `seq` gapless.
 //! * Migrations take sqlx's advisory lock, so replicas starting together apply them once.
+//!
+//! What is the same on SQLite (row mapping, reads, deleting and rotating secrets) is shared
+//! through `common.rs`; this file keeps the column types and every statement whose SQL differs
+//! (`now()` for timestamps, native booleans, claims, event `seq`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,23 +17,22 @@ use std::time::Duration;
 
 use prisma_types::SecretString;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::types::Json;
+use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::common::{Backend, JOB_COLUMNS, Pools, insert_job_error};
 use crate::keyring::Keyring;
 use crate::{
-    AuditEntry, AuditRecord, BatchId, BatchSummary, JobId, JobRecord, JobState, MAX_LEASE,
-    NewBatch, NewJob, StepRecord, StoreError, StoredEvent, limit, migration,
+    AuditEntry, BatchId, JobId, JobRecord, JobState, MAX_LEASE, NewBatch, NewJob, StoreError,
+    StoredEvent, migration,
 };
 
 const MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-
-const JOB_COLUMNS: &str = "id, batch_id, kind, state, request, result, error, attempts, \
-     worker_id, lease_until, cancel_requested, approved, created_by, created_at, updated_at";
 
 fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate::Migrator::with_migrations(vec![migration(
@@ -59,34 +62,51 @@ fn lease_secs(lease: Duration) -> f64 {
     lease.min(MAX_LEASE).as_secs_f64()
 }
 
-fn get_state(row: &PgRow) -> Result<JobState, StoreError> {
-    row.try_get::<String, _>("state")?
-        .parse()
-        .map_err(|e| StoreError::decode("state", e))
-}
+/// PostgreSQL has native UUID, TIMESTAMPTZ and `TEXT[]` columns.
+impl Backend for Postgres {
+    type Id = Uuid;
 
-fn get_opt_json(row: &PgRow, column: &str) -> Result<Option<Value>, StoreError> {
-    Ok(row.try_get::<Option<Json<Value>>, _>(column)?.map(|j| j.0))
-}
+    fn id(id: Uuid) -> Uuid {
+        id
+    }
 
-fn job_from_row(row: &PgRow) -> Result<JobRecord, StoreError> {
-    Ok(JobRecord {
-        id: JobId(row.try_get("id")?),
-        batch_id: row.try_get::<Option<Uuid>, _>("batch_id")?.map(BatchId),
-        kind: row.try_get("kind")?,
-        state: get_state(row)?,
-        request: row.try_get::<Json<Value>, _>("request")?.0,
-        result: get_opt_json(row, "result")?,
-        error: get_opt_json(row, "error")?,
-        attempts: row.try_get("attempts")?,
-        worker_id: row.try_get("worker_id")?,
-        lease_until: row.try_get("lease_until")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        approved: row.try_get("approved")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    fn get_uuid(row: &PgRow, column: &str) -> Result<Uuid, StoreError> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_uuid(row: &PgRow, column: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_ts(row: &PgRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_ts(row: &PgRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_request_ids(row: &PgRow) -> Result<Vec<String>, StoreError> {
+        Ok(row.try_get("prisma_request_ids")?)
+    }
+
+    fn reseal_query(
+        owner: &str,
+        name: &str,
+        old: &str,
+        new: String,
+        key_id: &str,
+    ) -> Result<Query<'static, Postgres, PgArguments>, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE secrets SET value = $3, key_id = $4, updated_at = now() \
+             WHERE owner = $1 AND name = $2 AND value = $5",
+        )
+        .bind(owner)
+        .bind(name)
+        .bind(new)
+        .bind(key_id)
+        .bind(old))
+    }
 }
 
 impl PgStore {
@@ -104,6 +124,15 @@ impl PgStore {
             pool,
             keyring: Arc::new(keyring),
         })
+    }
+
+    /// The pools the shared code (`common.rs`) runs on: the one pool serves reads and writes.
+    pub(crate) fn pools(&self) -> Pools<'_, Postgres> {
+        Pools {
+            reader: &self.pool,
+            writer: &self.pool,
+            keyring: &self.keyring,
+        }
     }
 
     pub(crate) async fn insert_job(&self, job: &NewJob) -> Result<(), StoreError> {
@@ -138,6 +167,8 @@ impl PgStore {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<JobRecord>, StoreError> {
+        // Not shared with SQLite: replicas claim concurrently, so the SELECT skips rows another
+        // claim has locked, and the lease is computed from the database clock.
         let sql = format!(
             "UPDATE jobs SET state = 'running', worker_id = $1, \
                  lease_until = now() + make_interval(secs => $2), \
@@ -156,7 +187,7 @@ impl PgStore {
             .bind(lease_secs(lease))
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(job_from_row).transpose()
+        row.as_ref().map(Postgres::job_from_row).transpose()
     }
 
     pub(crate) async fn renew_lease(
@@ -193,7 +224,7 @@ impl PgStore {
         .bind(state.as_str())
         .execute(&self.pool)
         .await?;
-        self.lease_outcome(job, done.rows_affected()).await
+        Postgres::lease_outcome(self.pools(), job, done.rows_affected()).await
     }
 
     pub(crate) async fn finish_job(
@@ -216,24 +247,7 @@ impl PgStore {
         .bind(error.map(Json))
         .execute(&self.pool)
         .await?;
-        self.lease_outcome(job, done.rows_affected()).await
-    }
-
-    /// After a lease-guarded update: `LeaseLost` if the job exists, else `NotFound`.
-    async fn lease_outcome(&self, job: JobId, rows: u64) -> Result<(), StoreError> {
-        if rows == 1 {
-            return Ok(());
-        }
-        let exists = sqlx::query("SELECT 1 FROM jobs WHERE id = $1")
-            .bind(job.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some();
-        Err(if exists {
-            StoreError::LeaseLost { job }
-        } else {
-            StoreError::not_found(format!("job {job}"))
-        })
+        Postgres::lease_outcome(self.pools(), job, done.rows_affected()).await
     }
 
     pub(crate) async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {
@@ -271,82 +285,6 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    pub(crate) async fn get_job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(job.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
-    }
-
-    pub(crate) async fn list_jobs(
-        &self,
-        batch: Option<BatchId>,
-        max: u32,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        let rows = match batch {
-            Some(batch) => {
-                let sql = format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = $1 \
-                     ORDER BY created_at DESC, id DESC LIMIT $2"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(batch.0)
-                    .bind(limit(max))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT $1"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(limit(max))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
-        rows.iter().map(job_from_row).collect()
-    }
-
-    pub(crate) async fn batch_summary(
-        &self,
-        batch: BatchId,
-    ) -> Result<Option<BatchSummary>, StoreError> {
-        // One statement, so the batch and its counts come from one snapshot.
-        let rows = sqlx::query(
-            "SELECT b.id, b.label, b.created_by, b.created_at, j.state, COUNT(j.id) AS n \
-             FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id \
-             WHERE b.id = $1 \
-             GROUP BY b.id, b.label, b.created_by, b.created_at, j.state",
-        )
-        .bind(batch.0)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut summary = BatchSummary {
-            id: BatchId(first.try_get("id")?),
-            label: first.try_get("label")?,
-            created_by: first.try_get("created_by")?,
-            total: 0,
-            by_state: Default::default(),
-            created_at: first.try_get("created_at")?,
-        };
-        for row in &rows {
-            let Some(state) = row.try_get::<Option<String>, _>("state")? else {
-                continue;
-            };
-            let state: JobState = state.parse().map_err(|e| StoreError::decode("state", e))?;
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            summary.total += n;
-            summary.by_state.insert(state, n);
-        }
-        Ok(Some(summary))
     }
 
     pub(crate) async fn step_started(&self, job: JobId, name: &str) -> Result<(), StoreError> {
@@ -388,28 +326,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn steps(&self, job: JobId) -> Result<Vec<StepRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, state, started_at, finished_at, output FROM job_steps \
-             WHERE job_id = $1 ORDER BY started_at, name",
-        )
-        .bind(job.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StepRecord {
-                    job_id: job,
-                    name: row.try_get("name")?,
-                    state: row.try_get("state")?,
-                    started_at: row.try_get("started_at")?,
-                    finished_at: row.try_get("finished_at")?,
-                    output: get_opt_json(row, "output")?,
-                })
-            })
-            .collect()
-    }
-
     pub(crate) async fn append_event(
         &self,
         job: JobId,
@@ -438,33 +354,6 @@ impl PgStore {
         })
     }
 
-    pub(crate) async fn events_after(
-        &self,
-        job: JobId,
-        after_seq: i64,
-        max: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, event FROM job_events WHERE job_id = $1 AND seq > $2 \
-             ORDER BY seq LIMIT $3",
-        )
-        .bind(job.0)
-        .bind(after_seq)
-        .bind(limit(max))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    job_id: job,
-                    seq: row.try_get("seq")?,
-                    at: row.try_get("at")?,
-                    event: row.try_get::<Json<Value>, _>("event")?.0,
-                })
-            })
-            .collect()
-    }
-
     pub(crate) async fn put_secret(
         &self,
         owner: &str,
@@ -487,66 +376,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn get_secret(
-        &self,
-        owner: &str,
-        name: &str,
-    ) -> Result<Option<SecretString>, StoreError> {
-        let value: Option<String> =
-            sqlx::query_scalar("SELECT value FROM secrets WHERE owner = $1 AND name = $2")
-                .bind(owner)
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        value
-            .map(|value| self.keyring.open(owner, name, &value))
-            .transpose()
-    }
-
-    pub(crate) async fn delete_secrets(&self, owner: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM secrets WHERE owner = $1")
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    pub(crate) async fn rotate_secrets(&self) -> Result<u64, StoreError> {
-        let current = self.keyring.current_key_id();
-        let rows = sqlx::query("SELECT owner, name, value FROM secrets WHERE key_id <> $1")
-            .bind(current)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut rotated = 0;
-        for row in &rows {
-            let owner: String = row.try_get("owner")?;
-            let name: String = row.try_get("name")?;
-            let old: String = row.try_get("value")?;
-            if Keyring::key_id_of(&old) == Some(current) {
-                continue;
-            }
-            let secret = self.keyring.open(&owner, &name, &old)?;
-            let new = self.keyring.seal(&owner, &name, secret.expose())?;
-            // Compare-and-swap: a value written meanwhile is already under the current key.
-            let done = sqlx::query(
-                "UPDATE secrets SET value = $3, key_id = $4, updated_at = now() \
-                 WHERE owner = $1 AND name = $2 AND value = $5",
-            )
-            .bind(&owner)
-            .bind(&name)
-            .bind(new)
-            .bind(current)
-            .bind(&old)
-            .execute(&self.pool)
-            .await?;
-            rotated += done.rows_affected();
-        }
-        if rotated > 0 {
-            tracing::info!(rotated, key_id = %current, "secrets re-encrypted under the current key");
-        }
-        Ok(rotated)
-    }
-
     pub(crate) async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, target, detail, prisma_request_ids) \
@@ -560,29 +389,6 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    pub(crate) async fn list_audit(&self, max: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, target, detail, prisma_request_ids FROM audit_log \
-             ORDER BY id DESC LIMIT $1",
-        )
-        .bind(limit(max))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    target: row.try_get("target")?,
-                    detail: row.try_get::<Json<Value>, _>("detail")?.0,
-                    prisma_request_ids: row.try_get("prisma_request_ids")?,
-                })
-            })
-            .collect()
     }
 
     pub(crate) async fn close(&self) {
@@ -606,9 +412,6 @@ async fn insert_job_on(
     .bind(&job.created_by)
     .execute(&mut *conn)
     .await
-    .map_err(|e| {
-        let batch = batch_id.map_or_else(|| "batch".to_owned(), |id| format!("batch {id}"));
-        StoreError::from_write(e, &format!("job {}", job.id), &batch)
-    })?;
+    .map_err(|e| insert_job_error(e, job, batch_id))?;
     Ok(())
 }

@@ -10,6 +10,10 @@
 //! Ids are stored as hyphenated TEXT, timestamps as fixed-width UTC TEXT (see the migration).
 //! `synchronous = NORMAL`, the usual choice with WAL: a power cut may lose the last commits but
 //! never corrupts the file. Timestamps come from this host's clock.
+//!
+//! What is the same on PostgreSQL (row mapping, reads, deleting and rotating secrets) is shared
+//! through `common.rs`; this file keeps the column types and every statement whose SQL differs
+//! (timestamps bound from this host's clock, booleans as 0/1, claims, event `seq`).
 
 use std::fmt;
 use std::path::Path;
@@ -19,29 +23,28 @@ use std::time::Duration;
 
 use prisma_types::SecretString;
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
+use sqlx::{Row, Sqlite};
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
+use crate::common::{Backend, JOB_COLUMNS, Pools, insert_job_error};
 use crate::keyring::Keyring;
 use crate::{
-    AuditEntry, AuditRecord, BatchId, BatchSummary, JobId, JobRecord, JobState, NewBatch, NewJob,
-    StepRecord, StoreError, StoredEvent, lease_duration, limit, migration,
+    AuditEntry, BatchId, JobId, JobRecord, JobState, NewBatch, NewJob, StoreError, StoredEvent,
+    lease_duration, migration,
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CONNECTIONS: u32 = 4;
 const MIGRATE_RETRIES: u32 = 5;
-
-const JOB_COLUMNS: &str = "id, batch_id, kind, state, request, result, error, attempts, \
-     worker_id, lease_until, cancel_requested, approved, created_by, created_at, updated_at";
 
 const TIMESTAMP: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -89,62 +92,64 @@ fn parse_ts(column: &str, text: &str) -> Result<OffsetDateTime, StoreError> {
         .map_err(|e| StoreError::decode(column, e))
 }
 
-fn get_ts(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
-    parse_ts(column, &row.try_get::<String, _>(column)?)
-}
-
-fn get_opt_ts(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    row.try_get::<Option<String>, _>(column)?
-        .map(|text| parse_ts(column, &text))
-        .transpose()
-}
-
-fn get_uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(&row.try_get::<String, _>(column)?).map_err(|e| StoreError::decode(column, e))
-}
-
-fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, StoreError> {
-    row.try_get::<Option<String>, _>(column)?
-        .map(|text| Uuid::parse_str(&text).map_err(|e| StoreError::decode(column, e)))
-        .transpose()
-}
-
-fn get_json(row: &SqliteRow, column: &str) -> Result<Value, StoreError> {
-    Ok(row.try_get::<Json<Value>, _>(column)?.0)
-}
-
-fn get_opt_json(row: &SqliteRow, column: &str) -> Result<Option<Value>, StoreError> {
-    Ok(row.try_get::<Option<Json<Value>>, _>(column)?.map(|j| j.0))
-}
-
-fn get_state(row: &SqliteRow) -> Result<JobState, StoreError> {
-    row.try_get::<String, _>("state")?
-        .parse()
-        .map_err(|e| StoreError::decode("state", e))
-}
-
-fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
-    Ok(JobRecord {
-        id: JobId(get_uuid(row, "id")?),
-        batch_id: get_opt_uuid(row, "batch_id")?.map(BatchId),
-        kind: row.try_get("kind")?,
-        state: get_state(row)?,
-        request: get_json(row, "request")?,
-        result: get_opt_json(row, "result")?,
-        error: get_opt_json(row, "error")?,
-        attempts: row.try_get("attempts")?,
-        worker_id: row.try_get("worker_id")?,
-        lease_until: get_opt_ts(row, "lease_until")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        approved: row.try_get("approved")?,
-        created_by: row.try_get("created_by")?,
-        created_at: get_ts(row, "created_at")?,
-        updated_at: get_ts(row, "updated_at")?,
-    })
-}
-
-fn id_text(id: uuid::Uuid) -> String {
+fn id_text(id: Uuid) -> String {
     id.hyphenated().to_string()
+}
+
+fn parse_uuid(column: &str, text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::decode(column, e))
+}
+
+/// SQLite stores ids, timestamps and the request-id list as TEXT.
+impl Backend for Sqlite {
+    type Id = String;
+
+    fn id(id: Uuid) -> String {
+        id_text(id)
+    }
+
+    fn get_uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
+        parse_uuid(column, &row.try_get::<String, _>(column)?)
+    }
+
+    fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, StoreError> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| parse_uuid(column, &text))
+            .transpose()
+    }
+
+    fn get_ts(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+        parse_ts(column, &row.try_get::<String, _>(column)?)
+    }
+
+    fn get_opt_ts(row: &SqliteRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| parse_ts(column, &text))
+            .transpose()
+    }
+
+    fn get_request_ids(row: &SqliteRow) -> Result<Vec<String>, StoreError> {
+        Ok(row.try_get::<Json<Vec<String>>, _>("prisma_request_ids")?.0)
+    }
+
+    fn reseal_query(
+        owner: &str,
+        name: &str,
+        old: &str,
+        new: String,
+        key_id: &str,
+    ) -> Result<Query<'static, Sqlite, SqliteArguments>, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE secrets SET value = $3, key_id = $4, updated_at = $5 \
+             WHERE owner = $1 AND name = $2 AND value = $6",
+        )
+        .bind(owner)
+        .bind(name)
+        .bind(new)
+        .bind(key_id)
+        .bind(ts(now())?)
+        .bind(old))
+    }
 }
 
 impl SqliteStore {
@@ -193,6 +198,15 @@ impl SqliteStore {
         })
     }
 
+    /// The pools the shared code (`common.rs`) runs on.
+    pub(crate) fn pools(&self) -> Pools<'_, Sqlite> {
+        Pools {
+            reader: &self.reader,
+            writer: &self.writer,
+            keyring: &self.keyring,
+        }
+    }
+
     pub(crate) async fn insert_job(&self, job: &NewJob) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await?;
         insert_job_on(&mut conn, job, job.batch_id, &ts(now())?).await
@@ -227,6 +241,8 @@ impl SqliteStore {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<JobRecord>, StoreError> {
+        // Not shared with PostgreSQL: SQLite has no SKIP LOCKED, and needs none, since the one
+        // UPDATE holds the database's write lock from the SELECT to the RETURNING.
         let now = now();
         let sql = format!(
             "UPDATE jobs SET state = 'running', worker_id = $1, lease_until = $2, \
@@ -244,7 +260,7 @@ impl SqliteStore {
             .bind(ts(now)?)
             .fetch_optional(&self.writer)
             .await?;
-        row.as_ref().map(job_from_row).transpose()
+        row.as_ref().map(Sqlite::job_from_row).transpose()
     }
 
     pub(crate) async fn renew_lease(
@@ -284,7 +300,7 @@ impl SqliteStore {
         .bind(ts(now())?)
         .execute(&self.writer)
         .await?;
-        self.lease_outcome(job, done.rows_affected()).await
+        Sqlite::lease_outcome(self.pools(), job, done.rows_affected()).await
     }
 
     pub(crate) async fn finish_job(
@@ -308,24 +324,7 @@ impl SqliteStore {
         .bind(ts(now())?)
         .execute(&self.writer)
         .await?;
-        self.lease_outcome(job, done.rows_affected()).await
-    }
-
-    /// After a lease-guarded update: `LeaseLost` if the job exists, else `NotFound`.
-    async fn lease_outcome(&self, job: JobId, rows: u64) -> Result<(), StoreError> {
-        if rows == 1 {
-            return Ok(());
-        }
-        let exists = sqlx::query("SELECT 1 FROM jobs WHERE id = $1")
-            .bind(id_text(job.0))
-            .fetch_optional(&self.writer)
-            .await?
-            .is_some();
-        Err(if exists {
-            StoreError::LeaseLost { job }
-        } else {
-            StoreError::not_found(format!("job {job}"))
-        })
+        Sqlite::lease_outcome(self.pools(), job, done.rows_affected()).await
     }
 
     pub(crate) async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {
@@ -368,82 +367,6 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(crate) async fn get_job(&self, job: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id_text(job.0))
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
-    }
-
-    pub(crate) async fn list_jobs(
-        &self,
-        batch: Option<BatchId>,
-        max: u32,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        let rows = match batch {
-            Some(batch) => {
-                let sql = format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = $1 \
-                     ORDER BY created_at DESC, id DESC LIMIT $2"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id_text(batch.0))
-                    .bind(limit(max))
-                    .fetch_all(&self.reader)
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT $1"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(limit(max))
-                    .fetch_all(&self.reader)
-                    .await?
-            }
-        };
-        rows.iter().map(job_from_row).collect()
-    }
-
-    pub(crate) async fn batch_summary(
-        &self,
-        batch: BatchId,
-    ) -> Result<Option<BatchSummary>, StoreError> {
-        // One statement, so the batch and its counts come from one snapshot.
-        let rows = sqlx::query(
-            "SELECT b.id, b.label, b.created_by, b.created_at, j.state, COUNT(j.id) AS n \
-             FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id \
-             WHERE b.id = $1 \
-             GROUP BY b.id, b.label, b.created_by, b.created_at, j.state",
-        )
-        .bind(id_text(batch.0))
-        .fetch_all(&self.reader)
-        .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut summary = BatchSummary {
-            id: BatchId(get_uuid(first, "id")?),
-            label: first.try_get("label")?,
-            created_by: first.try_get("created_by")?,
-            total: 0,
-            by_state: Default::default(),
-            created_at: get_ts(first, "created_at")?,
-        };
-        for row in &rows {
-            let Some(state) = row.try_get::<Option<String>, _>("state")? else {
-                continue;
-            };
-            let state: JobState = state.parse().map_err(|e| StoreError::decode("state", e))?;
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            summary.total += n;
-            summary.by_state.insert(state, n);
-        }
-        Ok(Some(summary))
-    }
-
     pub(crate) async fn step_started(&self, job: JobId, name: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO job_steps (job_id, name, state, started_at) VALUES ($1, $2, 'running', $3) \
@@ -484,28 +407,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn steps(&self, job: JobId) -> Result<Vec<StepRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, state, started_at, finished_at, output FROM job_steps \
-             WHERE job_id = $1 ORDER BY started_at, name",
-        )
-        .bind(id_text(job.0))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StepRecord {
-                    job_id: job,
-                    name: row.try_get("name")?,
-                    state: row.try_get("state")?,
-                    started_at: get_ts(row, "started_at")?,
-                    finished_at: get_opt_ts(row, "finished_at")?,
-                    output: get_opt_json(row, "output")?,
-                })
-            })
-            .collect()
-    }
-
     pub(crate) async fn append_event(
         &self,
         job: JobId,
@@ -536,33 +437,6 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) async fn events_after(
-        &self,
-        job: JobId,
-        after_seq: i64,
-        max: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, event FROM job_events WHERE job_id = $1 AND seq > $2 \
-             ORDER BY seq LIMIT $3",
-        )
-        .bind(id_text(job.0))
-        .bind(after_seq)
-        .bind(limit(max))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    job_id: job,
-                    seq: row.try_get("seq")?,
-                    at: get_ts(row, "at")?,
-                    event: get_json(row, "event")?,
-                })
-            })
-            .collect()
-    }
-
     pub(crate) async fn put_secret(
         &self,
         owner: &str,
@@ -586,67 +460,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn get_secret(
-        &self,
-        owner: &str,
-        name: &str,
-    ) -> Result<Option<SecretString>, StoreError> {
-        let value: Option<String> =
-            sqlx::query_scalar("SELECT value FROM secrets WHERE owner = $1 AND name = $2")
-                .bind(owner)
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await?;
-        value
-            .map(|value| self.keyring.open(owner, name, &value))
-            .transpose()
-    }
-
-    pub(crate) async fn delete_secrets(&self, owner: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM secrets WHERE owner = $1")
-            .bind(owner)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    pub(crate) async fn rotate_secrets(&self) -> Result<u64, StoreError> {
-        let current = self.keyring.current_key_id();
-        let rows = sqlx::query("SELECT owner, name, value FROM secrets WHERE key_id <> $1")
-            .bind(current)
-            .fetch_all(&self.reader)
-            .await?;
-        let mut rotated = 0;
-        for row in &rows {
-            let owner: String = row.try_get("owner")?;
-            let name: String = row.try_get("name")?;
-            let old: String = row.try_get("value")?;
-            if Keyring::key_id_of(&old) == Some(current) {
-                continue;
-            }
-            let secret = self.keyring.open(&owner, &name, &old)?;
-            let new = self.keyring.seal(&owner, &name, secret.expose())?;
-            // Compare-and-swap: a value written meanwhile is already under the current key.
-            let done = sqlx::query(
-                "UPDATE secrets SET value = $3, key_id = $4, updated_at = $5 \
-                 WHERE owner = $1 AND name = $2 AND value = $6",
-            )
-            .bind(&owner)
-            .bind(&name)
-            .bind(new)
-            .bind(current)
-            .bind(ts(now())?)
-            .bind(&old)
-            .execute(&self.writer)
-            .await?;
-            rotated += done.rows_affected();
-        }
-        if rotated > 0 {
-            tracing::info!(rotated, key_id = %current, "secrets re-encrypted under the current key");
-        }
-        Ok(rotated)
-    }
-
     pub(crate) async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, target, detail, prisma_request_ids) \
@@ -661,31 +474,6 @@ impl SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
-    }
-
-    pub(crate) async fn list_audit(&self, max: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, target, detail, prisma_request_ids FROM audit_log \
-             ORDER BY id DESC LIMIT $1",
-        )
-        .bind(limit(max))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    id: row.try_get("id")?,
-                    at: get_ts(row, "at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    target: row.try_get("target")?,
-                    detail: get_json(row, "detail")?,
-                    prisma_request_ids: row
-                        .try_get::<Json<Vec<String>>, _>("prisma_request_ids")?
-                        .0,
-                })
-            })
-            .collect()
     }
 
     pub(crate) async fn close(&self) {
@@ -729,10 +517,7 @@ async fn insert_job_on(
     .bind(at)
     .execute(&mut *conn)
     .await
-    .map_err(|e| {
-        let batch = batch_id.map_or_else(|| "batch".to_owned(), |id| format!("batch {id}"));
-        StoreError::from_write(e, &format!("job {}", job.id), &batch)
-    })?;
+    .map_err(|e| insert_job_error(e, job, batch_id))?;
     Ok(())
 }
 

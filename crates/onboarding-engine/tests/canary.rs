@@ -5,9 +5,7 @@
 //!
 //! Its own test binary: it installs the process-wide tracing subscriber.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cortex_store::{JobState, Keyring, Store};
@@ -15,23 +13,11 @@ use onboarding_engine::{Engine, EngineConfig, RawRequest, TerraformMode};
 use prisma_client::{BaseUrl, ClientConfig, Credentials};
 use prisma_emulator::EmulatorConfig;
 use prisma_types::SecretString;
+use prisma_types::testing::{LogCapture, find_jwt};
 use tokio_util::sync::CancellationToken;
 
 const PRISMA_SECRET: &str = "CANARY-PRISMA-SECRET-KEY-Zq81";
 const AZURE_SECRET: &str = "CANARY-AZURE-CLIENT-SECRET-9xQ~";
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -50,19 +36,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-fn jwt_in(text: &str) -> bool {
-    text.match_indices("eyJ").any(|(i, _)| {
-        let run: String = text[i..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-            .collect();
-        run.split('.').filter(|p| p.len() >= 10).count() >= 3
-    })
-}
-
 #[test]
 fn no_secret_reaches_the_database_logs_events_or_workspace() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -168,7 +144,7 @@ fn no_secret_reaches_the_database_logs_events_or_workspace() {
         }
         assert!(events.contains("terraform_apply_complete") || events.contains("api_call"));
         store.close().await;
-        let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+        let logs = capture.text();
         assert!(
             logs.len() > 10_000,
             "trace logs captured: {} bytes",
@@ -184,8 +160,8 @@ fn no_secret_reaches_the_database_logs_events_or_workspace() {
                 assert!(!contains(bytes, secret), "secret in plaintext in {path}");
             }
         }
-        assert!(!jwt_in(&logs), "a JWT in the logs");
-        assert!(!jwt_in(&events), "a JWT in the events");
+        assert_eq!(find_jwt(&logs), None, "a JWT in the logs");
+        assert_eq!(find_jwt(&events), None, "a JWT in the events");
         stop.cancel();
     });
 }

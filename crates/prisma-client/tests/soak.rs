@@ -6,7 +6,6 @@
 //!
 //! Its own test binary: it installs the process-wide tracing subscriber.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use futures::StreamExt;
 use prisma_client::{BaseUrl, ClientConfig, ClientEvent, Credentials, PrismaClient, RetryPolicy};
 use prisma_emulator::{EmulatorConfig, Faults, RateLimits};
 use prisma_types::account::{AccountScope, AzureCredentials, Subscription};
+use prisma_types::testing::{LogCapture, find_jwt};
 use prisma_types::{
     AccountGroupId, AccountName, AzureAccount, Environment, Feature, FeatureSet, ObjectId,
     SecretString, SubscriptionId, TenantId,
@@ -23,19 +23,6 @@ use tokio_util::sync::CancellationToken;
 const SECRET_KEY: &str = "CANARY-PRISMA-SECRET-KEY-q7Zp";
 const CLIENT_SECRET_PREFIX: &str = "CANARY-AZURE-CLIENT-SECRET-";
 const ONBOARDINGS: u32 = 1000;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn account(n: u32) -> AzureAccount {
     let g = |ns: u16| format!("{ns:04x}0000-aaaa-4bbb-8ccc-{n:012x}");
@@ -65,23 +52,9 @@ fn account(n: u32) -> AzureAccount {
     .unwrap()
 }
 
-/// Finds a JWT-shaped run: `eyJ` + base64url, a dot, more base64url, a dot.
-fn find_jwt(text: &str) -> Option<&str> {
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    text.match_indices("eyJ").find_map(|(i, _)| {
-        let run: String = text[i..]
-            .chars()
-            .take_while(|c| is_b64(*c) || *c == '.')
-            .collect();
-        let parts: Vec<_> = run.split('.').collect();
-        (parts.len() >= 3 && parts[0].len() >= 10 && parts[1].len() >= 10)
-            .then(|| &text[i..i + run.len()])
-    })
-}
-
 #[test]
 fn soak_thousand_onboardings_under_faults_without_leaking_secrets() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -156,7 +129,7 @@ fn soak_thousand_onboardings_under_faults_without_leaking_secrets() {
         stop.cancel();
 
         // Canary: nothing secret in the logs or the events.
-        let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+        let logs = capture.text();
         let events_json = serde_json::to_string(&events).unwrap();
         assert!(logs.len() > 100_000, "trace logs were captured ({} bytes)", logs.len());
         assert!(logs.contains("retrying") && logs.contains("emulator: account added"));
@@ -166,11 +139,4 @@ fn soak_thousand_onboardings_under_faults_without_leaking_secrets() {
             assert_eq!(find_jwt(text), None, "JWT in {what}");
         }
     });
-}
-
-#[test]
-fn the_jwt_detector_detects() {
-    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4eHh4eHh4In0.c2lnbmF0dXJl";
-    assert_eq!(find_jwt(&format!("token={jwt} end")), Some(jwt));
-    assert_eq!(find_jwt("eyJ is not a token"), None);
 }

@@ -16,6 +16,8 @@ pub mod account;
 pub mod feature;
 pub mod ids;
 pub mod secret;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod wire;
 
 pub use account::{
