@@ -239,7 +239,7 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
         println!("Access key: {key_id} (secret as configured)");
     }
     println!("Press Ctrl-C to stop.");
-    crate::logging::shutdown_signal().await;
+    cortex_cli::logging::shutdown_signal().await;
     println!("Shutting down.");
     stop.cancel();
     // Open requests get a few seconds to finish; then we exit regardless.

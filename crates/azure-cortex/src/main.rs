@@ -1,9 +1,12 @@
 //! `azure-cortex`: the command-line entry point. Parses arguments, sets up logging and the
-//! shutdown signal, and hands over to the library crates.
+//! runtime, and hands over: the onboarding commands to `cortex-cli`, `emulator` and `worker`
+//! to their modules here. Exit codes are `cortex-cli`'s (clap usage errors exit 2).
 
 mod emulator_cmd;
-mod logging;
 mod worker_cmd;
+
+use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -11,41 +14,69 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[command(
     name = "azure-cortex",
     version,
-    about = "Onboard Azure into Prisma Cloud / Cortex Cloud CSPM"
+    about = "Onboard Azure into Prisma Cloud / Cortex Cloud CSPM",
+    after_help = cortex_cli::EXAMPLES
 )]
 struct Cli {
-    /// More log output (-v debug, -vv trace). Logs go to stderr.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    global: cortex_cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[command(flatten)]
+    Cli(Box<cortex_cli::Command>),
     /// Run the Prisma Cloud API emulator (a sandbox tenant on this machine).
     #[command(after_help = emulator_cmd::EXAMPLES)]
     Emulator(Box<emulator_cmd::EmulatorArgs>),
     /// Run onboarding jobs from the store (several workers share the work through leases).
+    #[command(after_help = worker_cmd::ABOUT_SANDBOX)]
     Worker(worker_cmd::WorkerArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches)?;
-    logging::init(cli.verbose);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let level = match cli.command {
+        Command::Cli(_) => "warn",
+        Command::Emulator(_) | Command::Worker(_) => "info",
+    };
+    cortex_cli::logging::init_at(cli.global.verbose, cli.global.quiet, level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async move {
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(cortex_cli::Exit::Failed.code());
+        }
+    };
+    let code = runtime.block_on(async move {
         match cli.command {
+            Command::Cli(command) => cortex_cli::run(cli.global, *command).await,
             Command::Emulator(args) => {
                 let sub = matches
                     .subcommand_matches("emulator")
                     .expect("parsed above");
-                emulator_cmd::run(*args, sub).await
+                report(emulator_cmd::run(*args, sub).await)
             }
-            Command::Worker(args) => worker_cmd::run(args).await,
+            Command::Worker(args) => report(worker_cmd::run(&cli.global, args).await),
         }
-    })
+    });
+    // A blocked read of stdin (an unanswered question) must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cortex_cli::Exit::Failed.code())
+        }
+    }
 }

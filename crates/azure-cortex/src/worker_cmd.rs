@@ -1,28 +1,32 @@
 //! `azure-cortex worker`: runs onboarding jobs from the data directory's store until stopped
 //! (or, with `--until-done`, until no job is queued or running). Several workers — processes
 //! on one machine, or replicas sharing PostgreSQL — split the work through leases.
+//!
+//! The data directory, database and `--sandbox` are the global flags. With `--sandbox` the
+//! Azure side is the Terraform twin; Prisma Cloud is the one configured in the environment
+//! (`PRISMA_API_URL`…, e.g. an `azure-cortex emulator` another process runs) or, when none is,
+//! the in-process emulator with the data directory's sandbox state.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use cortex_store::{Keyring, Store};
-use onboarding_engine::{Engine, EngineConfig, TerraformMode};
+use cortex_cli::GlobalArgs;
+use cortex_cli::session::{Prisma, engine_config};
+use onboarding_engine::Engine;
 use prisma_client::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
+pub const ABOUT_SANDBOX: &str = "\
+With --sandbox the Azure side is the Terraform twin; Prisma Cloud is the one in PRISMA_API_URL
+(e.g. an `azure-cortex emulator` running elsewhere) or, when that is not set, the in-process
+emulator with the data directory's sandbox state.
+
+Examples:
+  azure-cortex worker --until-done
+  azure-cortex --sandbox worker --until-done --concurrency 16";
+
 #[derive(clap::Args, Debug)]
 pub struct WorkerArgs {
-    /// Where the store, the key file and the Terraform workspaces live.
-    #[arg(
-        long,
-        env = "AZURE_CORTEX_DATA_DIR",
-        default_value = "./azure-cortex-data"
-    )]
-    pub data_dir: PathBuf,
-    /// `sqlite://PATH` or `postgres://…` (default: SQLite in the data directory).
-    #[arg(long, env = "AZURE_CORTEX_DATABASE_URL")]
-    pub database_url: Option<String>,
     /// Jobs run at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -32,49 +36,50 @@ pub struct WorkerArgs {
     /// Stop when no job is queued or running.
     #[arg(long)]
     pub until_done: bool,
-    /// Azure side in sandbox mode: the Terraform twin (or a replay without terraform).
+    /// Seconds to wait for capabilities to turn green [default: 600; 5 with --sandbox].
     #[arg(long)]
-    pub sandbox: bool,
-    /// Seconds to wait for capabilities to turn green.
-    #[arg(long, default_value_t = 600)]
-    pub verify_timeout_secs: u64,
+    pub verify_timeout_secs: Option<u64>,
 }
 
-pub async fn open_store(data_dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("--data-dir {}", data_dir.display()))?;
-    let keyring = Keyring::load_or_create(data_dir).context("the encryption key")?;
-    let url = match url {
-        Some(u) => u.to_owned(),
-        None => format!("sqlite://{}", data_dir.join("azure-cortex.db").display()),
-    };
-    Store::open(&url, keyring)
-        .await
-        .context("opening the store")
+fn prisma_configured() -> bool {
+    ["PRISMA_API_URL", "PRISMACLOUD_URL"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
-pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.data_dir, args.database_url.as_deref()).await?;
-    let client = ClientConfig::from_env().context(
-        "Prisma Cloud connection (PRISMA_API_URL, PRISMA_ACCESS_KEY_ID, PRISMA_SECRET_KEY)",
-    )?;
-    let mode = if args.sandbox {
-        TerraformMode::sandbox()
+pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
+    let store = cortex_cli::open_store(&global.data_dir, global.database_url.as_deref()).await?;
+    let sandbox = if global.sandbox && !prisma_configured() {
+        Some(Prisma::connect(global).await?)
     } else {
-        TerraformMode::real(None)
+        None
     };
-    let mut config = EngineConfig::new(args.data_dir.clone(), mode);
-    config.sandbox = args.sandbox;
+    let client = match &sandbox {
+        Some(prisma) => prisma.config.clone(),
+        None => ClientConfig::from_env().context(
+            "Prisma Cloud connection (PRISMA_API_URL, PRISMA_ACCESS_KEY_ID, PRISMA_SECRET_KEY)",
+        )?,
+    };
+    let mut config = engine_config(global);
     config.concurrency = usize::from(args.concurrency);
     config.lease = Duration::from_secs(args.lease_secs);
-    config.verify_timeout = Duration::from_secs(args.verify_timeout_secs);
+    config.verify_timeout = match (args.verify_timeout_secs, global.sandbox) {
+        (Some(secs), _) => Duration::from_secs(secs),
+        (None, true) => Duration::from_secs(5),
+        (None, false) => Duration::from_secs(600),
+    };
     let engine = Engine::new(store, client, config)?;
     let stop = CancellationToken::new();
     let signal = stop.clone();
     tokio::spawn(async move {
-        crate::logging::shutdown_signal().await;
+        cortex_cli::logging::shutdown_signal().await;
         signal.cancel();
     });
-    engine.run_worker(stop, args.until_done).await?;
+    let worked = engine.run_worker(stop, args.until_done).await;
+    if let Some(prisma) = sandbox {
+        prisma.close().await?;
+    }
+    engine.store().close().await;
+    worked?;
     Ok(())
 }

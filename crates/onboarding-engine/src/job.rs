@@ -165,6 +165,14 @@ impl<'a> JobRun<'a> {
                     emit(EngineEvent::StepFinished { step, elapsed_ms });
                 }
                 Err(e) => {
+                    // A step that fails because this run is being stopped (shutdown, a cancel
+                    // request, a lost lease: e.g. Terraform interrupted) was stopped, not
+                    // failed: the job is released for resume or cancelled, never failed.
+                    let e = if self.cancel.is_cancelled() {
+                        EngineError::Cancelled
+                    } else {
+                        e
+                    };
                     let _ = store
                         .step_finished(self.job.id, step.name(), "failed", None)
                         .await;

@@ -1,0 +1,9 @@
+//! The command line, end to end: the real `azure-cortex` binary with `--sandbox` (the
+//! in-process emulator and the Terraform twin) on a temp data directory.
+
+mod batch;
+mod commands;
+mod common;
+mod interrupt;
+mod onboard;
+mod secrets;

@@ -1,0 +1,229 @@
+//! `azure-cortex onboard batch FILE.csv`: every subscription of a CSV file as one batch.
+//!
+//! Each row becomes a request with the command's options ([`CommonArgs`]); every row is
+//! validated — and every problem reported with its row and field — before anything is
+//! submitted. The batch runs in this process (8 jobs at a time) with one overall progress bar;
+//! the result lists every row that failed. Exit 0 (all onboarded), 3 (some failed), 1 (none),
+//! 4 (interrupted).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use onboarding_engine::request::FieldError;
+use onboarding_engine::{OnboardingRequest, RawRequest};
+use prisma_types::SecretString;
+
+use crate::GlobalArgs;
+use crate::commands::onboard::{CommonArgs, missing_secret};
+use crate::commands::{actor, run_jobs};
+use crate::csv::{CsvRow, read_rows};
+use crate::exit::{CliError, Exit};
+use crate::output::{Followed, Out, human};
+use crate::report::batch_result;
+use crate::session::Session;
+
+pub const EXAMPLES: &str = "\
+The CSV has a header row: subscription_id,name,groups,tenant_id (groups `;`-separated;
+tenant_id optional when --tenant is given). Rows are numbered as in a spreadsheet (the header
+is row 1); every row is checked before anything starts.
+
+Example file:
+  subscription_id,name,groups
+  8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f,prod,Production;Default Account Group
+  9a7d2b4c-1e3f-4a5b-8c6d-7e8f9a0b1c2d,dev,Development
+
+Examples:
+  azure-cortex onboard batch subs.csv --tenant 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+  azure-cortex onboard batch subs.csv --tenant … --name 'azure-{subscription_id}' --output json";
+
+#[derive(clap::Args, Debug)]
+pub struct BatchArgs {
+    /// The CSV file (columns: subscription_id, name, groups, tenant_id).
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+    /// Tenant of the rows without a tenant_id.
+    #[arg(long, value_name = "TENANT_ID")]
+    pub tenant: Option<String>,
+    /// Name for rows without one; `{subscription_id}` and `{tenant_id}` are filled in.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A label for the batch (default: the file name).
+    #[arg(long)]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Builds and validates every row; all problems of all rows at once.
+fn batch_requests(
+    args: &BatchArgs,
+    rows: &[CsvRow],
+    secret: &Option<SecretString>,
+) -> Result<Vec<OnboardingRequest>, CliError> {
+    let mut errors = Vec::new();
+    let mut requests = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    if args.common.existing() && secret.is_none() {
+        errors.push(missing_secret());
+    }
+    for row in rows {
+        let mut groups = row.groups.clone();
+        if groups.is_empty() {
+            groups = args.common.raw().groups;
+        }
+        let raw = RawRequest {
+            scope: Some("subscription".into()),
+            subscription_id: Some(row.subscription_id.clone()),
+            tenant_id: row.tenant_id.clone().or_else(|| args.tenant.clone()),
+            name: row.name.clone().or_else(|| args.name.clone()),
+            groups,
+            ..args.common.raw()
+        };
+        let key = row.subscription_id.to_ascii_lowercase();
+        if let Some(first) = seen.get(&key) {
+            errors.push(FieldError {
+                field: format!("row {} subscription_id", row.row),
+                message: format!("{} is already in row {first}", row.subscription_id),
+            });
+        } else {
+            seen.insert(key, row.row);
+        }
+        match raw.validate() {
+            Ok(request) => requests.push(request),
+            Err(e) => errors.extend(e.errors.into_iter().map(|f| {
+                let hint = match f.field.as_str() {
+                    "tenant_id" => " (add a tenant_id column or --tenant)",
+                    "name" => " (fill the name column or give --name)",
+                    _ => "",
+                };
+                FieldError {
+                    field: format!("row {} {}", row.row, f.field),
+                    message: format!("{}{hint}", f.message),
+                }
+            })),
+        }
+    }
+    if errors.is_empty() {
+        Ok(requests)
+    } else {
+        Err(CliError::invalid(errors))
+    }
+}
+
+pub async fn run(global: &GlobalArgs, out: &Out, args: BatchArgs) -> Result<Exit, CliError> {
+    let secret = args.common.client_secret()?;
+    let rows = read_rows(&args.file, args.name.is_some())?;
+    let requests = batch_requests(&args, &rows, &secret)?;
+    let label = args.label.clone().unwrap_or_else(|| {
+        args.file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "batch".into())
+    });
+    let session = Session::open(global).await?;
+    let result = run_batch(out, &session, &args, &rows, requests, secret, &label).await;
+    session.finish(result).await
+}
+
+async fn run_batch(
+    out: &Out,
+    session: &Session,
+    args: &BatchArgs,
+    rows: &[CsvRow],
+    requests: Vec<OnboardingRequest>,
+    secret: Option<SecretString>,
+    label: &str,
+) -> Result<Exit, CliError> {
+    let items = requests.into_iter().map(|r| (r, secret.clone())).collect();
+    let (batch, jobs) = session.engine.submit_batch(label, items, &actor()).await?;
+    if args.common.no_wait {
+        if out.json() {
+            out.json_line(&serde_json::json!({
+                "type": "submitted",
+                "batch_id": batch.to_string(),
+                "job_ids": jobs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }));
+        } else {
+            out.line(&batch.to_string());
+        }
+        return Ok(Exit::Success);
+    }
+    if !out.json() {
+        out.note(&out.err_style.dim(&format!(
+            "batch {batch}: {} subscriptions from {label}",
+            jobs.len()
+        )));
+    }
+    let row_of: HashMap<_, _> = jobs.iter().zip(rows).map(|(j, r)| (*j, r.row)).collect();
+    let followed: Vec<Followed> = jobs
+        .iter()
+        .zip(rows)
+        .map(|(job, row)| Followed {
+            job: *job,
+            label: format!(
+                "row {} {}",
+                row.row,
+                row.name.as_deref().unwrap_or(&row.subscription_id)
+            ),
+        })
+        .collect();
+    let interrupted = run_jobs(session, out, &followed, 0, Some(jobs.len())).await?;
+    let result = batch_result(session.store(), batch, &row_of).await?;
+    if out.json() {
+        out.json_line(&serde_json::to_value(&result).unwrap_or_default());
+    } else {
+        human::print_batch_result(out, &result);
+    }
+    Ok(if interrupted {
+        Exit::Cancelled
+    } else {
+        result.exit()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUB: &str = "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f";
+    const TENANT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+    fn batch_args() -> BatchArgs {
+        BatchArgs {
+            file: "x.csv".into(),
+            tenant: Some(TENANT.into()),
+            name: None,
+            label: None,
+            common: CommonArgs::default(),
+        }
+    }
+
+    fn row(n: u64, sub: &str, name: Option<&str>) -> CsvRow {
+        CsvRow {
+            row: n,
+            subscription_id: sub.into(),
+            name: name.map(Into::into),
+            groups: Vec::new(),
+            tenant_id: None,
+        }
+    }
+
+    #[test]
+    fn every_bad_row_is_named_with_its_field() {
+        let rows = [
+            row(2, SUB, Some("ok")),
+            row(3, "{bad}", Some("b")),
+            row(4, SUB, None),
+        ];
+        let err = batch_requests(&batch_args(), &rows, &None).unwrap_err();
+        let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
+        assert!(fields.contains(&"row 3 subscription_id"), "{fields:?}");
+        assert!(fields.contains(&"row 4 name"), "{fields:?}");
+        assert!(
+            err.fields
+                .iter()
+                .any(|f| f.message.contains("already in row 2")),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! `--sandbox`: the Prisma Cloud API emulator in this process, standing in for a tenant.
+//!
+//! The emulator listens on `127.0.0.1:0` with an access key and secret generated for this
+//! process (never written anywhere). Its accounts and groups persist across invocations in
+//! `<data-dir>/sandbox-emulator.json` (written without any client secret by
+//! [`prisma_emulator::snapshot`]), so `accounts list` shows what an earlier `onboard` created.
+//! Two sandbox commands running at once on one data directory each have their own emulator;
+//! the one that ends last writes the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prisma_client::{BaseUrl, ClientConfig, Credentials};
+use prisma_emulator::{EmulatorConfig, Faults, RunningEmulator};
+use prisma_types::SecretString;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::CliError;
+
+/// The snapshot's file name inside the data directory.
+pub const SNAPSHOT_FILE: &str = "sandbox-emulator.json";
+
+/// Injected faults for the sandbox (hidden `--sandbox-faults`, for tests and demos).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxFaults {
+    /// No injected faults.
+    #[default]
+    None,
+    /// The soak mix: 10% 429, 3% 503, 1% connection resets, 1% commit-then-drop.
+    Mix,
+}
+
+/// A running in-process emulator and the client configuration that reaches it.
+pub struct Sandbox {
+    emulator: RunningEmulator,
+    stop: CancellationToken,
+    snapshot: PathBuf,
+    client: ClientConfig,
+}
+
+fn random_token(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.random_range(0..32)]))
+        .collect()
+}
+
+impl Sandbox {
+    /// Starts the emulator and restores the accounts and groups saved in `data_dir`.
+    pub async fn start(data_dir: &Path, faults: SandboxFaults) -> Result<Self, CliError> {
+        let key_id = format!("sandbox-{}", random_token(10));
+        let secret = SecretString::from(random_token(32));
+        let mut config = EmulatorConfig::new(key_id.clone(), secret.clone());
+        config.read_delay = Duration::from_millis(200);
+        if faults == SandboxFaults::Mix {
+            config.faults = Faults::soak_mix();
+        }
+        let stop = CancellationToken::new();
+        let emulator = prisma_emulator::spawn(
+            "127.0.0.1:0".parse().expect("static address"),
+            config,
+            None,
+            stop.clone().cancelled_owned(),
+        )
+        .await
+        .map_err(|e| CliError::failed("sandbox", format!("cannot start the emulator: {e}")))?;
+        let snapshot = data_dir.join(SNAPSHOT_FILE);
+        match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
+            Ok(loaded) => {
+                tracing::debug!(loaded, path = %snapshot.display(), "sandbox snapshot");
+            }
+            Err(e) => {
+                stop.cancel();
+                return Err(CliError::failed(
+                    "sandbox",
+                    format!(
+                        "cannot read the sandbox state {}: {e} (move it away to start afresh)",
+                        snapshot.display()
+                    ),
+                ));
+            }
+        }
+        let base_url = BaseUrl::parse(&emulator.base_url(), false)
+            .map_err(|e| CliError::failed("sandbox", e.to_string()))?;
+        let client = ClientConfig::new(base_url, Credentials::new(key_id, secret));
+        tracing::debug!(url = %emulator.base_url(), "sandbox emulator listening");
+        Ok(Self {
+            emulator,
+            stop,
+            snapshot,
+            client,
+        })
+    }
+
+    /// The client configuration for this emulator (its generated key included).
+    pub fn client_config(&self) -> ClientConfig {
+        self.client.clone()
+    }
+
+    pub fn base_url(&self) -> String {
+        self.emulator.base_url()
+    }
+
+    /// Writes the accounts and groups back to the data directory (if it exists) and stops the
+    /// emulator.
+    pub async fn finish(self) -> Result<(), CliError> {
+        let saved = match self.snapshot.parent() {
+            Some(dir) if dir.is_dir() => {
+                prisma_emulator::snapshot::save(&self.emulator.state, &self.snapshot).map_err(|e| {
+                    CliError::failed(
+                        "sandbox",
+                        format!(
+                            "cannot save the sandbox state {}: {e}",
+                            self.snapshot.display()
+                        ),
+                    )
+                })
+            }
+            _ => Ok(()),
+        };
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.emulator.task).await;
+        saved
+    }
+}
