@@ -390,7 +390,7 @@ impl Engine {
             })
             .await;
         cancel.cancel();
-        let _ = renewer.await;
+        let lease_lost = matches!(renewer.await, Ok(Renewal::LeaseLost));
         let worker = &inner.config.worker_id;
         // The job's last events are stored before its end is recorded: a crash in between
         // leaves a job that runs again, never a finished job with a truncated history.
@@ -400,6 +400,8 @@ impl Engine {
                 events.emit(EngineEvent::log("info", "plan ready: waiting for approval"));
                 End::Release(JobState::AwaitingApproval)
             }
+            // Another worker runs the job now: its history and its end are that worker's.
+            _ if lease_lost => End::Nothing,
             Err(Stop::Failed(_, EngineError::LeaseLost)) => End::Nothing,
             Err(Stop::Failed(_, EngineError::Cancelled))
                 if stop.is_cancelled() && !self.cancel_requested(job_id).await =>
@@ -593,19 +595,19 @@ async fn renew_lease(
     worker: String,
     lease: Duration,
     cancel: CancellationToken,
-) {
+) -> Renewal {
     let every = lease / 3;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return Renewal::Ended,
         }
         match store.renew_lease(job, &worker, lease).await {
             Ok(true) => {}
             Ok(false) => {
-                emit(EngineEvent::log("warn", "lease lost to another worker"));
+                tracing::warn!(%job, "lease lost to another worker; stopping this run");
                 cancel.cancel();
-                return;
+                return Renewal::LeaseLost;
             }
             Err(e) => tracing::warn!(%job, error = %e, "lease renewal failed"),
         }
@@ -613,7 +615,15 @@ async fn renew_lease(
             && j.cancel_requested
         {
             cancel.cancel();
-            return;
+            return Renewal::Ended;
         }
     }
+}
+
+/// Why the lease renewal stopped.
+enum Renewal {
+    /// The run ended, or a cancellation was requested.
+    Ended,
+    /// Another worker holds the job now.
+    LeaseLost,
 }

@@ -269,29 +269,26 @@ pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut
                 ));
             }
             let tf = runner(binary, &dir, env);
-            let mut sink = forward;
             let plan = dir.join("tfplan");
-            let approved_plan_waiting = run.job.approved && plan.exists();
-            if !approved_plan_waiting {
-                tf.init(&run.cancel, &mut sink).await?;
-                let planned = tf.plan(&plan, &run.cancel, &mut sink).await?;
-                if run.request.require_approval && !run.job.approved {
-                    let (add, change, destroy) = planned.changes.unwrap_or_default();
-                    emit(EngineEvent::ApprovalRequired {
-                        add,
-                        change,
-                        destroy,
-                    });
-                    return Ok(None);
+            match apply_workspace(run, &tf, &plan).await {
+                Ok(Some(outputs)) => {
+                    secure_state(inner, &job, &dir, false).await?;
+                    outputs
+                        .into_iter()
+                        .map(|(k, v)| (k, (v.sensitive, v.value)))
+                        .collect()
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    // Interrupted or failed: the state written so far holds secrets too. It is
+                    // encrypted into the store (and restored before the next init); the
+                    // plaintext files go.
+                    if let Err(secure) = secure_state(inner, &job, &dir, true).await {
+                        tracing::warn!(error = %secure, "could not secure the Terraform state");
+                    }
+                    return Err(e);
                 }
             }
-            tf.apply(&plan, &run.cancel, &mut sink).await?;
-            let outputs = tf.output().await?;
-            secure_state(inner, &job, &dir).await?;
-            outputs
-                .into_iter()
-                .map(|(k, v)| (k, (v.sensitive, v.value)))
-                .collect()
         }
     };
 
@@ -320,6 +317,31 @@ pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut
         ),
     ));
     Ok(Some(identity))
+}
+
+/// init → plan → (approval gate) → apply → output. `Ok(None)`: planned, waiting for approval.
+async fn apply_workspace(
+    run: &JobRun<'_>,
+    tf: &TerraformRunner,
+    plan: &Path,
+) -> Result<Option<BTreeMap<String, terraform_runner::stream::OutputValue>>, EngineError> {
+    let mut sink = forward;
+    let approved_plan_waiting = run.job.approved && plan.exists();
+    if !approved_plan_waiting {
+        tf.init(&run.cancel, &mut sink).await?;
+        let planned = tf.plan(plan, &run.cancel, &mut sink).await?;
+        if run.request.require_approval && !run.job.approved {
+            let (add, change, destroy) = planned.changes.unwrap_or_default();
+            emit(EngineEvent::ApprovalRequired {
+                add,
+                change,
+                destroy,
+            });
+            return Ok(None);
+        }
+    }
+    tf.apply(plan, &run.cancel, &mut sink).await?;
+    Ok(Some(tf.output().await?))
 }
 
 async fn prisma_template(
@@ -435,11 +457,17 @@ async fn restore_state(inner: &EngineInner, job: &str, dir: &Path) -> Result<(),
     Ok(())
 }
 
-/// Encrypts the state into the store (or drops it) and removes every plaintext file that
-/// holds the client secret: state, backup, saved plan.
-async fn secure_state(inner: &EngineInner, job: &str, dir: &Path) -> Result<(), EngineError> {
+/// Encrypts the state into the store (or drops it, per policy — but a run that did not finish
+/// (`interrupted`) always keeps its state, or the resume would create everything again) and
+/// removes every plaintext file that holds the client secret: state, backup, saved plan.
+async fn secure_state(
+    inner: &EngineInner,
+    job: &str,
+    dir: &Path,
+    interrupted: bool,
+) -> Result<(), EngineError> {
     let state = dir.join("terraform.tfstate");
-    if inner.config.state_policy == StatePolicy::KeepEncrypted
+    if (interrupted || inner.config.state_policy == StatePolicy::KeepEncrypted)
         && let Ok(text) = std::fs::read_to_string(&state)
     {
         inner

@@ -23,7 +23,7 @@ case "$1" in
   version) echo '{{"terraform_version":"1.11.4","platform":"linux_amd64"}}' ;;
   init) cat "$F/init-ok.jsonl" ;;
   plan) cat "$F/plan-create.jsonl" ;;
-  apply) cat "$F/apply-errored.jsonl"; exit 1 ;;
+  apply) echo '{{"version":4,"note":"STATE-CANARY"}}' > terraform.tfstate; cat "$F/apply-errored.jsonl"; exit 1 ;;
   *) exit 0 ;;
 esac
 "#,
@@ -76,6 +76,24 @@ async fn a_terraform_apply_error_fails_the_job_keeps_the_diagnostic_and_calls_no
         events
             .iter()
             .any(|e| e.event["type"] == "terraform_apply_errored")
+    );
+    // The state the failed apply wrote is not left in plaintext; it is kept encrypted for the
+    // resume (which restores it before `init`).
+    let ws = sb.dir.path().join("workspaces").join(job.to_string());
+    assert!(
+        !ws.join("terraform.tfstate").exists(),
+        "plaintext state left behind"
+    );
+    let kept = sb
+        .engine
+        .store()
+        .get_secret(&job.to_string(), "terraform_state")
+        .await
+        .unwrap();
+    assert!(
+        kept.expect("state kept encrypted")
+            .expose()
+            .contains("STATE-CANARY")
     );
     let stats = sb.stats();
     assert!(
