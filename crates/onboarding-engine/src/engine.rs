@@ -95,6 +95,11 @@ impl Engine {
         std::fs::create_dir_all(config.data_dir.join("workspaces")).map_err(|e| {
             EngineError::Workspace(format!("cannot create the data directory: {e}"))
         })?;
+        // Terraform runs inside each workspace: every path handed to it (the plan file) must
+        // not depend on this process's working directory.
+        let mut config = config;
+        config.data_dir = std::fs::canonicalize(&config.data_dir)
+            .map_err(|e| EngineError::Workspace(format!("{}: {e}", config.data_dir.display())))?;
         Ok(Self {
             inner: Arc::new(EngineInner {
                 store,

@@ -227,3 +227,27 @@ async fn without_terraform_the_sandbox_replays_the_same_resources() {
             && e.event["message"].as_str().unwrap().contains("replays"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_data_directory_works() {
+    // Relative to the test's working directory (the crate), as `--data-dir ./data` would be.
+    let relative = std::path::PathBuf::from(format!("target/relative-data-{}", std::process::id()));
+    let rel = relative.clone();
+    let sb = Sandbox::start_with(sandbox_mode(), |_| {}, move |c| c.data_dir = rel).await;
+    assert!(sb.engine.config().data_dir.is_absolute());
+    let job = sb
+        .engine
+        .submit(
+            &subscription(&guid(0x5ab5, 50), "relative")
+                .validate()
+                .unwrap(),
+            None,
+            "t",
+        )
+        .await
+        .unwrap();
+    sb.run().await;
+    let record = sb.job(job).await;
+    std::fs::remove_dir_all(&relative).ok();
+    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+}
