@@ -6,6 +6,9 @@
 //! ([`EventBus::subscribe`]) first listens to the broadcast, then replays the store after the
 //! sequence number it already has, then forwards live events it has not seen — so it misses
 //! nothing and sees nothing twice, even across a reconnect or a lagging receiver.
+//!
+//! A job's live channel exists while a writer runs or someone listens; it is dropped when
+//! neither is true (a later subscriber replays from the store and opens a new one).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,22 +47,55 @@ pub fn emit(event: EngineEvent) {
 /// Publishes stored events to live subscribers.
 #[derive(Clone, Default)]
 pub struct EventBus {
-    channels: Arc<Mutex<HashMap<JobId, broadcast::Sender<StoredEvent>>>>,
+    channels: Arc<Mutex<HashMap<JobId, Channel>>>,
+}
+
+/// A job's live channel and how many writers feed it.
+struct Channel {
+    sender: broadcast::Sender<StoredEvent>,
+    writers: usize,
 }
 
 impl EventBus {
-    fn sender(&self, job: JobId) -> broadcast::Sender<StoredEvent> {
+    fn channel(&self, job: JobId, writer: bool) -> broadcast::Sender<StoredEvent> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(job)
-            .or_insert_with(|| broadcast::channel(1024).0)
-            .clone()
+        let channel = map.entry(job).or_insert_with(|| Channel {
+            sender: broadcast::channel(1024).0,
+            writers: 0,
+        });
+        if writer {
+            channel.writers += 1;
+        }
+        channel.sender.clone()
+    }
+
+    /// Drops the job's channel once no writer runs and nobody listens.
+    fn release(&self, job: JobId, writer: bool) {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = map.get_mut(&job) {
+            if writer {
+                channel.writers = channel.writers.saturating_sub(1);
+            }
+            if channel.writers == 0 && channel.sender.receiver_count() == 0 {
+                map.remove(&job);
+            }
+        }
+    }
+
+    /// Jobs with a live channel right now.
+    pub fn open_channels(&self) -> usize {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Starts the writer for `job`; returns the sender and a handle that resolves once every
     /// event sent before the sender was dropped is stored and published.
     pub fn start_job(&self, store: Store, job: JobId) -> (JobEvents, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<EngineEvent>();
-        let publisher = self.sender(job);
+        let publisher = self.channel(job, true);
+        let bus = self.clone();
         let writer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
                 let value = match serde_json::to_value(&event) {
@@ -76,6 +112,8 @@ impl EventBus {
                     Err(e) => tracing::warn!(%job, error = %e, "event could not be stored"),
                 }
             }
+            drop(publisher);
+            bus.release(job, true);
         });
         (JobEvents { tx }, writer)
     }
@@ -88,38 +126,58 @@ impl EventBus {
         job: JobId,
         after_seq: i64,
     ) -> mpsc::Receiver<StoredEvent> {
-        let mut live = self.sender(job).subscribe();
+        let mut live = self.channel(job, false).subscribe();
         let (tx, rx) = mpsc::channel(256);
+        let bus = self.clone();
         tokio::spawn(async move {
-            let mut last = after_seq;
-            // Replay what is stored, page by page.
-            if replay(&store, job, &mut last, &tx).await.is_err() {
-                return;
-            }
-            loop {
-                match live.recv().await {
-                    Ok(event) if event.seq <= last => continue,
-                    Ok(event) if event.seq == last + 1 => {
-                        last = event.seq;
-                        if tx.send(event).await.is_err() {
-                            return;
-                        }
-                    }
-                    // A gap (we lagged, or the event was stored before we subscribed):
-                    // the store has everything.
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if replay(&store, job, &mut last, &tx).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
+            follow(&store, job, after_seq, &mut live, &tx).await;
+            drop(live);
+            bus.release(job, false);
         });
         rx
     }
 }
 
+/// Replays, then forwards live events, until the subscriber goes away or the store fails.
+async fn follow(
+    store: &Store,
+    job: JobId,
+    after_seq: i64,
+    live: &mut broadcast::Receiver<StoredEvent>,
+    tx: &mpsc::Sender<StoredEvent>,
+) {
+    let mut last = after_seq;
+    if replay(store, job, &mut last, tx).await.is_err() {
+        return;
+    }
+    loop {
+        // A subscriber that went away is noticed at once, not at the next event (which, for a
+        // finished job, never comes).
+        let received = tokio::select! {
+            r = live.recv() => r,
+            _ = tx.closed() => return,
+        };
+        match received {
+            Ok(event) if event.seq <= last => continue,
+            Ok(event) if event.seq == last + 1 => {
+                last = event.seq;
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            // A gap (we lagged, or the event was stored before we subscribed): the store has
+            // everything.
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                if replay(store, job, &mut last, tx).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Sends every stored event after `last`, page by page.
 async fn replay(
     store: &Store,
     job: JobId,

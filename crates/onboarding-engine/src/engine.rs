@@ -291,6 +291,11 @@ impl Engine {
         Ok(ok)
     }
 
+    /// Jobs whose live event channel is open (a running writer or a listener).
+    pub fn open_event_channels(&self) -> usize {
+        self.inner.bus.open_channels()
+    }
+
     /// Events of `job` after `after_seq`, then live ones (see [`crate::bus`]).
     pub fn subscribe(&self, job: JobId, after_seq: i64) -> mpsc::Receiver<StoredEvent> {
         self.inner

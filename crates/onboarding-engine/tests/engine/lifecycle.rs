@@ -234,4 +234,15 @@ async fn subscribers_replay_from_any_point_and_follow_live_without_gaps() {
         );
     }
     assert_eq!(rest, ((from + 1)..=stored.len() as i64).collect::<Vec<_>>());
+    // Once everyone stopped listening and the job ended, its channel is gone.
+    drop(live);
+    drop(late);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sb.engine.open_event_channels() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "event channels leak after the job ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,0 +1,685 @@
+//! Users, sessions and API tokens, in their own SQLite file (`<data-dir>/web-auth.db`, mode
+//! 0600), separate from the job store so it works whatever backend the engine uses (SQLite or
+//! PostgreSQL) and so `cortex-store` stays about jobs.
+//!
+//! * Passwords: Argon2id PHC strings (`argon2` defaults: 19 MiB, 2 passes), hashed and checked
+//!   on the blocking pool.
+//! * Sessions and API tokens: 256-bit random values; only their SHA-256 is stored, so the file
+//!   alone lets nobody in. A session also has a CSRF token (random, stored as is: it is no
+//!   credential without the cookie).
+//! * Timestamps are Unix seconds.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine as _;
+use prisma_types::SecretString;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use utoipa::ToSchema;
+
+/// What a user may do. Ordered: each role includes the ones before it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything: jobs, batches, accounts, groups, audit, metrics.
+    Viewer,
+    /// Also onboards, approves, cancels, resumes, enables/disables and offboards accounts,
+    /// creates groups.
+    Operator,
+    /// Also manages users (through the CLI today).
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = AuthError;
+
+    fn from_str(s: &str) -> Result<Self, AuthError> {
+        match s.trim() {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(AuthError::invalid(
+                "role",
+                "must be one of viewer, operator, admin",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("users database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("users database: {0}")]
+    Io(String),
+    #[error("password hashing failed")]
+    Hash,
+}
+
+impl AuthError {
+    fn invalid(field: &'static str, message: &str) -> Self {
+        AuthError::Invalid {
+            field,
+            message: message.to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+/// A signed-in session, as found from its cookie.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id_hash: String,
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// An API token's metadata (never the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The first administrator made for a sandbox: print the password once.
+pub struct GeneratedAdmin {
+    pub name: String,
+    pub password: SecretString,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash     TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf_token  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id           TEXT PRIMARY KEY,
+    token_hash   TEXT NOT NULL UNIQUE,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+";
+
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// 32 random bytes, base64url without padding (43 characters).
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256, lowercase hex. Enough for 256-bit random values (no dictionary to attack).
+pub(crate) fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compares without an early exit (for CSRF tokens).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The prefix of API tokens, so they are recognisable in a secret scanner.
+pub const TOKEN_PREFIX: &str = "cxw_";
+
+fn validate_name(name: &str) -> Result<String, AuthError> {
+    let name = name.trim();
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !ok {
+        return Err(AuthError::invalid(
+            "name",
+            "must be 1-64 characters: letters, digits, . _ - @",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_password(password: &SecretString) -> Result<(), AuthError> {
+    let n = password.expose().chars().count();
+    if !(12..=1024).contains(&n) {
+        return Err(AuthError::invalid("password", "must be 12-1024 characters"));
+    }
+    Ok(())
+}
+
+async fn hash_password(password: SecretString) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.expose().as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|_| AuthError::Hash)
+    })
+    .await
+    .map_err(|_| AuthError::Hash)?
+}
+
+/// A hash to check against when the user does not exist, so an unknown name takes as long as
+/// a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"not a password of anyone's")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+async fn verify_password(password: SecretString, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn user_from(row: &sqlx::sqlite::SqliteRow, prefix: &str) -> Result<User, AuthError> {
+    let role: String = row.try_get(format!("{prefix}role").as_str())?;
+    Ok(User {
+        id: row.try_get(format!("{prefix}id").as_str())?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+        role: role.parse()?,
+        created_at: row.try_get(format!("{prefix}created_at").as_str())?,
+    })
+}
+
+impl AuthStore {
+    /// Opens (creating with mode 0600) the users database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, AuthError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| AuthError::Io(e.to_string()))?;
+        }
+        create_private(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(SCHEMA))
+            .execute(&pool)
+            .await?;
+        // WAL and shared-memory files get the database's mode from SQLite; tighten anyway.
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = set_private(Path::new(&p));
+        }
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a user. Names are unique regardless of case.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password: &SecretString,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let name = validate_name(name)?;
+        validate_password(password)?;
+        let hash = hash_password(password.clone()).await?;
+        let user = User {
+            id: uuid::Uuid::now_v7().to_string(),
+            name,
+            role,
+            created_at: now(),
+        };
+        let result = sqlx::query(
+            "INSERT INTO users (id, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&user.id)
+        .bind(&user.name)
+        .bind(&hash)
+        .bind(role.as_str())
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(user),
+            Err(sqlx::Error::Database(db))
+                if db.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+            {
+                Err(AuthError::Conflict(format!(
+                    "a user named {} already exists",
+                    user.name
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether a user of that name (any case) exists.
+    pub async fn user_exists(&self, name: &str) -> Result<bool, AuthError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE name = $1")
+            .bind(name.trim())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn user_count(&self) -> Result<u64, AuthError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, AuthError> {
+        let rows = sqlx::query("SELECT id, name, role, created_at FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| user_from(r, "")).collect()
+    }
+
+    /// Sandbox: with no user yet, creates `admin` with a generated password and returns it
+    /// (to print once). `None` when users exist.
+    pub async fn ensure_first_admin(&self) -> Result<Option<GeneratedAdmin>, AuthError> {
+        if self.user_count().await? > 0 {
+            return Ok(None);
+        }
+        let password = SecretString::from(random_token());
+        match self.create_user("admin", &password, Role::Admin).await {
+            Ok(user) => Ok(Some(GeneratedAdmin {
+                name: user.name,
+                password,
+            })),
+            // Another process made it first.
+            Err(AuthError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user if the name and password match. Takes the same time for an unknown name.
+    pub async fn check_password(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Option<User>, AuthError> {
+        let row = sqlx::query(
+            "SELECT id, name, role, created_at, password_hash FROM users WHERE name = $1",
+        )
+        .bind(name.trim())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            verify_password(password.clone(), dummy_hash().to_owned()).await;
+            return Ok(None);
+        };
+        let hash: String = row.try_get("password_hash")?;
+        let user = user_from(&row, "")?;
+        Ok(verify_password(password.clone(), hash)
+            .await
+            .then_some(user))
+    }
+
+    /// Starts a session; returns the cookie value (shown to nobody else) and the session.
+    pub async fn create_session(
+        &self,
+        user: &User,
+        ttl: Duration,
+    ) -> Result<(String, Session), AuthError> {
+        let cookie = random_token();
+        let session = Session {
+            id_hash: sha256_hex(&cookie),
+            user: user.clone(),
+            csrf_token: random_token(),
+            expires_at: now() + ttl.as_secs() as i64,
+        };
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.id_hash)
+        .bind(&user.id)
+        .bind(&session.csrf_token)
+        .bind(now())
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        // Expired sessions go away as new ones come.
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok((cookie, session))
+    }
+
+    /// The live session for a cookie value.
+    pub async fn session(&self, cookie: &str) -> Result<Option<Session>, AuthError> {
+        let row = sqlx::query(
+            "SELECT s.id_hash, s.csrf_token, s.expires_at, u.id, u.name, u.role, u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(sha256_hex(cookie))
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Session {
+                id_hash: r.try_get("id_hash")?,
+                csrf_token: r.try_get("csrf_token")?,
+                expires_at: r.try_get("expires_at")?,
+                user: user_from(&r, "")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), AuthError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an API token for `user`; returns the token (to show once) and its metadata.
+    pub async fn create_token(
+        &self,
+        user: &User,
+        name: &str,
+    ) -> Result<(SecretString, TokenInfo), AuthError> {
+        let name = name.trim();
+        if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
+            return Err(AuthError::invalid("name", "must be 1-100 characters"));
+        }
+        let token = format!("{TOKEN_PREFIX}{}", random_token());
+        let info = TokenInfo {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_owned(),
+            created_at: now(),
+            last_used_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO api_tokens (id, token_hash, user_id, name, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&info.id)
+        .bind(sha256_hex(&token))
+        .bind(&user.id)
+        .bind(&info.name)
+        .bind(info.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok((SecretString::from(token), info))
+    }
+
+    /// The user and token id for a bearer token; records its use (at most once a minute).
+    pub async fn token_user(&self, token: &str) -> Result<Option<(User, String)>, AuthError> {
+        let row = sqlx::query(
+            "SELECT t.id AS token_id, u.id, u.name, u.role, u.created_at \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(sha256_hex(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let token_id: String = row.try_get("token_id")?;
+        let user = user_from(&row, "")?;
+        let now = now();
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(&token_id)
+        .bind(now - 60)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some((user, token_id)))
+    }
+
+    pub async fn list_tokens(&self, user: &User) -> Result<Vec<TokenInfo>, AuthError> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(&user.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of `user`'s tokens; `false` if it has no such token.
+    pub async fn delete_token(&self, user: &User, id: &str) -> Result<bool, AuthError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(&user.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Reachable? (for `/readyz`)
+    pub async fn ping(&self) -> Result<(), AuthError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the file empty with mode 0600 if it does not exist, and makes it 0600 if it does.
+fn create_private(path: &Path) -> Result<(), AuthError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| AuthError::Io(format!("cannot create {}: {e}", path.display())))?;
+        }
+    }
+    set_private(path)
+}
+
+fn set_private(path: &Path) -> Result<(), AuthError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| AuthError::Io(format!("cannot restrict {}: {e}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn users_sessions_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let store = AuthStore::open(&path).await.unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let pw = SecretString::from("correct horse battery");
+        let user = store
+            .create_user("Alice", &pw, Role::Operator)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_user("alice", &pw, Role::Viewer).await,
+            Err(AuthError::Conflict(_))
+        ));
+        assert!(matches!(
+            store
+                .create_user("bob", &SecretString::from("short"), Role::Viewer)
+                .await,
+            Err(AuthError::Invalid {
+                field: "password",
+                ..
+            })
+        ));
+        assert!(
+            store
+                .check_password("alice", &SecretString::from("wrong password!"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.check_password("nobody", &pw).await.unwrap().is_none());
+        let found = store.check_password("Alice", &pw).await.unwrap().unwrap();
+        assert_eq!(found, user);
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+
+        let (cookie, session) = store
+            .create_session(&user, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let again = store.session(&cookie).await.unwrap().unwrap();
+        assert_eq!(again.csrf_token, session.csrf_token);
+        assert!(store.session("forged").await.unwrap().is_none());
+        store.delete_session(&session.id_hash).await.unwrap();
+        assert!(store.session(&cookie).await.unwrap().is_none());
+
+        let (token, info) = store.create_token(&user, "ci").await.unwrap();
+        assert!(token.expose().starts_with(TOKEN_PREFIX));
+        let (who, id) = store.token_user(token.expose()).await.unwrap().unwrap();
+        assert_eq!(
+            (who.name.as_str(), id.as_str()),
+            ("Alice", info.id.as_str())
+        );
+        let listed = store.list_tokens(&user).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].last_used_at.is_some());
+        assert!(store.delete_token(&user, &info.id).await.unwrap());
+        assert!(store.token_user(token.expose()).await.unwrap().is_none());
+        assert!(store.ensure_first_admin().await.unwrap().is_none());
+        store.close().await;
+        let raw = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(!text.contains(token.expose()) && !text.contains(&cookie));
+    }
+
+    #[tokio::test]
+    async fn the_first_sandbox_admin_is_generated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuthStore::open(&dir.path().join("a.db")).await.unwrap();
+        let admin = store.ensure_first_admin().await.unwrap().unwrap();
+        assert_eq!(admin.name, "admin");
+        let user = store
+            .check_password("admin", &admin.password)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.role, Role::Admin);
+        assert!(store.ensure_first_admin().await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,174 @@
+//! The azure-cortex web server: a REST API over the onboarding engine (`/api/v1`, described by
+//! its own OpenAPI document), live progress as Server-Sent Events, local operator accounts,
+//! health, readiness and Prometheus metrics. A library, so that tests (and the binary) run the
+//! real thing: [`router`] builds the application, [`serve`] runs it on a listener until a
+//! shutdown signal.
+//!
+//! Modules:
+//! * [`config`] — [`WebConfig`] from a TOML file, `CORTEX_WEB_*` variables and flags.
+//! * [`state`] — [`AppState`]: engine, users database, configuration, shutdown token.
+//! * [`routes`] — the route table (one list builds the router and is compared with the OpenAPI
+//!   document in tests); handlers by area: `jobs` (jobs and batches), `accounts` (accounts,
+//!   groups, audit), `session` (login, logout, tokens), `ops` (health, metrics, OpenAPI).
+//! * [`auth`] — sessions, CSRF, API tokens, roles, login throttling; [`auth::store`] keeps
+//!   users, sessions and tokens in their own SQLite file.
+//! * [`sse`] — job and batch event streams (resume with `Last-Event-ID`).
+//! * [`error`] — `{code, message, field?, errors?}` with stable codes; [`extract`] parses
+//!   input at the edge; [`views`] are the bodies; [`metrics`]; [`tls`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod routes;
+pub mod sse;
+pub mod state;
+pub mod tls;
+pub mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+pub use auth::{AuthStore, GeneratedAdmin, Role};
+pub use config::{ConfigError, WebConfig, WebSettings};
+pub use error::ApiError;
+pub use state::{AppState, StartError};
+
+/// The application: every route, authentication, JSON errors, body limit, metrics.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    routes::api()
+        .into_router()
+        .route_layer(middleware::from_fn_with_state(state.clone(), record_http))
+        .fallback(route_not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(edge))
+        .with_state(state)
+}
+
+/// `(METHOD, path)` of every route [`router`] serves.
+pub fn route_table() -> Vec<(String, String)> {
+    routes::api().routes()
+}
+
+/// The OpenAPI document served at `/api/v1/openapi.json`.
+pub fn openapi_document() -> String {
+    routes::ops::document()
+}
+
+/// Serves `app` on `listener` (TLS when configured) until `shutdown` resolves; then event
+/// streams end, the in-process worker (if configured) stops, and open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = app.shutdown_token().clone();
+    let worker = app.config().worker.then(|| {
+        let engine = app.engine().clone();
+        let stop = token.child_token();
+        tokio::spawn(async move { engine.run_worker(stop, false).await })
+    });
+    let signal = {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
+            token.cancel();
+        }
+    };
+    let result = match app.tls() {
+        None => {
+            let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service)
+                .with_graceful_shutdown(signal)
+                .await
+        }
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor.clone())?;
+            let service = router(app.clone()).into_make_service_with_connect_info::<tls::TlsPeer>();
+            axum::serve(listener, service)
+                .with_graceful_shutdown(signal)
+                .await
+        }
+    };
+    token.cancel();
+    if let Some(worker) = worker {
+        match worker.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the in-process worker failed"),
+            Err(e) => tracing::error!(error = %e, "the in-process worker panicked"),
+        }
+    }
+    result
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::for_status(axum::http::StatusCode::NOT_FOUND)
+}
+
+/// Counts requests by matched route (`/api/v1/jobs/{id}`, not the id).
+async fn record_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let response = next.run(req).await;
+    state
+        .metrics()
+        .record_http(&method, &route, response.status().as_u16());
+    response
+}
+
+/// Outermost: every error is JSON (the framework's own 405/413/… included), and security
+/// headers are set.
+async fn edge(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+            .into_iter()
+            .filter_map(|h| response.headers().get(&h).cloned().map(|v| (h, v)))
+            .collect();
+        response = ApiError::for_status(status).into_response();
+        for (h, v) in keep {
+            response.headers_mut().insert(h, v);
+        }
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if api && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

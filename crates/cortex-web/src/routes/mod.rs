@@ -1,0 +1,121 @@
+//! The routes: one table ([`api`]) that both builds the router and lists what it serves, so a
+//! test can compare the list with the OpenAPI document.
+//!
+//! | method | path | role | what |
+//! | --- | --- | --- | --- |
+//! | GET | `/healthz` | — | the process is up |
+//! | GET | `/readyz` | — | the job store and the users database answer |
+//! | GET | `/metrics` | viewer | Prometheus text |
+//! | GET | `/api/v1/openapi.json` | — | this API's OpenAPI 3.1 document |
+//! | POST | `/api/v1/auth/login` | — | sign in (cookie + CSRF token) |
+//! | POST | `/api/v1/auth/logout` | session | sign out |
+//! | GET | `/api/v1/auth/session` | viewer | who am I, CSRF token |
+//! | GET, POST | `/api/v1/tokens` | viewer; session to create | API tokens |
+//! | DELETE | `/api/v1/tokens/{id}` | viewer | revoke one of mine |
+//! | GET, POST | `/api/v1/jobs` | viewer; operator to submit | jobs |
+//! | GET | `/api/v1/jobs/{id}` | viewer | a job and its steps |
+//! | GET | `/api/v1/jobs/{id}/events` | viewer | SSE |
+//! | POST | `/api/v1/jobs/{id}/cancel`, `/resume`, `/approve` | operator | job actions |
+//! | POST | `/api/v1/batches` | operator | submit a batch |
+//! | GET | `/api/v1/batches/{id}` | viewer | summary and report |
+//! | GET | `/api/v1/batches/{id}/events` | viewer | SSE |
+//! | GET | `/api/v1/accounts` | viewer | Prisma's accounts |
+//! | GET, DELETE | `/api/v1/accounts/{id}` | viewer; operator to offboard | one account |
+//! | POST | `/api/v1/accounts/{id}/enable`, `/disable` | operator | |
+//! | GET, POST | `/api/v1/groups` | viewer; operator to create | account groups |
+//! | GET | `/api/v1/audit` | viewer | the audit log |
+
+pub mod accounts;
+pub mod jobs;
+pub mod ops;
+pub mod session;
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, on};
+
+use crate::state::AppState;
+
+/// A router that remembers what it was given.
+pub struct RouteTable {
+    router: Router<AppState>,
+    routes: Vec<(Method, &'static str)>,
+}
+
+impl RouteTable {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push((method, path));
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::GET, path, h)
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::POST, path, h)
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::DELETE, path, h)
+    }
+
+    /// `(METHOD, path)` of every route, in registration order.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        self.routes
+            .iter()
+            .map(|(m, p)| (m.to_string(), (*p).to_owned()))
+            .collect()
+    }
+
+    pub fn into_router(self) -> Router<AppState> {
+        self.router
+    }
+}
+
+/// Every route the server has.
+pub fn api() -> RouteTable {
+    RouteTable::new()
+        .get("/healthz", ops::healthz)
+        .get("/readyz", ops::readyz)
+        .get("/metrics", ops::metrics)
+        .get("/api/v1/openapi.json", ops::openapi)
+        .post("/api/v1/auth/login", session::login)
+        .post("/api/v1/auth/logout", session::logout)
+        .get("/api/v1/auth/session", session::current)
+        .get("/api/v1/tokens", session::list_tokens)
+        .post("/api/v1/tokens", session::create_token)
+        .delete("/api/v1/tokens/{id}", session::delete_token)
+        .get("/api/v1/jobs", jobs::list)
+        .post("/api/v1/jobs", jobs::submit)
+        .get("/api/v1/jobs/{id}", jobs::get)
+        .get("/api/v1/jobs/{id}/events", jobs::events)
+        .post("/api/v1/jobs/{id}/cancel", jobs::cancel)
+        .post("/api/v1/jobs/{id}/resume", jobs::resume)
+        .post("/api/v1/jobs/{id}/approve", jobs::approve)
+        .post("/api/v1/batches", jobs::submit_batch)
+        .get("/api/v1/batches/{id}", jobs::get_batch)
+        .get("/api/v1/batches/{id}/events", jobs::batch_events)
+        .get("/api/v1/accounts", accounts::list)
+        .get("/api/v1/accounts/{id}", accounts::get)
+        .delete("/api/v1/accounts/{id}", accounts::offboard)
+        .post("/api/v1/accounts/{id}/enable", accounts::enable)
+        .post("/api/v1/accounts/{id}/disable", accounts::disable)
+        .get("/api/v1/groups", accounts::list_groups)
+        .post("/api/v1/groups", accounts::create_group)
+        .get("/api/v1/audit", accounts::list_audit)
+}

@@ -1,0 +1,142 @@
+//! Health, readiness, metrics and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+
+use crate::auth::Authed;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::views::{Health, Readiness};
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// The job store and the users database answer.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]
+pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, ApiError> {
+    let store = state.engine().store();
+    let check = async {
+        store
+            .list_jobs(None, 1)
+            .await
+            .map_err(|e| ApiError::storage("job store", &e))?;
+        state
+            .auth()
+            .ping()
+            .await
+            .map_err(|e| ApiError::storage("users database", &e))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), check).await {
+        Ok(Ok(())) => Ok(axum::Json(Readiness {
+            status: "ready".into(),
+            store: store.backend().into(),
+        })),
+        Ok(Err(e)) => Err(e.with_code("not_ready")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the store did not answer within 5 s",
+        )),
+    }
+}
+
+/// Prometheus metrics (text format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String),
+        (status = 401, body = ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    Authed(_): Authed,
+) -> Result<Response, ApiError> {
+    let text = state.metrics().render(state.engine().store()).await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+pub async fn openapi() -> Response {
+    let mut response = document().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The OpenAPI document as JSON.
+pub fn document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
+}
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "Session cookie from /api/v1/auth/login (`__Host-cortex_session` under TLS); \
+                 state changes also need the X-CSRF-Token header",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "azure-cortex",
+        description = "Onboard Azure into Prisma Cloud: jobs, batches, accounts, groups, audit, live progress. \
+                       Errors are {code, message, field?, errors?} with stable codes.",
+    ),
+    modifiers(&Security),
+    security(("session" = []), ("token" = [])),
+    paths(
+        healthz, readyz, metrics, openapi,
+        super::session::login, super::session::logout, super::session::current,
+        super::session::list_tokens, super::session::create_token, super::session::delete_token,
+        super::jobs::list, super::jobs::submit, super::jobs::get, super::jobs::events,
+        super::jobs::cancel, super::jobs::resume, super::jobs::approve,
+        super::jobs::submit_batch, super::jobs::get_batch, super::jobs::batch_events,
+        super::accounts::list, super::accounts::get, super::accounts::offboard,
+        super::accounts::enable, super::accounts::disable,
+        super::accounts::list_groups, super::accounts::create_group,
+        super::accounts::list_audit,
+    ),
+    tags(
+        (name = "jobs", description = "One onboarding each"),
+        (name = "batches", description = "Many onboardings, all accepted or none"),
+        (name = "accounts", description = "Accounts in Prisma Cloud"),
+        (name = "groups", description = "Account groups"),
+        (name = "audit", description = "Who did what"),
+        (name = "auth", description = "Sessions and API tokens"),
+        (name = "ops", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,116 @@
+//! What every handler shares: the engine, the users database, the configuration, the
+//! shutdown signal (which ends open event streams), login throttling and metrics.
+
+use std::sync::Arc;
+
+use onboarding_engine::Engine;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{AuthError, AuthStore, GeneratedAdmin, SESSION_COOKIE, SESSION_COOKIE_TLS};
+use crate::config::WebConfig;
+use crate::metrics::Metrics;
+
+/// The application. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    auth: AuthStore,
+    config: WebConfig,
+    shutdown: CancellationToken,
+    throttle: LoginThrottle,
+    metrics: Metrics,
+    tls: Option<TlsAcceptor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("users database: {0}")]
+    Auth(#[from] AuthError),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl AppState {
+    /// The application over `engine` with the users in `auth`. Loads the TLS certificate and
+    /// key when configured.
+    pub fn new(engine: Engine, auth: AuthStore, config: WebConfig) -> Result<Self, StartError> {
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls::acceptor(files).map_err(StartError::Tls)?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                throttle: LoginThrottle::new(config.login_max_failures, config.login_window),
+                engine,
+                auth,
+                config,
+                shutdown: CancellationToken::new(),
+                metrics: Metrics::default(),
+                tls,
+            }),
+        })
+    }
+
+    /// Opens the users database named in `config` and builds the application. In sandbox
+    /// mode, the first start (no user yet) creates `admin` with a generated password, returned
+    /// here for the caller to print once.
+    pub async fn open(
+        engine: Engine,
+        config: WebConfig,
+    ) -> Result<(Self, Option<GeneratedAdmin>), StartError> {
+        let auth = AuthStore::open(&config.auth_database).await?;
+        let admin = if config.sandbox {
+            auth.ensure_first_admin().await?
+        } else {
+            None
+        };
+        Ok((Self::new(engine, auth, config)?, admin))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn auth(&self) -> &AuthStore {
+        &self.inner.auth
+    }
+
+    pub fn config(&self) -> &WebConfig {
+        &self.inner.config
+    }
+
+    /// Cancelled when the server shuts down: event streams end, the in-process worker stops.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    pub(crate) fn throttle(&self) -> &LoginThrottle {
+        &self.inner.throttle
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn tls(&self) -> Option<&TlsAcceptor> {
+        self.inner.tls.as_ref()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.inner.tls.is_some()
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.is_tls() {
+            SESSION_COOKIE_TLS
+        } else {
+            SESSION_COOKIE
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The API's request and response bodies (with their OpenAPI schemas).
+
+use std::collections::BTreeMap;
+
+use cortex_store::{AuditRecord, BatchSummary, JobRecord, StepRecord};
+use onboarding_engine::BatchReport;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::auth::{Role, TokenInfo, User};
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// One onboarding request, as `POST /api/v1/jobs` and each batch row take it. Every field is
+/// optional at this level so that all problems are reported at once (`invalid_request` lists
+/// them). `client_secret` is only for `identity: "existing"`; it is stored encrypted and never
+/// returned.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // documentation only: bodies are parsed into `RawRequest` + the secret
+pub struct JobRequest {
+    /// `subscription` (default) | `tenant` | `entra`.
+    scope: Option<String>,
+    subscription_id: Option<String>,
+    tenant_id: Option<String>,
+    include_management_groups: Option<Vec<String>>,
+    exclude_management_groups: Option<Vec<String>>,
+    include_subscriptions: Option<Vec<String>>,
+    exclude_subscriptions: Option<Vec<String>>,
+    /// The account name; `{subscription_id}` and `{tenant_id}` are filled in.
+    name: Option<String>,
+    /// Account group IDs or names.
+    groups: Option<Vec<String>>,
+    create_missing_groups: Option<bool>,
+    features: Option<Vec<String>>,
+    flow_logs: Option<bool>,
+    /// `azure` (default) | `azure_gov` | `azure_china`.
+    environment: Option<String>,
+    enabled: Option<bool>,
+    /// `builtin` (default) | `prisma-template` | `existing`.
+    identity: Option<String>,
+    client_id: Option<String>,
+    service_principal_id: Option<String>,
+    secret_rotation_days: Option<u32>,
+    directory_readers: Option<bool>,
+    audit_log_export: Option<bool>,
+    require_approval: Option<bool>,
+    /// The existing service principal's client secret (write-only).
+    #[schema(write_only)]
+    client_secret: Option<String>,
+}
+
+/// A batch: one label, many onboarding requests (all accepted or none).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchRequest {
+    pub label: String,
+    pub rows: Vec<JobRequest>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub batch_id: Option<String>,
+    pub kind: String,
+    /// queued | running | awaiting_approval | succeeded | failed | cancelled
+    pub state: String,
+    /// The validated request (it never holds a secret).
+    #[schema(value_type = Object)]
+    pub request: Value,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub attempts: i32,
+    pub worker_id: Option<String>,
+    pub cancel_requested: bool,
+    pub approved: bool,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> Self {
+        JobView {
+            id: j.id.to_string(),
+            batch_id: j.batch_id.map(|b| b.to_string()),
+            kind: j.kind,
+            state: j.state.to_string(),
+            request: j.request,
+            result: j.result,
+            error: j.error,
+            attempts: j.attempts,
+            worker_id: j.worker_id,
+            cancel_requested: j.cancel_requested,
+            approved: j.approved,
+            created_by: j.created_by,
+            created_at: rfc3339(j.created_at),
+            updated_at: rfc3339(j.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StepView {
+    pub name: String,
+    /// running | succeeded | failed | skipped
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<StepRecord> for StepView {
+    fn from(s: StepRecord) -> Self {
+        StepView {
+            name: s.name,
+            state: s.state,
+            started_at: rfc3339(s.started_at),
+            finished_at: s.finished_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub job: JobView,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+/// A job accepted (202) or acted on.
+#[derive(Serialize, ToSchema)]
+pub struct JobRef {
+    pub id: String,
+    pub state: String,
+    /// Where to follow it.
+    pub events: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchAccepted {
+    pub id: String,
+    pub jobs: Vec<String>,
+    pub events: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchRowView {
+    pub job_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub state: String,
+    /// created | adopted, once succeeded.
+    pub outcome: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A batch: its summary and the report of every job.
+#[derive(Serialize, ToSchema)]
+pub struct BatchView {
+    pub id: String,
+    pub label: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub total: u64,
+    pub by_state: BTreeMap<String, u64>,
+    pub onboarded: u64,
+    pub adopted: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub rows: Vec<BatchRowView>,
+}
+
+impl BatchView {
+    pub fn new(summary: BatchSummary, report: BatchReport) -> Self {
+        BatchView {
+            id: summary.id.to_string(),
+            label: summary.label,
+            created_by: summary.created_by,
+            created_at: rfc3339(summary.created_at),
+            total: summary.total,
+            by_state: summary
+                .by_state
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            onboarded: report.onboarded,
+            adopted: report.adopted,
+            failed: report.failed,
+            pending: report.pending,
+            rows: report
+                .rows
+                .into_iter()
+                .map(|r| BatchRowView {
+                    job_id: r.job_id,
+                    account_id: r.account_id,
+                    name: r.name,
+                    state: r.state.to_string(),
+                    outcome: r.outcome,
+                    code: r.code,
+                    message: r.message,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Accounts as Prisma Cloud lists them (`GET /cloud`).
+#[derive(Serialize, ToSchema)]
+pub struct AccountList {
+    #[schema(value_type = Vec<Object>)]
+    pub accounts: Vec<Value>,
+}
+
+/// One Azure account (`GET /v1/cloudAccounts/azureAccounts/{id}`; the key is always masked).
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    pub account_id: String,
+    #[schema(value_type = Object)]
+    pub account: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountAction {
+    pub account_id: String,
+    /// enabled | disabled | offboarded
+    pub result: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupList {
+    #[schema(value_type = Vec<Object>)]
+    pub groups: Vec<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupCreated {
+    #[schema(value_type = Object)]
+    pub group: Value,
+    /// created | adopted (a group of that name existed).
+    pub outcome: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    pub prisma_request_ids: Vec<String>,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(a: AuditRecord) -> Self {
+        AuditView {
+            id: a.id,
+            at: rfc3339(a.at),
+            actor: a.actor,
+            action: a.action,
+            target: a.target,
+            detail: a.detail,
+            prisma_request_ids: a.prisma_request_ids,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    pub entries: Vec<AuditView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub name: String,
+    #[schema(value_type = String, write_only)]
+    pub password: prisma_types::SecretString,
+}
+
+/// The caller, and for a cookie session its CSRF token.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub user: User,
+    /// session | token
+    pub auth: String,
+    /// Send it as `X-CSRF-Token` with every state change made with the session cookie.
+    pub csrf_token: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+}
+
+/// A new API token: `token` is shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    pub token: String,
+    pub role: Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: String,
+    /// sqlite | postgres
+    pub store: String,
+}

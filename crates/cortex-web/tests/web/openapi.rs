@@ -1,0 +1,130 @@
+//! The OpenAPI document lists exactly the routes the server has, and each of them is served.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::common::{Auth, Server};
+
+#[tokio::test]
+async fn the_document_is_openapi_and_lists_exactly_the_routes() {
+    let server = Server::start().await;
+    let r = server
+        .request("GET", "/api/v1/openapi.json", &Auth::None, None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc: Value = r.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string());
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                assert!(op["responses"].is_object(), "{method} {path} has responses");
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<(String, String)> = cortex_web::route_table().into_iter().collect();
+    assert_eq!(
+        documented, served,
+        "documented routes differ from served ones"
+    );
+    // Every schema reference resolves.
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(
+            schemas.contains_key(name),
+            "dangling schema reference {name}"
+        );
+    }
+
+    // And the table is what the router really serves: each route answers with something other
+    // than "no such route" / "method not allowed".
+    let token = server.token(crate::common::VIEWER).await;
+    for (method, path) in &served {
+        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let body = (method != "GET").then(|| serde_json::json!({}));
+        let r = server.request(method, &concrete, &token, body).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_ne!(status, 405, "{method} {path}: {text}");
+        assert!(
+            !text.contains("route_not_found"),
+            "{method} {path} is not served: {text}"
+        );
+    }
+    let (status, body) = server.call("GET", "/api/v1/nope", &Auth::None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
+    let (status, body) = server
+        .call(
+            "PUT",
+            "/api/v1/jobs",
+            &Auth::None,
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+/// The documented job request has exactly `RawRequest`'s fields plus `client_secret`.
+#[test]
+fn the_documented_job_request_matches_the_engine_request() {
+    let doc: Value = serde_json::from_str(&cortex_web::openapi_document()).unwrap();
+    let props = doc["components"]["schemas"]["JobRequest"]["properties"]
+        .as_object()
+        .unwrap();
+    let documented: BTreeSet<String> = props.keys().cloned().collect();
+    let raw = serde_json::to_value(onboarding_engine::RawRequest::default()).unwrap();
+    let mut expected: BTreeSet<String> = raw.as_object().unwrap().keys().cloned().collect();
+    expected.insert("client_secret".into());
+    assert_eq!(documented, expected);
+}
+
+/// Every route but the public ones refuses a caller without credentials (401, JSON).
+#[tokio::test]
+async fn every_private_route_needs_credentials() {
+    let server = Server::start_with(crate::common::Options {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let public = [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/auth/login"),
+    ];
+    for (method, path) in cortex_web::route_table() {
+        if public.contains(&(method.as_str(), path.as_str())) {
+            continue;
+        }
+        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let body = (method != "GET").then(|| serde_json::json!({}));
+        let (status, b) = server.call(&method, &concrete, &Auth::None, body).await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (401, Some("unauthenticated")),
+            "{method} {path}: {b}"
+        );
+    }
+}
