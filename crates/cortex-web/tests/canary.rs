@@ -18,13 +18,7 @@ const CANARY: &str = "CANARY-WEB-SECRET-7f3Kq~x9Zr2";
 
 #[test]
 fn the_client_secret_never_comes_back() {
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install_global();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

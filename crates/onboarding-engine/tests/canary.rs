@@ -38,13 +38,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[test]
 fn no_secret_reaches_the_database_logs_events_or_workspace() {
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install_global();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

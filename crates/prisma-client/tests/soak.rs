@@ -54,13 +54,7 @@ fn account(n: u32) -> AzureAccount {
 
 #[test]
 fn soak_thousand_onboardings_under_faults_without_leaking_secrets() {
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install_global();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -9,6 +9,20 @@ use std::sync::{Arc, Mutex};
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 
 impl LogCapture {
+    /// Installs a process-wide subscriber that records every event of every crate at trace
+    /// level into the returned capture. Once per test binary (canary tests get their own).
+    #[cfg(feature = "testing")]
+    pub fn install_global() -> LogCapture {
+        let capture = LogCapture::default();
+        let writer = capture.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        capture
+    }
+
     /// Everything written so far, as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
