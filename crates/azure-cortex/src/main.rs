@@ -1,8 +1,12 @@
 //! `azure-cortex`: the command-line entry point. Parses arguments, sets up logging and the
-//! runtime, and hands over: the onboarding commands to `cortex-cli`, `emulator` and `worker`
-//! to their modules here. Exit codes are `cortex-cli`'s (clap usage errors exit 2).
+//! runtime, and hands over: the onboarding commands to `cortex-cli`; `emulator`, `worker`,
+//! `serve` (the web server of `cortex-web`) and `users` to their modules here. Exit codes are
+//! `cortex-cli`'s (clap usage errors exit 2).
 
 mod emulator_cmd;
+mod serve_cmd;
+mod users_cmd;
+mod web_config;
 mod worker_cmd;
 
 use std::process::ExitCode;
@@ -34,14 +38,20 @@ enum Command {
     /// Run onboarding jobs from the store (several workers share the work through leases).
     #[command(after_help = worker_cmd::ABOUT_SANDBOX)]
     Worker(worker_cmd::WorkerArgs),
+    /// Run the web server: the REST API (/api/v1) over the store, with jobs run in-process.
+    #[command(after_help = serve_cmd::EXAMPLES)]
+    Serve(Box<serve_cmd::ServeArgs>),
+    /// The web server's users: add, list.
+    #[command(subcommand, after_help = users_cmd::EXAMPLES)]
+    Users(users_cmd::UsersCommand),
 }
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let level = match cli.command {
-        Command::Cli(_) => "warn",
-        Command::Emulator(_) | Command::Worker(_) => "info",
+        Command::Cli(_) | Command::Users(_) => "warn",
+        Command::Emulator(_) | Command::Worker(_) | Command::Serve(_) => "info",
     };
     cortex_cli::logging::init_at(cli.global.verbose, cli.global.quiet, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +74,14 @@ fn main() -> ExitCode {
                 report(emulator_cmd::run(*args, sub).await)
             }
             Command::Worker(args) => report(worker_cmd::run(&cli.global, args).await),
+            Command::Serve(args) => finish(
+                &cli.global,
+                serve_cmd::run(&cli.global, &matches, *args).await,
+            ),
+            Command::Users(command) => finish(
+                &cli.global,
+                users_cmd::run(&cli.global, &matches, command).await,
+            ),
         }
     });
     // A blocked read of stdin (an unanswered question) must not keep the process alive.
@@ -77,6 +95,20 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(cortex_cli::Exit::Failed.code())
+        }
+    }
+}
+
+/// The exit code of a command returning the CLI's error type (reported as the CLI does).
+fn finish(
+    global: &cortex_cli::GlobalArgs,
+    result: Result<cortex_cli::Exit, cortex_cli::CliError>,
+) -> ExitCode {
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            global.out().error(&e);
+            e.exit.into()
         }
     }
 }

@@ -7,9 +7,10 @@
 use tracing_subscriber::EnvFilter;
 
 /// The project's crates, whose level `-v` raises.
-const OURS: [&str; 9] = [
+const OURS: [&str; 10] = [
     "azure_cortex",
     "cortex_cli",
+    "cortex_web",
     "onboarding_engine",
     "prisma_client",
     "prisma_emulator",
@@ -39,8 +40,8 @@ pub fn init(verbose: u8, quiet: bool) {
     init_at(verbose, quiet, "warn");
 }
 
-/// [`init`] with our crates at `level` by default (the long-running `emulator` and `worker`
-/// commands log their work at `info`).
+/// [`init`] with our crates at `level` by default (the long-running `emulator`, `worker` and
+/// `serve` commands log their work at `info`).
 pub fn init_at(verbose: u8, quiet: bool, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(filter_for(verbose, quiet, level)));

@@ -65,12 +65,16 @@ impl AppState {
         config: WebConfig,
     ) -> Result<(Self, Option<GeneratedAdmin>), StartError> {
         let auth = AuthStore::open(&config.auth_database).await?;
-        let admin = if config.sandbox {
-            auth.ensure_first_admin().await?
+        // Everything that can still fail (the TLS files) is checked before the first admin is
+        // created: its password is shown only once, so it must not be made for a start that
+        // then fails.
+        let state = Self::new(engine, auth, config)?;
+        let admin = if state.config().sandbox {
+            state.auth().ensure_first_admin().await?
         } else {
             None
         };
-        Ok((Self::new(engine, auth, config)?, admin))
+        Ok((state, admin))
     }
 
     pub fn engine(&self) -> &Engine {

@@ -7,3 +7,4 @@ mod common;
 mod interrupt;
 mod onboard;
 mod secrets;
+mod serve;

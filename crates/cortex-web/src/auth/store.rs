@@ -191,7 +191,8 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The prefix of API tokens, so they are recognisable in a secret scanner.
 pub const TOKEN_PREFIX: &str = "cxw_";
 
-fn validate_name(name: &str) -> Result<String, AuthError> {
+/// A user name as [`AuthStore::create_user`] accepts it (trimmed), or the `name` error.
+pub fn validate_name(name: &str) -> Result<String, AuthError> {
     let name = name.trim();
     let ok = (1..=64).contains(&name.chars().count())
         && name
@@ -206,7 +207,9 @@ fn validate_name(name: &str) -> Result<String, AuthError> {
     Ok(name.to_owned())
 }
 
-fn validate_password(password: &SecretString) -> Result<(), AuthError> {
+/// The password rule of [`AuthStore::create_user`] (12-1024 characters), or the `password`
+/// error.
+pub fn validate_password(password: &SecretString) -> Result<(), AuthError> {
     let n = password.expose().chars().count();
     if !(12..=1024).contains(&n) {
         return Err(AuthError::invalid("password", "must be 12-1024 characters"));
