@@ -214,8 +214,8 @@ fn announce(
     out.line(&format!("Listening on {url}{mode}"));
     if !out.quiet {
         out.line(&format!(
-            "API: {url}/api/v1 · OpenAPI: {url}/api/v1/openapi.json · health: {url}/healthz \
-             (the HTML pages are not built yet)"
+            "Web UI: {url}/ · API: {url}/api/v1 · OpenAPI: {url}/api/v1/openapi.json · \
+             health: {url}/healthz"
         ));
         out.line(&format!("Data directory: {}", config.data_dir.display()));
         out.line(if config.worker {

@@ -12,6 +12,8 @@
 //!   groups, audit), `session` (login, logout, tokens), `ops` (health, metrics, OpenAPI).
 //! * [`auth`] — sessions, CSRF, API tokens, roles, login throttling; [`auth::store`] keeps
 //!   users, sessions and tokens in their own SQLite file.
+//! * [`pages`] — the HTML pages (askama templates in `templates/`, our CSS and script in
+//!   `assets/`, served from the binary): sign-in, dashboard, live job page, onboarding form.
 //! * [`sse`] — job and batch event streams (resume with `Last-Event-ID`).
 //! * [`error`] — `{code, message, field?, errors?}` with stable codes; [`extract`] parses
 //!   input at the edge; [`views`] are the bodies; [`metrics`]; [`tls`].
@@ -21,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     routes::api()
         .into_router()
+        .merge(pages::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), record_http))
         .fallback(route_not_found)
         .layer(middleware::from_fn_with_state(
@@ -136,18 +140,18 @@ async fn record_http(State(state): State<AppState>, req: Request, next: Next) ->
     response
 }
 
-/// Outermost: every error is JSON (the framework's own 405/413/… included), and security
-/// headers are set.
+/// Outermost: every error is JSON (the framework's own 405/413/… included) unless a page
+/// rendered it as HTML, and security headers are set.
 async fn edge(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut response = next.run(req).await;
     let status = response.status();
-    let is_json = response
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_ours {
         let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
             .into_iter()
             .filter_map(|h| response.headers().get(&h).cloned().map(|v| (h, v)))
@@ -163,10 +167,14 @@ async fn edge(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // The pages say `same-origin`: with `no-referrer` a browser sends `Origin: null` on a
+    // form POST, and the sign-in form checks the origin.
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
     if api && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

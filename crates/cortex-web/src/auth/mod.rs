@@ -262,3 +262,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Interactive {
         }
     }
 }
+
+/// The signed-in caller of an HTML page, if any (a GET needs no CSRF token; the pages' forms
+/// go through [`Operator`] and [`Interactive`], which check it).
+pub(crate) fn page_principal(parts: &Parts) -> Option<Principal> {
+    match parts.extensions.get::<Caller>() {
+        Some(Caller::Known(p)) => Some((**p).clone()),
+        _ => None,
+    }
+}

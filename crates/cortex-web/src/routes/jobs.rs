@@ -20,7 +20,7 @@ use crate::views::{
 
 /// Splits a request object into the request proper and the client secret; names bad fields
 /// with `prefix` (`rows[3].` in a batch).
-fn parse_row(
+pub(crate) fn parse_row(
     value: Value,
     prefix: &str,
 ) -> Result<(OnboardingRequest, Option<SecretString>), Vec<FieldError>> {

@@ -30,7 +30,7 @@ async fn audit(
     }
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
+pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let secure = if state.is_tls() { "; Secure" } else { "" };
     let cookie = format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
@@ -67,13 +67,34 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let name = body.name.trim();
+    let (cookie, principal) = sign_in(&state, ip, &body.name, &body.password).await?;
+    let ttl = state.config().session_ttl;
+    let mut response = axum::Json(view(&principal)).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &cookie, ttl.as_secs()),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Checks a name and password (throttled, audited) and opens a session: its cookie value and
+/// the signed-in caller. Shared by the API's login and the sign-in page.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    name: &str,
+    password: &prisma_types::SecretString,
+) -> Result<(String, Principal), ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(
             ApiError::bad_parameter("name", "must be 1-64 characters").with_code("invalid_body")
         );
     }
-    if body.password.expose().is_empty() || body.password.expose().len() > 4096 {
+    if password.expose().is_empty() || password.expose().len() > 4096 {
         return Err(
             ApiError::bad_parameter("password", "must be 1-4096 bytes").with_code("invalid_body")
         );
@@ -90,7 +111,7 @@ pub async fn login(
         e.retry_after = Some(wait.as_secs() + 1);
         return Err(e);
     }
-    let Some(user) = state.auth().check_password(name, &body.password).await? else {
+    let Some(user) = state.auth().check_password(name, password).await? else {
         state.throttle().failed(name, ip);
         // The name goes to the audit log only when it is a user's: a password typed into the
         // name field must not end up there.
@@ -99,7 +120,7 @@ pub async fn login(
             _ => "(unknown user)".to_owned(),
         };
         audit(
-            &state,
+            state,
             format!("web:{target}"),
             "auth.login_failed",
             &target,
@@ -116,27 +137,21 @@ pub async fn login(
     let ttl = state.config().session_ttl;
     let (cookie, session) = state.auth().create_session(&user, ttl).await?;
     audit(
-        &state,
+        state,
         format!("web:{}", user.name),
         "auth.login",
         &user.name,
         serde_json::json!({"ip": ip.to_string()}),
     )
     .await;
-    let principal = Principal {
-        user,
-        via: Via::Session(session),
-        csrf_ok: true,
-    };
-    let mut response = axum::Json(view(&principal)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        session_cookie(&state, &cookie, ttl.as_secs()),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok((
+        cookie,
+        Principal {
+            user,
+            via: Via::Session(session),
+            csrf_ok: true,
+        },
+    ))
 }
 
 /// Sign out: ends the session and clears the cookie.

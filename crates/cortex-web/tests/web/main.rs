@@ -7,3 +7,4 @@ mod api;
 mod auth;
 mod events;
 mod openapi;
+mod pages;

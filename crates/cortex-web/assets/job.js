@@ -1,0 +1,190 @@
+// The live job page: replays the job's history and follows it over Server-Sent Events.
+// Hand-written, no dependencies. EventSource reconnects by itself and sends Last-Event-ID,
+// so after a network blip the server sends exactly the events that were missed.
+"use strict";
+(function () {
+  const root = document.getElementById("job");
+  if (!root) return;
+  const jobId = root.dataset.jobId;
+  const $ = (id) => document.getElementById(id);
+  const ICONS = { ok: "✓", bad: "✗", warn: "!", run: "▶", muted: "○" };
+  const CLASS = {
+    succeeded: "ok", ok: "ok", applied: "ok", failed: "bad", error: "bad", errored: "bad",
+    warning: "warn", awaiting_approval: "warn", running: "run", applying: "run",
+    cancelled: "muted", skipped: "muted", pending: "muted", planned: "muted",
+  };
+  let lastSeq = 0;
+  let finished = false;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function badge(state) {
+    const cls = CLASS[state] || "muted";
+    const b = el("span", "badge " + cls);
+    const i = el("span", "", ICONS[cls]);
+    i.setAttribute("aria-hidden", "true");
+    b.append(i, " " + state.replace(/_/g, " "));
+    return b;
+  }
+  function secs(ms) { return (ms / 1000).toFixed(1) + " s"; }
+
+  function setJobState(state) {
+    const old = $("job-state");
+    const b = badge(state);
+    b.id = "job-state";
+    old.replaceWith(b);
+  }
+  function step(name, state, extra) {
+    const li = root.querySelector('li[data-step="' + name + '"]');
+    if (!li) return;
+    const cls = CLASS[state] || "muted";
+    li.className = "step " + cls;
+    li.querySelector(".icon").textContent = ICONS[cls];
+    li.querySelector(".state").textContent = state.replace(/_/g, " ");
+    if (extra && extra.elapsed !== undefined) li.querySelector(".elapsed").textContent = extra.elapsed;
+    if (extra && extra.detail !== undefined) li.querySelector(".detail").textContent = extra.detail;
+  }
+
+  const resources = new Map();
+  function resource(address) {
+    let r = resources.get(address);
+    if (!r) {
+      const tr = el("tr");
+      tr.dataset.address = address;
+      r = { tr, cells: {} };
+      for (const k of ["address", "action", "state", "elapsed", "diagnostic"]) {
+        const td = el("td", k);
+        r.cells[k] = td;
+        tr.append(td);
+      }
+      const code = el("code", "", address);
+      r.cells.address.append(code);
+      resources.set(address, r);
+      $("resources").append(tr);
+      $("resources-table").hidden = false;
+      $("tf-empty").hidden = true;
+    }
+    return r;
+  }
+  function resState(r, state) {
+    r.cells.state.replaceChildren(badge(state));
+  }
+
+  function call(text, cls) {
+    const li = el("li", cls || "", text);
+    $("calls").append(li);
+    $("calls-empty").hidden = true;
+  }
+
+  const caps = new Map();
+  function capability(e) {
+    let li = caps.get(e.capability);
+    if (!li) {
+      li = el("li");
+      li.dataset.capability = e.capability;
+      caps.set(e.capability, li);
+      $("capabilities").append(li);
+      $("caps-empty").hidden = true;
+    }
+    const cls = CLASS[e.status] || "muted";
+    li.className = "cap " + cls;
+    li.dataset.status = e.status;
+    li.replaceChildren(badge(e.status), " ", el("strong", "", e.capability));
+    if (e.message) li.append(el("span", "msg", e.message));
+    if (e.remediation && e.status !== "ok") li.append(el("span", "fix", "Fix: " + e.remediation));
+  }
+
+  function outcome(text, cls) {
+    const o = $("outcome");
+    o.hidden = false;
+    o.className = "outcome " + cls;
+    o.textContent = text;
+  }
+
+  function apply(e) {
+    switch (e.type) {
+      case "job_started": setJobState("running"); break;
+      case "job_succeeded":
+        setJobState("succeeded");
+        outcome("✓ Onboarded: account " + e.account_id + " (" + e.outcome + ")", "ok");
+        break;
+      case "job_failed":
+        setJobState("failed");
+        outcome("✗ Failed" + (e.step ? " at " + e.step : "") + ": " + e.message + " (" + e.code + ")", "bad");
+        break;
+      case "job_cancelled": setJobState("cancelled"); outcome("⊘ Cancelled", "muted"); break;
+      case "step_started": step(e.step, "running", { elapsed: "", detail: "" }); break;
+      case "step_finished": step(e.step, "succeeded", { elapsed: secs(e.elapsed_ms) }); break;
+      case "step_skipped": step(e.step, "skipped", { detail: e.reason }); break;
+      case "step_failed": step(e.step, "failed", { detail: e.message + " (" + e.code + ")" }); break;
+      case "approval_required":
+        setJobState("awaiting_approval");
+        outcome("⏸ Waiting for approval: " + e.add + " to add, " + e.change + " to change, " + e.destroy + " to destroy", "warn");
+        break;
+      case "terraform_planned_change": {
+        const r = resource(e.address); r.cells.action.textContent = e.action; resState(r, "planned"); break;
+      }
+      case "terraform_apply_start": {
+        const r = resource(e.address); r.cells.action.textContent = e.action; resState(r, "applying"); break;
+      }
+      case "terraform_apply_progress": {
+        const r = resource(e.address); r.cells.elapsed.textContent = e.elapsed_s.toFixed(1) + " s"; break;
+      }
+      case "terraform_apply_complete": {
+        const r = resource(e.address); r.cells.action.textContent = e.action; resState(r, "applied");
+        r.cells.elapsed.textContent = e.elapsed_s.toFixed(1) + " s"; break;
+      }
+      case "terraform_apply_errored": {
+        const r = resource(e.address); resState(r, "errored"); break;
+      }
+      case "terraform_diagnostic":
+        if (e.address) {
+          const r = resource(e.address);
+          r.cells.diagnostic.textContent = e.severity + ": " + e.summary + (e.detail ? " — " + e.detail : "");
+        }
+        break;
+      case "api_call":
+        call((e.status === null || e.status === undefined ? "no answer" : e.status) + " " + e.endpoint +
+          " · " + e.elapsed_ms + " ms" + (e.attempt > 1 ? " · attempt " + e.attempt : ""));
+        break;
+      case "api_retry":
+        call(e.reason + " — retrying in " + secs(e.delay_ms) + " (" + e.endpoint + ", attempt " + e.attempt + ")", "retry");
+        break;
+      case "rate_limited":
+        call("paced by the rate limit: waiting " + secs(e.delay_ms) + " (" + e.endpoint + ")", "retry");
+        break;
+      case "capability_status": capability(e); break;
+      default: break;
+    }
+  }
+
+  const live = $("live");
+  const source = new EventSource("/api/v1/jobs/" + encodeURIComponent(jobId) + "/events");
+  source.onopen = function () { if (!finished) live.textContent = "● Live"; };
+  source.onmessage = function (m) {
+    let d;
+    try { d = JSON.parse(m.data); } catch (_) { return; }
+    if (typeof d.seq === "number") {
+      if (d.seq <= lastSeq) return;
+      lastSeq = d.seq;
+    }
+    apply(d.event || {});
+  };
+  source.addEventListener("end", function (m) {
+    finished = true;
+    source.close();
+    try { const d = JSON.parse(m.data); if (d.state) setJobState(d.state); } catch (_) { /* keep */ }
+    live.textContent = "Finished — full history shown";
+    root.dataset.finished = "true";
+  });
+  source.onerror = function () {
+    if (finished) return;
+    live.textContent = source.readyState === EventSource.CLOSED
+      ? "✗ Disconnected — reload the page"
+      : "↻ Connection lost — reconnecting…";
+  };
+})();
