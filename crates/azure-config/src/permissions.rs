@@ -209,6 +209,61 @@ fn feature_builtin_roles(feature: Feature) -> &'static [&'static str] {
     }
 }
 
+/// What one choice adds in Azure on top of the base read access, as our configuration grants
+/// it — for interfaces that explain a feature where it is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    pub builtin_roles: &'static [&'static str],
+    pub actions: &'static [&'static str],
+}
+
+impl Needs {
+    /// One sentence: the built-in roles assigned and the custom-role actions added (the first
+    /// few named, the rest counted).
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.builtin_roles.is_empty() {
+            parts.push(format!("assigns {}", self.builtin_roles.join(", ")));
+        }
+        if !self.actions.is_empty() {
+            let shown: Vec<&str> = self.actions.iter().take(3).copied().collect();
+            let more = self.actions.len().saturating_sub(shown.len());
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "adds {} to the custom role{tail}",
+                shown.join(", ")
+            ));
+        }
+        if parts.is_empty() {
+            return "Needs nothing beyond read access.".to_owned();
+        }
+        let mut text = parts.join("; ");
+        text[..1].make_ascii_uppercase();
+        text.push('.');
+        text
+    }
+}
+
+/// What a feature needs beyond read access.
+pub fn feature_needs(feature: Feature) -> Needs {
+    Needs {
+        builtin_roles: feature_builtin_roles(feature),
+        actions: feature_actions(feature),
+    }
+}
+
+/// What flow-log ingestion needs beyond read access.
+pub fn flow_log_needs() -> Needs {
+    Needs {
+        builtin_roles: &[READER_AND_DATA_ACCESS],
+        actions: FLOW_LOG_EXTRA_ACTIONS,
+    }
+}
+
 /// Appends the entries of `items` that are not already in `out` (ASCII case-insensitive, as
 /// Azure compares actions and role names).
 fn push_unique(out: &mut Vec<&'static str>, items: &[&'static str]) {
@@ -272,6 +327,34 @@ pub fn graph_app_role_names() -> [&'static str; 8] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn needs_are_read_from_the_catalog() {
+        let remediation = feature_needs(Feature::Remediation).summary();
+        assert!(
+            remediation.contains(STORAGE_ACCOUNT_CONTRIBUTOR),
+            "{remediation}"
+        );
+        assert!(
+            remediation.contains(REMEDIATION_ACTIONS[0]),
+            "{remediation}"
+        );
+        let auto = feature_needs(Feature::AutoProtect).summary();
+        assert_eq!(
+            auto,
+            format!("Assigns {KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER}.")
+        );
+        let agentless = feature_needs(Feature::AgentlessScanning).summary();
+        assert!(
+            agentless.contains(&format!(
+                "and {} more",
+                AGENTLESS_SCANNING_ACTIONS.len() - 3
+            )),
+            "{agentless}"
+        );
+        assert!(flow_log_needs().summary().contains(READER_AND_DATA_ACCESS));
+    }
+
     use std::collections::BTreeSet;
 
     use super::*;

@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use cortex_store::JobId;
+use prisma_types::Feature;
 use serde_json::{Map, Value};
 
 use askama::Template;
@@ -482,32 +483,10 @@ pub async fn job_page(
 pub struct FeatureOption {
     pub value: &'static str,
     pub label: &'static str,
-    pub help: &'static str,
+    /// What the feature needs in Azure, from the same catalog the Terraform configuration uses.
+    pub help: String,
     pub checked: bool,
 }
-
-const FEATURES: [(&str, &str, &str); 4] = [
-    (
-        "agentless",
-        "Agentless Scanning",
-        "Needs a role to snapshot and read VM disks (Disk Snapshot Contributor on the subscription).",
-    ),
-    (
-        "auto-protect",
-        "Auto Protect",
-        "Needs rights to deploy Defender agents to VMs and AKS (Contributor-level on compute).",
-    ),
-    (
-        "remediation",
-        "Remediation",
-        "Needs write access to fix misconfigurations (a custom role with the write actions).",
-    ),
-    (
-        "serverless",
-        "Serverless Function Scanning",
-        "Needs read access to Function Apps' code and settings (Website Contributor read actions).",
-    ),
-];
 
 /// The onboarding form's values (never the client secret).
 #[derive(Default)]
@@ -533,17 +512,19 @@ pub struct OnboardPage {
     pub nav: Nav,
     pub values: OnboardValues,
     pub features: Vec<FeatureOption>,
+    /// What flow logs need in Azure (from the permission catalog).
+    pub flow_logs_help: String,
     pub problems: Vec<Problem>,
 }
 
 fn features(chosen: &[String]) -> Vec<FeatureOption> {
-    FEATURES
-        .iter()
-        .map(|(value, label, help)| FeatureOption {
-            value,
-            label,
-            help,
-            checked: chosen.iter().any(|c| c == value),
+    Feature::ALL
+        .into_iter()
+        .map(|f| FeatureOption {
+            value: f.short_name(),
+            label: f.display_name(),
+            help: azure_config::permissions::feature_needs(f).summary(),
+            checked: chosen.iter().any(|c| c == f.short_name()),
         })
         .collect()
 }
@@ -558,6 +539,7 @@ pub async fn onboard_page(PageUser(p): PageUser) -> Response {
                 ..OnboardValues::default()
             },
             features: features(&[]),
+            flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
             problems: Vec::new(),
         }
         .into_response(),
@@ -644,6 +626,7 @@ pub async fn onboard_submit(
                     nav: Nav::of(&who),
                     values,
                     features: features(chosen),
+                    flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
                     problems,
                 },
             )

@@ -165,7 +165,20 @@ async fn the_sign_in_form_needs_its_token_and_our_origin() {
         .unwrap();
     let cookie = session.split(';').next().unwrap().to_owned();
     let auth = Auth::Cookie { cookie, csrf: None };
-    assert_eq!(get(&server, "/onboard", &auth).await.status(), 200);
+    let onboard = get(&server, "/onboard", &auth).await;
+    assert_eq!(onboard.status(), 200);
+    // Each feature explains what it needs in Azure, from the configuration's own catalog.
+    let page = onboard.text().await.unwrap();
+    for need in [
+        "Storage Account Contributor",
+        "Key Vault Crypto Service Encryption User",
+        "Reader and Data Access",
+    ] {
+        assert!(
+            page.contains(need),
+            "{need} missing from the onboarding form"
+        );
+    }
     // An outside `next` is not followed.
     let r = get(&server, "/login", &Auth::None).await;
     let token = login_token(r.headers()["set-cookie"].to_str().unwrap());
