@@ -15,7 +15,7 @@ use prisma_types::account::{
     AccountScope, AzureCredentials, EntraTenant, HierarchyEntry, SelectionType, Subscription,
     TenantWithGroups,
 };
-use prisma_types::{AccountGroupId, AzureAccount, ManagementGroupId, ObjectId};
+use prisma_types::{AccountGroupId, AzureAccount, ObjectId};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -363,17 +363,15 @@ impl<'a> JobRun<'a> {
                 include_subscriptions,
                 exclude_subscriptions,
             } => {
-                let mg = |id: &String, sel| {
-                    ManagementGroupId::parse(id)
-                        .map(|m| HierarchyEntry::ManagementGroup(m, sel))
-                        .map_err(|e| EngineError::Workspace(e.to_string()))
-                };
                 let mut selection = Vec::new();
                 if include_management_groups.is_empty() && include_subscriptions.is_empty() {
                     selection.push(HierarchyEntry::WholeTenant);
                 }
                 for m in include_management_groups {
-                    selection.push(mg(m, SelectionType::Include)?);
+                    selection.push(HierarchyEntry::ManagementGroup(
+                        m.clone(),
+                        SelectionType::Include,
+                    ));
                 }
                 for s in include_subscriptions {
                     selection.push(HierarchyEntry::Subscription(
@@ -382,7 +380,10 @@ impl<'a> JobRun<'a> {
                     ));
                 }
                 for m in exclude_management_groups {
-                    selection.push(mg(m, SelectionType::Exclude)?);
+                    selection.push(HierarchyEntry::ManagementGroup(
+                        m.clone(),
+                        SelectionType::Exclude,
+                    ));
                 }
                 for s in exclude_subscriptions {
                     selection.push(HierarchyEntry::Subscription(

@@ -28,9 +28,9 @@ pub enum Scope {
     Tenant {
         tenant_id: TenantId,
         #[serde(default)]
-        include_management_groups: Vec<String>,
+        include_management_groups: Vec<ManagementGroupId>,
         #[serde(default)]
-        exclude_management_groups: Vec<String>,
+        exclude_management_groups: Vec<ManagementGroupId>,
         #[serde(default)]
         include_subscriptions: Vec<SubscriptionId>,
         #[serde(default)]
@@ -251,10 +251,9 @@ impl RawRequest {
             }
             (_, None) => None,
         };
-        let mut mgs = |field: &str, list: &[String]| -> Vec<String> {
+        let mut mgs = |field: &str, list: &[String]| -> Vec<ManagementGroupId> {
             list.iter()
                 .filter_map(|m| c.take(ManagementGroupId::parse_as(field, m)))
-                .map(|m| m.to_string())
                 .collect()
         };
         let include_mgs = mgs("include_management_groups", &self.include_management_groups);
