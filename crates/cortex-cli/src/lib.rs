@@ -18,7 +18,6 @@
 //! `docs/cli.md` and [`schemas`].
 
 pub mod commands;
-pub mod csv;
 pub mod exit;
 pub mod follow;
 pub mod logging;

@@ -32,11 +32,21 @@
   }
   function secs(ms) { return (ms / 1000).toFixed(1) + " s"; }
 
+  // The buttons a state allows (the server checks again when one is pressed).
+  function showActions(state) {
+    const show = (id, on) => { const f = $(id); if (f) f.hidden = !on; };
+    show("approve-form", state === "awaiting_approval");
+    show("cancel-form", state === "queued" || state === "running" || state === "awaiting_approval");
+    show("resume-form", state === "failed" || state === "cancelled");
+    $("review").hidden = state !== "awaiting_approval";
+  }
   function setJobState(state) {
     const old = $("job-state");
     const b = badge(state);
     b.id = "job-state";
     old.replaceWith(b);
+    root.dataset.state = state;
+    showActions(state);
   }
   function step(name, state, extra) {
     const li = root.querySelector('li[data-step="' + name + '"]');
@@ -124,6 +134,8 @@
       case "approval_required":
         setJobState("awaiting_approval");
         outcome("⏸ Waiting for approval: " + e.add + " to add, " + e.change + " to change, " + e.destroy + " to destroy", "warn");
+        $("plan-summary").replaceChildren(el("strong", "", String(e.add)), " to add, ",
+          el("strong", "", String(e.change)), " to change, ", el("strong", "", String(e.destroy)), " to destroy");
         break;
       case "terraform_planned_change": {
         const r = resource(e.address); r.cells.action.textContent = e.action; resState(r, "planned"); break;

@@ -253,7 +253,10 @@ pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut
     let names = generated.output_names;
 
     let outputs: BTreeMap<String, (bool, serde_json::Value)> = match &inner.config.terraform {
-        TerraformMode::Replay { pace } => replay(run, &generated, *pace).await?,
+        TerraformMode::Replay { pace } => match replay(run, &generated, *pace).await? {
+            Some(outputs) => outputs,
+            None => return Ok(None),
+        },
         TerraformMode::Real { binary } | TerraformMode::Twin { binary, .. } => {
             write_json(&dir, "main.tf.json", &generated.main_tf_json)?;
             write_json(&dir, "terraform.tfvars.json", &generated.tfvars_json)?;
@@ -386,7 +389,7 @@ async fn replay(
     run: &JobRun<'_>,
     generated: &GeneratedConfig,
     pace: Duration,
-) -> Result<BTreeMap<String, (bool, serde_json::Value)>, EngineError> {
+) -> Result<Option<BTreeMap<String, (bool, serde_json::Value)>>, EngineError> {
     let resources: Vec<(String, String, String)> = generated
         .resources
         .iter()
@@ -398,6 +401,21 @@ async fn replay(
             )
         })
         .collect();
+    // The same gate as a real plan: every resource would be created.
+    if run.request.require_approval && !run.job.approved {
+        for (address, _, _) in &resources {
+            emit(EngineEvent::TerraformPlannedChange {
+                address: address.clone(),
+                action: "create".into(),
+            });
+        }
+        emit(EngineEvent::ApprovalRequired {
+            add: resources.len() as u64,
+            change: 0,
+            destroy: 0,
+        });
+        return Ok(None);
+    }
     let names = generated.output_names;
     let output_list: Vec<String> = [
         names.tenant_id,
@@ -436,7 +454,7 @@ async fn replay(
         names.client_secret.to_owned(),
         (true, serde_json::json!(secret)),
     );
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// A run that is repeated after the state was secured (a crash between the apply and the

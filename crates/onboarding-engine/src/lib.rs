@@ -3,6 +3,7 @@
 //! client secret. The web UI and the CLI are thin shells over it.
 //!
 //! * [`request`] — the request, validated once at the edge (every bad field named).
+//! * [`batch_file`] — the batch CSV (CLI and web bulk page): rows read and checked one by one.
 //! * [`engine`] — submit jobs and batches; workers claim jobs with leases and run them.
 //! * [`job`](crate::job) — the steps: validate → prerequisites → resolve → azure_identity →
 //!   preflight → register → verify, each with a checkpoint for resume.
@@ -10,6 +11,7 @@
 //!   offline twin) in a per-job workspace, or an existing service principal.
 //! * [`events`] and [`bus`] — typed events, stored before they are published, replayable.
 
+pub mod batch_file;
 pub mod bus;
 pub mod engine;
 pub mod error;

@@ -7,16 +7,15 @@
 //! 4 (interrupted).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use onboarding_engine::request::FieldError;
+use onboarding_engine::batch_file::{BatchDefaults, CsvRow, Hints, parse_rows, validate_rows};
 use onboarding_engine::{OnboardingRequest, RawRequest};
 use prisma_types::SecretString;
 
 use crate::GlobalArgs;
 use crate::commands::onboard::{CommonArgs, missing_secret};
 use crate::commands::{actor, run_jobs};
-use crate::csv::{CsvRow, read_rows};
 use crate::exit::{CliError, Exit};
 use crate::output::{Followed, Out, human};
 use crate::report::batch_result;
@@ -54,6 +53,23 @@ pub struct BatchArgs {
     pub common: CommonArgs,
 }
 
+const HINTS: Hints = Hints {
+    tenant: " (add a tenant_id column or --tenant)",
+    name: " (fill the name column or give --name)",
+};
+
+/// Reads the file; a missing name column is fine when `--name` gives a template.
+fn read_rows(path: &Path, name_template: bool) -> Result<Vec<CsvRow>, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::field("file", format!("cannot read {}: {e}", path.display())))?;
+    parse_rows(
+        &bytes,
+        name_template,
+        " (or give --name, e.g. --name 'azure-{subscription_id}')",
+    )
+    .map_err(CliError::invalid)
+}
+
 /// Builds and validates every row; all problems of all rows at once.
 fn batch_requests(
     args: &BatchArgs,
@@ -61,46 +77,22 @@ fn batch_requests(
     secret: &Option<SecretString>,
 ) -> Result<Vec<OnboardingRequest>, CliError> {
     let mut errors = Vec::new();
-    let mut requests = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
     if args.common.existing() && secret.is_none() {
         errors.push(missing_secret());
     }
-    for row in rows {
-        let mut groups = row.groups.clone();
-        if groups.is_empty() {
-            groups = args.common.raw().groups;
-        }
-        let raw = RawRequest {
-            scope: Some("subscription".into()),
-            subscription_id: Some(row.subscription_id.clone()),
-            tenant_id: row.tenant_id.clone().or_else(|| args.tenant.clone()),
-            name: row.name.clone().or_else(|| args.name.clone()),
-            groups,
+    let defaults = BatchDefaults {
+        request: RawRequest {
+            tenant_id: args.tenant.clone(),
+            name: args.name.clone(),
             ..args.common.raw()
-        };
-        let key = row.subscription_id.to_ascii_lowercase();
-        if let Some(first) = seen.get(&key) {
-            errors.push(FieldError {
-                field: format!("row {} subscription_id", row.row),
-                message: format!("{} is already in row {first}", row.subscription_id),
-            });
-        } else {
-            seen.insert(key, row.row);
-        }
-        match raw.validate() {
-            Ok(request) => requests.push(request),
-            Err(e) => errors.extend(e.errors.into_iter().map(|f| {
-                let hint = match f.field.as_str() {
-                    "tenant_id" => " (add a tenant_id column or --tenant)",
-                    "name" => " (fill the name column or give --name)",
-                    _ => "",
-                };
-                FieldError {
-                    field: format!("row {} {}", row.row, f.field),
-                    message: format!("{}{hint}", f.message),
-                }
-            })),
+        },
+        hints: Some(HINTS),
+    };
+    let mut requests = Vec::new();
+    for checked in validate_rows(rows, &defaults) {
+        match checked.result {
+            Ok(r) => requests.push(r),
+            Err(mut e) => errors.append(&mut e),
         }
     }
     if errors.is_empty() {
@@ -185,45 +177,29 @@ async fn run_batch(
 mod tests {
     use super::*;
 
-    const SUB: &str = "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f";
-    const TENANT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-
-    fn batch_args() -> BatchArgs {
-        BatchArgs {
+    #[test]
+    fn a_missing_secret_and_bad_rows_are_reported_together() {
+        let args = BatchArgs {
             file: "x.csv".into(),
-            tenant: Some(TENANT.into()),
+            tenant: Some("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
             name: None,
             label: None,
-            common: CommonArgs::default(),
-        }
-    }
-
-    fn row(n: u64, sub: &str, name: Option<&str>) -> CsvRow {
-        CsvRow {
-            row: n,
-            subscription_id: sub.into(),
-            name: name.map(Into::into),
+            common: CommonArgs {
+                identity: Some("existing".into()),
+                ..CommonArgs::default()
+            },
+        };
+        let rows = [CsvRow {
+            row: 2,
+            subscription_id: "{bad}".into(),
+            name: None,
             groups: Vec::new(),
             tenant_id: None,
-        }
-    }
-
-    #[test]
-    fn every_bad_row_is_named_with_its_field() {
-        let rows = [
-            row(2, SUB, Some("ok")),
-            row(3, "{bad}", Some("b")),
-            row(4, SUB, None),
-        ];
-        let err = batch_requests(&batch_args(), &rows, &None).unwrap_err();
+        }];
+        let err = batch_requests(&args, &rows, &None).unwrap_err();
         let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
-        assert!(fields.contains(&"row 3 subscription_id"), "{fields:?}");
-        assert!(fields.contains(&"row 4 name"), "{fields:?}");
-        assert!(
-            err.fields
-                .iter()
-                .any(|f| f.message.contains("already in row 2")),
-            "{err}"
-        );
+        assert!(fields.contains(&"client_secret"), "{fields:?}");
+        assert!(fields.contains(&"row 2 subscription_id"), "{fields:?}");
+        assert!(err.message.contains("give --name"), "{err}");
     }
 }

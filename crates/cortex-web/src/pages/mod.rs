@@ -7,9 +7,13 @@
 //! | GET, POST | `/login` | anyone | sign in (form; see below for its CSRF defence) |
 //! | POST | `/logout` | session | sign out |
 //! | GET | `/` | viewer | dashboard: accounts and recent jobs |
-//! | GET | `/jobs/{id}` | viewer | a job, live (EventSource on `/api/v1/jobs/{id}/events`) |
-//! | GET, POST | `/onboard` | viewer to see; operator to submit | onboard one subscription |
-//! | GET | `/assets/app.css`, `/assets/job.js` | anyone | our stylesheet and script |
+//! | GET | `/jobs/{id}` | viewer | a job, live (EventSource on `/api/v1/jobs/{id}/events`); the plan review |
+//! | POST | `/jobs/{id}/approve`, `/cancel`, `/resume` | operator | the job page's buttons |
+//! | GET | `/batches/{id}` | viewer | a batch, live: a row per subscription, summary, CSV export |
+//! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]) |
+//! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
+//! | GET | `/audit` | viewer | the audit log |
+//! | GET | `/assets/…` | anyone | our stylesheet and scripts |
 //!
 //! A visitor without a session is sent (303) to `/login?next=…`. The forms of signed-in pages
 //! carry the session's CSRF token as the `csrf_token` field, checked by the authentication
@@ -23,16 +27,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use cortex_store::JobId;
-use prisma_types::Feature;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::auth::{Interactive, Operator, Principal, Via, cookie, page_principal};
+use crate::auth::{Interactive, Principal, Via, cookie, page_principal};
 use crate::error::ApiError;
-use crate::extract::{ClientIp, form_pairs, parse_id};
+use crate::extract::{ClientIp, form_pairs};
 use crate::state::AppState;
 
 /// The cookie of the sign-in form's double-submit token.
@@ -40,8 +42,24 @@ pub const LOGIN_COOKIE: &str = "cortex_login";
 /// Its form field.
 pub const LOGIN_FIELD: &str = "login_token";
 
-const CSS: &str = include_str!("../../assets/app.css");
-const JOB_JS: &str = include_str!("../../assets/job.js");
+mod audit;
+mod bulk;
+mod jobs;
+mod onboard;
+
+/// Our stylesheet and scripts, served from the binary: `(name, content type, body)`.
+const ASSETS: [(&str, &str, &str); 5] = [
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    ),
+    ("job.js", JS, include_str!("../../assets/job.js")),
+    ("batch.js", JS, include_str!("../../assets/batch.js")),
+    ("onboard.js", JS, include_str!("../../assets/onboard.js")),
+    ("bulk.js", JS, include_str!("../../assets/bulk.js")),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// The pages' routes (merged into [`crate::router`]; not part of the API's table).
 pub fn router() -> Router<AppState> {
@@ -49,10 +67,16 @@ pub fn router() -> Router<AppState> {
         .route("/", get(dashboard))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
-        .route("/jobs/{id}", get(job_page))
-        .route("/onboard", get(onboard_page).post(onboard_submit))
-        .route("/assets/app.css", get(css))
-        .route("/assets/job.js", get(job_js))
+        .route("/jobs/{id}", get(jobs::job_page))
+        .route("/jobs/{id}/{action}", post(jobs::job_action))
+        .route("/batches/{id}", get(jobs::batch_page))
+        .route(
+            "/onboard",
+            get(onboard::onboard_page).post(onboard::onboard_submit),
+        )
+        .route("/bulk", get(bulk::bulk_page).post(bulk::bulk_submit))
+        .route("/audit", get(audit::audit_page))
+        .route("/assets/{name}", get(asset))
 }
 
 /// A signed-in visitor of a page; anyone else is redirected to the sign-in page.
@@ -142,6 +166,72 @@ fn no_store(mut r: Response) -> Response {
         ),
     );
     r
+}
+
+/// An error of a page, shown as a page (the API's JSON errors are for programs): the same
+/// status, code and safe message.
+pub struct PageError(pub ApiError);
+
+macro_rules! page_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for PageError {
+            fn from(e: $t) -> Self {
+                PageError(e.into())
+            }
+        }
+    )*};
+}
+page_error_from!(
+    ApiError,
+    cortex_store::StoreError,
+    onboarding_engine::EngineError
+);
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let title = match e.status {
+            StatusCode::NOT_FOUND => "Not found".to_owned(),
+            StatusCode::FORBIDDEN => "Not allowed".to_owned(),
+            StatusCode::CONFLICT => "Not possible now".to_owned(),
+            s if s.is_client_error() => "Bad request".to_owned(),
+            _ => "Something went wrong".to_owned(),
+        };
+        let page = ErrorPage {
+            title,
+            message: e.body.message,
+            field: e.body.field,
+        };
+        no_store((e.status, page).into_response())
+    }
+}
+
+/// What a page lists for a refused request: every bad field of an `invalid_request`, else the
+/// error itself.
+pub fn problems_of(e: &ApiError) -> Vec<onboard::Problem> {
+    if e.body.errors.is_empty() {
+        vec![onboard::Problem {
+            field: e.body.field.clone().unwrap_or_else(|| "request".into()),
+            message: e.body.message.clone(),
+        }]
+    } else {
+        e.body
+            .errors
+            .iter()
+            .map(|f| onboard::Problem {
+                field: f.field.clone(),
+                message: f.message.clone(),
+            })
+            .collect()
+    }
 }
 
 /// A status shown with an icon and a word, never by colour alone.
@@ -407,276 +497,19 @@ pub async fn dashboard(
 }
 
 // ---------------------------------------------------------------------------------------------
-// A job
-
-pub struct StepRow {
-    pub key: &'static str,
-    pub label: &'static str,
-    pub state: Badge,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "job.html")]
-pub struct JobPage {
-    pub nav: Nav,
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub state: Badge,
-    pub created_at: String,
-    pub created_by: String,
-    pub steps: Vec<StepRow>,
-}
-
-const STEPS: [(&str, &str); 7] = [
-    ("validate", "Validate the request"),
-    ("prerequisites", "Check prerequisites"),
-    ("resolve", "Resolve groups and features"),
-    ("azure_identity", "Azure identity (Terraform)"),
-    ("preflight", "Preflight status check"),
-    ("register", "Register in Prisma Cloud"),
-    ("verify", "Verify capabilities"),
-];
-
-pub async fn job_page(
-    State(state): State<AppState>,
-    PageUser(p): PageUser,
-    Path(raw): Path<String>,
-) -> Result<Response, ApiError> {
-    let id: JobId = parse_id("id", &raw)?;
-    let Some(job) = state.engine().store().get_job(id).await? else {
-        return Err(ApiError::not_found(format!("job {id} not found")));
-    };
-    let recorded = state.engine().store().steps(id).await?;
-    let steps = STEPS
-        .iter()
-        .map(|(key, label)| StepRow {
-            key,
-            label,
-            state: badge(
-                recorded
-                    .iter()
-                    .rev()
-                    .find(|s| s.name == *key)
-                    .map_or("pending", |s| s.state.as_str()),
-            ),
-        })
-        .collect();
-    Ok(no_store(
-        JobPage {
-            nav: Nav::of(&p),
-            id: id.to_string(),
-            name: job_name(&job.request),
-            kind: job.kind.clone(),
-            state: badge(&job.state.to_string()),
-            created_at: when(job.created_at),
-            created_by: job.created_by.clone(),
-            steps,
-        }
-        .into_response(),
-    ))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Onboarding
-
-pub struct FeatureOption {
-    pub value: &'static str,
-    pub label: &'static str,
-    /// What the feature needs in Azure, from the same catalog the Terraform configuration uses.
-    pub help: String,
-    pub checked: bool,
-}
-
-/// The onboarding form's values (never the client secret).
-#[derive(Default)]
-pub struct OnboardValues {
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub name: String,
-    pub groups: String,
-    pub flow_logs: bool,
-    pub identity: String,
-    pub client_id: String,
-    pub service_principal_id: String,
-}
-
-pub struct Problem {
-    pub field: String,
-    pub message: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "onboard.html")]
-pub struct OnboardPage {
-    pub nav: Nav,
-    pub values: OnboardValues,
-    pub features: Vec<FeatureOption>,
-    /// What flow logs need in Azure (from the permission catalog).
-    pub flow_logs_help: String,
-    pub problems: Vec<Problem>,
-}
-
-fn features(chosen: &[String]) -> Vec<FeatureOption> {
-    Feature::ALL
-        .into_iter()
-        .map(|f| FeatureOption {
-            value: f.short_name(),
-            label: f.display_name(),
-            help: azure_config::permissions::feature_needs(f).summary(),
-            checked: chosen.iter().any(|c| c == f.short_name()),
-        })
-        .collect()
-}
-
-pub async fn onboard_page(PageUser(p): PageUser) -> Response {
-    no_store(
-        OnboardPage {
-            nav: Nav::of(&p),
-            values: OnboardValues {
-                groups: "Default Account Group".into(),
-                identity: "builtin".into(),
-                ..OnboardValues::default()
-            },
-            features: features(&[]),
-            flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
-            problems: Vec::new(),
-        }
-        .into_response(),
-    )
-}
-
-/// The form as a `RawRequest` JSON object (with `client_secret` for an existing identity).
-fn request_of(form: &[(String, String)]) -> (Value, OnboardValues, Vec<String>) {
-    let one = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let chosen: Vec<String> = form
-        .iter()
-        .filter(|(k, _)| k == "features")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let values = OnboardValues {
-        tenant_id: one("tenant_id"),
-        subscription_id: one("subscription_id"),
-        name: one("name"),
-        groups: one("groups"),
-        flow_logs: !one("flow_logs").is_empty(),
-        identity: match one("identity").as_str() {
-            "" => "builtin".into(),
-            other => other.to_owned(),
-        },
-        client_id: one("client_id"),
-        service_principal_id: one("service_principal_id"),
-    };
-    let mut map = Map::new();
-    map.insert("scope".into(), "subscription".into());
-    let mut text = |key: &str, v: &str| {
-        if !v.is_empty() {
-            map.insert(key.into(), Value::String(v.to_owned()));
-        }
-    };
-    text("tenant_id", &values.tenant_id);
-    text("subscription_id", &values.subscription_id);
-    text("name", &values.name);
-    text("identity", &values.identity);
-    if values.identity == "existing" {
-        text("client_id", &values.client_id);
-        text("service_principal_id", &values.service_principal_id);
-        let secret = form
-            .iter()
-            .find(|(k, _)| k == "client_secret")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        if !secret.is_empty() {
-            map.insert("client_secret".into(), Value::String(secret));
-        }
-    }
-    let groups: Vec<Value> = values
-        .groups
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(|g| Value::String(g.to_owned()))
-        .collect();
-    map.insert("groups".into(), Value::Array(groups));
-    map.insert(
-        "features".into(),
-        Value::Array(chosen.iter().cloned().map(Value::String).collect()),
-    );
-    map.insert("flow_logs".into(), Value::Bool(values.flow_logs));
-    (Value::Object(map), values, chosen)
-}
-
-pub async fn onboard_submit(
-    State(state): State<AppState>,
-    Operator(who): Operator,
-    body: String,
-) -> Response {
-    let form = form_pairs(&body);
-    let (request, values, chosen) = request_of(&form);
-    let refuse = |status: StatusCode, problems: Vec<Problem>, values, chosen: &[String]| {
-        no_store(
-            (
-                status,
-                OnboardPage {
-                    nav: Nav::of(&who),
-                    values,
-                    features: features(chosen),
-                    flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
-                    problems,
-                },
-            )
-                .into_response(),
-        )
-    };
-    let (request, secret) = match crate::routes::jobs::parse_row(request, "") {
-        Ok(r) => r,
-        Err(errors) => {
-            let problems = errors
-                .into_iter()
-                .map(|e| Problem {
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect();
-            return refuse(StatusCode::BAD_REQUEST, problems, values, &chosen);
-        }
-    };
-    match state.engine().submit(&request, secret, &who.actor()).await {
-        Ok(id) => Redirect::to(&format!("/jobs/{id}")).into_response(),
-        Err(e) => {
-            let e = ApiError::from(e);
-            let problems = vec![Problem {
-                field: e.body.field.clone().unwrap_or_else(|| "request".into()),
-                message: e.body.message.clone(),
-            }];
-            refuse(e.status, problems, values, &chosen)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Assets
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-pub async fn css() -> Response {
-    asset(CSS, "text/css; charset=utf-8")
-}
-
-pub async fn job_js() -> Response {
-    asset(JOB_JS, "text/javascript; charset=utf-8")
+/// `GET /assets/{name}`: one of [`ASSETS`].
+pub async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -405,6 +405,71 @@ pub async fn get_batch(
     Ok(axum::Json(BatchView::new(summary, report)))
 }
 
+/// The batch's results as CSV, one row per subscription in submission order (a spreadsheet
+/// opens it; cells that would start a formula are prefixed with `'`).
+#[utoipa::path(get, path = "/api/v1/batches/{id}/report.csv", tag = "batches",
+    params(("id" = String, Path, description = "Batch id (UUID)")),
+    responses((status = 200, description = "text/csv: subscription_id,name,state,outcome,error_code,error_message,job_id",
+            content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn batch_report_csv(
+    State(state): State<AppState>,
+    Authed(_): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (id, _) = existing_batch(&state, &id).await?;
+    let report = state.engine().batch_report(id).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "subscription_id",
+        "name",
+        "state",
+        "outcome",
+        "error_code",
+        "error_message",
+        "job_id",
+    ];
+    let mut rows = vec![header.map(str::to_owned)];
+    for r in &report.rows {
+        rows.push([
+            r.account_id.clone(),
+            r.name.clone(),
+            r.state.to_string(),
+            r.outcome.clone().unwrap_or_default(),
+            r.code.clone().unwrap_or_default(),
+            r.message.clone().unwrap_or_default(),
+            r.job_id.clone(),
+        ]);
+    }
+    for row in rows {
+        out.write_record(row.iter().map(|c| spreadsheet_safe(c).into_owned()))
+            .map_err(|e| ApiError::internal("cannot write the CSV", &e))?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| ApiError::internal("cannot write the CSV", &e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"batch-{id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A cell a spreadsheet would run as a formula gets a leading `'`.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// The batch's progress as Server-Sent Events: a snapshot, then every job's events, then `end`.
 #[utoipa::path(get, path = "/api/v1/batches/{id}/events", tag = "batches",
     params(("id" = String, Path, description = "Batch id (UUID)"),

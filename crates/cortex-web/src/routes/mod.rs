@@ -19,6 +19,7 @@
 //! | POST | `/api/v1/batches` | operator | submit a batch |
 //! | GET | `/api/v1/batches/{id}` | viewer | summary and report |
 //! | GET | `/api/v1/batches/{id}/events` | viewer | SSE |
+//! | GET | `/api/v1/batches/{id}/report.csv` | viewer | the results as CSV |
 //! | GET | `/api/v1/accounts` | viewer | Prisma's accounts |
 //! | GET, DELETE | `/api/v1/accounts/{id}` | viewer; operator to offboard | one account |
 //! | POST | `/api/v1/accounts/{id}/enable`, `/disable` | operator | |
@@ -110,6 +111,7 @@ pub fn api() -> RouteTable {
         .post("/api/v1/batches", jobs::submit_batch)
         .get("/api/v1/batches/{id}", jobs::get_batch)
         .get("/api/v1/batches/{id}/events", jobs::batch_events)
+        .get("/api/v1/batches/{id}/report.csv", jobs::batch_report_csv)
         .get("/api/v1/accounts", accounts::list)
         .get("/api/v1/accounts/{id}", accounts::get)
         .delete("/api/v1/accounts/{id}", accounts::offboard)

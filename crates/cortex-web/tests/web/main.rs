@@ -8,3 +8,4 @@ mod auth;
 mod events;
 mod openapi;
 mod pages;
+mod workflows;

@@ -1,0 +1,239 @@
+//! Bulk onboarding: a CSV of subscriptions (pasted, or a file read into the text box by the
+//! page's script) with the options every row shares. "Check the rows" validates each row and
+//! shows a table naming every problem by row and field; nothing starts until the operator
+//! presses "Onboard", which submits the valid rows as one batch (rows with problems are
+//! left out, and the button says how many) and opens the batch's live page.
+//!
+//! The file format and the row checks are the CLI's (`onboarding_engine::batch_file`).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use onboarding_engine::RawRequest;
+use onboarding_engine::batch_file::{BatchDefaults, Hints, parse_rows, validate_rows};
+use onboarding_engine::request::FieldError;
+use prisma_types::SecretString;
+use serde_json::Value;
+
+use super::onboard::{FeatureOption, OnboardValues, Problem, Submitted, features, request_of};
+use super::{Nav, PageUser, no_store};
+use crate::auth::Operator;
+use crate::error::ApiError;
+use crate::extract::form_pairs;
+use crate::state::AppState;
+
+/// The most rows one paste may hold (the API's batch limit is the same order).
+const MAX_ROWS: usize = 1000;
+
+const HINTS: Hints = Hints {
+    tenant: " (add a tenant_id column or fill in the default tenant)",
+    name: " (fill the name column or give a name template)",
+};
+
+/// A row as checked.
+pub struct RowCheck {
+    pub row: u64,
+    pub subscription_id: String,
+    pub name: String,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "bulk.html")]
+pub struct BulkPage {
+    pub nav: Nav,
+    pub values: OnboardValues,
+    pub features: Vec<FeatureOption>,
+    pub csv: String,
+    pub label: String,
+    /// Problems of the whole file or form (header, a missing secret).
+    pub problems: Vec<Problem>,
+    /// The rows, once checked.
+    pub rows: Vec<RowCheck>,
+    pub valid: usize,
+    pub invalid: usize,
+}
+
+impl BulkPage {
+    fn checked(&self) -> bool {
+        !self.rows.is_empty()
+    }
+}
+
+pub async fn bulk_page(PageUser(p): PageUser) -> Response {
+    no_store(
+        BulkPage {
+            nav: Nav::of(&p),
+            values: OnboardValues {
+                review: false,
+                new_groups: "Default Account Group".into(),
+                ..OnboardValues::default()
+            },
+            features: features(&[]),
+            csv: String::new(),
+            label: String::new(),
+            problems: Vec::new(),
+            rows: Vec::new(),
+            valid: 0,
+            invalid: 0,
+        }
+        .into_response(),
+    )
+}
+
+fn problems(errors: Vec<FieldError>) -> Vec<Problem> {
+    errors
+        .into_iter()
+        .map(|e| Problem {
+            field: e.field,
+            message: e.message,
+        })
+        .collect()
+}
+
+/// The shared options as the rows' defaults, and the client secret of an existing identity.
+fn defaults_of(request: Value) -> Result<(RawRequest, Option<SecretString>), Vec<FieldError>> {
+    let Value::Object(mut map) = request else {
+        return Err(Vec::new());
+    };
+    let secret = match map.remove("client_secret") {
+        Some(Value::String(s)) => Some(SecretString::from(s)),
+        _ => None,
+    };
+    // The wizard's review applies to one job; a batch runs straight through.
+    map.remove("require_approval");
+    let raw: RawRequest = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        vec![FieldError {
+            field: "options".into(),
+            message: e.to_string(),
+        }]
+    })?;
+    Ok((raw, secret))
+}
+
+pub async fn bulk_submit(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    body: String,
+) -> Response {
+    let form = form_pairs(&body);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let start = field("action") == "start";
+    let csv = field("csv");
+    let label = match field("label").trim() {
+        "" => "bulk onboarding".to_owned(),
+        l => l.chars().take(200).collect(),
+    };
+    let Submitted {
+        request,
+        values,
+        features: chosen,
+        ..
+    } = request_of(&form);
+    let mut page = BulkPage {
+        nav: Nav::of(&who),
+        values,
+        features: features(&chosen),
+        csv: csv.clone(),
+        label: label.clone(),
+        problems: Vec::new(),
+        rows: Vec::new(),
+        valid: 0,
+        invalid: 0,
+    };
+    let refuse = |page: BulkPage| no_store((StatusCode::BAD_REQUEST, page).into_response());
+    let (base, secret) = match defaults_of(request) {
+        Ok(d) => d,
+        Err(e) => {
+            page.problems = problems(e);
+            return refuse(page);
+        }
+    };
+    // Checked once here rather than once per row by the engine.
+    if base.identity.as_deref() == Some("existing") {
+        let problem = match &secret {
+            None => Some("is required for an existing app registration".to_owned()),
+            Some(s) => prisma_types::account::validate_client_secret(s)
+                .err()
+                .map(|e| e.message),
+        };
+        if let Some(message) = problem {
+            page.problems.push(Problem {
+                field: "client_secret".into(),
+                message,
+            });
+        }
+    }
+    let name_template = base.name.is_some();
+    let rows = match parse_rows(
+        csv.as_bytes(),
+        name_template,
+        " (or give a name template, e.g. azure-{subscription_id})",
+    ) {
+        Ok(rows) if rows.len() > MAX_ROWS => {
+            page.problems.push(Problem {
+                field: "csv".into(),
+                message: format!("has {} rows; at most {MAX_ROWS} at a time", rows.len()),
+            });
+            return refuse(page);
+        }
+        Ok(rows) => rows,
+        Err(e) => {
+            page.problems.extend(problems(e));
+            return refuse(page);
+        }
+    };
+    let defaults = BatchDefaults {
+        request: base,
+        hints: Some(HINTS),
+    };
+    let mut items = Vec::new();
+    for checked in validate_rows(&rows, &defaults) {
+        let row = &checked.row;
+        let mut check = RowCheck {
+            row: row.row,
+            subscription_id: row.subscription_id.clone(),
+            name: row.name.clone().unwrap_or_default(),
+            problems: Vec::new(),
+        };
+        match checked.result {
+            Ok(request) => {
+                check.name = request.name.as_str().to_owned();
+                items.push((request, secret.clone()));
+                page.valid += 1;
+            }
+            Err(e) => {
+                check.problems = problems(e);
+                page.invalid += 1;
+            }
+        }
+        page.rows.push(check);
+    }
+    if !start || !page.problems.is_empty() || items.is_empty() {
+        let status = if page.problems.is_empty() && !items.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return no_store((status, page).into_response());
+    }
+    match state
+        .engine()
+        .submit_batch(&label, items, &who.actor())
+        .await
+    {
+        Ok((batch, _)) => Redirect::to(&format!("/batches/{batch}")).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            page.problems.extend(super::problems_of(&e));
+            no_store((e.status, page).into_response())
+        }
+    }
+}

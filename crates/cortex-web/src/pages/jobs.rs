@@ -1,0 +1,237 @@
+//! A job's live page (with the plan review and its approve / cancel / resume buttons) and a
+//! batch's live page (a row per subscription, a summary, the results as CSV).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use cortex_store::{BatchId, JobId, JobState};
+
+use super::{Badge, Nav, PageError, PageUser, badge, job_name, no_store, when};
+use crate::auth::Operator;
+use crate::error::ApiError;
+use crate::extract::parse_id;
+use crate::state::AppState;
+
+pub struct StepRow {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub state: Badge,
+}
+
+/// `terraform plan`'s counts, shown for review before apply.
+pub struct PlanSummary {
+    pub add: u64,
+    pub change: u64,
+    pub destroy: u64,
+}
+
+/// Which buttons a job's state allows (each also checked by the engine).
+pub struct Actions {
+    pub approve: bool,
+    pub cancel: bool,
+    pub resume: bool,
+}
+
+impl Actions {
+    fn of(state: JobState) -> Self {
+        Actions {
+            approve: state == JobState::AwaitingApproval,
+            cancel: matches!(
+                state,
+                JobState::Queued | JobState::Running | JobState::AwaitingApproval
+            ),
+            resume: matches!(state, JobState::Failed | JobState::Cancelled),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "job.html")]
+pub struct JobPage {
+    pub nav: Nav,
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub state: Badge,
+    pub created_at: String,
+    pub created_by: String,
+    pub batch: Option<String>,
+    pub steps: Vec<StepRow>,
+    pub plan: Option<PlanSummary>,
+    pub actions: Actions,
+}
+
+const STEPS: [(&str, &str); 7] = [
+    ("validate", "Validate the request"),
+    ("prerequisites", "Check prerequisites"),
+    ("resolve", "Resolve groups and features"),
+    ("azure_identity", "Azure identity (Terraform)"),
+    ("preflight", "Preflight status check"),
+    ("register", "Register in Prisma Cloud"),
+    ("verify", "Verify capabilities"),
+];
+
+/// The newest plan the job stopped at for review, if any.
+async fn plan_of(state: &AppState, id: JobId) -> Result<Option<PlanSummary>, ApiError> {
+    let events = state.engine().store().events_after(id, 0, u32::MAX).await?;
+    Ok(events
+        .iter()
+        .rev()
+        .find(|e| e.event["type"] == "approval_required")
+        .map(|e| {
+            let n = |k: &str| e.event[k].as_u64().unwrap_or(0);
+            PlanSummary {
+                add: n("add"),
+                change: n("change"),
+                destroy: n("destroy"),
+            }
+        }))
+}
+
+pub async fn job_page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    let id: JobId = parse_id("id", &raw)?;
+    let Some(job) = state.engine().store().get_job(id).await? else {
+        return Err(ApiError::not_found(format!("job {id} not found")).into());
+    };
+    let recorded = state.engine().store().steps(id).await?;
+    let steps = STEPS
+        .iter()
+        .map(|(key, label)| StepRow {
+            key,
+            label,
+            state: badge(
+                recorded
+                    .iter()
+                    .rev()
+                    .find(|s| s.name == *key)
+                    .map_or("pending", |s| s.state.as_str()),
+            ),
+        })
+        .collect();
+    Ok(no_store(
+        JobPage {
+            nav: Nav::of(&p),
+            id: id.to_string(),
+            name: job_name(&job.request),
+            kind: job.kind.clone(),
+            state: badge(job.state.as_str()),
+            created_at: when(job.created_at),
+            created_by: job.created_by.clone(),
+            batch: job.batch_id.map(|b| b.to_string()),
+            steps,
+            plan: plan_of(&state, id).await?,
+            actions: Actions::of(job.state),
+        }
+        .into_response(),
+    ))
+}
+
+/// `POST /jobs/{id}/{approve|cancel|resume}` from the job page's buttons: the API's own
+/// handlers do the work (same checks, same audit), then back to the job page.
+pub async fn job_action(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path((raw, action)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    use crate::routes::jobs;
+    let done = match action.as_str() {
+        "approve" => jobs::approve(State(state), Operator(who), Path(raw.clone())).await,
+        "cancel" => jobs::cancel(State(state), Operator(who), Path(raw.clone())).await,
+        "resume" => jobs::resume(State(state), Operator(who), Path(raw.clone())).await,
+        _ => return Err(ApiError::not_found(format!("no action {action:?}")).into()),
+    }?;
+    Ok(Redirect::to(&format!("/jobs/{}", done.0.id)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// A batch
+
+pub struct BatchRowView {
+    pub job_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub state: Badge,
+    /// The state as the API names it (`awaiting_approval`), for the script.
+    pub state_key: &'static str,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "batch.html")]
+pub struct BatchPage {
+    pub nav: Nav,
+    pub id: String,
+    pub label: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub total: u64,
+    pub onboarded: u64,
+    pub adopted: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub finished: bool,
+    pub rows: Vec<BatchRowView>,
+}
+
+/// What a finished row says: the outcome and account, or the failure's code and message.
+pub fn row_detail(outcome: Option<&str>, code: Option<&str>, message: Option<&str>) -> String {
+    match (outcome, code, message) {
+        (Some(o), _, _) => o.to_owned(),
+        (None, Some(c), Some(m)) => format!("{m} ({c})"),
+        (None, None, Some(m)) => m.to_owned(),
+        (None, Some(c), None) => c.to_owned(),
+        (None, None, None) => String::new(),
+    }
+}
+
+pub async fn batch_page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    let id: BatchId = parse_id("id", &raw)?;
+    let Some(summary) = state.engine().batch_summary(id).await? else {
+        return Err(ApiError::not_found(format!("batch {id} not found")).into());
+    };
+    let report = state.engine().batch_report(id).await?;
+    let rows = report
+        .rows
+        .iter()
+        .map(|r| BatchRowView {
+            job_id: r.job_id.clone(),
+            account_id: r.account_id.clone(),
+            name: r.name.clone(),
+            state: badge(r.state.as_str()),
+            state_key: r.state.as_str(),
+            outcome: r.outcome.clone().unwrap_or_default(),
+            detail: row_detail(
+                r.outcome.as_deref(),
+                r.code.as_deref(),
+                r.message.as_deref(),
+            ),
+        })
+        .collect();
+    Ok(no_store(
+        BatchPage {
+            nav: Nav::of(&p),
+            id: id.to_string(),
+            label: summary.label.clone(),
+            created_at: when(summary.created_at),
+            created_by: summary.created_by.clone(),
+            total: report.total,
+            onboarded: report.onboarded,
+            adopted: report.adopted,
+            failed: report.failed,
+            pending: report.pending,
+            finished: report.pending == 0,
+            rows,
+        }
+        .into_response(),
+    ))
+}

@@ -1,0 +1,348 @@
+//! A batch of subscriptions as a CSV file with a header row — the same file for
+//! `azure-cortex onboard batch` and the web UI's bulk page.
+//!
+//! | column | required | meaning |
+//! | --- | --- | --- |
+//! | `subscription_id` | yes | the subscription to onboard |
+//! | `name` | yes, unless a name template is given (`{subscription_id}` is filled in) | the account name in Prisma Cloud |
+//! | `groups` | no (default: the batch's groups, else `Default Account Group`) | account groups, `;`-separated |
+//! | `tenant_id` | no (default: the batch's tenant) | the subscription's tenant |
+//!
+//! Rows are numbered as in a spreadsheet: the header is row 1, so the first subscription is
+//! row 2. [`parse_rows`] reads the file; [`validate_rows`] turns each row into a request with
+//! the batch's shared options, naming every problem with its row and field, so that nothing
+//! starts until the caller has seen them all.
+
+use std::collections::HashMap;
+
+use crate::request::{FieldError, OnboardingRequest, RawRequest};
+
+/// The columns a batch file may have.
+pub const COLUMNS: [&str; 4] = ["subscription_id", "name", "groups", "tenant_id"];
+
+/// One data row, as written (validation happens on the request built from it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvRow {
+    /// The row number (header = 1).
+    pub row: u64,
+    pub subscription_id: String,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    pub tenant_id: Option<String>,
+}
+
+fn field(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// How a front end tells its user to fill a missing value (`--tenant` on the command line,
+/// a form field in the web UI); appended to the row's error.
+#[derive(Clone, Copy, Debug)]
+pub struct Hints {
+    pub tenant: &'static str,
+    pub name: &'static str,
+}
+
+/// What every row of a batch shares; a row's own cells override `tenant_id`, `name` and
+/// `groups`. `name` may be a template (`azure-{subscription_id}`).
+#[derive(Clone, Debug, Default)]
+pub struct BatchDefaults {
+    pub request: RawRequest,
+    pub hints: Option<Hints>,
+}
+
+/// One row checked: the request it becomes, or every problem with it (fields prefixed with
+/// `row N`).
+#[derive(Clone, Debug)]
+pub struct CheckedRow {
+    pub row: CsvRow,
+    pub result: Result<OnboardingRequest, Vec<FieldError>>,
+}
+
+/// Builds and validates every row with the batch's shared options. A subscription listed
+/// twice is an error on its second row.
+pub fn validate_rows(rows: &[CsvRow], defaults: &BatchDefaults) -> Vec<CheckedRow> {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    rows.iter()
+        .map(|row| {
+            let base = &defaults.request;
+            let raw = RawRequest {
+                scope: Some("subscription".into()),
+                subscription_id: Some(row.subscription_id.clone()),
+                tenant_id: row.tenant_id.clone().or_else(|| base.tenant_id.clone()),
+                name: row.name.clone().or_else(|| base.name.clone()),
+                groups: if row.groups.is_empty() {
+                    base.groups.clone()
+                } else {
+                    row.groups.clone()
+                },
+                ..base.clone()
+            };
+            let mut errors = Vec::new();
+            let key = row.subscription_id.to_ascii_lowercase();
+            match seen.get(&key) {
+                Some(first) => errors.push(field(
+                    format!("row {} subscription_id", row.row),
+                    format!("{} is already in row {first}", row.subscription_id),
+                )),
+                None => {
+                    seen.insert(key, row.row);
+                }
+            }
+            let request = raw.validate().map_err(|e| {
+                e.errors
+                    .into_iter()
+                    .map(|f| {
+                        let hint = match (f.field.as_str(), defaults.hints) {
+                            ("tenant_id", Some(h)) => h.tenant,
+                            ("name", Some(h)) => h.name,
+                            _ => "",
+                        };
+                        field(
+                            format!("row {} {}", row.row, f.field),
+                            format!("{}{hint}", f.message),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let result = match request {
+                Ok(r) if errors.is_empty() => Ok(r),
+                Ok(_) => Err(errors),
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    Err(errors)
+                }
+            };
+            CheckedRow {
+                row: row.clone(),
+                result,
+            }
+        })
+        .collect()
+}
+
+/// Parses a batch file's contents.
+/// `name_template` says whether an empty `name` may be filled from the batch's name; a missing
+/// name column is then explained with `name_hint`. Every problem of every row is returned.
+pub fn parse_rows(
+    bytes: &[u8],
+    name_template: bool,
+    name_hint: &str,
+) -> Result<Vec<CsvRow>, Vec<FieldError>> {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .trim(::csv::Trim::All)
+        .flexible(false)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| vec![field("row 1", format!("cannot read the header: {e}"))])?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
+        .collect();
+    let mut errors = Vec::new();
+    for h in &headers {
+        if !COLUMNS.contains(&h.as_str()) {
+            errors.push(field(
+                "row 1",
+                format!(
+                    "unknown column '{h}'; the columns are {}",
+                    COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (sub_col, name_col, groups_col, tenant_col) = (
+        column("subscription_id"),
+        column("name"),
+        column("groups"),
+        column("tenant_id"),
+    );
+    if sub_col.is_none() {
+        errors.push(field("row 1", "the subscription_id column is missing"));
+    }
+    if name_col.is_none() && !name_template {
+        errors.push(field(
+            "row 1",
+            format!("the name column is missing{name_hint}"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // The line a byte offset is on (the csv crate's own line count skips blank lines).
+    // A record's position may point at blank lines before it: skip those.
+    let line_at = |byte: u64| {
+        let mut end = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+        while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
+            end += 1;
+        }
+        bytes[..end].iter().filter(|b| **b == b'\n').count() as u64 + 1
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let row = e.position().map(|p| line_at(p.byte())).unwrap_or_default();
+                errors.push(field(format!("row {row}"), format!("not valid CSV: {e}")));
+                continue;
+            }
+        };
+        let row = record
+            .position()
+            .map(|p| line_at(p.byte()))
+            .unwrap_or_default();
+        let cell = |col: Option<usize>| {
+            col.and_then(|c| record.get(c))
+                .map(str::to_owned)
+                .filter(|v| !v.is_empty())
+        };
+        rows.push(CsvRow {
+            row,
+            subscription_id: cell(sub_col).unwrap_or_default(),
+            name: cell(name_col),
+            groups: cell(groups_col)
+                .map(|g| {
+                    g.split(';')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            tenant_id: cell(tenant_col),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if rows.is_empty() {
+        return Err(vec![field("file", "has a header but no rows")]);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUB: &str = "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f";
+    const TENANT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+    fn joined(errors: Vec<FieldError>) -> String {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn row(n: u64, sub: &str, name: Option<&str>) -> CsvRow {
+        CsvRow {
+            row: n,
+            subscription_id: sub.into(),
+            name: name.map(Into::into),
+            groups: Vec::new(),
+            tenant_id: None,
+        }
+    }
+
+    #[test]
+    fn every_bad_row_is_named_with_its_field_and_the_good_ones_pass() {
+        let rows = [
+            row(2, SUB, Some("ok")),
+            row(3, "{bad}", Some("b")),
+            row(4, SUB, None),
+        ];
+        let defaults = BatchDefaults {
+            request: RawRequest {
+                tenant_id: Some(TENANT.into()),
+                groups: vec!["Default Account Group".into()],
+                ..RawRequest::default()
+            },
+            hints: Some(Hints {
+                tenant: " (add a tenant_id column)",
+                name: " (fill the name column)",
+            }),
+        };
+        let checked = validate_rows(&rows, &defaults);
+        assert!(checked[0].result.is_ok());
+        let errors: Vec<FieldError> = checked
+            .iter()
+            .filter_map(|c| c.result.clone().err())
+            .flatten()
+            .collect();
+        let fields: Vec<_> = errors.iter().map(|f| f.field.as_str()).collect();
+        assert!(fields.contains(&"row 3 subscription_id"), "{fields:?}");
+        assert!(fields.contains(&"row 4 name"), "{fields:?}");
+        let text = joined(errors);
+        assert!(text.contains("already in row 2"), "{text}");
+        assert!(text.contains("(fill the name column)"), "{text}");
+    }
+
+    #[test]
+    fn a_name_template_and_row_groups_override_the_defaults() {
+        let mut with_groups = row(2, SUB, None);
+        with_groups.groups = vec!["Production".into()];
+        let defaults = BatchDefaults {
+            request: RawRequest {
+                tenant_id: Some(TENANT.into()),
+                name: Some("azure-{subscription_id}".into()),
+                groups: vec!["Default Account Group".into()],
+                ..RawRequest::default()
+            },
+            hints: None,
+        };
+        let checked = validate_rows(&[with_groups], &defaults);
+        let request = checked[0].result.as_ref().unwrap();
+        assert_eq!(request.name.as_str(), format!("azure-{SUB}"));
+        assert_eq!(request.groups, [crate::GroupRef::Name("Production".into())]);
+    }
+
+    #[test]
+    fn rows_are_numbered_like_a_spreadsheet() {
+        let text = "subscription_id,name,groups\n\
+                    8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f, prod ,A; B\n\
+                    \n\
+                    9f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f,dev,\n";
+        let rows = parse_rows(text.as_bytes(), false, "").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].row, 2);
+        assert_eq!(rows[0].name.as_deref(), Some("prod"));
+        assert_eq!(rows[0].groups, ["A", "B"]);
+        assert_eq!(rows[1].row, 4);
+        assert!(rows[1].groups.is_empty());
+        assert_eq!(rows[1].tenant_id, None);
+    }
+
+    #[test]
+    fn header_problems_name_row_one() {
+        let err = joined(parse_rows(b"subscription,nme\nx,y\n", false, "").unwrap_err());
+        assert!(err.contains("row 1"), "{err}");
+        assert!(err.contains("unknown column 'subscription'"), "{err}");
+        assert!(err.contains("subscription_id column is missing"));
+        let err = joined(parse_rows(b"subscription_id\n", true, "").unwrap_err());
+        assert!(err.contains("no rows"), "{err}");
+    }
+
+    #[test]
+    fn a_ragged_row_is_named() {
+        let err = joined(parse_rows(b"subscription_id,name\na,b\nc,d,e\n", false, "").unwrap_err());
+        assert!(err.contains("row 3"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_upper_case_headers_are_fine() {
+        let rows = parse_rows(
+            "\u{feff}Subscription_ID,NAME,Tenant_Id\na,b,c\n".as_bytes(),
+            false,
+            "",
+        )
+        .unwrap();
+        assert_eq!(rows[0].tenant_id.as_deref(), Some("c"));
+    }
+}
