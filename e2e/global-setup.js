@@ -1,4 +1,4 @@
-// Starts `azure-cortex --sandbox serve` on a free port with a fresh data directory, reads the
+// Starts `azure-cortex serve --sandbox` on a free port with a fresh data directory, reads the
 // URL and the generated admin password from its stdout, and stops it after the run.
 const { spawn } = require("child_process");
 const fs = require("fs");
@@ -13,7 +13,7 @@ module.exports = async function globalSetup() {
     throw new Error(`${bin} is missing: build it first (cargo build -p azure-cortex) or run scripts/e2e`);
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cortex-e2e-"));
-  const server = spawn(bin, ["--sandbox", "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+  const server = spawn(bin, ["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });
