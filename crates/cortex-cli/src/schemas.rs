@@ -62,6 +62,10 @@ mod tests {
                 message: s(),
             },
             JobCancelled,
+            TerraformPhase {
+                phase: "plan".into(),
+                elapsed_ms: 1200,
+            },
             StepStarted {
                 step: Step::Validate,
             },

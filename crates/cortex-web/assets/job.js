@@ -153,6 +153,12 @@
       case "terraform_apply_errored": {
         const r = resource(e.address); resState(r, "errored"); break;
       }
+      case "terraform_phase": {
+        const li = el("li", "", "terraform " + e.phase + " · " + secs(e.elapsed_ms));
+        $("tf-phases").append(li);
+        $("tf-phases").hidden = false;
+        break;
+      }
       case "terraform_diagnostic":
         if (e.address) {
           const r = resource(e.address);

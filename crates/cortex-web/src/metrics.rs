@@ -10,6 +10,8 @@
 //!   are `status="429"` calls, and `rate_limited` counts the waits they caused. Calls made
 //!   outside jobs (the accounts and groups endpoints of this API) are not job events and are
 //!   not counted (deferred).
+//! * `cortex_terraform_phase_seconds{phase}` (summary: `_sum`, `_count`) — Terraform's
+//!   `init`, `plan` and `apply` runs that finished, from the jobs' `terraform_phase` events.
 //! * `cortex_web_http_requests_total{method,route,status}` — this server's own requests, by
 //!   matched route.
 
@@ -33,6 +35,8 @@ struct EventTally {
     calls: BTreeMap<(String, String), u64>,
     retries: BTreeMap<String, u64>,
     rate_limited: BTreeMap<String, u64>,
+    /// Per Terraform phase: how many finished, and their seconds in total.
+    terraform_phases: BTreeMap<String, (u64, f64)>,
 }
 
 impl EventTally {
@@ -47,6 +51,13 @@ impl EventTally {
             }
             Some("api_retry") => *self.retries.entry(endpoint()).or_default() += 1,
             Some("rate_limited") => *self.rate_limited.entry(endpoint()).or_default() += 1,
+            Some("terraform_phase") => {
+                let phase = event["phase"].as_str().unwrap_or("unknown").to_owned();
+                let seconds = event["elapsed_ms"].as_u64().unwrap_or(0) as f64 / 1000.0;
+                let entry = self.terraform_phases.entry(phase).or_default();
+                entry.0 += 1;
+                entry.1 += seconds;
+            }
             _ => {}
         }
     }
@@ -134,6 +145,18 @@ impl Metrics {
                 label(endpoint)
             );
         }
+        out.push_str(
+            "# HELP cortex_terraform_phase_seconds Terraform phases (init, plan, apply) that finished, and how long they took.\n\
+             # TYPE cortex_terraform_phase_seconds summary\n",
+        );
+        for (phase, (count, sum)) in &tally.terraform_phases {
+            let phase = label(phase);
+            let _ = writeln!(
+                out,
+                "cortex_terraform_phase_seconds_sum{{phase=\"{phase}\"}} {sum:.3}\n\
+                 cortex_terraform_phase_seconds_count{{phase=\"{phase}\"}} {count}"
+            );
+        }
         drop(tally);
         out.push_str(
             "# HELP cortex_web_http_requests_total Requests to this server by method, route and status.\n\
@@ -149,5 +172,24 @@ impl Metrics {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terraform_phases_are_counted_and_summed() {
+        let mut tally = EventTally::default();
+        for (phase, ms) in [("init", 1500), ("plan", 250), ("plan", 750)] {
+            tally.count(
+                &serde_json::json!({"type": "terraform_phase", "phase": phase, "elapsed_ms": ms}),
+            );
+        }
+        tally.count(&serde_json::json!({"type": "api_retry", "endpoint": "GET /cloud"}));
+        assert_eq!(tally.terraform_phases["init"], (1, 1.5));
+        assert_eq!(tally.terraform_phases["plan"], (2, 1.0));
+        assert_eq!(tally.retries["GET /cloud"], 1);
     }
 }

@@ -118,6 +118,11 @@ pub enum EngineEvent {
         detail: String,
         address: Option<String>,
     },
+    /// One Terraform run (`init`, `plan`, `apply`) finished, successfully, after `elapsed_ms`.
+    TerraformPhase {
+        phase: String,
+        elapsed_ms: u64,
+    },
     TerraformChangeSummary {
         operation: String,
         add: u64,

@@ -331,8 +331,10 @@ async fn apply_workspace(
     let mut sink = forward;
     let approved_plan_waiting = run.job.approved && plan.exists();
     if !approved_plan_waiting {
-        tf.init(&run.cancel, &mut sink).await?;
+        let init = tf.init(&run.cancel, &mut sink).await?;
+        phase_done(&init);
         let planned = tf.plan(plan, &run.cancel, &mut sink).await?;
+        phase_done(&planned);
         if run.request.require_approval && !run.job.approved {
             let (add, change, destroy) = planned.changes.unwrap_or_default();
             emit(EngineEvent::ApprovalRequired {
@@ -343,8 +345,17 @@ async fn apply_workspace(
             return Ok(None);
         }
     }
-    tf.apply(plan, &run.cancel, &mut sink).await?;
+    let applied = tf.apply(plan, &run.cancel, &mut sink).await?;
+    phase_done(&applied);
     Ok(Some(tf.output().await?))
+}
+
+/// How long a Terraform phase took, for the job's timeline and `/metrics`.
+fn phase_done(outcome: &terraform_runner::runner::PhaseOutcome) {
+    emit(EngineEvent::TerraformPhase {
+        phase: outcome.phase.to_string(),
+        elapsed_ms: u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX),
+    });
 }
 
 async fn prisma_template(

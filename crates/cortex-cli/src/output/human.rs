@@ -250,6 +250,11 @@ impl HumanProgress {
                     s.yellow(&line)
                 })
             }
+            "terraform_phase" => Shown::Line(s.dim(&format!(
+                "  terraform {} done in {:.1} s",
+                text(e, "phase"),
+                e["elapsed_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
+            ))),
             "terraform_change_summary" => Shown::Line(s.dim(&format!(
                 "  terraform {}: {} to add, {} to change, {} to remove",
                 text(e, "operation"),

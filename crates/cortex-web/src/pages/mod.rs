@@ -44,6 +44,7 @@ pub const LOGIN_FIELD: &str = "login_token";
 
 mod audit;
 mod bulk;
+mod dashboard;
 mod jobs;
 mod onboard;
 
@@ -64,7 +65,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// The pages' routes (merged into [`crate::router`]; not part of the API's table).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboard))
+        .route("/", get(dashboard::dashboard))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/jobs/{id}", get(jobs::job_page))
@@ -245,7 +246,7 @@ pub fn badge(state: &str) -> Badge {
     let (icon, class) = match state {
         "succeeded" | "ok" | "enabled" => ("✓", "ok"),
         "failed" | "error" => ("✗", "bad"),
-        "warning" => ("!", "warn"),
+        "warning" | "not_in_prisma_cloud" => ("!", "warn"),
         "running" => ("▶", "run"),
         "awaiting_approval" => ("⏸", "warn"),
         "cancelled" | "disabled" | "skipped" => ("⊘", "muted"),
@@ -410,34 +411,6 @@ pub async fn logout(
     Ok(r)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Dashboard
-
-pub struct AccountRow {
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub status: Badge,
-}
-
-pub struct JobRow {
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub state: Badge,
-    pub created_at: String,
-    pub created_by: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "dashboard.html")]
-pub struct DashboardPage {
-    pub nav: Nav,
-    pub accounts: Vec<AccountRow>,
-    pub accounts_error: Option<String>,
-    pub jobs: Vec<JobRow>,
-}
-
 fn job_name(request: &Value) -> String {
     request["name"].as_str().unwrap_or("(unnamed)").to_owned()
 }
@@ -447,53 +420,6 @@ fn when(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(&f)
         .unwrap_or_default()
-}
-
-pub async fn dashboard(
-    State(state): State<AppState>,
-    PageUser(p): PageUser,
-) -> Result<Response, ApiError> {
-    let (accounts, accounts_error) = match state.engine().client().list_accounts().await {
-        Ok(list) => (
-            list.into_iter()
-                .map(|a| AccountRow {
-                    status: badge(if a.enabled { "enabled" } else { "disabled" }),
-                    id: a.account_id,
-                    name: a.name,
-                    kind: a.account_type,
-                })
-                .collect(),
-            None,
-        ),
-        Err(e) => (
-            Vec::new(),
-            Some(format!("Prisma Cloud could not list the accounts: {e}")),
-        ),
-    };
-    let jobs = state
-        .engine()
-        .store()
-        .list_jobs(None, 25)
-        .await?
-        .into_iter()
-        .map(|j| JobRow {
-            id: j.id.to_string(),
-            name: job_name(&j.request),
-            kind: j.kind.clone(),
-            state: badge(&j.state.to_string()),
-            created_at: when(j.created_at),
-            created_by: j.created_by.clone(),
-        })
-        .collect();
-    Ok(no_store(
-        DashboardPage {
-            nav: Nav::of(&p),
-            accounts,
-            accounts_error,
-            jobs,
-        }
-        .into_response(),
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -378,3 +378,48 @@ async fn the_audit_page_lists_and_filters_who_did_what() {
     assert!(html.contains("Nothing recorded that matches"), "{html}");
     assert_eq!(page(&server, "/audit", &Auth::None).await.0, 303);
 }
+
+#[tokio::test]
+async fn the_dashboard_joins_accounts_with_our_jobs_and_filters_them() {
+    let server = Server::start().await;
+    let auth = server.login(OPERATOR).await;
+    let healthy = guid(0x7e00, 1);
+    // The emulator's marker 0000f10e: the flow-logs role is missing.
+    let broken = "0000f10e-1111-4222-8333-444444444444".to_owned();
+    for (id, name) in [(&healthy, "dash-healthy"), (&broken, "dash-broken")] {
+        let mut request = subscription(1);
+        request["subscription_id"] = json!(id);
+        request["name"] = json!(name);
+        request["flow_logs"] = json!(true);
+        let (status, body) = server
+            .call("POST", "/api/v1/jobs", &auth, Some(request))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        server
+            .wait_for(body["id"].as_str().unwrap(), |s| s.is_terminal())
+            .await;
+    }
+    let row = |html: &str, id: &str| -> String {
+        let start = html.find(&format!(r#"<tr data-account="{id}""#)).expect(id);
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    let (status, html) = page(&server, "/", &auth).await;
+    assert_eq!(status, 200);
+    let good = row(&html, &healthy);
+    assert!(good.contains("✓</span> ok</span> Flow Logs"), "{good}");
+    assert!(
+        good.contains("succeeded") && !good.contains("data-attention"),
+        "{good}"
+    );
+    let bad = row(&html, &broken);
+    assert!(bad.contains(r#"data-attention="true""#), "{bad}");
+    assert!(bad.contains("✗</span> error</span>"), "{bad}");
+    assert!(bad.contains("failed"), "{bad}");
+    // Filters and search.
+    let (_, html) = page(&server, "/?filter=attention", &auth).await;
+    assert!(html.contains(&broken) && !html.contains(&healthy), "{html}");
+    let (_, html) = page(&server, "/?q=HEALTHY", &auth).await;
+    assert!(html.contains(&healthy) && !html.contains(&broken));
+    let (_, html) = page(&server, "/?q=nothing-like-this", &auth).await;
+    assert!(html.contains("No account matches."));
+}

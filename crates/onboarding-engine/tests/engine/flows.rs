@@ -85,6 +85,16 @@ async fn subscription_with_the_builtin_identity_runs_terraform_resource_by_resou
             .any(|e| e.event["type"] == "terraform_change_summary"
                 && e.event["operation"] == "apply")
     );
+    // Each Terraform phase reports its duration, in order.
+    let phases: Vec<_> = events
+        .iter()
+        .filter(|e| e.event["type"] == "terraform_phase")
+        .map(|e| {
+            assert!(e.event["elapsed_ms"].is_u64(), "{}", e.event);
+            e.event["phase"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(phases, ["init", "plan", "apply"]);
     // The client ID and service principal came from Terraform's outputs.
     let result = record.result.unwrap();
     assert!(prisma_types::ObjectId::parse(result["client_id"].as_str().unwrap()).is_ok());
