@@ -176,6 +176,12 @@
         call("paced by the rate limit: waiting " + secs(e.delay_ms) + " (" + e.endpoint + ")", "retry");
         break;
       case "capability_status": capability(e); break;
+      case "log": {
+        const li = el("li", e.level === "warn" || e.level === "error" ? "retry" : "", e.message);
+        $("log").append(li);
+        $("log-empty").hidden = true;
+        break;
+      }
       default: break;
     }
   }

@@ -60,6 +60,30 @@ pub struct JobPage {
     pub steps: Vec<StepRow>,
     pub plan: Option<PlanSummary>,
     pub actions: Actions,
+    /// What the job produced: never the client secret, only its IDs.
+    pub outputs: Option<Outputs>,
+}
+
+/// A finished job's Azure identity and Prisma account (from the job's result).
+pub struct Outputs {
+    pub account_id: String,
+    pub outcome: String,
+    pub client_id: Option<String>,
+    pub service_principal_id: Option<String>,
+    pub secret_expiry: Option<String>,
+}
+
+impl Outputs {
+    fn of(result: &serde_json::Value) -> Option<Self> {
+        let text = |k: &str| result[k].as_str().map(str::to_owned);
+        Some(Outputs {
+            account_id: text("account_id")?,
+            outcome: text("outcome").unwrap_or_default(),
+            client_id: text("client_id"),
+            service_principal_id: text("service_principal_id"),
+            secret_expiry: text("secret_expiry"),
+        })
+    }
 }
 
 const STEPS: [(&str, &str); 7] = [
@@ -126,6 +150,7 @@ pub async fn job_page(
             steps,
             plan: plan_of(&state, id).await?,
             actions: Actions::of(job.state),
+            outputs: job.result.as_ref().and_then(Outputs::of),
         }
         .into_response(),
     ))

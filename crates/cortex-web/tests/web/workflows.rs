@@ -95,6 +95,19 @@ async fn the_plan_is_reviewed_then_approved_and_the_buttons_follow_the_state() {
         server.wait_for(&job, |s| s.is_terminal()).await.as_str(),
         "succeeded"
     );
+    // The result: the identity's IDs, never its secret.
+    let (_, html) = page(&server, &format!("/jobs/{job}"), &auth).await;
+    let (_, api) = server
+        .call("GET", &format!("/api/v1/jobs/{job}"), &auth, None)
+        .await;
+    let client_id = api["result"]["client_id"]
+        .as_str()
+        .expect("a client id")
+        .to_owned();
+    assert!(
+        html.contains("Service principal object id") && html.contains(&client_id),
+        "{html}"
+    );
     // A finished job cannot be cancelled: an HTML page says why.
     let r = post_form(&server, &format!("/jobs/{job}/cancel"), &auth, "").await;
     assert_eq!(r.status(), 409);
