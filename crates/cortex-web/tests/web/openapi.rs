@@ -128,3 +128,63 @@ async fn every_private_route_needs_credentials() {
         );
     }
 }
+
+/// Every route with an id answers 400 for a malformed id and 404 for an unknown one; every
+/// state-changing route refuses a viewer (403) unless it is one a viewer may use.
+#[tokio::test]
+async fn every_route_answers_400_403_and_404_as_documented() {
+    let server = Server::start_with(crate::common::Options {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let operator = server.token(crate::common::OPERATOR).await;
+    let viewer = server.token(crate::common::VIEWER).await;
+    let unknown = "00000000-0000-4000-8000-00000000beef";
+    let doc: Value = serde_json::from_str(&cortex_web::openapi_document()).unwrap();
+    let (mut with_id, mut refused) = (0, 0);
+    for (method, path) in cortex_web::route_table() {
+        let documented = &doc["paths"][&path][method.to_lowercase()]["responses"];
+        let body = (method != "GET").then(|| serde_json::json!({}));
+        if path.contains("{id}") {
+            let bad = path.replace("{id}", "not%20an%20id");
+            let (status, b) = server.call(&method, &bad, &operator, body.clone()).await;
+            assert_eq!(status, 400, "{method} {bad}: {b}");
+            assert!(b["code"].is_string() && b["message"].is_string(), "{b}");
+            assert!(
+                documented.get("400").is_some(),
+                "{method} {path}: 400 undocumented"
+            );
+            let missing = path.replace("{id}", unknown);
+            let (status, b) = server
+                .call(&method, &missing, &operator, body.clone())
+                .await;
+            assert_eq!(status, 404, "{method} {missing}: {b}");
+            assert!(
+                documented.get("404").is_some(),
+                "{method} {path}: 404 undocumented"
+            );
+            with_id += 1;
+        }
+        // What a viewer may change: their own session and API tokens.
+        let viewer_may = path.starts_with("/api/v1/auth/") || path.starts_with("/api/v1/tokens");
+        if method != "GET" && !viewer_may {
+            let concrete = path.replace("{id}", unknown);
+            let (status, b) = server.call(&method, &concrete, &viewer, body).await;
+            assert_eq!(
+                (status, b["code"].as_str()),
+                (403, Some("forbidden")),
+                "{method} {path}: {b}"
+            );
+            assert!(
+                documented.get("403").is_some(),
+                "{method} {path}: 403 undocumented"
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        with_id >= 13 && refused >= 9,
+        "{with_id} id routes, {refused} refused"
+    );
+}
