@@ -130,6 +130,38 @@ pub fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError
     })
 }
 
+/// A form body or query string, decoded once; what the pages read their fields from.
+pub struct FormFields(Vec<(String, String)>);
+
+impl FormFields {
+    pub fn parse(raw: &str) -> Self {
+        FormFields(form_pairs(raw))
+    }
+
+    /// The first value of `name`, as sent (empty when absent).
+    pub fn raw(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The first value of `name`, trimmed (empty when absent).
+    pub fn get(&self, name: &str) -> String {
+        self.raw(name).trim().to_owned()
+    }
+
+    /// Every value of `name` (ticked checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
 /// `a=1&b=x+y` → pairs, percent-decoded (invalid escapes are kept as they are).
 pub fn form_pairs(raw: &str) -> Vec<(String, String)> {
     raw.split('&')

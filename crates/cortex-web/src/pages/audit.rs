@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 
 use super::{Nav, PageError, PageUser, no_store, when};
-use crate::extract::form_pairs;
+use crate::extract::FormFields;
 use crate::state::AppState;
 
 /// How many of the newest entries the page looks through.
@@ -36,11 +36,7 @@ pub async fn audit_page(
     PageUser(p): PageUser,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let filter = form_pairs(query.as_deref().unwrap_or(""))
-        .into_iter()
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
+    let filter = FormFields::parse(query.as_deref().unwrap_or("")).get("q");
     let needle = filter.to_lowercase();
     let all = state.engine().store().list_audit(LOOK_BACK).await?;
     let shown_of = all.len();

@@ -21,7 +21,7 @@ use super::onboard::{FeatureOption, OnboardValues, Problem, Submitted, features,
 use super::{Nav, PageUser, no_store};
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::extract::form_pairs;
+use crate::extract::FormFields;
 use crate::state::AppState;
 
 /// The most rows one paste may hold (the API's batch limit is the same order).
@@ -118,16 +118,10 @@ pub async fn bulk_submit(
     Operator(who): Operator,
     body: String,
 ) -> Response {
-    let form = form_pairs(&body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let start = field("action") == "start";
-    let csv = field("csv");
-    let label = match field("label").trim() {
+    let form = FormFields::parse(&body);
+    let start = form.get("action") == "start";
+    let csv = form.raw("csv");
+    let label = match form.get("label").as_str() {
         "" => "bulk onboarding".to_owned(),
         l => l.chars().take(200).collect(),
     };

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use cortex_store::{JobRecord, JobState};
 
 use super::{Badge, Nav, PageError, PageUser, badge, job_name, no_store, when};
-use crate::extract::form_pairs;
+use crate::extract::FormFields;
 use crate::state::AppState;
 
 /// How many of our newest jobs are joined with the accounts.
@@ -129,21 +129,14 @@ async fn capabilities_of(
     Ok(latest)
 }
 
-fn query_value(query: Option<&str>, key: &str) -> String {
-    form_pairs(query.unwrap_or(""))
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
 pub async fn dashboard(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let q = query_value(query.as_deref(), "q");
-    let filter = match query_value(query.as_deref(), "filter").as_str() {
+    let query = FormFields::parse(query.as_deref().unwrap_or(""));
+    let q = query.get("q");
+    let filter = match query.get("filter").as_str() {
         f @ ("attention" | "enabled" | "disabled" | "failed") => f.to_owned(),
         _ => "all".to_owned(),
     };

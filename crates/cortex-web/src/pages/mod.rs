@@ -34,7 +34,7 @@ use askama_web::WebTemplate;
 
 use crate::auth::{Interactive, Principal, Via, cookie, page_principal};
 use crate::error::ApiError;
-use crate::extract::{ClientIp, form_pairs};
+use crate::extract::{ClientIp, FormFields};
 use crate::state::AppState;
 
 /// The cookie of the sign-in form's double-submit token.
@@ -272,10 +272,7 @@ pub struct LoginPage {
 }
 
 fn next_from(query: Option<&str>) -> Option<String> {
-    form_pairs(query.unwrap_or(""))
-        .into_iter()
-        .find(|(k, _)| k == "next")
-        .map(|(_, v)| v)
+    Some(FormFields::parse(query.unwrap_or("")).raw("next")).filter(|n| !n.is_empty())
 }
 
 fn login_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
@@ -350,13 +347,8 @@ pub async fn login_submit(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let form = form_pairs(&body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let form = FormFields::parse(&body);
+    let field = |name: &str| form.raw(name);
     let next = safe_next(Some(&field("next")));
     let name = field("name");
     let given = field(LOGIN_FIELD);

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{Nav, PageUser, no_store};
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::extract::form_pairs;
+use crate::extract::FormFields;
 use crate::state::AppState;
 
 pub struct FeatureOption {
@@ -191,19 +191,9 @@ pub(super) struct Submitted {
     pub(super) groups: Vec<String>,
 }
 
-pub(super) fn request_of(form: &[(String, String)]) -> Submitted {
-    let one = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let all = |name: &str| -> Vec<String> {
-        form.iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    };
+pub(super) fn request_of(form: &FormFields) -> Submitted {
+    let one = |name: &str| form.get(name);
+    let all = |name: &str| form.all(name);
     let or = |v: String, default: &str| if v.is_empty() { default.to_owned() } else { v };
     let values = OnboardValues {
         scope: or(one("scope"), "subscription"),
@@ -259,11 +249,7 @@ pub(super) fn request_of(form: &[(String, String)]) -> Submitted {
                 map.insert(key.into(), Value::String(v));
             }
         }
-        let secret = form
-            .iter()
-            .find(|(k, _)| k == "client_secret")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+        let secret = form.raw("client_secret");
         if !secret.is_empty() {
             map.insert("client_secret".into(), Value::String(secret));
         }
@@ -301,7 +287,7 @@ pub async fn onboard_submit(
     Operator(who): Operator,
     body: String,
 ) -> Response {
-    let form = form_pairs(&body);
+    let form = FormFields::parse(&body);
     let Submitted {
         request,
         values,
