@@ -50,6 +50,8 @@
       else n.pending++;
     }
     for (const k of Object.keys(n)) $("n-" + k).textContent = String(n[k]);
+    const retry = $("retry-form");
+    if (retry) retry.hidden = !(root.dataset.finished === "true" && n.failed > 0);
   }
   function detailOf(r) {
     if (r.outcome) return r.outcome;

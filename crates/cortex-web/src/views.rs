@@ -166,6 +166,16 @@ pub struct BatchRowView {
     pub message: Option<String>,
 }
 
+/// The jobs of a batch put back in the queue by a retry.
+#[derive(Serialize, ToSchema)]
+pub struct BatchRetried {
+    pub batch_id: String,
+    /// The failed or cancelled jobs now queued again.
+    pub resumed: Vec<String>,
+    /// Where to follow them.
+    pub events: String,
+}
+
 /// A batch: its summary and the report of every job.
 #[derive(Serialize, ToSchema)]
 pub struct BatchView {

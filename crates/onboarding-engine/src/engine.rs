@@ -291,6 +291,33 @@ impl Engine {
         Ok(ok)
     }
 
+    /// Puts every failed or cancelled job of a batch back in the queue (each resumes after its
+    /// last completed step); returns them. The rest of the batch is left as it is.
+    pub async fn retry_failed(
+        &self,
+        batch: BatchId,
+        actor: &str,
+    ) -> Result<Vec<JobId>, EngineError> {
+        let jobs = self.inner.store.list_jobs(Some(batch), u32::MAX).await?;
+        let mut resumed = Vec::new();
+        for job in jobs
+            .iter()
+            .filter(|j| matches!(j.state, JobState::Failed | JobState::Cancelled))
+        {
+            if self.inner.store.requeue(job.id).await? {
+                resumed.push(job.id);
+            }
+        }
+        self.audit(
+            actor,
+            "batch.retried",
+            &batch.to_string(),
+            serde_json::json!({ "resumed": resumed.len() }),
+        )
+        .await;
+        Ok(resumed)
+    }
+
     /// Jobs whose live event channel is open (a running writer or a listener).
     pub fn open_event_channels(&self) -> usize {
         self.inner.bus.open_channels()

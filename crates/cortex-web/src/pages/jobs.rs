@@ -176,6 +176,16 @@ pub async fn job_action(
 // ---------------------------------------------------------------------------------------------
 // A batch
 
+/// `POST /batches/{id}/retry` from the batch page: the API's handler, then back to the page.
+pub async fn batch_retry(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    let done = crate::routes::jobs::retry_batch(State(state), Operator(who), Path(raw)).await?;
+    Ok(Redirect::to(&format!("/batches/{}", done.0.batch_id)).into_response())
+}
+
 pub struct BatchRowView {
     pub job_id: String,
     pub account_id: String,

@@ -10,6 +10,7 @@
 //! | GET | `/jobs/{id}` | viewer | a job, live (EventSource on `/api/v1/jobs/{id}/events`); the plan review |
 //! | POST | `/jobs/{id}/approve`, `/cancel`, `/resume` | operator | the job page's buttons |
 //! | GET | `/batches/{id}` | viewer | a batch, live: a row per subscription, summary, CSV export |
+//! | POST | `/batches/{id}/retry` | operator | re-run the failed rows |
 //! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]) |
 //! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
 //! | GET | `/audit` | viewer | the audit log |
@@ -71,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}", get(jobs::job_page))
         .route("/jobs/{id}/{action}", post(jobs::job_action))
         .route("/batches/{id}", get(jobs::batch_page))
+        .route("/batches/{id}/retry", post(jobs::batch_retry))
         .route(
             "/onboard",
             get(onboard::onboard_page).post(onboard::onboard_submit),

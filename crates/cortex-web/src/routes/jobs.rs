@@ -14,6 +14,7 @@ use crate::auth::{Authed, Operator};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, lenient, parse_id, parse_json, parse_query};
 use crate::state::AppState;
+use crate::views::BatchRetried;
 use crate::views::{
     BatchAccepted, BatchRequest, BatchView, JobDetail, JobList, JobRef, JobRequest, JobView,
 };
@@ -403,6 +404,25 @@ pub async fn get_batch(
     let (id, summary) = existing_batch(&state, &id).await?;
     let report = state.engine().batch_report(id).await?;
     Ok(axum::Json(BatchView::new(summary, report)))
+}
+
+/// Retry the batch's failed and cancelled jobs (each resumes after its last completed step).
+#[utoipa::path(post, path = "/api/v1/batches/{id}/retry", tag = "batches",
+    params(("id" = String, Path, description = "Batch id (UUID)")),
+    responses((status = 200, body = BatchRetried), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn retry_batch(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path(id): Path<String>,
+) -> Result<axum::Json<BatchRetried>, ApiError> {
+    let (id, _) = existing_batch(&state, &id).await?;
+    let resumed = state.engine().retry_failed(id, &who.actor()).await?;
+    Ok(axum::Json(BatchRetried {
+        batch_id: id.to_string(),
+        resumed: resumed.iter().map(ToString::to_string).collect(),
+        events: format!("/api/v1/batches/{id}/events"),
+    }))
 }
 
 /// The batch's results as CSV, one row per subscription in submission order (a spreadsheet

@@ -20,6 +20,7 @@
 //! | GET | `/api/v1/batches/{id}` | viewer | summary and report |
 //! | GET | `/api/v1/batches/{id}/events` | viewer | SSE |
 //! | GET | `/api/v1/batches/{id}/report.csv` | viewer | the results as CSV |
+//! | POST | `/api/v1/batches/{id}/retry` | operator | re-queue its failed and cancelled jobs |
 //! | GET | `/api/v1/accounts` | viewer | Prisma's accounts |
 //! | GET, DELETE | `/api/v1/accounts/{id}` | viewer; operator to offboard | one account |
 //! | POST | `/api/v1/accounts/{id}/enable`, `/disable` | operator | |
@@ -112,6 +113,7 @@ pub fn api() -> RouteTable {
         .get("/api/v1/batches/{id}", jobs::get_batch)
         .get("/api/v1/batches/{id}/events", jobs::batch_events)
         .get("/api/v1/batches/{id}/report.csv", jobs::batch_report_csv)
+        .post("/api/v1/batches/{id}/retry", jobs::retry_batch)
         .get("/api/v1/accounts", accounts::list)
         .get("/api/v1/accounts/{id}", accounts::get)
         .delete("/api/v1/accounts/{id}", accounts::offboard)

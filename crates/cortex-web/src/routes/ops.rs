@@ -124,7 +124,7 @@ impl utoipa::Modify for Security {
         super::jobs::list, super::jobs::submit, super::jobs::get, super::jobs::events,
         super::jobs::cancel, super::jobs::resume, super::jobs::approve,
         super::jobs::submit_batch, super::jobs::get_batch, super::jobs::batch_events,
-        super::jobs::batch_report_csv,
+        super::jobs::batch_report_csv, super::jobs::retry_batch,
         super::accounts::list, super::accounts::get, super::accounts::offboard,
         super::accounts::enable, super::accounts::disable,
         super::accounts::list_groups, super::accounts::create_group,

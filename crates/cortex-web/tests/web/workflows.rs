@@ -436,3 +436,74 @@ async fn the_dashboard_joins_accounts_with_our_jobs_and_filters_them() {
     let (_, html) = page(&server, "/?q=nothing-like-this", &auth).await;
     assert!(html.contains("No account matches."));
 }
+
+#[tokio::test]
+async fn a_batch_retries_only_its_failed_rows() {
+    let server = Server::start().await;
+    let auth = server.login(OPERATOR).await;
+    // The emulator's marker 0000f10e fails the flow-logs check; the other row is healthy.
+    let broken = "0000f10e-1111-4222-8333-555555555555";
+    let csv = format!(
+        "subscription_id,name,groups\n{},retry-ok,Default Account Group\n{broken},retry-bad,Default Account Group\n",
+        guid(0x7f00, 1)
+    );
+    let fields = bulk_fields("start", &csv) + "&flow_logs=on";
+    let r = post_form(&server, "/bulk", &auth, &fields).await;
+    assert_eq!(r.status(), 303);
+    let batch = location(&r).strip_prefix("/batches/").unwrap().to_owned();
+    let (_, view) = server
+        .call("GET", &format!("/api/v1/batches/{batch}"), &auth, None)
+        .await;
+    let jobs: Vec<String> = view["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job_id"].as_str().unwrap().to_owned())
+        .collect();
+    for j in &jobs {
+        server.wait_for(j, |s| s.is_terminal()).await;
+    }
+    let (_, html) = page(&server, &format!("/batches/{batch}"), &auth).await;
+    assert!(
+        html.contains(r#"id="retry-form">"#),
+        "the retry button shows: {html}"
+    );
+    let attempts = |id: &str| {
+        let engine = server.engine.clone();
+        let id = id.parse().unwrap();
+        async move { engine.store().get_job(id).await.unwrap().unwrap().attempts }
+    };
+    let before: Vec<i32> = futures::future::join_all(jobs.iter().map(|j| attempts(j))).await;
+    // The API answers with the re-queued jobs: only the failed one.
+    let viewer = server.login(VIEWER).await;
+    let (status, _) = server
+        .call(
+            "POST",
+            &format!("/api/v1/batches/{batch}/retry"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let r = post_form(&server, &format!("/batches/{batch}/retry"), &auth, "").await;
+    assert_eq!(r.status(), 303);
+    for j in &jobs {
+        server.wait_for(j, |s| s.is_terminal()).await;
+    }
+    let after: Vec<i32> = futures::future::join_all(jobs.iter().map(|j| attempts(j))).await;
+    let bad_index = view["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["account_id"] == broken)
+        .unwrap();
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        if i == bad_index {
+            assert_eq!(*a, b + 1, "the failed row ran again");
+        } else {
+            assert_eq!(a, b, "the onboarded row was left alone");
+        }
+    }
+    let (_, audit) = server.call("GET", "/api/v1/audit", &auth, None).await;
+    assert!(audit.to_string().contains("batch.retried"), "{audit}");
+}
