@@ -465,6 +465,22 @@ async fn replay(
         names.client_secret.to_owned(),
         (true, serde_json::json!(secret)),
     );
+    // As the configuration's `time_rotating` would: now plus the rotation period.
+    if let (
+        Some(name),
+        IdentitySource::Builtin {
+            secret_rotation_days,
+            ..
+        },
+    ) = (names.secret_expiry, &run.request.identity)
+    {
+        let end = time::OffsetDateTime::now_utc()
+            + time::Duration::days(i64::from(*secret_rotation_days));
+        let text = end
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        out.insert(name.to_owned(), (false, serde_json::json!(text)));
+    }
     Ok(Some(out))
 }
 

@@ -42,7 +42,38 @@ pub struct AccountRow {
     pub status: Badge,
     pub capabilities: Vec<CapabilityCell>,
     pub last_job: Option<LastJob>,
+    /// When the client secret our Terraform created expires, if we created it.
+    pub secret: Option<SecretExpiry>,
     pub attention: bool,
+}
+
+/// Azure client secrets expire; Prisma Cloud stops scanning when they do.
+pub struct SecretExpiry {
+    pub date: String,
+    pub badge: Badge,
+}
+
+/// Within this many days an expiry is a warning.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+fn secret_expiry(job: &JobRecord) -> Option<SecretExpiry> {
+    let text = job.result.as_ref()?["secret_expiry"].as_str()?;
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let days = (at - time::OffsetDateTime::now_utc()).whole_days();
+    let mut b = match days {
+        d if d < 0 => badge("error"),
+        d if d < EXPIRY_WARNING_DAYS => badge("warning"),
+        _ => badge("ok"),
+    };
+    b.text = match days {
+        d if d < 0 => "expired".to_owned(),
+        d => format!("{d} days left"),
+    };
+    Some(SecretExpiry {
+        date: at.date().to_string(),
+        badge: b,
+    })
 }
 
 pub struct JobRow {
@@ -199,7 +230,10 @@ pub async fn dashboard(
             None => Vec::new(),
         };
         let failed = job.is_some_and(|j| j.state == JobState::Failed);
-        let attention = status != "enabled" || failed || caps.iter().any(|c| c.1 != "ok");
+        let secret = job.and_then(secret_expiry);
+        let expiring = secret.as_ref().is_some_and(|s| s.badge.class != "ok");
+        let attention =
+            status != "enabled" || failed || expiring || caps.iter().any(|c| c.1 != "ok");
         attention_count += usize::from(attention);
         let matches_text = needle.is_empty()
             || name.to_lowercase().contains(&needle)
@@ -226,6 +260,7 @@ pub async fn dashboard(
                 at: when(j.created_at),
             }),
             status: badge(status),
+            secret,
             id,
             name,
             kind,
@@ -258,4 +293,56 @@ pub async fn dashboard(
         }
         .into_response(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job_expiring_in(days: i64) -> JobRecord {
+        let at =
+            time::OffsetDateTime::now_utc() + time::Duration::days(days) + time::Duration::hours(1);
+        let text = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        JobRecord {
+            id: "01a20352-ec2b-729d-a976-bca61dd4a3c5".parse().unwrap(),
+            batch_id: None,
+            kind: "onboard_tenant".into(),
+            state: JobState::Succeeded,
+            request: serde_json::json!({}),
+            result: Some(serde_json::json!({ "secret_expiry": text })),
+            error: None,
+            attempts: 1,
+            worker_id: None,
+            lease_until: None,
+            cancel_requested: false,
+            approved: false,
+            created_by: "t".into(),
+            created_at: time::OffsetDateTime::now_utc(),
+            updated_at: time::OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn secrets_near_or_past_their_expiry_are_flagged() {
+        let far = secret_expiry(&job_expiring_in(180)).unwrap();
+        assert_eq!(
+            (far.badge.class, far.badge.text.as_str()),
+            ("ok", "180 days left")
+        );
+        let near = secret_expiry(&job_expiring_in(5)).unwrap();
+        assert_eq!(
+            (near.badge.class, near.badge.text.as_str()),
+            ("warn", "5 days left")
+        );
+        let past = secret_expiry(&job_expiring_in(-3)).unwrap();
+        assert_eq!(
+            (past.badge.class, past.badge.text.as_str()),
+            ("bad", "expired")
+        );
+        let mut none = job_expiring_in(1);
+        none.result = Some(serde_json::json!({}));
+        assert!(secret_expiry(&none).is_none());
+    }
 }
