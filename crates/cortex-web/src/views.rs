@@ -49,6 +49,9 @@ pub struct JobRequest {
     directory_readers: Option<bool>,
     audit_log_export: Option<bool>,
     require_approval: Option<bool>,
+    /// A saved Prisma Cloud connection (`GET /api/v1/connections`); absent or `default`: the
+    /// server's configured one. An unknown name is refused (400, field `connection`).
+    connection: Option<String>,
     /// The existing service principal's client secret (write-only).
     #[schema(write_only)]
     client_secret: Option<String>,
