@@ -9,6 +9,9 @@
 //! | GET | `/` | viewer | dashboard: accounts and recent jobs |
 //! | GET | `/jobs/{id}` | viewer | a job, live (EventSource on `/api/v1/jobs/{id}/events`) |
 //! | GET, POST | `/onboard` | viewer to see; operator to submit | onboard one subscription |
+//! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud connections ([`connections`]) |
+//! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
+//! | POST | `/connections/{name}/delete` | admin | delete a saved one |
 //! | GET | `/assets/app.css`, `/assets/job.js` | anyone | our stylesheet and script |
 //!
 //! A visitor without a session is sent (303) to `/login?next=…`. The forms of signed-in pages
@@ -29,6 +32,8 @@ use serde_json::{Map, Value};
 
 use askama::Template;
 use askama_web::WebTemplate;
+
+pub mod connections;
 
 use crate::auth::{Interactive, Operator, Principal, Via, cookie, page_principal};
 use crate::error::ApiError;
@@ -51,6 +56,12 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/jobs/{id}", get(job_page))
         .route("/onboard", get(onboard_page).post(onboard_submit))
+        .route(
+            "/connections",
+            get(connections::page).post(connections::add),
+        )
+        .route("/connections/{name}/test", post(connections::test))
+        .route("/connections/{name}/delete", post(connections::delete))
         .route("/assets/app.css", get(css))
         .route("/assets/job.js", get(job_js))
 }
@@ -94,6 +105,8 @@ pub struct Nav {
     pub role: String,
     pub csrf: String,
     pub can_onboard: bool,
+    /// May save and delete Prisma Cloud connections.
+    pub is_admin: bool,
 }
 
 impl Nav {
@@ -103,6 +116,7 @@ impl Nav {
             role: p.user.role.to_string(),
             csrf: csrf_of(p),
             can_onboard: p.user.role >= crate::auth::Role::Operator,
+            is_admin: p.user.role >= crate::auth::Role::Admin,
         }
     }
 }
@@ -499,6 +513,47 @@ pub struct OnboardValues {
     pub identity: String,
     pub client_id: String,
     pub service_principal_id: String,
+    /// The Prisma Cloud connection (`default` when none was chosen).
+    pub connection: String,
+}
+
+/// A choice of the onboarding form's connection list.
+pub struct ConnectionOption {
+    pub name: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The connections to offer (just `default` if the saved ones cannot be listed).
+async fn connection_options(state: &AppState, chosen: &str) -> Vec<ConnectionOption> {
+    let views = state.engine().list_connections().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "connections not listed for the onboarding form");
+        Vec::new()
+    });
+    let mut options: Vec<ConnectionOption> = views
+        .into_iter()
+        .filter(|c| c.problem.is_none())
+        .map(|c| ConnectionOption {
+            label: if c.default {
+                format!("{} — {} ({})", c.name, c.description, c.api_url)
+            } else {
+                format!("{} ({})", c.name, c.api_url)
+            },
+            selected: c.name == chosen,
+            name: c.name,
+        })
+        .collect();
+    if options.is_empty() {
+        options.push(ConnectionOption {
+            name: "default".into(),
+            label: "default".into(),
+            selected: true,
+        });
+    }
+    if !options.iter().any(|o| o.selected) {
+        options[0].selected = true;
+    }
+    options
 }
 
 pub struct Problem {
@@ -514,6 +569,7 @@ pub struct OnboardPage {
     pub features: Vec<FeatureOption>,
     /// What flow logs need in Azure (from the permission catalog).
     pub flow_logs_help: String,
+    pub connections: Vec<ConnectionOption>,
     pub problems: Vec<Problem>,
 }
 
@@ -529,17 +585,19 @@ fn features(chosen: &[String]) -> Vec<FeatureOption> {
         .collect()
 }
 
-pub async fn onboard_page(PageUser(p): PageUser) -> Response {
+pub async fn onboard_page(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
     no_store(
         OnboardPage {
             nav: Nav::of(&p),
             values: OnboardValues {
                 groups: "Default Account Group".into(),
                 identity: "builtin".into(),
+                connection: "default".into(),
                 ..OnboardValues::default()
             },
             features: features(&[]),
             flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
+            connections: connection_options(&state, "default").await,
             problems: Vec::new(),
         }
         .into_response(),
@@ -571,6 +629,10 @@ fn request_of(form: &[(String, String)]) -> (Value, OnboardValues, Vec<String>) 
         },
         client_id: one("client_id"),
         service_principal_id: one("service_principal_id"),
+        connection: match one("connection").as_str() {
+            "" => "default".into(),
+            other => other.to_owned(),
+        },
     };
     let mut map = Map::new();
     map.insert("scope".into(), "subscription".into());
@@ -583,6 +645,7 @@ fn request_of(form: &[(String, String)]) -> (Value, OnboardValues, Vec<String>) 
     text("subscription_id", &values.subscription_id);
     text("name", &values.name);
     text("identity", &values.identity);
+    text("connection", &values.connection);
     if values.identity == "existing" {
         text("client_id", &values.client_id);
         text("service_principal_id", &values.service_principal_id);
@@ -618,6 +681,7 @@ pub async fn onboard_submit(
 ) -> Response {
     let form = form_pairs(&body);
     let (request, values, chosen) = request_of(&form);
+    let connections = connection_options(&state, &values.connection).await;
     let refuse = |status: StatusCode, problems: Vec<Problem>, values, chosen: &[String]| {
         no_store(
             (
@@ -627,6 +691,7 @@ pub async fn onboard_submit(
                     values,
                     features: features(chosen),
                     flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
+                    connections,
                     problems,
                 },
             )
