@@ -311,6 +311,38 @@ where
             .transpose()
     }
 
+    /// The names of `owner`'s secrets, sorted (byte order, the same on both backends). The
+    /// values are not read.
+    async fn list_secret_names(
+        pools: Pools<'_, Self>,
+        owner: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT name FROM secrets WHERE owner = $1")
+            .bind(owner)
+            .fetch_all(pools.reader)
+            .await?;
+        let mut names = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("name"))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Sorted here rather than by `ORDER BY`: collations differ between the backends.
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    async fn delete_secret(
+        pools: Pools<'_, Self>,
+        owner: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM secrets WHERE owner = $1 AND name = $2")
+            .bind(owner)
+            .bind(name)
+            .execute(pools.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn delete_secrets(pools: Pools<'_, Self>, owner: &str) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM secrets WHERE owner = $1")
             .bind(owner)

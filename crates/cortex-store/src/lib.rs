@@ -297,6 +297,17 @@ impl Store {
         shared!(self.get_secret(owner, name))
     }
 
+    /// The names of `owner`'s secrets, sorted by byte order; the values are neither read nor
+    /// decrypted.
+    pub async fn list_secret_names(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        shared!(self.list_secret_names(owner))
+    }
+
+    /// Deletes one secret; `false` if there was none.
+    pub async fn delete_secret(&self, owner: &str, name: &str) -> Result<bool, StoreError> {
+        shared!(self.delete_secret(owner, name))
+    }
+
     /// Deletes every secret of `owner`; returns how many.
     pub async fn delete_secrets(&self, owner: &str) -> Result<u64, StoreError> {
         shared!(self.delete_secrets(owner))

@@ -6,7 +6,7 @@
 //!   lock serialises appends to one job and keeps `seq` gapless.
 //! * Migrations take sqlx's advisory lock, so replicas starting together apply them once.
 //!
-//! What is the same on SQLite (row mapping, reads, deleting and rotating secrets) is shared
+//! What is the same on SQLite (row mapping, reads, listing, deleting and rotating secrets) is shared
 //! through `common.rs`; this file keeps the column types and every statement whose SQL differs
 //! (`now()` for timestamps, native booleans, claims, event `seq`).
 

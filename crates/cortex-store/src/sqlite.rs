@@ -11,7 +11,7 @@
 //! `synchronous = NORMAL`, the usual choice with WAL: a power cut may lose the last commits but
 //! never corrupts the file. Timestamps come from this host's clock.
 //!
-//! What is the same on PostgreSQL (row mapping, reads, deleting and rotating secrets) is shared
+//! What is the same on PostgreSQL (row mapping, reads, listing, deleting and rotating secrets) is shared
 //! through `common.rs`; this file keeps the column types and every statement whose SQL differs
 //! (timestamps bound from this host's clock, booleans as 0/1, claims, event `seq`).
 

@@ -60,6 +60,7 @@ stories!(
     cancel_approve_requeue,
     batch_summary_counts,
     secrets_round_trip_encrypted_at_rest,
+    secrets_list_names_and_delete_one,
     secrets_tamper_is_detected,
     secrets_rotation,
     audit_list_ordering,

@@ -13,11 +13,12 @@
 //! | 403 | `forbidden` | the role does not allow the action (viewer doing operator things) |
 //! | 403 | `csrf_failed` | a cookie-authenticated state change without the session's CSRF token |
 //! | 403 | `session_required` | the action needs an interactive session (not an API token) |
-//! | 404 | `not_found` | unknown job, batch, account or token |
+//! | 404 | `not_found` | unknown job, batch, account, token or connection |
 //! | 404 | `route_not_found` | no such route |
 //! | 405 | `method_not_allowed` | the route exists, the method does not |
 //! | 409 | `invalid_state` | the job is not in a state that allows the action |
 //! | 409 | `conflict` | the thing already exists (a user name) |
+//! | 409 | `connection_unreadable` | a saved connection's stored value cannot be used (save it again) |
 //! | 413 | `payload_too_large` | the body is over the limit |
 //! | 415 | `unsupported_media_type` | a body that is not `application/json` |
 //! | 429 | `login_throttled` | too many failed logins for this user from this address |
@@ -254,6 +255,12 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(errors) => ApiError::invalid_request(errors.errors),
             EngineError::Store(s) => s.into(),
             EngineError::Prisma(p) => p.into(),
+            EngineError::UnknownConnection { name } => {
+                ApiError::not_found(format!("connection {name} not found"))
+            }
+            e @ EngineError::ConnectionUnreadable { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "connection_unreadable", e.to_string())
+            }
             other => ApiError::internal("engine", &other),
         }
     }

@@ -9,11 +9,13 @@
 //! * [`state`] — [`AppState`]: engine, users database, configuration, shutdown token.
 //! * [`routes`] — the route table (one list builds the router and is compared with the OpenAPI
 //!   document in tests); handlers by area: `jobs` (jobs and batches), `accounts` (accounts,
-//!   groups, audit), `session` (login, logout, tokens), `ops` (health, metrics, OpenAPI).
+//!   groups, audit), `connections` (Prisma Cloud connections), `session` (login, logout,
+//!   tokens), `ops` (health, metrics, OpenAPI).
 //! * [`auth`] — sessions, CSRF, API tokens, roles, login throttling; [`auth::store`] keeps
 //!   users, sessions and tokens in their own SQLite file.
 //! * [`pages`] — the HTML pages (askama templates in `templates/`, our CSS and script in
-//!   `assets/`, served from the binary): sign-in, dashboard, live job page, onboarding form.
+//!   `assets/`, served from the binary): sign-in, dashboard, live job page, onboarding form,
+//!   Prisma Cloud connections.
 //! * [`sse`] — job and batch event streams (resume with `Last-Event-ID`).
 //! * [`error`] — `{code, message, field?, errors?}` with stable codes; [`extract`] parses
 //!   input at the edge; [`views`] are the bodies; [`metrics`]; [`tls`].

@@ -49,6 +49,9 @@ pub struct JobRequest {
     directory_readers: Option<bool>,
     audit_log_export: Option<bool>,
     require_approval: Option<bool>,
+    /// A saved Prisma Cloud connection (`GET /api/v1/connections`); absent or `default`: the
+    /// server's configured one. An unknown name is refused (400, field `connection`).
+    connection: Option<String>,
     /// The existing service principal's client secret (write-only).
     #[schema(write_only)]
     client_secret: Option<String>,
@@ -351,4 +354,82 @@ pub struct Readiness {
     pub status: String,
     /// sqlite | postgres
     pub store: String,
+}
+
+/// A Prisma Cloud connection to save (`POST /api/v1/connections`): replaces one of the same
+/// name.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ConnectionRequest {
+    /// Lowercase letters, digits and `-`, 1-40 characters; not `default`.
+    pub name: String,
+    /// A stack name (`api2`, `eu`, …), an API or console host, or a URL (https; http only to a
+    /// loopback address).
+    pub api_url: String,
+    pub access_key_id: String,
+    /// Stored encrypted; never returned (write-only).
+    #[schema(write_only)]
+    pub secret_key: String,
+}
+
+/// A connection as shown: the access key id masked, never the secret.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionItem {
+    pub name: String,
+    /// True for `default`, the server's configured connection.
+    pub default: bool,
+    pub api_url: String,
+    /// The first 4 characters and `…` (only `…` for ids under 8 characters).
+    pub access_key_id: String,
+    /// Always `••••`, whatever the secret's length.
+    pub secret_key: String,
+    /// `sandbox emulator` or `the server's configured connection` for `default`; who saved the
+    /// others and when.
+    pub description: String,
+    /// Why the stored connection cannot be used, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl From<onboarding_engine::ConnectionView> for ConnectionItem {
+    fn from(c: onboarding_engine::ConnectionView) -> Self {
+        ConnectionItem {
+            name: c.name,
+            default: c.default,
+            api_url: c.api_url,
+            access_key_id: c.access_key_id,
+            secret_key: c.secret_key,
+            description: c.description,
+            problem: c.problem,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionList {
+    /// `default` first, then the saved ones by name.
+    pub connections: Vec<ConnectionItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionSaved {
+    pub connection: ConnectionItem,
+    /// created | replaced
+    pub outcome: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionDeleted {
+    pub name: String,
+    /// deleted
+    pub result: String,
+}
+
+/// The outcome of a connection test: a login with its key.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTestResult {
+    pub name: String,
+    pub ok: bool,
+    /// What happened; on failure Prisma Cloud client's own message (never a secret).
+    pub message: String,
 }

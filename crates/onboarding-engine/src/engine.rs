@@ -2,15 +2,16 @@
 //! of workers that claim jobs with leases — so several processes (or replicas on PostgreSQL)
 //! can share the work and take over each other's jobs after a crash.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cortex_store::{
     AuditEntry, BatchId, BatchSummary, JobId, JobRecord, JobState, NewBatch, NewJob, Store,
     StoredEvent,
 };
-use prisma_client::{ClientConfig, ClientEvent, PrismaClient};
+use prisma_client::{ClientConfig, ClientEvent, EventHook, PrismaClient};
 use prisma_types::SecretString;
 use prisma_types::account::validate_client_secret;
 use tokio::sync::{Semaphore, mpsc};
@@ -18,6 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{EventBus, emit};
+use crate::connections::{
+    self, CONNECTION_OWNER, Connection, ConnectionName, ConnectionTest, ConnectionView,
+    DEFAULT_CONNECTION, SECRET_PLACEHOLDER, Stored, mask_key_id,
+};
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::identity::{CLIENT_SECRET, TerraformMode};
@@ -67,9 +72,79 @@ impl EngineConfig {
 
 pub(crate) struct EngineInner {
     pub store: Store,
+    /// The `default` connection's client.
     pub client: PrismaClient,
+    /// The hook every client reports to (calls become events of the job making them).
+    pub hook: EventHook,
+    /// One client per saved connection, built on first use (see [`crate::connections`]).
+    pub connections: Mutex<HashMap<ConnectionName, PrismaClient>>,
     pub config: EngineConfig,
     pub bus: EventBus,
+}
+
+impl EngineInner {
+    /// The saved connection `name`, decrypted; `None` if there is none.
+    pub(crate) async fn load_connection(
+        &self,
+        name: &ConnectionName,
+    ) -> Result<Option<Connection>, EngineError> {
+        let Some(value) = self
+            .store
+            .get_secret(CONNECTION_OWNER, name.as_str())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let unreadable = |message: String| EngineError::ConnectionUnreadable {
+            name: name.to_string(),
+            message,
+        };
+        let stored = Stored::open(name, &value).map_err(unreadable)?;
+        stored.connection(name).map(Some).map_err(unreadable)
+    }
+
+    /// The client for a job's connection (`None`: the default one). A cached client is reused
+    /// only if it was built from the connection as stored now.
+    pub(crate) async fn client_for(
+        &self,
+        name: Option<&ConnectionName>,
+    ) -> Result<PrismaClient, EngineError> {
+        let Some(name) = name else {
+            return Ok(self.client.clone());
+        };
+        let connection =
+            self.load_connection(name)
+                .await?
+                .ok_or_else(|| EngineError::UnknownConnection {
+                    name: name.to_string(),
+                })?;
+        if let Some(client) = self.cached(name)
+            && connections::built_from(&client, &connection)
+        {
+            return Ok(client);
+        }
+        let config = connections::client_config(self.client.config(), &connection);
+        let client = PrismaClient::with_hook(config, Some(self.hook.clone()))?;
+        let mut cache = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        // Another job may have built one from the same values meanwhile: share it.
+        match cache.get(name) {
+            Some(other) if connections::built_from(other, &connection) => Ok(other.clone()),
+            _ => {
+                cache.insert(name.clone(), client.clone());
+                Ok(client)
+            }
+        }
+    }
+
+    fn cached(&self, name: &ConnectionName) -> Option<PrismaClient> {
+        let cache = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(name).cloned()
+    }
+
+    fn forget_client(&self, name: &ConnectionName) {
+        let mut cache = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        cache.remove(name);
+    }
 }
 
 /// The onboarding engine. Cheap to clone.
@@ -86,12 +161,12 @@ impl Engine {
         client_config: ClientConfig,
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
-        let hook = Arc::new(|e: &ClientEvent| {
+        let hook: EventHook = Arc::new(|e: &ClientEvent| {
             if let Some(event) = EngineEvent::from_client(e) {
                 emit(event);
             }
         });
-        let client = PrismaClient::with_hook(client_config, Some(hook))?;
+        let client = PrismaClient::with_hook(client_config, Some(hook.clone()))?;
         std::fs::create_dir_all(config.data_dir.join("workspaces")).map_err(|e| {
             EngineError::Workspace(format!("cannot create the data directory: {e}"))
         })?;
@@ -104,6 +179,8 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 store,
                 client,
+                hook,
+                connections: Mutex::new(HashMap::new()),
                 config,
                 bus: EventBus::default(),
             }),
@@ -114,8 +191,256 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The `default` connection's client (the one the engine was started with).
     pub fn client(&self) -> &PrismaClient {
         &self.inner.client
+    }
+
+    /// Saves (or replaces) a connection, encrypted; its cached client is dropped. Returns
+    /// whether one of that name was replaced.
+    pub async fn save_connection(
+        &self,
+        connection: &Connection,
+        actor: &str,
+    ) -> Result<bool, EngineError> {
+        let store = &self.inner.store;
+        let name = connection.name.as_str();
+        let replaced = store
+            .list_secret_names(CONNECTION_OWNER)
+            .await?
+            .iter()
+            .any(|n| n == name);
+        store
+            .put_secret(CONNECTION_OWNER, name, &Stored::seal(connection, actor))
+            .await?;
+        self.inner.forget_client(&connection.name);
+        self.audit(
+            actor,
+            if replaced {
+                "connection.replaced"
+            } else {
+                "connection.saved"
+            },
+            name,
+            serde_json::json!({
+                "api_url": connection.api_url.to_string(),
+                "access_key_id": mask_key_id(&connection.access_key_id),
+            }),
+        )
+        .await;
+        Ok(replaced)
+    }
+
+    /// Deletes a saved connection and drops its cached client; `false` if there was none.
+    /// Jobs that name it and have not started yet fail with `unknown_connection`.
+    pub async fn delete_connection(
+        &self,
+        name: &ConnectionName,
+        actor: &str,
+    ) -> Result<bool, EngineError> {
+        let deleted = self
+            .inner
+            .store
+            .delete_secret(CONNECTION_OWNER, name.as_str())
+            .await?;
+        self.inner.forget_client(name);
+        if deleted {
+            self.audit(
+                actor,
+                "connection.deleted",
+                name.as_str(),
+                serde_json::Value::Null,
+            )
+            .await;
+        }
+        Ok(deleted)
+    }
+
+    /// Every connection, `default` first, then the saved ones by name: the access key id
+    /// masked, the secret never (see [`ConnectionView`]).
+    pub async fn list_connections(&self) -> Result<Vec<ConnectionView>, EngineError> {
+        let mut views = vec![self.default_connection()];
+        for raw in self.inner.store.list_secret_names(CONNECTION_OWNER).await? {
+            let Ok(name) = ConnectionName::parse(&raw) else {
+                // Not written by `save_connection`: not a connection.
+                continue;
+            };
+            views.push(
+                self.connection_view(&name)
+                    .await?
+                    .unwrap_or_else(|| ConnectionView {
+                        name: raw.clone(),
+                        default: false,
+                        api_url: String::new(),
+                        access_key_id: String::new(),
+                        secret_key: SECRET_PLACEHOLDER.into(),
+                        description: String::new(),
+                        problem: Some("deleted while listing".into()),
+                    }),
+            );
+        }
+        Ok(views)
+    }
+
+    /// One connection's view (`default` included); `None` if there is none of that name.
+    pub async fn connection(&self, name: &str) -> Result<Option<ConnectionView>, EngineError> {
+        if name.trim() == DEFAULT_CONNECTION {
+            return Ok(Some(self.default_connection()));
+        }
+        match ConnectionName::parse(name) {
+            Ok(name) => self.connection_view(&name).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn default_connection(&self) -> ConnectionView {
+        let config = self.inner.client.config();
+        ConnectionView {
+            name: DEFAULT_CONNECTION.into(),
+            default: true,
+            api_url: config.base_url.to_string(),
+            access_key_id: mask_key_id(&config.credentials.access_key_id),
+            secret_key: SECRET_PLACEHOLDER.into(),
+            description: if self.inner.config.sandbox {
+                "sandbox emulator".into()
+            } else {
+                "the server's configured connection".into()
+            },
+            problem: None,
+        }
+    }
+
+    async fn connection_view(
+        &self,
+        name: &ConnectionName,
+    ) -> Result<Option<ConnectionView>, EngineError> {
+        let value = match self
+            .inner
+            .store
+            .get_secret(CONNECTION_OWNER, name.as_str())
+            .await
+        {
+            Ok(Some(value)) => value,
+            Ok(None) => return Ok(None),
+            Err(cortex_store::StoreError::Crypto { .. }) => {
+                return Ok(Some(ConnectionView {
+                    name: name.to_string(),
+                    default: false,
+                    api_url: String::new(),
+                    access_key_id: String::new(),
+                    secret_key: SECRET_PLACEHOLDER.into(),
+                    description: String::new(),
+                    problem: Some(
+                        "its stored value cannot be decrypted with this server's keys; save it again"
+                            .into(),
+                    ),
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(match Stored::open(name, &value) {
+            Ok(stored) => ConnectionView {
+                name: name.to_string(),
+                default: false,
+                api_url: stored.api_url.clone(),
+                access_key_id: mask_key_id(&stored.access_key_id),
+                secret_key: SECRET_PLACEHOLDER.into(),
+                description: match (stored.saved_by.as_str(), stored.saved_at.as_str()) {
+                    ("", _) => "saved".into(),
+                    (by, "") => format!("saved by {by}"),
+                    (by, at) => format!("saved by {by} at {at}"),
+                },
+                problem: None,
+            },
+            Err(message) => ConnectionView {
+                name: name.to_string(),
+                default: false,
+                api_url: String::new(),
+                access_key_id: String::new(),
+                secret_key: SECRET_PLACEHOLDER.into(),
+                description: String::new(),
+                problem: Some(message),
+            },
+        }))
+    }
+
+    /// Logs in with the connection's key (`None`: the default connection, with the engine's
+    /// own client). A saved connection is tested with a fresh client and a short retry budget,
+    /// so the answer comes within seconds and reflects the key as stored now.
+    /// [`EngineError::UnknownConnection`] if there is none of that name.
+    pub async fn test_connection(
+        &self,
+        name: Option<&ConnectionName>,
+        actor: &str,
+    ) -> Result<ConnectionTest, EngineError> {
+        let (client, label) = match name {
+            None => (self.inner.client.clone(), DEFAULT_CONNECTION.to_owned()),
+            Some(name) => {
+                let connection = self.inner.load_connection(name).await?.ok_or_else(|| {
+                    EngineError::UnknownConnection {
+                        name: name.to_string(),
+                    }
+                })?;
+                let config = connections::test_config(connections::client_config(
+                    self.inner.client.config(),
+                    &connection,
+                ));
+                (PrismaClient::new(config)?, name.to_string())
+            }
+        };
+        let url = client.config().base_url.to_string();
+        let key = mask_key_id(&client.config().credentials.access_key_id);
+        let result = match client.ensure_session().await {
+            Ok(()) => ConnectionTest {
+                ok: true,
+                message: format!("Prisma Cloud at {url} accepted access key {key}"),
+            },
+            Err(e) => ConnectionTest {
+                ok: false,
+                message: format!("{url} with access key {key}: {e}"),
+            },
+        };
+        self.audit(
+            actor,
+            "connection.tested",
+            &label,
+            serde_json::json!({"ok": result.ok}),
+        )
+        .await;
+        Ok(result)
+    }
+
+    /// A request's connection must exist when it is submitted.
+    async fn check_connections<'a>(
+        &self,
+        requests: impl Iterator<Item = (String, &'a OnboardingRequest)>,
+    ) -> Result<(), EngineError> {
+        let mut saved: Option<Vec<String>> = None;
+        let mut errors = Vec::new();
+        for (field, request) in requests {
+            let Some(name) = &request.connection else {
+                continue;
+            };
+            if saved.is_none() {
+                saved = Some(self.inner.store.list_secret_names(CONNECTION_OWNER).await?);
+            }
+            let saved = saved.as_deref().unwrap_or_default();
+            if !saved.iter().any(|n| n == name.as_str()) {
+                let known = std::iter::once(DEFAULT_CONNECTION)
+                    .chain(saved.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                errors.push(FieldError {
+                    field,
+                    message: format!("no Prisma Cloud connection named '{name}'; known: {known}"),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Invalid(RequestErrors { errors }))
+        }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -170,6 +495,8 @@ impl Engine {
         actor: &str,
     ) -> Result<JobId, EngineError> {
         Self::check_secret(request, client_secret.as_ref())?;
+        self.check_connections(std::iter::once(("connection".to_owned(), request)))
+            .await?;
         let job = Self::new_job(request, None, actor)?;
         if let Some(secret) = &client_secret {
             self.inner
@@ -212,6 +539,15 @@ impl Engine {
                     message: format!("{} appears twice in the batch", request.scope.account_id()),
                 });
             }
+        }
+        let rows = items
+            .iter()
+            .enumerate()
+            .map(|(i, (r, _))| (format!("rows[{i}].connection"), r));
+        match self.check_connections(rows).await {
+            Ok(()) => {}
+            Err(EngineError::Invalid(e)) => errors.extend(e.errors),
+            Err(other) => return Err(other),
         }
         if !errors.is_empty() {
             return Err(EngineError::Invalid(RequestErrors { errors }));

@@ -35,6 +35,13 @@ pub enum EngineError {
     Workspace(String),
     #[error("the Azure client secret for this job is missing from the store")]
     SecretMissing,
+    #[error(
+        "Prisma Cloud connection '{name}' does not exist (it may have been deleted after the job \
+         was submitted); save it again under Connections, or resubmit with another connection"
+    )]
+    UnknownConnection { name: String },
+    #[error("Prisma Cloud connection '{name}': {message}")]
+    ConnectionUnreadable { name: String, message: String },
 }
 
 impl EngineError {
@@ -58,6 +65,8 @@ impl EngineError {
             EngineError::LeaseLost => "lease_lost",
             EngineError::Workspace(_) => "workspace",
             EngineError::SecretMissing => "secret_missing",
+            EngineError::UnknownConnection { .. } => "unknown_connection",
+            EngineError::ConnectionUnreadable { .. } => "connection_unreadable",
         }
     }
 }

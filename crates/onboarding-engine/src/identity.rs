@@ -378,8 +378,8 @@ async fn prisma_template(
         },
     };
     let template = run
-        .inner
-        .client
+        .client()
+        .await?
         .azure_template(&scope, &input.features, input.environment)
         .await?;
     emit(EngineEvent::log(

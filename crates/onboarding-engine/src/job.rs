@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cortex_store::{JobRecord, StepRecord};
-use prisma_client::{FeatureScope, Outcome};
+use prisma_client::{FeatureScope, Outcome, PrismaClient};
 use prisma_types::account::{
     AccountScope, AzureCredentials, EntraTenant, HierarchyEntry, SelectionType, Subscription,
     TenantWithGroups,
 };
 use prisma_types::{AccountGroupId, AzureAccount, ObjectId};
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::emit;
@@ -73,6 +74,8 @@ pub(crate) struct JobRun<'a> {
     pub job: JobRecord,
     pub request: OnboardingRequest,
     pub cancel: CancellationToken,
+    /// The client of the request's connection, resolved when a step first needs it.
+    client: OnceCell<PrismaClient>,
     done: HashMap<String, Option<serde_json::Value>>,
     timings: Vec<(Step, u64)>,
 }
@@ -95,9 +98,34 @@ impl<'a> JobRun<'a> {
             job,
             request,
             cancel,
+            client: OnceCell::new(),
             done,
             timings: Vec::new(),
         }
+    }
+
+    /// The Prisma Cloud client of the job's connection (the engine's own for `default`). The
+    /// first step that calls it (`prerequisites`, or the first step of a resumed run) fails
+    /// with `unknown_connection` if the connection was deleted after the job was submitted.
+    pub async fn client(&self) -> Result<&PrismaClient, EngineError> {
+        self.client
+            .get_or_try_init(|| async {
+                let client = self
+                    .inner
+                    .client_for(self.request.connection.as_ref())
+                    .await?;
+                if let Some(name) = &self.request.connection {
+                    emit(EngineEvent::log(
+                        "info",
+                        format!(
+                            "Prisma Cloud connection '{name}': {}",
+                            client.config().base_url
+                        ),
+                    ));
+                }
+                Ok(client)
+            })
+            .await
     }
 
     pub fn resumed_from(&self) -> Option<Step> {
@@ -216,10 +244,12 @@ impl<'a> JobRun<'a> {
     }
 
     async fn prerequisites(&self) -> Result<(), EngineError> {
+        // The connection first: a deleted one is named before anything else is checked.
+        let client = self.client().await?;
         if self.request.uses_terraform() {
             identity::check_terraform(self.inner).await?;
         }
-        self.inner.client.ensure_session().await?;
+        client.ensure_session().await?;
         emit(EngineEvent::log(
             "info",
             "Prisma Cloud reachable; access key accepted",
@@ -228,7 +258,7 @@ impl<'a> JobRun<'a> {
     }
 
     async fn resolve(&self) -> Result<ResolveOut, EngineError> {
-        let client = &self.inner.client;
+        let client = self.client().await?;
         let mut group_ids = Vec::new();
         let needs_lookup = self
             .request
@@ -415,7 +445,7 @@ impl<'a> JobRun<'a> {
 
     async fn preflight(&self) -> Result<Vec<CapabilityState>, EngineError> {
         let account = self.account().await?;
-        let checks = self.inner.client.status_check(&account).await?;
+        let checks = self.client().await?.status_check(&account).await?;
         let states: Vec<CapabilityState> = checks
             .into_iter()
             .map(|c| CapabilityState {
@@ -447,11 +477,15 @@ impl<'a> JobRun<'a> {
 
     async fn register(&self) -> Result<RegisterOut, EngineError> {
         let account = self.account().await?;
-        let registration = self.inner.client.add_azure_account(&account, true).await?;
+        let registration = self
+            .client()
+            .await?
+            .add_azure_account(&account, true)
+            .await?;
         if registration.outcome == Outcome::Adopted {
             // Already onboarded: bring it in line with this request.
-            self.inner
-                .client
+            self.client()
+                .await?
                 .update_azure_account(&account, true)
                 .await?;
             emit(EngineEvent::log(
@@ -471,7 +505,7 @@ impl<'a> JobRun<'a> {
             .checkpoint(Step::Register)
             .ok_or_else(|| EngineError::Workspace("register checkpoint missing".into()))?;
         let timeout = self.inner.config.verify_timeout;
-        let client = &self.inner.client;
+        let client = self.client().await?;
         client
             .wait_until_readable(&register.account_id, timeout.max(Duration::from_secs(5)))
             .await?;

@@ -10,9 +10,12 @@
 //! * [`identity`] — the Azure side: Terraform (our configuration, Prisma's template, or the
 //!   offline twin) in a per-job workspace, or an existing service principal.
 //! * [`events`] and [`bus`] — typed events, stored before they are published, replayable.
+//! * [`connections`] — named Prisma Cloud connections (stack + access key, stored encrypted),
+//!   chosen per job; `default` is the one the engine was started with.
 
 pub mod batch_file;
 pub mod bus;
+pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -20,6 +23,7 @@ pub mod identity;
 mod job;
 pub mod request;
 
+pub use connections::{Connection, ConnectionName, ConnectionTest, ConnectionView, RawConnection};
 pub use engine::{BatchReport, BatchRow, Engine, EngineConfig, StatePolicy};
 pub use error::EngineError;
 pub use events::{EngineEvent, Step};

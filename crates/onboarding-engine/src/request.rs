@@ -15,6 +15,8 @@ use prisma_types::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::connections::{ConnectionName, DEFAULT_CONNECTION};
+
 /// The Azure scope to onboard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -119,6 +121,10 @@ pub struct OnboardingRequest {
     /// Stop after `terraform plan` until someone approves.
     #[serde(default)]
     pub require_approval: bool,
+    /// The saved Prisma Cloud connection to onboard into; `None` is the engine's own
+    /// (`default`). Absent from jobs stored before connections existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionName>,
 }
 
 /// The outside shape of a request. Every field optional and stringly typed on purpose.
@@ -149,6 +155,8 @@ pub struct RawRequest {
     pub directory_readers: bool,
     pub audit_log_export: bool,
     pub require_approval: bool,
+    /// A saved Prisma Cloud connection's name; absent, empty or `default`: the engine's own.
+    pub connection: Option<String>,
 }
 
 /// Every problem with a request, each naming its field.
@@ -419,6 +427,10 @@ impl RawRequest {
                 None
             }
         };
+        let connection = match self.connection.as_deref().map(str::trim) {
+            None | Some("") | Some(DEFAULT_CONNECTION) => None,
+            Some(raw) => c.take(ConnectionName::parse_as("connection", raw)),
+        };
         match (scope, name, features, environment, identity) {
             (Some(scope), Some(name), Some(features), Some(environment), Some(identity))
                 if c.errors.is_empty() =>
@@ -434,6 +446,7 @@ impl RawRequest {
                     enabled: self.enabled.unwrap_or(true),
                     identity,
                     require_approval: self.require_approval,
+                    connection,
                 })
             }
             _ => Err(RequestErrors { errors: c.errors }),
@@ -598,6 +611,42 @@ mod tests {
             r.name.as_str(),
             "azure-8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f"
         );
+    }
+
+    #[test]
+    fn connections_are_named_or_default() {
+        for default in [None, Some(""), Some("default"), Some(" default ")] {
+            let raw = RawRequest {
+                connection: default.map(str::to_owned),
+                ..base()
+            };
+            assert_eq!(raw.validate().unwrap().connection, None, "{default:?}");
+        }
+        let raw = RawRequest {
+            connection: Some("eu-prod".into()),
+            ..base()
+        };
+        let r = raw.validate().unwrap();
+        assert_eq!(r.connection.as_ref().map(|c| c.as_str()), Some("eu-prod"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["connection"], "eu-prod");
+        let raw = RawRequest {
+            connection: Some("EU Prod".into()),
+            ..base()
+        };
+        let e = raw.validate().unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        assert_eq!(e.errors[0].field, "connection");
+    }
+
+    #[test]
+    fn requests_stored_before_connections_still_read() {
+        let r = base().validate().unwrap();
+        let mut json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("connection").is_none(), "absent when default");
+        json.as_object_mut().unwrap().remove("connection");
+        let back: OnboardingRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The engine on PostgreSQL, as several replicas run it: two engines share one database and a
 //! batch; a job claimed by a worker that died is taken over when its lease expires; and a
-//! `pg_dump` after a full run holds neither the Azure client secret nor the Prisma secret key.
+//! `pg_dump` after a full run (through a saved connection) holds neither the Azure client
+//! secret nor the Prisma secret key.
 //! The cluster is a throwaway one these tests start themselves (never skipped).
 
 use std::time::Duration;
@@ -141,7 +142,19 @@ async fn a_postgres_dump_holds_no_secret_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(&url, &emu, [5u8; 32], dir.path()).await;
     let azure_secret = "CANARY-PG-AZURE-CLIENT-SECRET";
-    let (req, secret) = request(200, azure_secret);
+    // The job goes through a saved connection (the same emulator and key under a name), whose
+    // secret key is stored encrypted too.
+    let connection = onboarding_engine::RawConnection {
+        name: Some("pg-conn".into()),
+        api_url: Some(emu.base_url()),
+        access_key_id: Some(KEY.into()),
+        secret_key: Some(SecretString::from(PRISMA_SECRET)),
+    }
+    .validate()
+    .unwrap();
+    e.save_connection(&connection, "t").await.unwrap();
+    let (mut req, secret) = request(200, azure_secret);
+    req.connection = Some(connection.name.clone());
     let job = e.submit(&req, secret, "t").await.unwrap();
     e.run_worker(CancellationToken::new(), true).await.unwrap();
     assert_eq!(
@@ -173,7 +186,8 @@ async fn a_postgres_dump_holds_no_secret_in_plaintext() {
     );
     assert!(
         !dump.contains(PRISMA_SECRET),
-        "Prisma secret key in the dump"
+        "Prisma secret key (the connection's) in the dump"
     );
+    assert!(dump.contains("prisma-connection"), "the connection's row");
     stop.cancel();
 }

@@ -743,6 +743,68 @@ pub async fn secrets_round_trip_encrypted_at_rest(h: &Harness) {
     assert_eq!(store.delete_secrets(owner).await.unwrap(), 0);
 }
 
+pub async fn secrets_list_names_and_delete_one(h: &Harness) {
+    let store = &h.store;
+    let owner = "prisma-connection";
+    assert!(store.list_secret_names(owner).await.unwrap().is_empty());
+    // Inserted out of order; `-` sorts before digits and letters in byte order.
+    for name in ["staging", "eu-2", "app2", "app-2", "Zeta"] {
+        store
+            .put_secret(owner, name, &SecretString::from(format!("v-{name}")))
+            .await
+            .unwrap();
+    }
+    store
+        .put_secret("someone-else", "app", &SecretString::from("other"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_secret_names(owner).await.unwrap(),
+        ["Zeta", "app-2", "app2", "eu-2", "staging"],
+        "byte order on both backends, other owners left out"
+    );
+
+    // Listing reads no value: a value that would not decrypt still lists.
+    h.raw_execute(
+        "UPDATE secrets SET value = $1 WHERE owner = $2 AND name = $3",
+        &["v1:no-such-key:AAAA", owner, "staging"],
+    )
+    .await;
+    assert_eq!(store.list_secret_names(owner).await.unwrap().len(), 5);
+    assert_eq!(
+        store.get_secret(owner, "staging").await.unwrap_err().code(),
+        "crypto"
+    );
+
+    // Deleting one leaves the others (and the other owner's of the same name) alone.
+    assert!(store.delete_secret(owner, "staging").await.unwrap());
+    assert!(!store.delete_secret(owner, "staging").await.unwrap());
+    assert!(!store.delete_secret(owner, "missing").await.unwrap());
+    assert!(!store.delete_secret("nobody", "app2").await.unwrap());
+    assert_eq!(
+        store.list_secret_names(owner).await.unwrap(),
+        ["Zeta", "app-2", "app2", "eu-2"]
+    );
+    assert_eq!(
+        store
+            .get_secret(owner, "app2")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "v-app2"
+    );
+    assert!(store.delete_secret("someone-else", "app").await.unwrap());
+    assert_eq!(store.list_secret_names(owner).await.unwrap().len(), 4);
+    assert!(
+        store
+            .list_secret_names("someone-else")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn secrets_tamper_is_detected(h: &Harness) {
     let store = &h.store;
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());

@@ -9,12 +9,13 @@
 //! * **Scripts** send `Authorization: Bearer <token>` with an API token created by a signed-in
 //!   user (shown once, stored as SHA-256); a bearer request needs no CSRF token (a browser never
 //!   attaches it by itself). A request with both is judged by its token.
-//! * **Roles**: viewer (read), operator (onboard, offboard, approve, …), admin (users).
+//! * **Roles**: viewer (read), operator (onboard, offboard, approve, test a Prisma Cloud
+//!   connection, …), admin (save and delete connections; users).
 //! * **Login throttling** ([`throttle`]): five failures for one user name from one address within
 //!   a minute lock that pair out for the rest of the minute (429 with `Retry-After`).
 //!
 //! [`authenticate`] (middleware) resolves the caller once per request; the extractors
-//! [`Authed`] and [`Operator`] enforce authentication, CSRF and role in the handlers.
+//! [`Authed`], [`Operator`] and [`Admin`] enforce authentication, CSRF and role in the handlers.
 
 pub mod store;
 pub mod throttle;
@@ -238,6 +239,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
             )));
         }
         Ok(Operator(p))
+    }
+}
+
+/// An admin: manages Prisma Cloud connections (and users, through the CLI).
+pub struct Admin(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let p = principal(parts)?;
+        if p.user.role < Role::Admin {
+            return Err(ApiError::forbidden(format!(
+                "{} is a {}: this needs the admin role",
+                p.user.name, p.user.role
+            )));
+        }
+        Ok(Admin(p))
     }
 }
 

@@ -36,7 +36,8 @@ pub enum Role {
     /// Also onboards, approves, cancels, resumes, enables/disables and offboards accounts,
     /// creates groups.
     Operator,
-    /// Also manages users (through the CLI today).
+    /// Also saves and deletes Prisma Cloud connections, and manages users (through the CLI
+    /// today).
     Admin,
 }
 

@@ -14,6 +14,9 @@
 //! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]) |
 //! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
 //! | GET | `/audit` | viewer | the audit log |
+//! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud connections ([`connections`]) |
+//! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
+//! | POST | `/connections/{name}/delete` | admin | delete a saved one |
 //! | GET | `/assets/…` | anyone | our stylesheet and scripts |
 //!
 //! A visitor without a session is sent (303) to `/login?next=…`. The forms of signed-in pages
@@ -45,6 +48,7 @@ pub const LOGIN_FIELD: &str = "login_token";
 
 mod audit;
 mod bulk;
+pub mod connections;
 mod dashboard;
 mod jobs;
 mod onboard;
@@ -79,6 +83,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/bulk", get(bulk::bulk_page).post(bulk::bulk_submit))
         .route("/audit", get(audit::audit_page))
+        .route(
+            "/connections",
+            get(connections::page).post(connections::add),
+        )
+        .route("/connections/{name}/test", post(connections::test))
+        .route("/connections/{name}/delete", post(connections::delete))
         .route("/assets/{name}", get(asset))
 }
 
@@ -121,6 +131,8 @@ pub struct Nav {
     pub role: String,
     pub csrf: String,
     pub can_onboard: bool,
+    /// May save and delete Prisma Cloud connections.
+    pub is_admin: bool,
 }
 
 impl Nav {
@@ -130,6 +142,7 @@ impl Nav {
             role: p.user.role.to_string(),
             csrf: csrf_of(p),
             can_onboard: p.user.role >= crate::auth::Role::Operator,
+            is_admin: p.user.role >= crate::auth::Role::Admin,
         }
     }
 }

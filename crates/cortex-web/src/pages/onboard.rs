@@ -52,6 +52,8 @@ pub struct OnboardValues {
     pub service_principal_id: String,
     pub directory_readers: bool,
     pub review: bool,
+    /// The Prisma Cloud connection (`default` when none was chosen).
+    pub connection: String,
 }
 
 impl Default for OnboardValues {
@@ -71,6 +73,7 @@ impl Default for OnboardValues {
             service_principal_id: String::new(),
             directory_readers: false,
             review: true,
+            connection: "default".into(),
         }
     }
 }
@@ -91,9 +94,48 @@ pub struct OnboardPage {
     pub groups_error: Option<String>,
     /// What flow logs need in Azure (from the permission catalog).
     pub flow_logs_help: String,
-    /// Where Prisma Cloud calls go (the server's configured connection).
-    pub connection: String,
+    /// The Prisma Cloud connections to choose from.
+    pub connections: Vec<ConnectionOption>,
     pub problems: Vec<Problem>,
+}
+
+/// A choice of the wizard's connection list.
+pub struct ConnectionOption {
+    pub name: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The connections to offer (just `default` if the saved ones cannot be listed).
+async fn connection_options(state: &AppState, chosen: &str) -> Vec<ConnectionOption> {
+    let views = state.engine().list_connections().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "connections not listed for the onboarding form");
+        Vec::new()
+    });
+    let mut options: Vec<ConnectionOption> = views
+        .into_iter()
+        .filter(|c| c.problem.is_none())
+        .map(|c| ConnectionOption {
+            label: if c.default {
+                format!("{} — {} ({})", c.name, c.description, c.api_url)
+            } else {
+                format!("{} ({})", c.name, c.api_url)
+            },
+            selected: c.name == chosen,
+            name: c.name,
+        })
+        .collect();
+    if options.is_empty() {
+        options.push(ConnectionOption {
+            name: "default".into(),
+            label: "default".into(),
+            selected: true,
+        });
+    }
+    if !options.iter().any(|o| o.selected) {
+        options[0].selected = true;
+    }
+    options
 }
 
 pub(super) fn features(chosen: &[String]) -> Vec<FeatureOption> {
@@ -136,17 +178,7 @@ async fn render(
             )),
         ),
     };
-    let connection = if state.engine().config().sandbox {
-        "the sandbox (the built-in Prisma Cloud emulator)".to_owned()
-    } else {
-        state
-            .engine()
-            .client()
-            .config()
-            .base_url
-            .as_url()
-            .to_string()
-    };
+    let connections = connection_options(state, &values.connection).await;
     let page = OnboardPage {
         nav,
         values,
@@ -154,7 +186,7 @@ async fn render(
         groups,
         groups_error,
         flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
-        connection,
+        connections,
         problems,
     };
     no_store((status, page).into_response())
@@ -210,6 +242,7 @@ pub(super) fn request_of(form: &FormFields) -> Submitted {
         service_principal_id: one("service_principal_id"),
         directory_readers: !one("directory_readers").is_empty(),
         review: !one("review").is_empty(),
+        connection: or(one("connection"), "default"),
     };
     let chosen_features = all("features");
     let chosen_groups = all("groups");
@@ -223,6 +256,7 @@ pub(super) fn request_of(form: &FormFields) -> Submitted {
     text("tenant_id", &values.tenant_id);
     text("name", &values.name);
     text("identity", &values.identity);
+    text("connection", &values.connection);
     match values.scope.as_str() {
         "subscription" => text("subscription_id", &values.subscription_id),
         "tenant" => {

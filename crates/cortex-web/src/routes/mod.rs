@@ -26,8 +26,12 @@
 //! | POST | `/api/v1/accounts/{id}/enable`, `/disable` | operator | |
 //! | GET, POST | `/api/v1/groups` | viewer; operator to create | account groups |
 //! | GET | `/api/v1/audit` | viewer | the audit log |
+//! | GET, POST | `/api/v1/connections` | viewer; admin to save | Prisma Cloud connections |
+//! | DELETE | `/api/v1/connections/{name}` | admin | delete a saved connection |
+//! | POST | `/api/v1/connections/{name}/test` | operator | log in with its key |
 
 pub mod accounts;
+pub mod connections;
 pub mod jobs;
 pub mod ops;
 pub mod session;
@@ -122,4 +126,8 @@ pub fn api() -> RouteTable {
         .get("/api/v1/groups", accounts::list_groups)
         .post("/api/v1/groups", accounts::create_group)
         .get("/api/v1/audit", accounts::list_audit)
+        .get("/api/v1/connections", connections::list)
+        .post("/api/v1/connections", connections::save)
+        .delete("/api/v1/connections/{name}", connections::delete)
+        .post("/api/v1/connections/{name}/test", connections::test)
 }

@@ -112,7 +112,7 @@ impl utoipa::Modify for Security {
 #[openapi(
     info(
         title = "azure-cortex",
-        description = "Onboard Azure into Prisma Cloud: jobs, batches, accounts, groups, audit, live progress. \
+        description = "Onboard Azure into Prisma Cloud: jobs, batches, accounts, groups, audit, connections, live progress. \
                        Errors are {code, message, field?, errors?} with stable codes.",
     ),
     modifiers(&Security),
@@ -129,6 +129,8 @@ impl utoipa::Modify for Security {
         super::accounts::enable, super::accounts::disable,
         super::accounts::list_groups, super::accounts::create_group,
         super::accounts::list_audit,
+        super::connections::list, super::connections::save, super::connections::delete,
+        super::connections::test,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),
@@ -136,6 +138,7 @@ impl utoipa::Modify for Security {
         (name = "accounts", description = "Accounts in Prisma Cloud"),
         (name = "groups", description = "Account groups"),
         (name = "audit", description = "Who did what"),
+        (name = "connections", description = "Prisma Cloud stacks and access keys (stored encrypted, shown masked)"),
         (name = "auth", description = "Sessions and API tokens"),
         (name = "ops", description = "Health, readiness, metrics, this document"),
     )

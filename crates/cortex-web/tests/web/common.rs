@@ -1,5 +1,6 @@
 //! One server for one test: the emulator, a SQLite store in a temp dir, the engine (replayed
-//! Terraform), the web server on 127.0.0.1:0 with an in-process worker, and two users.
+//! Terraform), the web server on 127.0.0.1:0 with an in-process worker, and three users (an
+//! operator, a viewer and an admin).
 
 #![allow(dead_code)]
 
@@ -22,6 +23,7 @@ pub const SECRET_KEY: &str = "web-test-secret-0123456789";
 pub const TENANT: &str = "7e4a0000-aaaa-4bbb-8ccc-000000000001";
 pub const OPERATOR: (&str, &str) = ("olivia", "operator-password-1");
 pub const VIEWER: (&str, &str) = ("victor", "viewer-password-22");
+pub const ADMIN: (&str, &str) = ("ada", "admin-password-333");
 
 pub struct Server {
     pub emu: RunningEmulator,
@@ -121,6 +123,9 @@ impl Server {
             .await
             .unwrap();
         auth.create_user(VIEWER.0, &SecretString::from(VIEWER.1), Role::Viewer)
+            .await
+            .unwrap();
+        auth.create_user(ADMIN.0, &SecretString::from(ADMIN.1), Role::Admin)
             .await
             .unwrap();
         let tls = options.tls.is_some();

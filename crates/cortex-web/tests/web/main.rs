@@ -5,6 +5,8 @@ mod common;
 
 mod api;
 mod auth;
+mod connection_pages;
+mod connections;
 mod events;
 mod openapi;
 mod pages;

@@ -56,7 +56,9 @@ async fn the_document_is_openapi_and_lists_exactly_the_routes() {
     // than "no such route" / "method not allowed".
     let token = server.token(crate::common::VIEWER).await;
     for (method, path) in &served {
-        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let concrete = path
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{name}", "no-such-connection");
         let body = (method != "GET").then(|| serde_json::json!({}));
         let r = server.request(method, &concrete, &token, body).await;
         let status = r.status().as_u16();
@@ -118,7 +120,9 @@ async fn every_private_route_needs_credentials() {
         if public.contains(&(method.as_str(), path.as_str())) {
             continue;
         }
-        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let concrete = path
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{name}", "no-such-connection");
         let body = (method != "GET").then(|| serde_json::json!({}));
         let (status, b) = server.call(&method, &concrete, &Auth::None, body).await;
         assert_eq!(

@@ -2,6 +2,7 @@
 //! the real Terraform binary on the twin (or a recorded stream where a test needs a failure).
 
 mod common;
+mod connections;
 mod failures;
 mod flows;
 mod lifecycle;

@@ -1,0 +1,302 @@
+//! The Prisma Cloud connections page (`/connections`).
+//!
+//! Everyone signed in sees the list: name, stack URL, the masked access key id, and that the
+//! secret is stored encrypted (`default` is the server's configured connection; its key comes
+//! from the server's configuration). Operators get a "Test connection" button per row: a form
+//! POST to `/connections/{name}/test` that renders the page again with the outcome as an icon
+//! and a word. Admins also get the form to add one (the secret in a password field with
+//! `autocomplete=new-password`; saving an existing name replaces it) and a Delete button per
+//! saved connection. Every form carries the session's CSRF token; a refused form comes back
+//! with each problem named and the values kept — except the secret, which is never echoed.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use onboarding_engine::{ConnectionName, RawConnection};
+use prisma_types::SecretString;
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::onboard::Problem;
+use super::{Badge, Nav, PageUser, no_store, url_encode};
+use crate::auth::{Admin, Operator, Principal};
+use crate::error::ApiError;
+use crate::extract::form_pairs;
+use crate::state::AppState;
+
+pub struct ConnectionRow {
+    pub name: String,
+    pub default: bool,
+    pub api_url: String,
+    pub access_key_id: String,
+    /// Where the secret is kept, in words.
+    pub secret: String,
+    pub description: String,
+    pub problem: Option<String>,
+}
+
+/// The add form's values (never the secret).
+#[derive(Default)]
+pub struct ConnectionValues {
+    pub name: String,
+    pub api_url: String,
+    pub access_key_id: String,
+}
+
+/// A test's outcome, shown as an icon and a word.
+pub struct Tested {
+    pub name: String,
+    pub badge: Badge,
+    pub message: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "connections.html")]
+pub struct ConnectionsPage {
+    pub nav: Nav,
+    pub connections: Vec<ConnectionRow>,
+    pub list_error: Option<String>,
+    pub values: ConnectionValues,
+    pub problems: Vec<Problem>,
+    /// "Saved connection x." and the like, after a redirect.
+    pub notice: Option<String>,
+    pub tested: Option<Tested>,
+}
+
+/// What a render adds to the list.
+#[derive(Default)]
+struct Extras {
+    values: ConnectionValues,
+    problems: Vec<Problem>,
+    notice: Option<String>,
+    tested: Option<Tested>,
+}
+
+async fn render(state: &AppState, p: &Principal, status: StatusCode, extras: Extras) -> Response {
+    let (connections, list_error) = match state.engine().list_connections().await {
+        Ok(views) => (
+            views
+                .into_iter()
+                .map(|c| ConnectionRow {
+                    secret: if c.default {
+                        "from the server's configuration".into()
+                    } else {
+                        "stored encrypted".into()
+                    },
+                    name: c.name,
+                    default: c.default,
+                    api_url: c.api_url,
+                    access_key_id: c.access_key_id,
+                    description: c.description,
+                    problem: c.problem,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            (Vec::new(), Some(e.body.message))
+        }
+    };
+    no_store(
+        (
+            status,
+            ConnectionsPage {
+                nav: Nav::of(p),
+                connections,
+                list_error,
+                values: extras.values,
+                problems: extras.problems,
+                notice: extras.notice,
+                tested: extras.tested,
+            },
+        )
+            .into_response(),
+    )
+}
+
+fn problems_of(e: &ApiError) -> Vec<Problem> {
+    if e.body.errors.is_empty() {
+        vec![Problem {
+            field: e.body.field.clone().unwrap_or_else(|| "connection".into()),
+            message: e.body.message.clone(),
+        }]
+    } else {
+        e.body
+            .errors
+            .iter()
+            .map(|f| Problem {
+                field: f.field.clone(),
+                message: f.message.clone(),
+            })
+            .collect()
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    // After a redirect: a valid connection name only (anything else is ignored).
+    let notice = form_pairs(query.as_deref().unwrap_or(""))
+        .into_iter()
+        .find_map(|(k, v)| {
+            let name = ConnectionName::parse(&v).ok()?;
+            match k.as_str() {
+                "saved" => Some(format!("Saved connection {name}.")),
+                "deleted" => Some(format!("Deleted connection {name}.")),
+                _ => None,
+            }
+        });
+    render(
+        &state,
+        &p,
+        StatusCode::OK,
+        Extras {
+            notice,
+            ..Extras::default()
+        },
+    )
+    .await
+}
+
+pub async fn add(State(state): State<AppState>, Admin(who): Admin, body: String) -> Response {
+    let form = form_pairs(&body);
+    let one = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.trim().is_empty())
+    };
+    let raw = RawConnection {
+        name: one("name"),
+        api_url: one("api_url"),
+        access_key_id: one("access_key_id"),
+        secret_key: one("secret_key").map(SecretString::from),
+    };
+    match crate::routes::connections::save_connection(&state, &raw, &who.actor()).await {
+        Ok((saved, _)) => {
+            Redirect::to(&format!("/connections?saved={}", url_encode(&saved.name))).into_response()
+        }
+        Err(e) => {
+            let values = ConnectionValues {
+                name: raw.name.clone().unwrap_or_default(),
+                api_url: raw.api_url.clone().unwrap_or_default(),
+                access_key_id: raw.access_key_id.clone().unwrap_or_default(),
+            };
+            render(
+                &state,
+                &who,
+                e.status,
+                Extras {
+                    values,
+                    problems: problems_of(&e),
+                    ..Extras::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path(name): Path<String>,
+) -> Response {
+    match crate::routes::connections::test_connection(&state, &name, &who.actor()).await {
+        Ok(result) => {
+            let badge = if result.ok {
+                Badge {
+                    icon: "✓",
+                    text: "Connection OK".into(),
+                    class: "ok",
+                }
+            } else {
+                Badge {
+                    icon: "✗",
+                    text: "Connection failed".into(),
+                    class: "bad",
+                }
+            };
+            let tested = Tested {
+                name: result.name,
+                badge,
+                message: result.message,
+            };
+            render(
+                &state,
+                &who,
+                StatusCode::OK,
+                Extras {
+                    tested: Some(tested),
+                    ..Extras::default()
+                },
+            )
+            .await
+        }
+        Err(e) => {
+            let problems = problems_of(&e);
+            render(
+                &state,
+                &who,
+                e.status,
+                Extras {
+                    problems,
+                    ..Extras::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+) -> Response {
+    let deleted = async {
+        let name = match crate::routes::connections::target(&name)? {
+            crate::routes::connections::Target::Saved(name) => name,
+            crate::routes::connections::Target::Default => {
+                return Err(ApiError::bad_parameter(
+                    "name",
+                    "default is the server's configured connection; it cannot be deleted",
+                ));
+            }
+        };
+        if state
+            .engine()
+            .delete_connection(&name, &who.actor())
+            .await?
+        {
+            Ok(name)
+        } else {
+            Err(ApiError::not_found(format!("connection {name} not found")))
+        }
+    }
+    .await;
+    match deleted {
+        Ok(name) => Redirect::to(&format!(
+            "/connections?deleted={}",
+            url_encode(name.as_str())
+        ))
+        .into_response(),
+        Err(e) => {
+            let problems = problems_of(&e);
+            render(
+                &state,
+                &who,
+                e.status,
+                Extras {
+                    problems,
+                    ..Extras::default()
+                },
+            )
+            .await
+        }
+    }
+}
