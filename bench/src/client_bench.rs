@@ -12,13 +12,13 @@
 //! resets) are answered before the bucket and consume no token, so they do not raise the bound;
 //! the time they cost shows in `wall_s`. `efficiency = bound_s / wall_s`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cortex_bench::{Args, Process, round};
 use futures::StreamExt;
 use prisma_client::{
     BaseUrl, ClientConfig, ClientEvent, Credentials, Outcome, PacingConfig, PrismaClient,
@@ -33,15 +33,8 @@ use prisma_types::{
 const SECRET: &str = "bench-secret-key-not-a-real-one";
 
 struct Emulator {
-    child: Child,
+    _process: Process,
     url: String,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Result<Emulator> {
@@ -65,7 +58,6 @@ fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Re
     ])
     .env("AZURE_CORTEX_EMULATOR_SECRET_KEY", SECRET)
     .env("RUST_LOG", "warn")
-    .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
     if faults {
         cmd.args([
@@ -79,17 +71,15 @@ fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Re
             "0.01",
         ]);
     }
-    let mut child = cmd.spawn().with_context(|| format!("starting {binary}"))?;
-    let stdout = child.stdout.take().context("emulator stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().context("emulator printed nothing")??;
+    let (process, first) = Process::spawn_announcing(&mut cmd)?;
     let url = first.rsplit(' ').next().context("no URL")?.to_owned();
     if !url.starts_with("http") {
         bail!("unexpected emulator output: {first}");
     }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Emulator { child, url })
+    Ok(Emulator {
+        _process: process,
+        url,
+    })
 }
 
 fn account(n: u32) -> AzureAccount {
@@ -237,26 +227,16 @@ async fn scenario(
     }))
 }
 
-fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 // One thread: the client needs no more, and cross-thread wake-ups cost more CPU than the work.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let binary = arg("--emulator").unwrap_or_else(|| "target/release/azure-cortex".to_owned());
-    let accounts: u32 = arg("--accounts")
-        .map(|v| v.parse())
-        .transpose()?
-        .unwrap_or(500);
-    let rates: Vec<u32> = arg("--rates")
+    let args = Args::from_env();
+    let binary = args
+        .value("--emulator")
+        .unwrap_or_else(|| "target/release/azure-cortex".to_owned());
+    let accounts: u32 = args.parsed("--accounts", 500)?;
+    let rates: Vec<u32> = args
+        .value("--rates")
         .unwrap_or_else(|| "10,50,200".to_owned())
         .split(',')
         .map(str::parse)
@@ -267,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{line}");
         }
     }
-    if !args.iter().any(|a| a == "--no-saturation") {
+    if !args.flag("--no-saturation") {
         // The client's own CPU per request when nothing holds it back (limits far above what
         // it can reach), separate from the idle wake-ups of a paced run.
         let line = scenario(&binary, "saturation", accounts, 100_000, false).await?;

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use cortex_bench::{Args, round};
 use cortex_store::{JobState, Keyring, Store};
 use onboarding_engine::{Engine, EngineConfig, RawRequest, TerraformMode};
 use prisma_client::{BaseUrl, ClientConfig, Credentials, PacingConfig};
@@ -30,22 +31,10 @@ fn dir_size(path: &std::path::Path) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let jobs: u32 = arg("--jobs")
-        .map(|v| v.parse())
-        .transpose()?
-        .unwrap_or(1000);
-    let rps: u32 = arg("--rate").map(|v| v.parse()).transpose()?.unwrap_or(50);
-    let concurrency: usize = arg("--concurrency")
-        .map(|v| v.parse())
-        .transpose()?
-        .unwrap_or(128);
+    let args = Args::from_env();
+    let jobs: u32 = args.parsed("--jobs", 1000)?;
+    let rps: u32 = args.parsed("--rate", 50)?;
+    let concurrency: usize = args.parsed("--concurrency", 128)?;
 
     let mut emulator = EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
     emulator.rate_limits = RateLimits::uniform(f64::from(rps), rps);
@@ -118,7 +107,6 @@ async fn main() -> anyhow::Result<()> {
         events += store.events_after(*job, 0, 1_000_000).await?.len();
     }
     store.close().await;
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
     println!(
         "{}",
         serde_json::json!({
