@@ -250,3 +250,37 @@ test("the audit log shows who did what", async ({ page }) => {
   await expect(page.locator("#audit tbody tr").first()).toContainText("approve");
   await shot(page, "audit");
 });
+
+test("connections: add one (stored encrypted, shown masked), test it and the default, delete it", async ({ page }) => {
+  await signIn(page);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Connections" }).click();
+  await expect(page.getByRole("heading", { name: "Prisma Cloud connections" })).toBeVisible();
+  // The sandbox's own connection answers.
+  await page.getByRole("button", { name: "Test connection default" }).click();
+  await expect(page.locator("#test-result")).toContainText("Connection OK");
+
+  const KEY_ID = "e2e-lab-key-id-0123456789";
+  const SECRET = "e2e-lab-secret-canary-9876543210";
+  await page.getByLabel("Name", { exact: true }).fill("lab");
+  // A loopback port nothing listens on: the test must fail quickly and say why.
+  await page.getByLabel("Stack or API URL").fill("http://127.0.0.1:9");
+  await page.getByLabel("Access key id").fill(KEY_ID);
+  await page.getByLabel("Secret key").fill(SECRET);
+  await page.getByRole("button", { name: "Save connection" }).click();
+  const row = page.locator("tr", { has: page.locator("th", { hasText: /^lab$/ }) });
+  await expect(row).toContainText("e2e-…");
+  await expect(row).toContainText("stored encrypted");
+  const html = await page.content();
+  expect(html).not.toContain(SECRET);
+  expect(html).not.toContain(KEY_ID);
+  await page.getByRole("button", { name: "Test connection lab" }).click();
+  await expect(page.locator("#test-result")).toBeVisible({ timeout: 45_000 });
+  await expect(page.locator("#test-result")).not.toContainText("Connection OK");
+  await shot(page, "connections");
+  // The wizard offers it.
+  await page.goto(base() + "/onboard");
+  await expect(page.getByLabel("Prisma Cloud tenant to register the account in").locator("option", { hasText: "lab" })).toHaveCount(1);
+  await page.goto(base() + "/connections");
+  await page.getByRole("button", { name: "Delete connection lab" }).click();
+  await expect(page.locator("th", { hasText: /^lab$/ })).toHaveCount(0);
+});
