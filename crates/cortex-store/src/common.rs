@@ -295,6 +295,28 @@ where
             .collect()
     }
 
+    /// The last stored seq of every job of `batch` that has events, in one query.
+    async fn batch_last_seqs(
+        pools: Pools<'_, Self>,
+        batch: BatchId,
+    ) -> Result<Vec<(JobId, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.job_id AS job_id, MAX(e.seq) AS last_seq FROM job_events e \
+             JOIN jobs j ON j.id = e.job_id WHERE j.batch_id = $1 GROUP BY e.job_id",
+        )
+        .bind(Self::id(batch.0))
+        .fetch_all(pools.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    JobId(Self::get_uuid(row, "job_id")?),
+                    row.try_get::<i64, _>("last_seq")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn get_secret(
         pools: Pools<'_, Self>,
         owner: &str,

@@ -276,6 +276,12 @@ impl Store {
         shared!(self.events_after(job, after_seq, limit))
     }
 
+    /// The last stored seq of every job of `batch` that has events (jobs without events are
+    /// absent), in one query.
+    pub async fn batch_last_seqs(&self, batch: BatchId) -> Result<Vec<(JobId, i64)>, StoreError> {
+        shared!(self.batch_last_seqs(batch))
+    }
+
     /// Stores (or replaces) the secret, encrypted under the keyring's current key and bound to
     /// `owner`/`name`.
     pub async fn put_secret(

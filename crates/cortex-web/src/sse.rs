@@ -36,9 +36,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::BatchView;
 
-/// How often a quiet stream checks whether its job ended without a final event (a queued job
-/// cancelled before any worker ran it).
-const IDLE_CHECK: Duration = Duration::from_secs(2);
+/// How often a quiet stream looks at the store: whether its job ended without a final event (a
+/// queued job cancelled before any worker ran it), and for the events of a job that a worker in
+/// another process runs (the live bus is per process).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How a followed job's stream stopped.
@@ -105,6 +106,10 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
             _ = out.closed() => return Follow::Stopped,
             event = sub.recv() => {
                 let Some(event) = event else { return Follow::Stopped };
+                // Already sent by a poll of the store (a job run by another process).
+                if event.seq <= last {
+                    continue;
+                }
                 last = event.seq;
                 let end = terminal_state(&event.event);
                 if out.send(event).await.is_err() {
@@ -115,14 +120,22 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
                 }
             }
             _ = tokio::time::sleep(IDLE_CHECK) => {
-                if let Ok(Some(j)) = store.get_job(job).await
-                    && j.state.is_terminal()
-                {
-                    drop(sub);
-                    return match drain(&state, job, &mut last, &out).await {
-                        Ok(()) => Follow::Ended(j.state),
-                        Err(()) => Follow::Stopped,
-                    };
+                match store.get_job(job).await {
+                    Ok(Some(j)) if j.state.is_terminal() => {
+                        drop(sub);
+                        return match drain(&state, job, &mut last, &out).await {
+                            Ok(()) => Follow::Ended(j.state),
+                            Err(()) => Follow::Stopped,
+                        };
+                    }
+                    // Run by a worker in another process: its events reach this process only
+                    // through the store.
+                    Ok(Some(j)) if j.state == JobState::Running => {
+                        if drain(&state, job, &mut last, &out).await.is_err() {
+                            return Follow::Stopped;
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -223,136 +236,243 @@ pub fn job_stream(state: AppState, job: JobId, after: i64) -> Response {
     respond(rx)
 }
 
-/// Each job's last stored seq.
-async fn last_seqs(state: &AppState, jobs: &[JobId]) -> Result<HashMap<JobId, i64>, ApiError> {
-    let store = state.engine().store();
-    let mut out = HashMap::new();
-    for job in jobs {
-        let mut last = 0;
-        loop {
-            let page = store.events_after(*job, last, 1000).await?;
-            match page.last() {
-                Some(e) => last = e.seq,
-                None => break,
-            }
-        }
-        out.insert(*job, last);
-    }
-    Ok(out)
-}
-
-/// The stream of a batch (the batch was checked to exist).
+/// The stream of a batch (the batch was checked to exist): this subscriber's snapshot, then
+/// what the batch's shared hub publishes after it, then `end`.
 pub async fn batch_stream(
     state: AppState,
     batch: BatchId,
     resumed_after: Option<String>,
 ) -> Result<Response, ApiError> {
+    // Listen first, then take the snapshot: an event the hub publishes before this point was
+    // stored before the snapshot's cursors were read, so nothing falls between the two.
+    let mut hub = state.batch_hubs().subscribe(&state, batch);
     let engine = state.engine();
     let summary = engine
         .batch_summary(batch)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("batch {batch} not found")))?;
     let report = engine.batch_report(batch).await?;
-    let jobs: Vec<JobId> = report
+    let mut cursors: HashMap<JobId, i64> = report
         .rows
         .iter()
         .filter_map(|r| r.job_id.parse().ok())
+        .map(|j| (j, 0))
         .collect();
-    let terminal: HashSet<JobId> = report
-        .rows
-        .iter()
-        .filter(|r| r.state.is_terminal())
-        .filter_map(|r| r.job_id.parse().ok())
-        .collect();
-    let mut cursors = last_seqs(&state, &jobs).await?;
+    cursors.extend(engine.store().batch_last_seqs(batch).await?);
     let snapshot = serde_json::json!({
         "batch": BatchView::new(summary, report),
         "cursors": cursors.iter().map(|(j, s)| (j.to_string(), *s)).collect::<BTreeMap<_, _>>(),
         "resumed_after": resumed_after,
     });
     let (tx, rx) = mpsc::channel::<Event>(256);
+    let shutdown = state.shutdown_token().clone();
     tokio::spawn(async move {
         if tx.send(named_event("snapshot", snapshot)).await.is_err() {
             return;
         }
-        let (events_tx, mut events) = mpsc::channel::<StoredEvent>(256);
-        let mut followers: JoinSet<(JobId, Follow)> = JoinSet::new();
-        let mut following: HashSet<JobId> = HashSet::new();
-        let start = |job: JobId, after: i64, set: &mut JoinSet<(JobId, Follow)>| {
-            let (state, out) = (state.clone(), events_tx.clone());
-            set.spawn(async move { (job, follow(state, job, after, out).await) });
-        };
-        for job in &jobs {
-            if !terminal.contains(job) {
-                following.insert(*job);
-                start(*job, cursors[job], &mut followers);
-            }
-        }
-        let shutdown = state.shutdown_token().clone();
         loop {
-            if following.is_empty() {
-                // Every job had finished; one more look for jobs put back in the queue.
-                match state
-                    .engine()
-                    .store()
-                    .list_jobs(Some(batch), u32::MAX)
-                    .await
-                {
-                    Ok(list) if list.iter().all(|j| j.state.is_terminal()) => break,
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
-            }
-            tokio::select! {
+            let message = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
-                Some(e) = events.recv() => {
-                    cursors.insert(e.job_id, e.seq);
+                m = hub.recv() => m,
+            };
+            match message {
+                Ok(HubMessage::Event(e)) => {
+                    let seen = cursors.entry(e.job_id).or_insert(0);
+                    if e.seq <= *seen {
+                        continue;
+                    }
+                    *seen = e.seq;
                     let id = format!("{}:{}", e.job_id, e.seq);
                     if tx.send(data_event(&e, id)).await.is_err() {
                         return;
                     }
                 }
-                Some(done) = followers.join_next() => {
-                    match done {
-                        Ok((job, Follow::Ended(_))) => { following.remove(&job); }
-                        _ => return,
-                    }
+                Ok(HubMessage::End(end)) => {
+                    let _ = tx.send(named_event("end", end)).await;
+                    return;
                 }
-                _ = tokio::time::sleep(IDLE_CHECK) => {
-                    // A finished job resumed meanwhile: follow it again from where it was.
-                    let Ok(list) = state.engine().store().list_jobs(Some(batch), u32::MAX).await else {
-                        return;
-                    };
-                    for j in list {
-                        if !j.state.is_terminal() && following.insert(j.id) {
-                            start(j.id, cursors.get(&j.id).copied().unwrap_or(0), &mut followers);
-                        }
-                    }
-                }
+                // Too slow for the hub, or the hub stopped: close; a reconnect gets a fresh
+                // snapshot and misses nothing.
+                Err(_) => return,
             }
         }
-        // Followers have finished; their last events are in the channel.
-        drop(events_tx);
-        while let Ok(e) = events.try_recv() {
-            let id = format!("{}:{}", e.job_id, e.seq);
-            if tx.send(data_event(&e, id)).await.is_err() {
-                return;
-            }
+    });
+    Ok(respond(rx))
+}
+
+/// What a batch's hub publishes to every subscriber of the batch's stream.
+#[derive(Clone, Debug)]
+pub enum HubMessage {
+    Event(StoredEvent),
+    /// Every job has finished: the final counts.
+    End(serde_json::Value),
+}
+
+/// How long a job whose final event was seen may take to be recorded as finished.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// How many messages a slow subscriber may fall behind before its stream is closed.
+const HUB_CAPACITY: usize = 8192;
+
+/// One hub per batch being watched: it follows each unfinished job of the batch once and
+/// publishes their events to every subscriber, so that N subscribers cost N channels rather
+/// than N × jobs followers and store reads.
+#[derive(Default)]
+pub struct BatchHubs {
+    hubs: std::sync::Mutex<HashMap<BatchId, tokio::sync::broadcast::Sender<HubMessage>>>,
+}
+
+impl BatchHubs {
+    /// A receiver of the batch's hub, starting the hub if none runs.
+    fn subscribe(
+        &self,
+        state: &AppState,
+        batch: BatchId,
+    ) -> tokio::sync::broadcast::Receiver<HubMessage> {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = hubs.get(&batch) {
+            return sender.subscribe();
         }
-        let report = state.engine().batch_report(batch).await.ok();
-        let _ = tx
-            .send(named_event(
-                "end",
-                serde_json::json!({
+        let (sender, receiver) = tokio::sync::broadcast::channel(HUB_CAPACITY);
+        hubs.insert(batch, sender.clone());
+        tokio::spawn(run_hub(state.clone(), batch, sender));
+        receiver
+    }
+
+    /// Removes the hub unless someone still listens and it has not finished; `true` if
+    /// removed. Under the lock, so a subscriber either got this hub or will start a new one.
+    fn retire(&self, batch: BatchId, finished: bool) -> bool {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = hubs.get(&batch).is_none_or(|s| s.receiver_count() == 0);
+        if finished || idle {
+            hubs.remove(&batch);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// How many batches are being followed (for tests).
+    pub fn running(&self) -> usize {
+        self.hubs.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Follows every unfinished job of `batch` (and any put back in the queue meanwhile) until all
+/// have finished or nobody listens; publishes each stored event once.
+async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::Sender<HubMessage>) {
+    let (events_tx, mut events) = mpsc::channel::<StoredEvent>(1024);
+    let mut followers: JoinSet<(JobId, Follow)> = JoinSet::new();
+    let mut following: HashSet<JobId> = HashSet::new();
+    // Where each job's published events end (a resumed job is followed from there).
+    let mut cursors: HashMap<JobId, i64> = match state.engine().store().batch_last_seqs(batch).await
+    {
+        Ok(list) => list.into_iter().collect(),
+        Err(_) => {
+            state.batch_hubs().retire(batch, true);
+            return;
+        }
+    };
+    let start = |job: JobId, after: i64, set: &mut JoinSet<(JobId, Follow)>| {
+        let (state, out) = (state.clone(), events_tx.clone());
+        set.spawn(async move { (job, follow(state, job, after, out).await) });
+    };
+    let shutdown = state.shutdown_token().clone();
+    // Jobs whose final event was published but whose state may not be committed yet (the
+    // engine stores the last event, then the job's end): until when to wait for the commit
+    // before following such a job again (it may have been put back in the queue).
+    let mut settling: HashMap<JobId, tokio::time::Instant> = HashMap::new();
+    let mut look = true;
+    let mut look_again: Option<tokio::time::Instant> = None;
+    loop {
+        if look {
+            look = false;
+            look_again = None;
+            let Ok(jobs) = state
+                .engine()
+                .store()
+                .list_jobs(Some(batch), u32::MAX)
+                .await
+            else {
+                break;
+            };
+            let now = tokio::time::Instant::now();
+            for j in &jobs {
+                if j.state.is_terminal() {
+                    settling.remove(&j.id);
+                    continue;
+                }
+                if settling.get(&j.id).is_some_and(|until| now < *until) {
+                    look_again = Some(now + Duration::from_millis(10));
+                    continue;
+                }
+                settling.remove(&j.id);
+                if following.insert(j.id) {
+                    start(
+                        j.id,
+                        cursors.get(&j.id).copied().unwrap_or(0),
+                        &mut followers,
+                    );
+                }
+            }
+            if look_again.is_none()
+                && following.is_empty()
+                && jobs.iter().all(|j| j.state.is_terminal())
+            {
+                let report = state.engine().batch_report(batch).await.ok();
+                let end = serde_json::json!({
                     "state": "finished",
                     "onboarded": report.as_ref().map(|r| r.onboarded),
                     "adopted": report.as_ref().map(|r| r.adopted),
                     "failed": report.as_ref().map(|r| r.failed),
-                }),
-            ))
-            .await;
-    });
-    Ok(respond(rx))
+                });
+                // Retired first: a subscriber arriving now starts a new hub (which ends at
+                // once) rather than joining one that has already said `end`.
+                state.batch_hubs().retire(batch, true);
+                let _ = hub.send(HubMessage::End(end));
+                return;
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(e) = events.recv() => {
+                cursors.insert(e.job_id, e.seq);
+                if hub.send(HubMessage::Event(e)).is_err() && state.batch_hubs().retire(batch, false) {
+                    return;
+                }
+            }
+            Some(done) = followers.join_next() => {
+                match done {
+                    Ok((job, Follow::Ended(_))) => {
+                        following.remove(&job);
+                        settling.insert(job, tokio::time::Instant::now() + SETTLE);
+                        // The job's final event is published just before its state is
+                        // committed: look again soon rather than at the next idle tick.
+                        while let Ok(e) = events.try_recv() {
+                            cursors.insert(e.job_id, e.seq);
+                            let _ = hub.send(HubMessage::Event(e));
+                        }
+                        if following.is_empty() {
+                            look = true;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            _ = tokio::time::sleep_until(look_again.unwrap_or_else(tokio::time::Instant::now)), if look_again.is_some() => {
+                look = true;
+            }
+            _ = tokio::time::sleep(IDLE_CHECK) => {
+                if state.batch_hubs().retire(batch, false) {
+                    return;
+                }
+                // A finished job resumed meanwhile is followed again from where it was.
+                look = true;
+            }
+        }
+    }
+    state.batch_hubs().retire(batch, true);
 }

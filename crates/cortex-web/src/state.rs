@@ -25,6 +25,7 @@ struct Inner {
     shutdown: CancellationToken,
     throttle: LoginThrottle,
     metrics: Metrics,
+    batch_hubs: crate::sse::BatchHubs,
     tls: Option<TlsAcceptor>,
 }
 
@@ -52,6 +53,7 @@ impl AppState {
                 config,
                 shutdown: CancellationToken::new(),
                 metrics: Metrics::default(),
+                batch_hubs: crate::sse::BatchHubs::default(),
                 tls,
             }),
         })
@@ -96,6 +98,10 @@ impl AppState {
 
     pub(crate) fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
+    }
+
+    pub(crate) fn batch_hubs(&self) -> &crate::sse::BatchHubs {
+        &self.inner.batch_hubs
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

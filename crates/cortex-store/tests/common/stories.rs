@@ -649,6 +649,19 @@ pub async fn batch_summary_counts(h: &Harness) {
     assert!(listed.iter().all(|j| j.batch_id == Some(batch.id)));
     assert_eq!(store.list_jobs(None, 100).await.unwrap().len(), 6);
 
+    // The last seq of each batch job with events, in one query; others are absent.
+    for (job, n) in [(&jobs[0], 3), (&jobs[4], 1)] {
+        for i in 0..n {
+            store.append_event(job.id, &json!({"i": i})).await.unwrap();
+        }
+    }
+    store.append_event(outside.id, &json!({})).await.unwrap();
+    let mut last = store.batch_last_seqs(batch.id).await.unwrap();
+    last.sort();
+    let mut want = vec![(jobs[0].id, 3), (jobs[4].id, 1)];
+    want.sort();
+    assert_eq!(last, want);
+
     // An empty batch, and an unknown one.
     let empty = new_batch("empty");
     store.insert_batch(&empty, &[]).await.unwrap();

@@ -257,16 +257,42 @@ async fn a_batch_stream_snapshots_then_follows_every_job_to_the_end() {
         .unwrap();
     assert_eq!(r.status(), 400);
 
-    let r = server.request("GET", &path, &op, None).await;
-    assert_eq!(r.status(), 200);
-    let reader = tokio::spawn(read_sse(r, |_| false, Duration::from_secs(90)));
-    // Run the jobs now, with the stream open.
+    // Several subscribers share the batch's one hub; each receives everything.
+    let mut readers = Vec::new();
+    for _ in 0..12 {
+        let r = server.request("GET", &path, &op, None).await;
+        assert_eq!(r.status(), 200);
+        readers.push(tokio::spawn(read_sse(
+            r,
+            |_| false,
+            Duration::from_secs(90),
+        )));
+    }
+    // Run the jobs now, with the streams open.
     server
         .engine
         .run_worker(tokio_util::sync::CancellationToken::new(), true)
         .await
         .unwrap();
-    let (events, _) = reader.await.unwrap();
+    let mut all = Vec::new();
+    for reader in readers {
+        all.push(reader.await.unwrap().0);
+    }
+    for events in &all[1..] {
+        let messages = |list: &[crate::common::SseEvent]| -> Vec<Option<String>> {
+            list.iter()
+                .filter(|e| e.event == "message")
+                .map(|e| e.id.clone())
+                .collect()
+        };
+        assert_eq!(
+            messages(events),
+            messages(&all[0]),
+            "every subscriber sees the same events"
+        );
+        assert_eq!(events.last().unwrap().event, "end");
+    }
+    let events = all.swap_remove(0);
     assert_eq!(events.first().unwrap().event, "snapshot");
     let snapshot = events[0].json();
     assert_eq!(snapshot["batch"]["total"], 3);
