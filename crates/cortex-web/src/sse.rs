@@ -130,10 +130,11 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
                     }
                     // Run by a worker in another process: its events reach this process only
                     // through the store.
-                    Ok(Some(j)) if j.state == JobState::Running => {
-                        if drain(&state, job, &mut last, &out).await.is_err() {
-                            return Follow::Stopped;
-                        }
+                    Ok(Some(j))
+                        if j.state == JobState::Running
+                            && drain(&state, job, &mut last, &out).await.is_err() =>
+                    {
+                        return Follow::Stopped;
                     }
                     _ => {}
                 }
