@@ -27,8 +27,8 @@ use crate::web_config::{self, ConfigArgs};
 
 pub const EXAMPLES: &str = "\
 Examples:
-  azure-cortex --sandbox serve
-  azure-cortex --sandbox serve --listen 127.0.0.1:0 --data-dir /tmp/cortex
+  azure-cortex serve --sandbox
+  azure-cortex serve --sandbox --listen 127.0.0.1:0 --data-dir /tmp/cortex
   azure-cortex serve --config /etc/azure-cortex/web.toml
   azure-cortex serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
 

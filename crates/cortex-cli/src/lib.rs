@@ -47,7 +47,7 @@ Examples:
   azure-cortex --sandbox accounts list
   azure-cortex onboard batch subscriptions.csv --tenant 0a1b2c3d-… --output json
   azure-cortex template subscription --tenant … --subscription … --out ./tf
-  azure-cortex --sandbox serve --listen 127.0.0.1:8080     # the REST API server
+  azure-cortex serve --sandbox --listen 127.0.0.1:8080     # the web UI and REST API
 
 Exit codes: 0 success · 1 failed · 2 bad input or usage · 3 batch partly failed · 4 cancelled.
 Real tenants: PRISMA_API_URL, PRISMA_ACCESS_KEY_ID, PRISMA_SECRET_KEY (see `doctor`).

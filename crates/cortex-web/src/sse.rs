@@ -131,7 +131,7 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
                     // Run by a worker in another process: its events reach this process only
                     // through the store.
                     Ok(Some(j))
-                        if j.state == JobState::Running
+                        if j.state != JobState::Queued
                             && drain(&state, job, &mut last, &out).await.is_err() =>
                     {
                         return Follow::Stopped;

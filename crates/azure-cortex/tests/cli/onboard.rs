@@ -249,6 +249,30 @@ fn bad_input_exits_2_and_names_the_field() {
             ],
             "service_principal_id",
         ),
+        (
+            vec![
+                good.clone(),
+                "--tenant".into(),
+                TENANT.into(),
+                "--name".into(),
+                "x".into(),
+                "--connection".into(),
+                "no-such-connection".into(),
+            ],
+            "connection",
+        ),
+        (
+            vec![
+                good.clone(),
+                "--tenant".into(),
+                TENANT.into(),
+                "--name".into(),
+                "x".into(),
+                "--connection".into(),
+                "Not A Name".into(),
+            ],
+            "connection",
+        ),
     ];
     for (args, field) in cases {
         sb.cmd()

@@ -156,6 +156,10 @@ pub struct CommonArgs {
     /// Submit only: print the job (or batch) id and return; a worker runs it later.
     #[arg(long)]
     pub no_wait: bool,
+    /// The saved Prisma Cloud connection to register in (see the web UI's Connections page)
+    /// [default: the one from the environment].
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
 }
 
 impl CommonArgs {
@@ -176,6 +180,7 @@ impl CommonArgs {
             secret_rotation_days: self.secret_rotation_days,
             directory_readers: self.directory_readers,
             require_approval: self.require_approval,
+            connection: self.connection.clone(),
             ..RawRequest::default()
         }
     }

@@ -69,6 +69,31 @@ pub async fn open_store(dir: &std::path::Path) -> Store {
     .unwrap()
 }
 
+/// An engine on the store in `dir`, talking to the emulator at `emulator_url`. A second one on
+/// the same directory stands for a worker in another process (its event bus is its own).
+pub async fn engine_on(dir: &std::path::Path, emulator_url: &str) -> Engine {
+    let store = open_store(dir).await;
+    let mut config = EngineConfig::new(
+        dir.to_path_buf(),
+        TerraformMode::Replay {
+            pace: Duration::from_millis(2),
+        },
+    );
+    config.sandbox = true;
+    config.verify_timeout = Duration::from_secs(5);
+    config.poll_interval = Duration::from_millis(50);
+    let mut client = ClientConfig::new(
+        BaseUrl::parse(emulator_url, false).unwrap(),
+        Credentials::new(ACCESS_KEY, SECRET_KEY),
+    );
+    client.retry = RetryPolicy {
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(500),
+        ..RetryPolicy::default()
+    };
+    Engine::new(store, client, config).unwrap()
+}
+
 impl Server {
     pub async fn start() -> Self {
         Self::start_with(Options::default()).await
@@ -87,26 +112,7 @@ impl Server {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = open_store(dir.path()).await;
-        let mut config = EngineConfig::new(
-            dir.path().to_path_buf(),
-            TerraformMode::Replay {
-                pace: Duration::from_millis(2),
-            },
-        );
-        config.sandbox = true;
-        config.verify_timeout = Duration::from_secs(5);
-        config.poll_interval = Duration::from_millis(50);
-        let mut client = ClientConfig::new(
-            BaseUrl::parse(&emu.base_url(), false).unwrap(),
-            Credentials::new(ACCESS_KEY, SECRET_KEY),
-        );
-        client.retry = RetryPolicy {
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(500),
-            ..RetryPolicy::default()
-        };
-        let engine = Engine::new(store, client, config).unwrap();
+        let engine = engine_on(dir.path(), &emu.base_url()).await;
 
         let mut web = WebConfig::for_data_dir(dir.path());
         web.worker = options.worker;

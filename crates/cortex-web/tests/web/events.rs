@@ -343,3 +343,77 @@ async fn a_batch_stream_snapshots_then_follows_every_job_to_the_end() {
     assert_eq!(again[0].json()["resumed_after"], last.as_str());
     assert_eq!(again[0].json()["batch"]["onboarded"], 3);
 }
+
+/// A job run by a worker in another process (here: a second engine on the same store, with an
+/// event bus of its own) is followed through the store: the stream delivers the plan while the
+/// job waits for approval, then the rest after a resume from `Last-Event-ID`, gapless.
+#[tokio::test]
+async fn a_job_run_by_another_process_is_followed_through_the_store() {
+    let server = Server::start_with(Options {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let other = crate::common::engine_on(server.dir.path(), &server.emu.base_url()).await;
+    let op = server.token(OPERATOR).await;
+    let mut request = subscription(41);
+    request["require_approval"] = json!(true);
+    let (status, accepted) = server
+        .call("POST", "/api/v1/jobs", &op, Some(request))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let job = accepted["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/jobs/{job}/events");
+    let r = server.request("GET", &path, &op, None).await;
+    let reader = tokio::spawn(read_sse(
+        r,
+        |e| e.event == "message" && e.json()["event"]["type"] == "approval_required",
+        Duration::from_secs(30),
+    ));
+    // The other process plans and stops at the approval gate; the job cannot end before it is
+    // approved, so the stream must deliver the plan while it waits.
+    other
+        .run_worker(tokio_util::sync::CancellationToken::new(), true)
+        .await
+        .unwrap();
+    let (before, _) = reader.await.unwrap();
+    assert_eq!(
+        before.last().unwrap().json()["event"]["type"],
+        "approval_required"
+    );
+    let last = before.last().unwrap().id.clone().unwrap();
+    let (status, body) = server
+        .call("POST", &format!("/api/v1/jobs/{job}/approve"), &op, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let r = server
+        .http
+        .get(server.url(&path))
+        .headers(op.headers())
+        .header("last-event-id", &last)
+        .send()
+        .await
+        .unwrap();
+    let reader = tokio::spawn(read_sse(r, |e| e.event == "end", Duration::from_secs(30)));
+    other
+        .run_worker(tokio_util::sync::CancellationToken::new(), true)
+        .await
+        .unwrap();
+    let (after, _) = reader.await.unwrap();
+    assert_eq!(after.last().unwrap().event, "end");
+    let seqs: Vec<i64> = before
+        .iter()
+        .chain(&after)
+        .filter(|e| e.event == "message")
+        .map(|e| e.json()["seq"].as_i64().unwrap())
+        .collect();
+    let id: cortex_store::JobId = job.parse().unwrap();
+    let stored = server
+        .engine
+        .store()
+        .events_after(id, 0, 100_000)
+        .await
+        .unwrap()
+        .len() as i64;
+    assert_eq!(seqs, (1..=stored).collect::<Vec<_>>());
+}
