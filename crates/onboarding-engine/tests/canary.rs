@@ -5,7 +5,6 @@
 //!
 //! Its own test binary: it installs the process-wide tracing subscriber.
 
-use std::path::Path;
 use std::time::Duration;
 
 use cortex_store::{JobState, Keyring, Store};
@@ -13,28 +12,11 @@ use onboarding_engine::{Engine, EngineConfig, RawRequest, TerraformMode};
 use prisma_client::{BaseUrl, ClientConfig, Credentials};
 use prisma_emulator::EmulatorConfig;
 use prisma_types::SecretString;
-use prisma_types::testing::{LogCapture, find_jwt};
+use prisma_types::testing::{LogCapture, contains_bytes, files_under, find_jwt};
 use tokio_util::sync::CancellationToken;
 
 const PRISMA_SECRET: &str = "CANARY-PRISMA-SECRET-KEY-Zq81";
 const AZURE_SECRET: &str = "CANARY-AZURE-CLIENT-SECRET-9xQ~";
-
-fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            all_files(&path, out);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 #[test]
 fn no_secret_reaches_the_database_logs_events_or_workspace() {
@@ -144,14 +126,17 @@ fn no_secret_reaches_the_database_logs_events_or_workspace() {
             "trace logs captured: {} bytes",
             logs.len()
         );
-        let mut files = Vec::new();
-        all_files(dir.path(), &mut files);
+        let files = files_under(dir.path());
         assert!(files.iter().any(|(p, _)| p.ends_with("cortex.db")));
         for secret in [PRISMA_SECRET, AZURE_SECRET, twin_secret.expose()] {
             assert!(!logs.contains(secret), "secret in the logs");
             assert!(!events.contains(secret), "secret in the events");
             for (path, bytes) in &files {
-                assert!(!contains(bytes, secret), "secret in plaintext in {path}");
+                assert!(
+                    !contains_bytes(bytes, secret.as_bytes()),
+                    "secret in plaintext in {}",
+                    path.display()
+                );
             }
         }
         assert_eq!(find_jwt(&logs), None, "a JWT in the logs");

@@ -7,7 +7,6 @@
 //!
 //! Its own test binary: it installs the process-wide tracing subscriber.
 
-use std::path::Path;
 use std::time::Duration;
 
 use cortex_store::{JobState, Keyring, Store};
@@ -18,30 +17,13 @@ use prisma_client::{BaseUrl, ClientConfig, Credentials};
 use prisma_emulator::EmulatorConfig;
 use prisma_emulator::config::AccessKey;
 use prisma_types::SecretString;
-use prisma_types::testing::{LogCapture, find_jwt};
+use prisma_types::testing::{LogCapture, contains_bytes, files_under, find_jwt};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_SECRET: &str = "CANARY-DEFAULT-PRISMA-SECRET-m2";
 const CONN_KEY_ID: &str = "CANARYKEYID-conn-5521";
 const CONN_SECRET: &str = "CANARY-CONNECTION-SECRET-KEY-Pz4";
 const WRONG_SECRET: &str = "CANARY-WRONG-CONNECTION-SECRET-j8";
-
-fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            all_files(&path, out);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 #[test]
 fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
@@ -198,8 +180,7 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
             "trace logs captured: {} bytes",
             logs.len()
         );
-        let mut files = Vec::new();
-        all_files(dir.path(), &mut files);
+        let files = files_under(dir.path());
         assert!(files.iter().any(|(p, _)| p.ends_with("cortex.db")));
         for secret in [CONN_SECRET, WRONG_SECRET, DEFAULT_SECRET] {
             assert!(!logs.contains(secret), "{secret} in the logs");
@@ -213,7 +194,11 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
                 "{secret} shown: {shown}"
             );
             for (path, bytes) in &files {
-                assert!(!contains(bytes, secret), "{secret} in plaintext in {path}");
+                assert!(
+                    !contains_bytes(bytes, secret.as_bytes()),
+                    "{secret} in plaintext in {}",
+                    path.display()
+                );
             }
         }
         assert_eq!(find_jwt(&logs), None, "a JWT in the logs");

@@ -1,24 +1,9 @@
 //! The Azure client secret never shows: not on stdout or stderr at `-vv`, not in any file of
 //! the data directory.
 
-use std::path::Path;
+use prisma_types::testing::{contains_bytes, files_under};
 
 use crate::common::*;
-
-fn files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files(&path, found);
-        } else {
-            found.push(path);
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 #[test]
 fn the_client_secret_reaches_no_output_and_no_file() {
@@ -39,11 +24,11 @@ fn the_client_secret_reaches_no_output_and_no_file() {
             .clone();
         assert!(!out.stderr.is_empty(), "-vv logs something");
         assert!(
-            !contains(&out.stdout, canary.as_bytes()),
+            !contains_bytes(&out.stdout, canary.as_bytes()),
             "canary on stdout ({output})"
         );
         assert!(
-            !contains(&out.stderr, canary.as_bytes()),
+            !contains_bytes(&out.stderr, canary.as_bytes()),
             "canary on stderr ({output})"
         );
     }
@@ -61,18 +46,20 @@ fn the_client_secret_reaches_no_output_and_no_file() {
         .code(0)
         .get_output()
         .clone();
-    assert!(!contains(&out.stdout, canary.as_bytes()) && !contains(&out.stderr, canary.as_bytes()));
+    assert!(
+        !contains_bytes(&out.stdout, canary.as_bytes())
+            && !contains_bytes(&out.stderr, canary.as_bytes())
+    );
 
-    let mut found = Vec::new();
-    files(sb.data_dir(), &mut found);
+    let found = files_under(sb.data_dir());
     assert!(
         found.len() >= 3,
-        "the data dir has the store, key and sandbox: {found:?}"
+        "the data dir has the store, key and sandbox: {:?}",
+        found.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
-    for path in found {
-        let bytes = std::fs::read(&path).unwrap();
+    for (path, bytes) in found {
         assert!(
-            !contains(&bytes, canary.as_bytes()),
+            !contains_bytes(&bytes, canary.as_bytes()),
             "canary in {}",
             path.display()
         );

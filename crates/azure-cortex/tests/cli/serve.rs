@@ -5,6 +5,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+
+use prisma_types::testing::{contains_bytes, files_under};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -178,21 +180,6 @@ async fn get(url: &str, cookie: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files(&path, found);
-        } else {
-            found.push(path);
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_the_api_and_its_jobs_in_the_sandbox_and_stops_cleanly() {
     let sb = Sandbox::new();
@@ -286,12 +273,17 @@ async fn serve_runs_the_api_and_its_jobs_in_the_sandbox_and_stops_cleanly() {
 
     // Nothing in the data directory holds the password or the client secret in plaintext; the
     // sandbox's accounts were saved at shutdown.
-    let mut found = Vec::new();
-    files(data_dir, &mut found);
-    for path in &found {
-        let bytes = std::fs::read(path).unwrap();
-        assert!(!contains(&bytes, password.as_bytes()), "{}", path.display());
-        assert!(!contains(&bytes, canary.as_bytes()), "{}", path.display());
+    for (path, bytes) in files_under(data_dir) {
+        assert!(
+            !contains_bytes(&bytes, password.as_bytes()),
+            "{}",
+            path.display()
+        );
+        assert!(
+            !contains_bytes(&bytes, canary.as_bytes()),
+            "{}",
+            path.display()
+        );
     }
     let snapshot = std::fs::read_to_string(data_dir.join("sandbox-emulator.json")).unwrap();
     assert!(snapshot.contains(&account), "the account was saved");
@@ -514,7 +506,10 @@ fn users_add_creates_users_and_names_bad_input() {
         .map(|u| u["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["vera", "wanda"]);
-    assert!(!contains(&out.stdout, b"password"), "no hash is listed");
+    assert!(
+        !contains_bytes(&out.stdout, b"password"),
+        "no hash is listed"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
