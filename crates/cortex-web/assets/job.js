@@ -133,7 +133,8 @@
       case "step_failed": step(e.step, "failed", { detail: e.message + " (" + e.code + ")" }); break;
       case "approval_required":
         setJobState("awaiting_approval");
-        outcome("⏸ Waiting for approval: " + e.add + " to add, " + e.change + " to change, " + e.destroy + " to destroy", "warn");
+        step("azure_identity", "awaiting_approval", { detail: "planned; waiting for approval" });
+        outcome("! Waiting for approval: " + e.add + " to add, " + e.change + " to change, " + e.destroy + " to destroy", "warn");
         $("plan-summary").replaceChildren(el("strong", "", String(e.add)), " to add, ",
           el("strong", "", String(e.change)), " to change, ", el("strong", "", String(e.destroy)), " to destroy");
         break;

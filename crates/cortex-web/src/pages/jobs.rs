@@ -128,12 +128,17 @@ pub async fn job_page(
         .map(|(key, label)| StepRow {
             key,
             label,
+            // The plan waits at the identity step: say so rather than "running".
             state: badge(
-                recorded
-                    .iter()
-                    .rev()
-                    .find(|s| s.name == *key)
-                    .map_or("pending", |s| s.state.as_str()),
+                if *key == "azure_identity" && job.state == JobState::AwaitingApproval {
+                    "awaiting_approval"
+                } else {
+                    recorded
+                        .iter()
+                        .rev()
+                        .find(|s| s.name == *key)
+                        .map_or("pending", |s| s.state.as_str())
+                },
             ),
         })
         .collect();

@@ -263,7 +263,8 @@ pub fn badge(state: &str) -> Badge {
         "failed" | "error" => ("✗", "bad"),
         "warning" | "not_in_prisma_cloud" => ("!", "warn"),
         "running" => ("▶", "run"),
-        "awaiting_approval" => ("⏸", "warn"),
+        // Not ⏸: common fonts lack it.
+        "awaiting_approval" => ("!", "warn"),
         "cancelled" | "disabled" | "skipped" => ("⊘", "muted"),
         _ => ("○", "muted"),
     };
