@@ -248,7 +248,7 @@ fn announce(
         None if !out.quiet => {
             out.line(&format!(
                 "Sign in as one of the {users} users of {}:",
-                config.auth_database.display()
+                app.auth().location()
             ));
             out.line(&format!("  {}", login("NAME", "PASSWORD")));
         }

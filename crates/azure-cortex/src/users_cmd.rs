@@ -139,9 +139,7 @@ async fn open(
     if !config.data_dir.exists() {
         create_private_dir(&config.data_dir)?;
     }
-    AuthStore::open(&config.auth_database)
-        .await
-        .map_err(auth_error)
+    AuthStore::open_for(&config).await.map_err(auth_error)
 }
 
 async fn add(
@@ -158,7 +156,7 @@ async fn add(
     )?;
     let auth = open(global, matches, &args.config).await?;
     let created = auth.create_user(&name, &password, args.role.into()).await;
-    let path = auth.path().to_owned();
+    let location = auth.location().to_owned();
     auth.close().await;
     let user = created.map_err(auth_error)?;
     if out.json() {
@@ -169,9 +167,7 @@ async fn add(
     } else {
         out.line(&format!(
             "Created {} {} in {}",
-            user.role,
-            user.name,
-            path.display()
+            user.role, user.name, location
         ));
     }
     Ok(Exit::Success)

@@ -66,7 +66,7 @@ impl AppState {
         engine: Engine,
         config: WebConfig,
     ) -> Result<(Self, Option<GeneratedAdmin>), StartError> {
-        let auth = AuthStore::open(&config.auth_database).await?;
+        let auth = AuthStore::open_for(&config).await?;
         // Everything that can still fail (the TLS files) is checked before the first admin is
         // created: its password is shown only once, so it must not be made for a start that
         // then fails.

@@ -1,6 +1,9 @@
-//! Users, sessions and API tokens, in their own SQLite file (`<data-dir>/web-auth.db`, mode
-//! 0600), separate from the job store so it works whatever backend the engine uses (SQLite or
-//! PostgreSQL) and so `cortex-store` stays about jobs.
+//! Users, sessions and API tokens. With the embedded default they live in their own SQLite
+//! file (`<data-dir>/web-auth.db`, mode 0600); when the job store is PostgreSQL they live in
+//! that database (tables `users`, `sessions`, `api_tokens`), so that several `serve` replicas
+//! share users, sessions and tokens ([`AuthStore::open_for`]). The queries are the same on
+//! both (sqlx's `Any` driver); only the schema differs (SQLite's `COLLATE NOCASE` is a unique
+//! index on `lower(name)` in PostgreSQL).
 //!
 //! * Passwords: Argon2id PHC strings (`argon2` defaults: 19 MiB, 2 passes), hashed and checked
 //!   on the blocking pool.
@@ -9,7 +12,7 @@
 //!   credential without the cookie).
 //! * Timestamps are Unix seconds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,8 +24,9 @@ use prisma_types::SecretString;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::any::AnyPoolOptions;
 use utoipa::ToSchema;
 
 /// What a user may do. Ordered: each role includes the ones before it.
@@ -135,9 +139,38 @@ pub struct GeneratedAdmin {
 
 #[derive(Clone, Debug)]
 pub struct AuthStore {
-    pool: SqlitePool,
-    path: PathBuf,
+    pool: AnyPool,
+    /// Where it is, for people: the file, or "the PostgreSQL job store".
+    location: String,
 }
+
+/// Names are unique whatever their case (`COLLATE NOCASE` here, `lower(name)` in PostgreSQL).
+const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    created_at    BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_name_lower ON users (lower(name));
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash     TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf_token  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id           TEXT PRIMARY KEY,
+    token_hash   TEXT NOT NULL UNIQUE,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -255,7 +288,7 @@ async fn verify_password(password: SecretString, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-fn user_from(row: &sqlx::sqlite::SqliteRow, prefix: &str) -> Result<User, AuthError> {
+fn user_from(row: &sqlx::any::AnyRow, prefix: &str) -> Result<User, AuthError> {
     let role: String = row.try_get(format!("{prefix}role").as_str())?;
     Ok(User {
         id: row.try_get(format!("{prefix}id").as_str())?,
@@ -266,21 +299,57 @@ fn user_from(row: &sqlx::sqlite::SqliteRow, prefix: &str) -> Result<User, AuthEr
 }
 
 impl AuthStore {
+    /// Where `config` says: the job store's PostgreSQL database when it is one (shared by
+    /// replicas), else the SQLite file `config.auth_database`.
+    pub async fn open_for(config: &crate::WebConfig) -> Result<Self, AuthError> {
+        match config.database_url.as_deref() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::connect_postgres(url).await
+            }
+            _ => Self::open(&config.auth_database).await,
+        }
+    }
+
+    /// The users database in the PostgreSQL database at `url` (tables created if missing).
+    pub async fn connect_postgres(url: &str) -> Result<Self, AuthError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(POSTGRES_SCHEMA))
+            .execute(&pool)
+            .await?;
+        Ok(Self {
+            pool,
+            location: "the PostgreSQL job store".into(),
+        })
+    }
+
     /// Opens (creating with mode 0600) the users database at `path`.
     pub async fn open(path: &Path) -> Result<Self, AuthError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| AuthError::Io(e.to_string()))?;
         }
         create_private(path)?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Per connection: wait for the writer rather than fail; enforce the
+                    // foreign keys (sessions and tokens go with their user).
+                    sqlx::raw_sql("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        sqlx::raw_sql("PRAGMA journal_mode = WAL;")
+            .execute(&pool)
             .await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(SCHEMA))
             .execute(&pool)
@@ -293,12 +362,13 @@ impl AuthStore {
         }
         Ok(Self {
             pool,
-            path: path.to_owned(),
+            location: path.display().to_string(),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the users are, for messages: the SQLite file, or the PostgreSQL job store.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// Creates a user. Names are unique regardless of case.
@@ -343,7 +413,7 @@ impl AuthStore {
 
     /// Whether a user of that name (any case) exists.
     pub async fn user_exists(&self, name: &str) -> Result<bool, AuthError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE name = $1")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE lower(name) = lower($1)")
             .bind(name.trim())
             .fetch_one(&self.pool)
             .await?;
@@ -389,7 +459,7 @@ impl AuthStore {
         password: &SecretString,
     ) -> Result<Option<User>, AuthError> {
         let row = sqlx::query(
-            "SELECT id, name, role, created_at, password_hash FROM users WHERE name = $1",
+            "SELECT id, name, role, created_at, password_hash FROM users WHERE lower(name) = lower($1)",
         )
         .bind(name.trim())
         .fetch_optional(&self.pool)

@@ -10,4 +10,5 @@ mod connections;
 mod events;
 mod openapi;
 mod pages;
+mod replicas;
 mod workflows;
