@@ -226,7 +226,7 @@ pub async fn bulk_submit(
         Ok((batch, _)) => Redirect::to(&format!("/batches/{batch}")).into_response(),
         Err(e) => {
             let e = ApiError::from(e);
-            page.problems.extend(super::problems_of(&e));
+            page.problems.extend(super::problems_of(&e, "batch"));
             no_store((e.status, page).into_response())
         }
     }

@@ -116,24 +116,6 @@ async fn render(state: &AppState, p: &Principal, status: StatusCode, extras: Ext
     )
 }
 
-fn problems_of(e: &ApiError) -> Vec<Problem> {
-    if e.body.errors.is_empty() {
-        vec![Problem {
-            field: e.body.field.clone().unwrap_or_else(|| "connection".into()),
-            message: e.body.message.clone(),
-        }]
-    } else {
-        e.body
-            .errors
-            .iter()
-            .map(|f| Problem {
-                field: f.field.clone(),
-                message: f.message.clone(),
-            })
-            .collect()
-    }
-}
-
 pub async fn page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
@@ -192,7 +174,7 @@ pub async fn add(State(state): State<AppState>, Admin(who): Admin, body: String)
                 e.status,
                 Extras {
                     values,
-                    problems: problems_of(&e),
+                    problems: super::problems_of(&e, "connection"),
                     ..Extras::default()
                 },
             )
@@ -238,7 +220,7 @@ pub async fn test(
             .await
         }
         Err(e) => {
-            let problems = problems_of(&e);
+            let problems = super::problems_of(&e, "connection");
             render(
                 &state,
                 &who,
@@ -286,7 +268,7 @@ pub async fn delete(
         ))
         .into_response(),
         Err(e) => {
-            let problems = problems_of(&e);
+            let problems = super::problems_of(&e, "connection");
             render(
                 &state,
                 &who,

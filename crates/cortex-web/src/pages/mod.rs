@@ -231,11 +231,11 @@ impl IntoResponse for PageError {
 }
 
 /// What a page lists for a refused request: every bad field of an `invalid_request`, else the
-/// error itself.
-pub fn problems_of(e: &ApiError) -> Vec<onboard::Problem> {
+/// error itself (under `subject` when it names no field).
+pub fn problems_of(e: &ApiError, subject: &str) -> Vec<onboard::Problem> {
     if e.body.errors.is_empty() {
         vec![onboard::Problem {
-            field: e.body.field.clone().unwrap_or_else(|| "request".into()),
+            field: e.body.field.clone().unwrap_or_else(|| subject.into()),
             message: e.body.message.clone(),
         }]
     } else {

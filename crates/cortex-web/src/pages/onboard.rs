@@ -334,7 +334,7 @@ pub async fn onboard_submit(
                 Ok(id) => return Redirect::to(&format!("/jobs/{id}")).into_response(),
                 Err(e) => {
                     let e = ApiError::from(e);
-                    (e.status, super::problems_of(&e))
+                    (e.status, super::problems_of(&e, "request"))
                 }
             }
         }
