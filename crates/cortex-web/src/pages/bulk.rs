@@ -17,15 +17,15 @@ use onboarding_engine::request::FieldError;
 use prisma_types::SecretString;
 use serde_json::Value;
 
-use super::onboard::{FeatureOption, OnboardValues, Problem, Submitted, features, request_of};
+use super::onboard::{
+    ConnectionOption, FeatureOption, OnboardValues, Problem, Submitted, connection_options,
+    features, request_of,
+};
 use super::{Nav, PageUser, no_store};
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::FormFields;
 use crate::state::AppState;
-
-/// The most rows one paste may hold (the API's batch limit is the same order).
-const MAX_ROWS: usize = 1000;
 
 const HINTS: Hints = Hints {
     tenant: " (add a tenant_id column or fill in the default tenant)",
@@ -46,6 +46,7 @@ pub struct BulkPage {
     pub nav: Nav,
     pub values: OnboardValues,
     pub features: Vec<FeatureOption>,
+    pub connections: Vec<ConnectionOption>,
     pub csv: String,
     pub label: String,
     /// Problems of the whole file or form (header, a missing secret).
@@ -62,10 +63,11 @@ impl BulkPage {
     }
 }
 
-pub async fn bulk_page(PageUser(p): PageUser) -> Response {
+pub async fn bulk_page(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
     no_store(
         BulkPage {
             nav: Nav::of(&p),
+            connections: connection_options(&state, "default").await,
             values: OnboardValues {
                 review: false,
                 new_groups: "Default Account Group".into(),
@@ -131,8 +133,10 @@ pub async fn bulk_submit(
         features: chosen,
         ..
     } = request_of(&form);
+    let connections = connection_options(&state, &values.connection).await;
     let mut page = BulkPage {
         nav: Nav::of(&who),
+        connections,
         values,
         features: features(&chosen),
         csv: csv.clone(),
@@ -171,10 +175,15 @@ pub async fn bulk_submit(
         name_template,
         " (or give a name template, e.g. azure-{subscription_id})",
     ) {
-        Ok(rows) if rows.len() > MAX_ROWS => {
+        // The same limit as the API's batches (`max_batch_rows`).
+        Ok(rows) if rows.len() > state.config().max_batch_rows as usize => {
             page.problems.push(Problem {
                 field: "csv".into(),
-                message: format!("has {} rows; at most {MAX_ROWS} at a time", rows.len()),
+                message: format!(
+                    "has {} rows; at most {} at a time (max_batch_rows)",
+                    rows.len(),
+                    state.config().max_batch_rows
+                ),
             });
             return refuse(page);
         }

@@ -107,7 +107,7 @@ pub struct ConnectionOption {
 }
 
 /// The connections to offer (just `default` if the saved ones cannot be listed).
-async fn connection_options(state: &AppState, chosen: &str) -> Vec<ConnectionOption> {
+pub(super) async fn connection_options(state: &AppState, chosen: &str) -> Vec<ConnectionOption> {
     let views = state.engine().list_connections().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "connections not listed for the onboarding form");
         Vec::new()

@@ -366,6 +366,21 @@ async fn bulk_names_a_missing_secret_and_refuses_an_all_invalid_file() {
     )
     .await;
     assert_eq!(r.status(), 400);
+    // An unknown Prisma Cloud connection is refused before anything starts.
+    let fields = bulk_fields("start", &bulk_csv(2, None)) + "&connection=no-such-connection";
+    let r = post_form(&server, "/bulk", &auth, &fields).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("connection"));
+    // More rows than a batch may have (this server: 20) are refused as a whole.
+    let r = post_form(
+        &server,
+        "/bulk",
+        &auth,
+        &bulk_fields("check", &bulk_csv(21, None)),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("has 21 rows; at most 20"));
     let (_, jobs) = server.call("GET", "/api/v1/jobs", &auth, None).await;
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0);
 }
