@@ -354,11 +354,6 @@ impl BatchHubs {
             false
         }
     }
-
-    /// How many batches are being followed (for tests).
-    pub fn running(&self) -> usize {
-        self.hubs.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
 }
 
 /// Follows every unfinished job of `batch` (and any put back in the queue meanwhile) until all
@@ -448,14 +443,12 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
             Some(done) = followers.join_next() => {
                 match done {
                     Ok((job, Follow::Ended(_))) => {
+                        // Its events are already published: a follower sends each before it
+                        // ends, and this select takes queued events first (`biased`).
                         following.remove(&job);
+                        // The job's final event is stored just before its state is committed:
+                        // look again soon rather than at the next idle tick.
                         settling.insert(job, tokio::time::Instant::now() + SETTLE);
-                        // The job's final event is published just before its state is
-                        // committed: look again soon rather than at the next idle tick.
-                        while let Ok(e) = events.try_recv() {
-                            cursors.insert(e.job_id, e.seq);
-                            let _ = hub.send(HubMessage::Event(e));
-                        }
                         if following.is_empty() {
                             look = true;
                         }

@@ -301,6 +301,21 @@ pub struct ConnectionView {
     pub problem: Option<String>,
 }
 
+impl ConnectionView {
+    /// A saved connection whose stored value cannot be used, and why.
+    pub(crate) fn unreadable(name: &ConnectionName, problem: String) -> Self {
+        ConnectionView {
+            name: name.to_string(),
+            default: false,
+            api_url: String::new(),
+            access_key_id: String::new(),
+            secret_key: SECRET_PLACEHOLDER.into(),
+            description: String::new(),
+            problem: Some(problem),
+        }
+    }
+}
+
 /// The outcome of [`crate::Engine::test_connection`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ConnectionTest {

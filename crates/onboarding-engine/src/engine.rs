@@ -323,18 +323,11 @@ impl Engine {
             Ok(Some(value)) => value,
             Ok(None) => return Ok(None),
             Err(cortex_store::StoreError::Crypto { .. }) => {
-                return Ok(Some(ConnectionView {
-                    name: name.to_string(),
-                    default: false,
-                    api_url: String::new(),
-                    access_key_id: String::new(),
-                    secret_key: SECRET_PLACEHOLDER.into(),
-                    description: String::new(),
-                    problem: Some(
-                        "its stored value cannot be decrypted with this server's keys; save it again"
-                            .into(),
-                    ),
-                }));
+                return Ok(Some(ConnectionView::unreadable(
+                    name,
+                    "its stored value cannot be decrypted with this server's keys; save it again"
+                        .into(),
+                )));
             }
             Err(e) => return Err(e.into()),
         };
@@ -352,15 +345,7 @@ impl Engine {
                 },
                 problem: None,
             },
-            Err(message) => ConnectionView {
-                name: name.to_string(),
-                default: false,
-                api_url: String::new(),
-                access_key_id: String::new(),
-                secret_key: SECRET_PLACEHOLDER.into(),
-                description: String::new(),
-                problem: Some(message),
-            },
+            Err(message) => ConnectionView::unreadable(name, message),
         }))
     }
 

@@ -335,7 +335,7 @@ async fn apply_workspace(
         phase_done(&init);
         let planned = tf.plan(plan, &run.cancel, &mut sink).await?;
         phase_done(&planned);
-        if run.request.require_approval && !run.job.approved {
+        if run.awaiting_approval() {
             let (add, change, destroy) = planned.changes.unwrap_or_default();
             emit(EngineEvent::ApprovalRequired {
                 add,
@@ -413,7 +413,7 @@ async fn replay(
         })
         .collect();
     // The same gate as a real plan: every resource would be created.
-    if run.request.require_approval && !run.job.approved {
+    if run.awaiting_approval() {
         for (address, _, _) in &resources {
             emit(EngineEvent::TerraformPlannedChange {
                 address: address.clone(),

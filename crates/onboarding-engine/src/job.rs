@@ -216,7 +216,8 @@ impl<'a> JobRun<'a> {
         self.result()
     }
 
-    fn awaiting_approval(&self) -> bool {
+    /// Whether the Terraform step must stop after its plan (real, twin or replayed).
+    pub(crate) fn awaiting_approval(&self) -> bool {
         self.request.require_approval && self.request.uses_terraform() && !self.job.approved
     }
 

@@ -96,23 +96,12 @@ fn problems(errors: Vec<FieldError>) -> Vec<Problem> {
 }
 
 /// The shared options as the rows' defaults, and the client secret of an existing identity.
-fn defaults_of(request: Value) -> Result<(RawRequest, Option<SecretString>), Vec<FieldError>> {
-    let Value::Object(mut map) = request else {
-        return Err(Vec::new());
-    };
-    let secret = match map.remove("client_secret") {
-        Some(Value::String(s)) => Some(SecretString::from(s)),
-        _ => None,
-    };
+fn defaults_of(mut request: Value) -> Result<(RawRequest, Option<SecretString>), Vec<FieldError>> {
     // The wizard's review applies to one job; a batch runs straight through.
-    map.remove("require_approval");
-    let raw: RawRequest = serde_json::from_value(Value::Object(map)).map_err(|e| {
-        vec![FieldError {
-            field: "options".into(),
-            message: e.to_string(),
-        }]
-    })?;
-    Ok((raw, secret))
+    if let Value::Object(map) = &mut request {
+        map.remove("require_approval");
+    }
+    crate::routes::jobs::split_secret(request, "")
 }
 
 pub async fn bulk_submit(

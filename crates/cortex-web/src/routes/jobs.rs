@@ -19,12 +19,30 @@ use crate::views::{
     BatchAccepted, BatchRequest, BatchView, JobDetail, JobList, JobRef, JobRequest, JobView,
 };
 
-/// Splits a request object into the request proper and the client secret; names bad fields
-/// with `prefix` (`rows[3].` in a batch).
+/// Splits a request object into the request proper and the client secret, then validates the
+/// request; names bad fields with `prefix` (`rows[3].` in a batch).
 pub(crate) fn parse_row(
     value: Value,
     prefix: &str,
 ) -> Result<(OnboardingRequest, Option<SecretString>), Vec<FieldError>> {
+    let (raw, secret) = split_secret(value, prefix)?;
+    let request = raw.validate().map_err(|e| {
+        e.errors
+            .into_iter()
+            .map(|f| FieldError {
+                field: format!("{prefix}{}", f.field),
+                message: f.message,
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Ok((request, secret))
+}
+
+/// A request object as a `RawRequest` (not yet validated) and the client secret beside it.
+pub(crate) fn split_secret(
+    value: Value,
+    prefix: &str,
+) -> Result<(RawRequest, Option<SecretString>), Vec<FieldError>> {
     let field = |f: &str| format!("{prefix}{f}");
     let Value::Object(mut map) = value else {
         return Err(vec![FieldError {
@@ -53,16 +71,7 @@ pub(crate) fn parse_row(
                 message: e.body.message,
             }]
         })?;
-    let request = raw.validate().map_err(|e| {
-        e.errors
-            .into_iter()
-            .map(|f| FieldError {
-                field: field(&f.field),
-                message: f.message,
-            })
-            .collect::<Vec<_>>()
-    })?;
-    Ok((request, secret))
+    Ok((raw, secret))
 }
 
 fn job_ref(id: JobId, state: JobState) -> JobRef {
