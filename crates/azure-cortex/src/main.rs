@@ -4,6 +4,7 @@
 //! `cortex-cli`'s (clap usage errors exit 2).
 
 mod emulator_cmd;
+mod packaging_cmd;
 mod serve_cmd;
 mod users_cmd;
 mod web_config;
@@ -14,10 +15,20 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// `--version`: the crate version, the commit and the build date (stamped by `build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("AZURE_CORTEX_COMMIT"),
+    ", built ",
+    env!("AZURE_CORTEX_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "azure-cortex",
-    version,
+    version = VERSION,
     about = "Onboard Azure into Prisma Cloud / Cortex Cloud CSPM",
     after_help = cortex_cli::EXAMPLES
 )]
@@ -44,13 +55,21 @@ enum Command {
     /// The web server's users: add, list.
     #[command(subcommand, after_help = users_cmd::EXAMPLES)]
     Users(users_cmd::UsersCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = packaging_cmd::COMPLETIONS_EXAMPLES)]
+    Completions(packaging_cmd::CompletionsArgs),
+    /// Print the man page, or write every page with --out DIR.
+    Manpage(packaging_cmd::ManpageArgs),
 }
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+
     let level = match cli.command {
-        Command::Cli(_) | Command::Users(_) => "warn",
+        Command::Cli(_) | Command::Users(_) | Command::Completions(_) | Command::Manpage(_) => {
+            "warn"
+        }
         Command::Emulator(_) | Command::Worker(_) | Command::Serve(_) => "info",
     };
     cortex_cli::logging::init_at(cli.global.verbose, cli.global.quiet, level);
@@ -82,6 +101,9 @@ fn main() -> ExitCode {
                 &cli.global,
                 users_cmd::run(&cli.global, &matches, command).await,
             ),
+            // Generated from the parser itself, so they never drift from the real flags.
+            Command::Completions(args) => report(packaging_cmd::completions(Cli::command(), &args)),
+            Command::Manpage(args) => report(packaging_cmd::manpage(Cli::command(), &args)),
         }
     });
     // A blocked read of stdin (an unanswered question) must not keep the process alive.

@@ -6,5 +6,6 @@ mod commands;
 mod common;
 mod interrupt;
 mod onboard;
+mod packaging;
 mod secrets;
 mod serve;
