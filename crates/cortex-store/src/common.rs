@@ -333,6 +333,40 @@ where
             .transpose()
     }
 
+    /// Refuses a keyring that contradicts the master keys this database was written with
+    /// ([`Keyring::check_recorded`]), then records the current key's fingerprint. The check runs
+    /// again after the insert, so of two processes that start together with different keys of
+    /// one id, the second refuses.
+    async fn check_master_key(pools: Pools<'_, Self>) -> Result<(), StoreError> {
+        let keyring = pools.keyring;
+        keyring.check_recorded(&Self::key_fingerprints(pools).await?)?;
+        let current = keyring.current_key_id();
+        let fingerprint = keyring
+            .fingerprint(current)
+            .ok_or_else(|| StoreError::crypto("the current key is missing from the keyring"))?;
+        sqlx::query(
+            "INSERT INTO key_fingerprints (key_id, fingerprint) VALUES ($1, $2) \
+             ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(current)
+        .bind(fingerprint.as_str())
+        .execute(pools.writer)
+        .await?;
+        keyring.check_recorded(&Self::key_fingerprints(pools).await?)
+    }
+
+    /// `key id → fingerprint` of every master key this database recorded.
+    async fn key_fingerprints(
+        pools: Pools<'_, Self>,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT key_id, fingerprint FROM key_fingerprints")
+            .fetch_all(pools.writer)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("key_id")?, row.try_get("fingerprint")?)))
+            .collect()
+    }
+
     /// The names of `owner`'s secrets, sorted (byte order, the same on both backends). The
     /// values are not read.
     async fn list_secret_names(

@@ -35,6 +35,11 @@ pub enum StoreError {
     #[error("secret store: {message}")]
     Crypto { message: String },
 
+    /// This process's master key is not the one the database was written with (see
+    /// [`crate::Keyring::check_recorded`]); the message says how to share the key.
+    #[error("master key mismatch: {message}")]
+    KeyMismatch { message: String },
+
     /// Bad configuration: unsupported URL, unreadable or unsafe key file, bad key encoding.
     #[error("configuration: {message}")]
     Config { message: String },
@@ -54,6 +59,7 @@ impl StoreError {
             StoreError::NotFound { .. } => "not_found",
             StoreError::LeaseLost { .. } => "lease_lost",
             StoreError::Crypto { .. } => "crypto",
+            StoreError::KeyMismatch { .. } => "master_key_mismatch",
             StoreError::Config { .. } => "config",
             StoreError::Invalid { .. } => "invalid",
         }

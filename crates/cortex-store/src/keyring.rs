@@ -72,6 +72,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 
+/// What to do when a process's master key does not match the database's.
+const SHARE_KEY_FIX: &str = "Every process on one database needs the same master key: set the \
+     same AZURE_CORTEX_MASTER_KEY (and AZURE_CORTEX_MASTER_KEY_ID) for each, or copy the first \
+     process's master.key into every data directory (docs/operations.md, \"Replicas\").";
+
 /// The key file's name inside the directory given to [`Keyring::load_or_create`].
 pub const KEY_FILE_NAME: &str = "master.key";
 /// Base64 of a 32-byte master key; takes precedence over the key file.
@@ -143,6 +148,48 @@ impl Keyring {
     /// Every key id in the keyring, current included.
     pub fn key_ids(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
+    }
+
+    /// The fingerprint a database records of key `id`: the first 16 bytes (hex) of SHA-256 over a
+    /// domain tag and the key. It tells keys apart without revealing anything of them.
+    pub fn fingerprint(&self, id: &str) -> Option<String> {
+        use sha2::Digest;
+        let key = self.keys.get(id)?;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"cortex-store/master-key-fingerprint/v1\0");
+        hash.update(key);
+        let digest = hash.finalize();
+        Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Checks this keyring against the fingerprints a database recorded (`key id → fingerprint`):
+    /// a key whose id is recorded must have the recorded fingerprint, and a database that
+    /// recorded any key must know at least one of ours — else this process would seal secrets
+    /// the others cannot read and fail to read theirs. An empty record (a new database) passes.
+    pub fn check_recorded(&self, recorded: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        for id in self.keys.keys() {
+            if let Some(theirs) = recorded.get(id)
+                && self.fingerprint(id).as_deref() != Some(theirs.as_str())
+            {
+                return Err(StoreError::KeyMismatch {
+                    message: format!(
+                        "this process's master key `{id}` is not the key of that id this \
+                         database was written with (the fingerprints differ). {SHARE_KEY_FIX}"
+                    ),
+                });
+            }
+        }
+        if !recorded.is_empty() && !self.keys.keys().any(|id| recorded.contains_key(id)) {
+            let theirs = recorded.keys().cloned().collect::<Vec<_>>().join(", ");
+            let ours = self.keys.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(StoreError::KeyMismatch {
+                message: format!(
+                    "this database was written with master key(s) {theirs}; this process has {ours} \
+                     and could not read the secrets stored there. {SHARE_KEY_FIX}"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Loads the master key from the environment or `<dir>/master.key`; see the module docs.

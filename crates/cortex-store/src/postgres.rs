@@ -35,11 +35,18 @@ const MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn migrator() -> sqlx::migrate::Migrator {
-    sqlx::migrate::Migrator::with_migrations(vec![migration(
-        1,
-        "init",
-        include_str!("../migrations/postgres/0001_init.sql"),
-    )])
+    sqlx::migrate::Migrator::with_migrations(vec![
+        migration(
+            1,
+            "init",
+            include_str!("../migrations/postgres/0001_init.sql"),
+        ),
+        migration(
+            2,
+            "key_fingerprints",
+            include_str!("../migrations/postgres/0002_key_fingerprints.sql"),
+        ),
+    ])
 }
 
 /// A store on a PostgreSQL database. Use it through [`crate::Store`].
@@ -119,6 +126,12 @@ impl PgStore {
             .connect_with(options)
             .await?;
         migrator().run(&pool).await?;
+        let pools = Pools {
+            reader: &pool,
+            writer: &pool,
+            keyring: &keyring,
+        };
+        <Postgres as Backend>::check_master_key(pools).await?;
         tracing::debug!("postgres store opened");
         Ok(PgStore {
             pool,

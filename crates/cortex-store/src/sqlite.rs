@@ -50,11 +50,18 @@ const TIMESTAMP: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 fn migrator() -> sqlx::migrate::Migrator {
-    sqlx::migrate::Migrator::with_migrations(vec![migration(
-        1,
-        "init",
-        include_str!("../migrations/sqlite/0001_init.sql"),
-    )])
+    sqlx::migrate::Migrator::with_migrations(vec![
+        migration(
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+        ),
+        migration(
+            2,
+            "key_fingerprints",
+            include_str!("../migrations/sqlite/0002_key_fingerprints.sql"),
+        ),
+    ])
 }
 
 /// A store on a SQLite file. Use it through [`crate::Store`].
@@ -187,6 +194,12 @@ impl SqliteStore {
             (writer, reader)
         };
         migrate(&writer).await?;
+        let pools = Pools {
+            reader: &reader,
+            writer: &writer,
+            keyring: &keyring,
+        };
+        <Sqlite as Backend>::check_master_key(pools).await?;
         tracing::debug!(
             path = %Path::new(url.trim_start_matches("sqlite:")).display(),
             "sqlite store opened"

@@ -64,6 +64,7 @@ stories!(
     secrets_tamper_is_detected,
     secrets_rotation,
     audit_list_ordering,
+    master_key_mismatch_is_refused,
 );
 
 mod misc {

@@ -46,7 +46,7 @@ pub async fn migrations_idempotent(h: &Harness) {
     let applied = h
         .raw_strings("SELECT CAST(version AS TEXT) FROM _sqlx_migrations", &[])
         .await;
-    assert_eq!(applied, [Some("1".to_owned())]);
+    assert_eq!(applied, [Some("1".to_owned()), Some("2".to_owned())]);
     again.close().await;
     let third = h.open_another(h.keyring.clone()).await;
     assert!(third.get_job(first.id).await.unwrap().is_some());
@@ -983,10 +983,14 @@ pub async fn audit_list_ordering(h: &Harness) {
 
 /// Replicas starting together on an empty database apply the migrations once.
 pub async fn concurrent_first_open(url: &str) {
+    // Replicas share one master key (each with its own key is refused:
+    // `master_key_mismatch_is_refused`).
+    let keyring = test_keyring();
     let opens: Vec<_> = (0..4)
         .map(|_| {
             let url = url.to_owned();
-            tokio::spawn(async move { Store::open(&url, test_keyring()).await })
+            let keyring = keyring.clone();
+            tokio::spawn(async move { Store::open(&url, keyring).await })
         })
         .collect();
     let mut stores = Vec::new();
@@ -999,4 +1003,59 @@ pub async fn concurrent_first_open(url: &str) {
         assert!(store.get_job(new.id).await.unwrap().is_some());
         store.close().await;
     }
+}
+
+/// A process whose master key is not the one the database was written with refuses to open it
+/// (instead of failing every job later), and says how to share the key.
+pub async fn master_key_mismatch_is_refused(h: &Harness) {
+    h.store
+        .put_secret("acct", "a", &SecretString::from("value-a"))
+        .await
+        .unwrap();
+    let refused = |result: Result<Store, StoreError>| match result {
+        Ok(_) => panic!("a store opened with a foreign master key"),
+        Err(e) => {
+            assert_eq!(e.code(), "master_key_mismatch", "{e}");
+            let text = e.to_string();
+            assert!(text.contains("AZURE_CORTEX_MASTER_KEY"), "{text}");
+            assert!(text.contains("docs/operations.md"), "{text}");
+            text
+        }
+    };
+    // Another data directory's freshly generated key: a different id.
+    let text = refused(Store::open(&h.url, Keyring::generate().unwrap()).await);
+    assert!(
+        text.contains(&h.key_id),
+        "names the database's key id: {text}"
+    );
+    // The same id with other key bytes (two hand-made AZURE_CORTEX_MASTER_KEY values).
+    let text = refused(Store::open(&h.url, Keyring::from_key(&h.key_id, rand::random())).await);
+    assert!(text.contains("fingerprints differ"), "{text}");
+    // What is recorded identifies the key without containing it.
+    let recorded = h
+        .raw_strings("SELECT fingerprint FROM key_fingerprints", &[])
+        .await;
+    let hex_key: String = h.key.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let fingerprint = recorded[0].clone().unwrap();
+    assert_eq!(fingerprint.len(), 32);
+    assert!(
+        !hex_key.contains(&fingerprint),
+        "the fingerprint is not a piece of the key"
+    );
+    // The same key opens, and a rotation (new key, old one kept) is accepted and recorded.
+    h.open_another(h.keyring.clone()).await.close().await;
+    let next: [u8; 32] = rand::random();
+    let rotated = Keyring::from_key("k-next", next).with_previous(&h.key_id, h.key);
+    h.open_another(rotated).await.close().await;
+    h.open_another(Keyring::from_key("k-next", next))
+        .await
+        .close()
+        .await;
+    assert_eq!(
+        h.raw_strings("SELECT key_id FROM key_fingerprints ORDER BY key_id", &[])
+            .await
+            .len(),
+        2
+    );
 }
