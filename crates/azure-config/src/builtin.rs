@@ -13,7 +13,8 @@
 //! | `azuread_directory_role.directory_readers`, `azuread_directory_role_assignment.directory_readers` | with `directory_readers` | the Entra "Directory Readers" role for the service principal |
 //! | `azurerm_role_definition.prisma_cloud` | subscription, tenant | custom role `Prisma Cloud <suffix>` with [`permissions::custom_role_actions`] |
 //! | `azurerm_role_assignment.builtin[<role>]` | subscription, tenant | one per [`permissions::builtin_roles`] |
-//! | `azurerm_role_assignment.custom` | subscription, tenant | the custom role |
+//! | `time_sleep.role_definition_propagation` | subscription, tenant | waits [`ROLE_PROPAGATION_WAIT`] for the custom role to replicate |
+//! | `azurerm_role_assignment.custom` | subscription, tenant | the custom role, after the wait |
 //! | `azurerm_resource_group.audit` … `azurerm_monitor_aad_diagnostic_setting.entra_id` | with `audit_log_export` | Event Hub export of the activity log and the Entra ID audit log |
 //!
 //! The role scope is `/subscriptions/${var.subscription_id}` for a subscription and the tenant
@@ -24,10 +25,9 @@
 //!
 //! # Choices
 //!
-//! * **Provider versions**: `azuread ~> 3.0`, `azurerm ~> 4.0`, `time ~> 0.12`, Terraform
+//! * **Provider versions**: `azuread ~> 3.0`, `azurerm ~> 4.12`, `time ~> 0.12`, Terraform
 //!   `>= 1.5.0`. `~>` on the major line takes fixes and new minors without the next breaking
-//!   major (azuread 3 renamed `application_id` to `client_id`; azurerm 5 will drop the
-//!   Event Hub `namespace_name` arguments used here). The `.terraform.lock.hcl` written by
+//!   major (azuread 3 renamed `application_id` to `client_id`). The `.terraform.lock.hcl` written by
 //!   `terraform init` pins the exact builds per workspace.
 //! * **Tenant scope and azurerm 4**: azurerm 4 refuses to start without a subscription ID even
 //!   when every resource lives on a management group. The tenant configuration therefore has
@@ -44,8 +44,11 @@
 //! * **Environments**: Azure, Azure Government and Azure China all work. One variable
 //!   `environment` (`public` / `usgovernment` / `china`) feeds both providers. Features the
 //!   environment does not offer are refused ([`ConfigInput::validate`]).
-//! * **Role propagation**: no `time_sleep` after the custom role (Prisma's template has 20 s):
-//!   azurerm waits for the role definition to replicate before returning.
+//! * **Role propagation**: `time_sleep.role_definition_propagation` waits
+//!   [`ROLE_PROPAGATION_WAIT`] between the custom role definition and its assignment (which
+//!   reads the definition's id through the sleep's `triggers`): azurerm does not wait for the
+//!   definition to replicate, and an immediate assignment fails now and then
+//!   (hashicorp/terraform-provider-azurerm#19916). Prisma's template waits 20 s.
 //! * **Audit-log export**: a Standard namespace (diagnostic settings need it), one Event Hub
 //!   `prisma-cloud-audit-logs` (4 partitions, 7-day retention), consumer group `prisma-cloud`,
 //!   a listen-only authorization rule `prisma-cloud-listen` for the reader. The diagnostic
@@ -55,8 +58,9 @@
 //!   and Entra ID `AuditLogs` (sign-in logs need an Entra ID P1/P2 licence, so they are left
 //!   out). The Entra ID setting needs a Global or Security Administrator. The listen rule's
 //!   connection string stays in state (it is not an output: the output set is exactly
-//!   Prisma's). The Event Hub resources use `namespace_name` + `resource_group_name`, which
-//!   every azurerm 4.x accepts (later 4.x also offer `namespace_id` and warn).
+//!   Prisma's). The Event Hub takes `namespace_id` (azurerm 4.12 deprecated its
+//!   `namespace_name` + `resource_group_name`, hence `~> 4.12`); its consumer group and the
+//!   namespace's authorization rule have no `namespace_id` yet and keep `namespace_name`.
 //! * **Secret output** is `sensitive = true`, never `nonsensitive(...)`.
 //!
 //! [`GRAPH_APP_ROLES`]: crate::permissions::GRAPH_APP_ROLES
@@ -75,9 +79,12 @@ pub const REQUIRED_TERRAFORM: &str = ">= 1.5.0";
 /// `azuread` provider constraint (3.x naming: `client_id`, `application_id` = resource ID).
 pub const AZUREAD_VERSION: &str = "~> 3.0";
 /// `azurerm` provider constraint (4.x: `subscription_id` required, `enabled_log` blocks).
-pub const AZURERM_VERSION: &str = "~> 4.0";
-/// `time` provider constraint (`time_rotating`).
+pub const AZURERM_VERSION: &str = "~> 4.12";
+/// `time` provider constraint (`time_rotating`, `time_sleep`).
 pub const TIME_VERSION: &str = "~> 0.12";
+/// How long the custom role definition is given to replicate before it is assigned (Prisma's
+/// own template waits 20 s; replication has been seen to take longer).
+pub const ROLE_PROPAGATION_WAIT: &str = "30s";
 
 /// Activity-log categories exported to the Event Hub.
 pub const ACTIVITY_LOG_CATEGORIES: [&str; 4] = ["Administrative", "Security", "Policy", "Alert"];
@@ -565,6 +572,22 @@ fn azure_rbac(role_scope: &'static str, m: &mut Model) {
             "assignable_scopes": [role_scope],
         }),
     );
+    // azurerm returns before a new role definition has replicated, and an assignment made at
+    // once fails now and then with "role definition does not exist"
+    // (hashicorp/terraform-provider-azurerm#19916): wait first. `triggers` makes a replaced
+    // definition wait again.
+    push(
+        m,
+        "time_sleep",
+        "role_definition_propagation",
+        json!({
+            "create_duration": ROLE_PROPAGATION_WAIT,
+            "triggers": {
+                "role_definition_id":
+                    "${azurerm_role_definition.prisma_cloud.role_definition_resource_id}",
+            },
+        }),
+    );
     let assignment = |role: Value| {
         let mut body = json!({
             "scope": role_scope,
@@ -593,7 +616,7 @@ fn azure_rbac(role_scope: &'static str, m: &mut Model) {
         "custom",
         assignment(json!({
             "role_definition_id":
-                "${azurerm_role_definition.prisma_cloud.role_definition_resource_id}",
+                "${time_sleep.role_definition_propagation.triggers[\"role_definition_id\"]}",
         })),
     );
 }
@@ -630,8 +653,7 @@ fn audit_log_export(scope: Scope, m: &mut Model) {
         "audit",
         json!({
             "name": AUDIT_EVENTHUB_NAME,
-            "namespace_name": ns_name,
-            "resource_group_name": rg_name,
+            "namespace_id": "${azurerm_eventhub_namespace.audit.id}",
             "partition_count": 4,
             "message_retention": 7,
         }),
