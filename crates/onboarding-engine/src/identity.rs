@@ -23,6 +23,7 @@ use std::time::Duration;
 use azure_config::{ConfigInput, GeneratedConfig, Scope as ConfigScope};
 use prisma_client::TemplateScope;
 use prisma_types::SecretString;
+use terraform_runner::plugin_cache;
 use terraform_runner::runner::{RunnerConfig, RunnerEvent, TerraformRunner};
 
 use crate::bus::emit;
@@ -76,14 +77,40 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn runner(binary: &Path, workdir: &Path, env: Vec<(String, SecretString)>) -> TerraformRunner {
+fn runner(
+    inner: &EngineInner,
+    binary: &Path,
+    workdir: &Path,
+    env: Vec<(String, SecretString)>,
+) -> TerraformRunner {
     TerraformRunner::new(RunnerConfig {
         binary: binary.to_path_buf(),
         workdir: workdir.to_path_buf(),
         env,
         timeouts: Default::default(),
         kill_grace: Duration::from_secs(10),
+        plugin_cache: Some(plugin_cache_dir(inner)),
     })
+}
+
+/// The provider plugin cache every Terraform run of this data directory shares
+/// ([`terraform_runner::plugin_cache`]): terraform's own `TF_PLUGIN_CACHE_DIR` when the user
+/// set one (e.g. a cache shared with other tools, or beside a filesystem mirror), else
+/// `<data-dir>/terraform-plugins`.
+pub(crate) fn plugin_cache_dir(inner: &EngineInner) -> PathBuf {
+    std::env::var_os("TF_PLUGIN_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| inner.config.data_dir.join("terraform-plugins"))
+}
+
+/// Identifies a configuration by the providers it requires, for its recorded dependency lock
+/// file: configurations with the same `required_providers` install the same builds.
+fn providers_key(main_tf_json: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let providers = &main_tf_json["terraform"]["required_providers"];
+    let digest = sha2::Sha256::digest(providers.to_string().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The prerequisite check for Terraform identities.
@@ -97,7 +124,7 @@ pub(crate) async fn check_terraform(inner: &EngineInner) -> Result<(), EngineErr
             Ok(())
         }
         TerraformMode::Twin { binary, .. } | TerraformMode::Real { binary } => {
-            let version = runner(binary, &inner.config.data_dir, Vec::new())
+            let version = runner(inner, binary, &inner.config.data_dir, Vec::new())
                 .version()
                 .await
                 .map_err(|e| EngineError::Prerequisite {
@@ -271,11 +298,27 @@ pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut
                     SecretString::from(hex),
                 ));
             }
-            let tf = runner(binary, &dir, env);
+            let tf = runner(inner, binary, &dir, env);
+            let cache = plugin_cache_dir(inner);
+            let providers = providers_key(&generated.main_tf_json);
+            tracing::debug!(
+                providers_key = %providers,
+                cache = %cache.display(),
+                "provider plugin cache and dependency lock key"
+            );
+            if plugin_cache::seed_lock_file(&cache, &providers, &dir)
+                .map_err(|e| EngineError::Workspace(format!("dependency lock file: {e}")))?
+            {
+                emit(EngineEvent::log(
+                    "info",
+                    "providers pinned by the lock file recorded at this configuration's first run",
+                ));
+            }
             let plan = dir.join("tfplan");
             match apply_workspace(run, &tf, &plan).await {
                 Ok(Some(outputs)) => {
                     secure_state(inner, &job, &dir, false).await?;
+                    finish_workspace(&cache, &providers, &dir);
                     outputs
                         .into_iter()
                         .map(|(k, v)| (k, (v.sensitive, v.value)))
@@ -320,6 +363,19 @@ pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut
         ),
     ));
     Ok(Some(identity))
+}
+
+/// After a successful apply: the workspace's lock file becomes the configuration's recorded
+/// one (if it is the first), and `.terraform/` (provider links, modules) goes. Neither failure
+/// fails the job: the identity exists; they are logged.
+fn finish_workspace(cache: &Path, providers: &str, dir: &Path) {
+    if let Err(e) = plugin_cache::record_lock_file(cache, providers, dir) {
+        tracing::warn!(error = %e, "could not record the dependency lock file");
+    }
+    match plugin_cache::remove_installed_providers(dir) {
+        Ok(bytes) => tracing::debug!(bytes, workspace = %dir.display(), "removed .terraform"),
+        Err(e) => tracing::warn!(error = %e, "could not remove the workspace's .terraform"),
+    }
 }
 
 /// init → plan → (approval gate) → apply → output. `Ok(None)`: planned, waiting for approval.

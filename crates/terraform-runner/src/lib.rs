@@ -8,6 +8,8 @@
 //!   `destroy`, …) with a non-interactive environment, concurrent stdout/stderr reading, per-phase
 //!   timeouts and cancellation by SIGINT (so terraform can release its state lock) escalating to
 //!   SIGKILL.
+//! * [`plugin_cache`] — one provider cache per machine (init serialised on a file lock) and one
+//!   recorded dependency lock file per configuration.
 //! * [`replay`] — the same events from a recorded or synthesized stream, for sandbox mode and
 //!   machines without terraform.
 //!
@@ -20,6 +22,7 @@
 //! in `tests/fixtures/` come from terraform 1.11.4.
 
 mod collect;
+pub mod plugin_cache;
 pub mod replay;
 pub mod runner;
 mod signal;

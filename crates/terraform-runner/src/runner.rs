@@ -153,6 +153,10 @@ pub struct RunnerConfig {
     pub timeouts: PhaseTimeouts,
     /// Time between SIGINT and SIGKILL when cancelling or timing out.
     pub kill_grace: Duration,
+    /// A provider plugin cache shared by every workspace ([`crate::plugin_cache`]): each
+    /// provider build is installed once per machine and linked into the workspaces. `None`:
+    /// terraform's own default (a copy per workspace), unless `TF_PLUGIN_CACHE_DIR` is set.
+    pub plugin_cache: Option<PathBuf>,
 }
 
 impl RunnerConfig {
@@ -164,6 +168,7 @@ impl RunnerConfig {
             env: Vec::new(),
             timeouts: PhaseTimeouts::default(),
             kill_grace: Duration::from_secs(10),
+            plugin_cache: None,
         }
     }
 }
@@ -334,6 +339,11 @@ impl TerraformRunner {
         cancel: &CancellationToken,
         on_event: &mut (dyn FnMut(RunnerEvent) + Send),
     ) -> Result<PhaseOutcome, RunError> {
+        // Held while init installs into the shared cache (see `plugin_cache`).
+        let _cache = match &self.cfg.plugin_cache {
+            Some(dir) => Some(crate::plugin_cache::lock(dir, cancel).await?),
+            None => None,
+        };
         self.run(Phase::Init, &[], cancel, on_event).await
     }
 
@@ -434,6 +444,11 @@ impl TerraformRunner {
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_INPUT", "0")
+            .envs(
+                cfg.plugin_cache
+                    .iter()
+                    .map(|dir| ("TF_PLUGIN_CACHE_DIR", dir.as_os_str())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -105,6 +105,19 @@ async fn subscription_with_the_builtin_identity_runs_terraform_resource_by_resou
     }
     assert!(ws.join("main.tf.json").exists());
     if terraform_available() {
+        // Providers live in the data directory's shared cache, never in a finished workspace.
+        assert!(
+            !ws.join(".terraform").exists(),
+            ".terraform left in the workspace"
+        );
+        assert!(
+            sb.dir
+                .path()
+                .join("terraform-plugins")
+                .join(terraform_runner::plugin_cache::INIT_LOCK_FILE)
+                .exists(),
+            "init ran under the shared cache's lock"
+        );
         let state = sb
             .engine
             .store()
