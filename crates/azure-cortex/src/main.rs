@@ -72,7 +72,12 @@ fn main() -> ExitCode {
         }
         Command::Emulator(_) | Command::Worker(_) | Command::Serve(_) => "info",
     };
-    cortex_cli::logging::init_at(cli.global.verbose, cli.global.quiet, level);
+    cortex_cli::logging::init_at(
+        cli.global.verbose,
+        cli.global.quiet,
+        level,
+        cli.global.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -88,6 +88,15 @@ pub struct GlobalArgs {
     /// Only the result (and errors).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Logs on stderr: text lines for people, or one JSON object per line for a log pipeline.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "AZURE_CORTEX_LOG_FORMAT",
+        default_value_t = logging::LogFormat::Text
+    )]
+    pub log_format: logging::LogFormat,
     /// Allow questions (approve a plan, confirm a delete); never asked without it.
     #[arg(long, global = true)]
     pub interactive: bool,

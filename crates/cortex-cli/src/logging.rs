@@ -2,7 +2,8 @@
 //!
 //! `RUST_LOG` wins. Otherwise libraries log warnings only; `-v` turns on debug and `-vv` trace
 //! for the project's own crates, `-q` keeps errors only. Logs never go to stdout, which belongs
-//! to the command's output (human summary or JSON lines).
+//! to the command's output (human summary or JSON lines). `--log-format json` writes one JSON
+//! object per line (timestamp, level, target, fields, spans) for log pipelines.
 
 use tracing_subscriber::EnvFilter;
 
@@ -35,21 +36,39 @@ pub fn filter_for(verbose: u8, quiet: bool, quiet_level: &str) -> String {
     filter
 }
 
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Installs the stderr subscriber (once; later calls do nothing): warnings by default.
 pub fn init(verbose: u8, quiet: bool) {
-    init_at(verbose, quiet, "warn");
+    init_at(verbose, quiet, "warn", LogFormat::Text);
 }
 
 /// [`init`] with our crates at `level` by default (the long-running `emulator`, `worker` and
-/// `serve` commands log their work at `info`).
-pub fn init_at(verbose: u8, quiet: bool, level: &str) {
+/// `serve` commands log their work at `info`), written as `format`.
+pub fn init_at(verbose: u8, quiet: bool, level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(filter_for(verbose, quiet, level)));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(crate::output::colors_enabled_for_stderr())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(crate::output::colors_enabled_for_stderr())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

@@ -254,3 +254,29 @@ fn help_lists_the_commands_with_examples() {
     );
     assert!(help(&["onboard", "batch"]).contains("subscription_id,name,groups"));
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_stderr_line() {
+    let sb = Sandbox::new();
+    let out = sb
+        .cmd()
+        .args(["--log-format", "json", "-v", "groups", "list"])
+        .assert()
+        .success();
+    let stderr = text(&out.get_output().stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "-v logs something");
+    for line in lines {
+        let log: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            log["timestamp"].is_string() && log["level"].is_string(),
+            "{log}"
+        );
+        assert!(log["fields"]["message"].is_string(), "{log}");
+    }
+    sb.cmd()
+        .args(["--log-format", "yaml", "groups", "list"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("possible values"));
+}
