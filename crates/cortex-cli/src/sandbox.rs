@@ -1,11 +1,14 @@
 //! `--sandbox`: the Prisma Cloud API emulator in this process, standing in for a tenant.
 //!
 //! The emulator listens on `127.0.0.1:0` with an access key and secret generated for this
-//! process (never written anywhere). Its accounts and groups persist across invocations in
+//! process (never written anywhere); its `/_emulator/*` admin endpoints need a random token
+//! nobody is given, so other local users cannot reach them. Its accounts and groups persist in
 //! `<data-dir>/sandbox-emulator.json` (written without any client secret by
-//! [`prisma_emulator::snapshot`]), so `accounts list` shows what an earlier `onboard` created.
+//! [`prisma_emulator::snapshot`]), written through: every write the emulator answers is on
+//! disk first, so a `kill -9` of `serve --sandbox` or the CLI loses nothing a job saw
+//! succeed, and `accounts list` shows what an earlier `onboard` created.
 //! Two sandbox commands running at once on one data directory each have their own emulator;
-//! the one that ends last writes the file.
+//! each saves its own view, the last write wins.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,6 +56,7 @@ impl Sandbox {
         let secret = SecretString::from(random_token(32));
         let mut config = EmulatorConfig::new(key_id.clone(), secret.clone());
         config.read_delay = Duration::from_millis(200);
+        config.admin_token = Some(SecretString::from(random_token(40)));
         if faults == SandboxFaults::Mix {
             config.faults = Faults::soak_mix();
         }
@@ -69,6 +73,9 @@ impl Sandbox {
         match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
             Ok(loaded) => {
                 tracing::debug!(loaded, path = %snapshot.display(), "sandbox snapshot");
+                if data_dir.is_dir() {
+                    emulator.state.persist_to(snapshot.clone());
+                }
             }
             Err(e) => {
                 stop.cancel();
