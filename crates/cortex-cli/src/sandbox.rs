@@ -131,3 +131,47 @@ impl Sandbox {
         saved
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sandbox emulator listens on loopback, where any local user could reach it: its
+    /// admin endpoints still refuse requests without the token nobody is given, while the
+    /// Prisma API answers as usual. Its writes land in the data directory at once.
+    #[tokio::test]
+    async fn admin_endpoints_need_a_token_and_writes_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::start(dir.path(), SandboxFaults::None)
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let base = sandbox.base_url();
+        for path in ["/_emulator/stats", "/_emulator/faults"] {
+            let r = http.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{path}");
+            let r = http
+                .get(format!("{base}{path}"))
+                .bearer_auth("guessed")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path} with a wrong token");
+        }
+        let r = http
+            .put(format!("{base}/_emulator/faults"))
+            .json(&serde_json::json!({"p_500": 1.0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "faults cannot be injected");
+
+        let client = prisma_client::PrismaClient::new(sandbox.client_config()).unwrap();
+        let group = client.create_account_group("written-through", "").await;
+        assert!(group.is_ok(), "{group:?}");
+        let saved = std::fs::read_to_string(dir.path().join(SNAPSHOT_FILE)).unwrap();
+        assert!(saved.contains("written-through"), "saved before the answer");
+        drop(client);
+        sandbox.finish().await.unwrap();
+    }
+}
