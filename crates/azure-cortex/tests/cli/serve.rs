@@ -519,6 +519,22 @@ fn users_add_creates_users_and_names_bad_input() {
     }
 }
 
+/// `serve --sandbox` on a free port over `data_dir`, with the Terraform twin's step time.
+fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
+    let mut command = binary();
+    command
+        .args([
+            "--sandbox",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(["--sandbox-step-secs", step_secs]);
+    Served::start(command, false)
+}
+
 /// Signs in as admin on a first sandbox start (the printed password).
 async fn admin_session(server: &Served) -> (String, String) {
     let password = server
@@ -533,18 +549,7 @@ async fn admin_session(server: &Served) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_hands_a_running_job_back_to_the_queue() {
     let sb = Sandbox::new();
-    let mut command = binary();
-    command
-        .args([
-            "--sandbox",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(sb.data_dir())
-        .args(["--sandbox-step-secs", "1"]);
-    let server = Served::start(command, false);
+    let server = serve_sandbox(sb.data_dir(), "1");
     let (cookie, csrf) = admin_session(&server).await;
     let r = http()
         .post(server.url("/api/v1/jobs"))
@@ -649,20 +654,7 @@ async fn serve_speaks_https_with_tls_cert_and_key() {
 async fn sigkill_of_serve_sandbox_mid_batch_loses_no_account() {
     const ROWS: u32 = 50;
     let sb = Sandbox::new();
-    let serve = || {
-        let mut command = binary();
-        command
-            .args([
-                "--sandbox",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(sb.data_dir())
-            .args(["--sandbox-step-secs", "0.05"]);
-        Served::start(command, false)
-    };
+    let serve = || serve_sandbox(sb.data_dir(), "0.05");
     let server = serve();
     let password = server
         .banner
