@@ -95,6 +95,16 @@ impl GoClient {
         (res.status(), res.text().await.unwrap())
     }
 
+    /// The Go client's `Get` for Azure: `ListSuffix + "azureAccounts" + id`.
+    async fn azure_account(&self, id: &str) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("v1/cloudAccounts/azureAccounts/{id}"),
+            None,
+        )
+        .await
+    }
+
     async fn default_group(&self) -> String {
         let names = self
             .call(reqwest::Method::GET, "cloud/group/name", None)
@@ -181,13 +191,7 @@ async fn cloud_account_v2_azure_create_poll_identify_update_disable_delete() {
     .await;
 
     // The provider polls Get (ListSuffix + "azureAccounts" + id) into accountv2.AzureV2.
-    let read = go
-        .call(
-            reqwest::Method::GET,
-            &format!("v1/cloudAccounts/azureAccounts/{SUB}"),
-            None,
-        )
-        .await;
+    let read = go.azure_account(SUB).await;
     assert_decodes(&read["cloudAccount"], CLOUD_ACCOUNT_AZURE_RESP);
     assert_decodes(
         &read,
@@ -235,13 +239,7 @@ async fn cloud_account_v2_azure_create_poll_identify_update_disable_delete() {
         Some(body),
     )
     .await;
-    let read = go
-        .call(
-            reqwest::Method::GET,
-            &format!("v1/cloudAccounts/azureAccounts/{SUB}"),
-            None,
-        )
-        .await;
+    let read = go.azure_account(SUB).await;
     assert_eq!(read["cloudAccount"]["name"], "tf-subscription-2");
 
     // disable_on_destroy: DisableCloudAccount PATCHes cloud/{id}/status/false; then Delete.
@@ -251,13 +249,7 @@ async fn cloud_account_v2_azure_create_poll_identify_update_disable_delete() {
         None,
     )
     .await;
-    let read = go
-        .call(
-            reqwest::Method::GET,
-            &format!("v1/cloudAccounts/azureAccounts/{SUB}"),
-            None,
-        )
-        .await;
+    let read = go.azure_account(SUB).await;
     assert_eq!(read["cloudAccount"]["enabled"], false);
     go.call(reqwest::Method::DELETE, &format!("cloud/azure/{SUB}"), None)
         .await;
@@ -294,13 +286,7 @@ async fn org_cloud_account_v2_azure_tenant_without_environment_type() {
     )
     .await;
     // org.Get: ListSuffix + "azureAccounts" + id into org.AzureOrgV2.
-    let read = go
-        .call(
-            reqwest::Method::GET,
-            &format!("v1/cloudAccounts/azureAccounts/{ORG_TENANT}"),
-            None,
-        )
-        .await;
+    let read = go.azure_account(ORG_TENANT).await;
     assert_decodes(&read["cloudAccount"], CLOUD_ACCOUNT_AZURE_RESP);
     assert_decodes(
         &read,
@@ -346,13 +332,7 @@ async fn org_cloud_account_v2_azure_tenant_without_environment_type() {
         Some(body),
     )
     .await;
-    let read = go
-        .call(
-            reqwest::Method::GET,
-            &format!("v1/cloudAccounts/azureAccounts/{ORG_TENANT}"),
-            None,
-        )
-        .await;
+    let read = go.azure_account(ORG_TENANT).await;
     assert_eq!(read["cloudAccount"]["name"], "tf-tenant-2");
     go.call(
         reqwest::Method::DELETE,
@@ -532,13 +512,7 @@ async fn account_group_create_identify_read_update_delete() {
     assert_eq!(read["accountIds"], json!([SUB]));
     assert_eq!(read["accounts"][0]["name"], "tf-member");
     assert_eq!(read["accounts"][0]["type"], "azure");
-    let account = go
-        .call(
-            reqwest::Method::GET,
-            &format!("v1/cloudAccounts/azureAccounts/{SUB}"),
-            None,
-        )
-        .await;
+    let account = go.azure_account(SUB).await;
     assert_eq!(
         account["groupIds"].as_array().unwrap().len(),
         2,
