@@ -20,6 +20,9 @@ Examples:
   azure-cortex emulator --listen 127.0.0.1:8443 --tls --ca-cert-out /tmp/emulator-ca.pem
   AZURE_CORTEX_EMULATOR_SECRET_KEY=s3cret azure-cortex emulator --access-key demo
   azure-cortex emulator --rate-limit 10 --p-429 0.1 --p-503 0.03 --seed 7 --token-ttl 20
+  azure-cortex emulator --tls --tls-name api.sandbox.prismacloud.io --ca-cert-out ca.pem \
+      --connect-proxy 127.0.0.1:3128 --state-file emulator-state.json
+    then: HTTPS_PROXY=http://127.0.0.1:3128 REQUESTS_CA_BUNDLE=ca.pem pc ... (docs/emulator.md)
 
 Status-check failures are triggered by the first 8 hex digits of a subscription (or tenant) ID:
   0000dead not found · 0000bad5 wrong service principal · 00000c0c missing Graph consent
@@ -114,6 +117,18 @@ pub struct EmulatorArgs {
     /// Status-check scenario file: `{"by_id": {"<guid>": "missing_graph_consent"}}`.
     #[arg(long, value_name = "PATH")]
     scenarios: Option<PathBuf>,
+    /// Also serve an HTTP CONNECT proxy here that tunnels the --tls-name hosts (port 443) to
+    /// the emulator, so clients that accept only *.prismacloud.io reach it via HTTPS_PROXY.
+    #[arg(long, value_name = "ADDR", requires = "tls_names")]
+    connect_proxy: Option<SocketAddr>,
+    /// Keep accounts and groups in this file: loaded at start, saved before every write
+    /// answers (never a client secret).
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<PathBuf>,
+    /// File with the bearer token /_emulator/* requires. Without it, a token is generated
+    /// and printed when --listen is not a loopback address; on loopback none is required.
+    #[arg(long, value_name = "PATH")]
+    admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -219,14 +234,59 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
         if args.tls { "https" } else { "http" },
         args.listen
     );
+    let mut printed_admin_token = None;
+    config.admin_token = match &args.admin_token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("--admin-token-file: cannot read {}", path.display()))?;
+            let token = token.trim();
+            if token.is_empty() {
+                bail!("--admin-token-file {} is empty", path.display());
+            }
+            Some(SecretString::from(token.to_owned()))
+        }
+        None if !args.listen.ip().is_loopback() => {
+            let token = generated("", 40);
+            printed_admin_token = Some(token.clone());
+            Some(SecretString::from(token))
+        }
+        None => None,
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let running = prisma_emulator::spawn(args.listen, config, tls, stop.clone().cancelled_owned())
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    if let Some(path) = &args.state_file {
+        prisma_emulator::snapshot::load(&running.state, path)
+            .with_context(|| format!("--state-file: cannot read {}", path.display()))?;
+        running.state.persist_to(path.clone());
+    }
     println!(
         "Prisma Cloud API emulator listening on {}",
         running.base_url()
     );
+    if let Some(proxy_addr) = args.connect_proxy {
+        let listener = tokio::net::TcpListener::bind(proxy_addr)
+            .await
+            .with_context(|| format!("--connect-proxy: cannot listen on {proxy_addr}"))?;
+        let routes = prisma_emulator::connect_proxy::ProxyRoutes {
+            hosts: args.tls_names.clone(),
+            upstream: running.addr,
+        };
+        println!(
+            "CONNECT proxy on http://{} for {} (port 443)",
+            listener.local_addr()?,
+            args.tls_names.join(", ")
+        );
+        tokio::spawn(prisma_emulator::connect_proxy::serve(
+            listener,
+            routes,
+            stop.clone().cancelled_owned(),
+        ));
+    }
+    if let Some(token) = &printed_admin_token {
+        println!("Admin endpoints (/_emulator/*) need: Authorization: Bearer {token}");
+    }
     if let Some(path) = &args.ca_cert_out {
         println!("CA certificate written to {}", path.display());
     }

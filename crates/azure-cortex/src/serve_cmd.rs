@@ -3,9 +3,9 @@
 //! this process (unless `--no-worker`), so jobs submitted over the API run.
 //!
 //! Configuration: [`crate::web_config`] (flag > environment > file). With `--sandbox` Prisma
-//! Cloud is the in-process emulator with the data directory's snapshot (saved on shutdown) and
-//! Azure the Terraform twin; on the first start an `admin` is created and its generated
-//! password printed once, on stdout, and nowhere else. Without it Prisma Cloud comes from
+//! Cloud is the in-process emulator with the data directory's snapshot (written through: a
+//! `kill -9` loses nothing) and Azure the Terraform twin; on the first start an `admin` is
+//! created and its generated password printed once, on stdout, and nowhere else. Without it Prisma Cloud comes from
 //! `PRISMA_*` as for every other command.
 //!
 //! Ctrl-C or SIGTERM: event streams end, open requests finish, the worker hands its running

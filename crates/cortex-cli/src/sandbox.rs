@@ -1,11 +1,14 @@
 //! `--sandbox`: the Prisma Cloud API emulator in this process, standing in for a tenant.
 //!
 //! The emulator listens on `127.0.0.1:0` with an access key and secret generated for this
-//! process (never written anywhere). Its accounts and groups persist across invocations in
+//! process (never written anywhere); its `/_emulator/*` admin endpoints need a random token
+//! nobody is given, so other local users cannot reach them. Its accounts and groups persist in
 //! `<data-dir>/sandbox-emulator.json` (written without any client secret by
-//! [`prisma_emulator::snapshot`]), so `accounts list` shows what an earlier `onboard` created.
+//! [`prisma_emulator::snapshot`]), written through: every write the emulator answers is on
+//! disk first, so a `kill -9` of `serve --sandbox` or the CLI loses nothing a job saw
+//! succeed, and `accounts list` shows what an earlier `onboard` created.
 //! Two sandbox commands running at once on one data directory each have their own emulator;
-//! the one that ends last writes the file.
+//! each saves its own view, the last write wins.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,6 +56,7 @@ impl Sandbox {
         let secret = SecretString::from(random_token(32));
         let mut config = EmulatorConfig::new(key_id.clone(), secret.clone());
         config.read_delay = Duration::from_millis(200);
+        config.admin_token = Some(SecretString::from(random_token(40)));
         if faults == SandboxFaults::Mix {
             config.faults = Faults::soak_mix();
         }
@@ -69,6 +73,9 @@ impl Sandbox {
         match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
             Ok(loaded) => {
                 tracing::debug!(loaded, path = %snapshot.display(), "sandbox snapshot");
+                if data_dir.is_dir() {
+                    emulator.state.persist_to(snapshot.clone());
+                }
             }
             Err(e) => {
                 stop.cancel();
@@ -122,5 +129,49 @@ impl Sandbox {
         self.stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.emulator.task).await;
         saved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sandbox emulator listens on loopback, where any local user could reach it: its
+    /// admin endpoints still refuse requests without the token nobody is given, while the
+    /// Prisma API answers as usual. Its writes land in the data directory at once.
+    #[tokio::test]
+    async fn admin_endpoints_need_a_token_and_writes_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::start(dir.path(), SandboxFaults::None)
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let base = sandbox.base_url();
+        for path in ["/_emulator/stats", "/_emulator/faults"] {
+            let r = http.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{path}");
+            let r = http
+                .get(format!("{base}{path}"))
+                .bearer_auth("guessed")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path} with a wrong token");
+        }
+        let r = http
+            .put(format!("{base}/_emulator/faults"))
+            .json(&serde_json::json!({"p_500": 1.0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "faults cannot be injected");
+
+        let client = prisma_client::PrismaClient::new(sandbox.client_config()).unwrap();
+        let group = client.create_account_group("written-through", "").await;
+        assert!(group.is_ok(), "{group:?}");
+        let saved = std::fs::read_to_string(dir.path().join(SNAPSHOT_FILE)).unwrap();
+        assert!(saved.contains("written-through"), "saved before the answer");
+        drop(client);
+        sandbox.finish().await.unwrap();
     }
 }

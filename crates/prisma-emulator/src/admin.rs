@@ -1,5 +1,7 @@
 //! `/_emulator/*`: runtime control for tests and users — counters, faults, rate limits and
 //! status scenarios. Not part of the Prisma API; bypasses the gateway (no faults, no limits).
+//! With [`crate::EmulatorConfig::admin_token`] set, every admin request must carry
+//! `Authorization: Bearer <token>`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -125,6 +127,34 @@ async fn revoke_tokens(State(state): State<Arc<EmulatorState>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// Refuses admin requests without the configured bearer token (compared in constant time).
+async fn require_admin_token(
+    State(state): State<Arc<EmulatorState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(expected) = &state.config.admin_token {
+        let presented = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(presented.as_bytes(), expected.expose().as_bytes()) {
+            return ApiFailure::new(StatusCode::UNAUTHORIZED, "admin_token_required")
+                .subject("authorization")
+                .message("the emulator's admin endpoints need Authorization: Bearer <admin token>")
+                .styled(ErrorStyle::ApiErrorBody)
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn admin_router(state: Arc<EmulatorState>) -> Router {
     Router::new()
         .route(
@@ -138,6 +168,10 @@ pub fn admin_router(state: Arc<EmulatorState>) -> Router {
             "/_emulator/scenarios",
             get(get_scenarios).put(put_scenarios),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_admin_token,
+        ))
         .with_state(state)
 }
 

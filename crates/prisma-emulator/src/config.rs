@@ -185,6 +185,10 @@ pub struct EmulatorConfig {
     pub scenarios: ScenarioBook,
     /// Base URL put in the JWT `iss`/`aud` claims.
     pub issuer: String,
+    /// When set, `/_emulator/*` answers only requests with `Authorization: Bearer <token>`
+    /// (401 otherwise). `azure-cortex emulator` sets one whenever it listens beyond loopback;
+    /// the sandbox always sets a random one it never shows.
+    pub admin_token: Option<SecretString>,
 }
 
 impl EmulatorConfig {
@@ -205,6 +209,7 @@ impl EmulatorConfig {
             max_body_bytes: 1024 * 1024,
             scenarios: ScenarioBook::default(),
             issuer: "https://api.sandbox.emulator.local".to_owned(),
+            admin_token: None,
         }
     }
 }

@@ -15,13 +15,21 @@
 //! * `routes` — the endpoints; [`capabilities`] computes status checks from the request and
 //!   [`capabilities::ScenarioBook`]; [`template`] writes the Terraform configuration.
 //! * [`store`] — accounts, groups and the synthetic Azure hierarchy behind tenants.
-//! * [`admin`] — `/_emulator/*` counters and runtime fault, limit and scenario control.
+//! * [`admin`] — `/_emulator/*` counters and runtime fault, limit and scenario control
+//!   (behind a bearer token when [`EmulatorConfig::admin_token`] is set).
+//! * [`snapshot`] — accounts and groups to a file and back, optionally written through.
+//! * [`connect_proxy`] — an HTTP `CONNECT` proxy so unchanged official clients, which accept
+//!   only `*.prismacloud.io` hosts, reach the emulator.
+//!
+//! The Prisma Cloud API is this crate's one face (`routes`); its routes stay in that module so
+//! another platform's face can sit beside them in the same process.
 
 pub mod admin;
 pub mod auth;
 pub mod capabilities;
 mod clock;
 pub mod config;
+pub mod connect_proxy;
 pub mod error;
 pub mod gateway;
 pub mod net;

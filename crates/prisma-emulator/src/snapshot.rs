@@ -2,6 +2,13 @@
 //! sandbox that lives only as long as one command (the CLI) still remembers what earlier
 //! commands onboarded.
 //!
+//! With [`EmulatorState::persist_to`] the file is written through: every successful write
+//! request (add, update, delete, enable/disable, group changes) saves the file before its
+//! answer leaves, so a client that saw a 200 finds the change after a `kill -9` and restart.
+//! Saves are atomic (a temporary file, `fsync`, then `rename`) and serialised, and each save
+//! takes its copy of the store after it holds the write lock, so the newest state always lands
+//! last.
+//!
 //! Client secrets are never written: every account's `key` is replaced by the asterisks the API
 //! returns on reads. Nothing the emulator answers depends on the stored key (it is only ever
 //! returned masked), and an update that re-sends the masked key keeps it. Status checks are
@@ -12,12 +19,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use prisma_types::SecretString;
-use prisma_types::wire::{AccountGroup, AzureAccountRequest};
+use prisma_types::wire::AzureAccountRequest;
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::evaluate;
 use crate::state::EmulatorState;
-use crate::store::AccountRecord;
+use crate::store::{AccountRecord, GroupRecord};
 
 const VERSION: u32 = 1;
 
@@ -25,7 +32,7 @@ const VERSION: u32 = 1;
 struct Snapshot {
     version: u32,
     accounts: Vec<SavedAccount>,
-    groups: Vec<AccountGroup>,
+    groups: Vec<GroupRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -40,6 +47,8 @@ struct SavedAccount {
     group_ids: Vec<String>,
     created_ms: i64,
     modified_ms: i64,
+    #[serde(default)]
+    modified_by: String,
 }
 
 fn masked_request(request: &AzureAccountRequest) -> io::Result<serde_json::Value> {
@@ -50,6 +59,7 @@ fn masked_request(request: &AzureAccountRequest) -> io::Result<serde_json::Value
 
 /// Writes the accounts and groups to `path` (atomically, mode 0600).
 pub fn save(state: &EmulatorState, path: &Path) -> io::Result<()> {
+    let _serialised = state.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
     let snapshot = {
         let store = state.store();
         Snapshot {
@@ -68,6 +78,7 @@ pub fn save(state: &EmulatorState, path: &Path) -> io::Result<()> {
                         group_ids: a.group_ids.clone(),
                         created_ms: a.created_ms,
                         modified_ms: a.modified_ms,
+                        modified_by: a.modified_by.clone(),
                     })
                 })
                 .collect::<io::Result<_>>()?,
@@ -75,14 +86,43 @@ pub fn save(state: &EmulatorState, path: &Path) -> io::Result<()> {
         }
     };
     let text = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
+    write_atomically(path, &text)
+}
+
+/// Saves to the write-through file, if one is set ([`EmulatorState::persist_to`]).
+pub fn persist(state: &EmulatorState) -> io::Result<()> {
+    match state.persist_path() {
+        Some(path) => save(state, &path),
+        None => Ok(()),
+    }
+}
+
+/// A temporary file in the same directory (mode 0600 from the start), flushed to disk, then
+/// renamed over `path`; the directory is synced so the rename itself is durable.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    std::fs::rename(tmp, path)
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Loads a snapshot written by [`save`]; `Ok(false)` when there is none. Replaces the
@@ -136,6 +176,7 @@ pub fn load(state: &EmulatorState, path: &Path) -> io::Result<bool> {
                 group_ids: saved.group_ids,
                 created_ms: saved.created_ms,
                 modified_ms: saved.modified_ms,
+                modified_by: saved.modified_by,
                 readable_at: Instant::now(),
                 checks,
             },
@@ -191,6 +232,7 @@ mod tests {
                     group_ids: vec!["00000000-0000-4000-8000-00000000d0a9".into()],
                     created_ms: 1,
                     modified_ms: 2,
+                    modified_by: "ak".into(),
                     readable_at: Instant::now(),
                     checks,
                 },

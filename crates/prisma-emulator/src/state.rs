@@ -2,6 +2,7 @@
 //! rate limiter, the fault generator and the counters the admin endpoint reports.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
@@ -23,6 +24,10 @@ pub struct EmulatorState {
     pub faults: Mutex<FaultDice>,
     pub scenarios: RwLock<ScenarioBook>,
     pub stats: Stats,
+    /// The write-through snapshot file ([`crate::snapshot`]), when set.
+    persist_path: RwLock<Option<PathBuf>>,
+    /// Serialises snapshot saves.
+    pub(crate) persist_lock: Mutex<()>,
 }
 
 impl EmulatorState {
@@ -38,8 +43,23 @@ impl EmulatorState {
             scenarios: RwLock::new(config.scenarios.clone()),
             store: Mutex::new(Store::new()),
             stats: Stats::default(),
+            persist_path: RwLock::new(None),
+            persist_lock: Mutex::new(()),
             config,
         }
+    }
+
+    /// From now on every successful write request saves the accounts and groups to `path`
+    /// before it answers ([`crate::snapshot::persist`]).
+    pub fn persist_to(&self, path: PathBuf) {
+        *self.persist_path.write().unwrap_or_else(|p| p.into_inner()) = Some(path);
+    }
+
+    pub fn persist_path(&self) -> Option<PathBuf> {
+        self.persist_path
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {

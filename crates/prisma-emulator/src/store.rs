@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use prisma_types::wire::{AccountGroup, AzureAccountRequest, HierarchyNode};
+use prisma_types::wire::{AzureAccountRequest, HierarchyNode};
+use serde::{Deserialize, Serialize};
 
 use crate::capabilities::CapabilityResult;
 
@@ -24,6 +25,8 @@ pub struct AccountRecord {
     pub group_ids: Vec<String>,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// The access key of the last write (`lastModifiedBy` on reads).
+    pub modified_by: String,
     /// Reads see the account only from this moment (eventual consistency).
     pub readable_at: Instant,
     pub checks: Vec<CapabilityResult>,
@@ -35,10 +38,31 @@ impl AccountRecord {
     }
 }
 
+/// An account group as stored. Field names follow `AccountGroupModel`, so a snapshot holds
+/// them as the API spells them; `account_ids` is derived from the accounts' `group_ids`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub account_ids: Vec<String>,
+    #[serde(default)]
+    pub auto_created: bool,
+    #[serde(default)]
+    pub cloud_account_count: u32,
+    #[serde(default)]
+    pub last_modified_ts: i64,
+    #[serde(default)]
+    pub last_modified_by: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Store {
     pub accounts: BTreeMap<String, AccountRecord>,
-    pub groups: BTreeMap<String, AccountGroup>,
+    pub groups: BTreeMap<String, GroupRecord>,
 }
 
 impl Store {
@@ -47,13 +71,14 @@ impl Store {
         let id = "00000000-0000-4000-8000-00000000d0a9".to_owned();
         store.groups.insert(
             id.clone(),
-            AccountGroup {
+            GroupRecord {
                 id,
                 name: DEFAULT_GROUP_NAME.to_owned(),
                 description: "Created by the emulator, like every tenant's default group"
                     .to_owned(),
                 auto_created: true,
-                ..AccountGroup::default()
+                last_modified_by: "Prisma Cloud System Admin".to_owned(),
+                ..GroupRecord::default()
             },
         );
         store
@@ -63,7 +88,7 @@ impl Store {
         self.accounts.values().find(|a| a.name == name)
     }
 
-    pub fn group_by_name(&self, name: &str) -> Option<&AccountGroup> {
+    pub fn group_by_name(&self, name: &str) -> Option<&GroupRecord> {
         self.groups
             .values()
             .find(|g| g.name.eq_ignore_ascii_case(name))

@@ -49,10 +49,10 @@
 //! 4. **Secret outputs** (`d__application_client_secret`, `c_application_key`) are
 //!    `sensitive = true` with the plain `password.value`, not Prisma's `nonsensitive(...)`.
 //!    See [`secret_output`] for why.
-//! 5. **Entra-ID-only** templates have no azurerm anything: no provider, no
-//!    `required_providers` entry, no `builtin_roles` or `custom_role_actions` variables, and
-//!    no role resources. Prisma's sample still pins azurerm even though it never uses it; we
-//!    drop it so that `terraform init` does not download an unused provider.
+//! 5. **Entra-ID-only** templates have no azurerm provider block, no `builtin_roles` or
+//!    `custom_role_actions` variables, and no role resources. Their `required_providers`
+//!    still pins `azurerm =3.24.0`, as Prisma's published sample does although nothing uses
+//!    it (so `terraform init` fetches it, as it does for Prisma's real template).
 //!    [`custom_role_actions`] returns an empty list for this scope.
 //! 6. **Variable types** are `"list"` and `"string"`, as in the sample. In JSON syntax a bare
 //!    `list` is Terraform's legacy keyword for `list(any)`, which Terraform still accepts.
@@ -128,7 +128,7 @@ const TENANT_ROOT_SCOPE: &str = "${data.azurerm_management_group.tenant_root_gro
 /// The Terraform JSON configuration Prisma would return for `input`.
 pub fn azure_template(input: &TemplateInput<'_>) -> Value {
     let mut root = Map::new();
-    root.insert("terraform".into(), terraform_block(input.scope));
+    root.insert("terraform".into(), terraform_block());
     root.insert("provider".into(), providers(input));
     root.insert("variable".into(), variables(input));
     root.insert("resource".into(), resources(input.scope));
@@ -146,16 +146,15 @@ pub fn azure_template(input: &TemplateInput<'_>) -> Value {
     Value::Object(root)
 }
 
-fn terraform_block(scope: TemplateScope) -> Value {
-    let mut required = json!({
+/// The same four pins for every scope, as in Prisma's samples (the Entra-ID-only one pins
+/// azurerm without using it).
+fn terraform_block() -> Value {
+    json!({ "required_providers": {
         "random": "=3.1.0",
         "azuread": "=2.28.1",
         "time": "=0.7.0",
-    });
-    if scope != TemplateScope::EntraOnly {
-        required["azurerm"] = json!("=3.24.0");
-    }
-    json!({ "required_providers": required })
+        "azurerm": "=3.24.0",
+    }})
 }
 
 fn providers(input: &TemplateInput<'_>) -> Value {
@@ -552,10 +551,9 @@ mod tests {
     fn entra_only_has_no_azurerm() {
         let t = plain(TemplateScope::EntraOnly);
         assert!(t["provider"].get("azurerm").is_none());
-        assert!(
-            t["terraform"]["required_providers"]
-                .get("azurerm")
-                .is_none()
+        assert_eq!(
+            t["terraform"]["required_providers"]["azurerm"], "=3.24.0",
+            "pinned though unused, as in Prisma's sample"
         );
         assert!(t.get("data").is_none());
         let resource_types = keys(&t["resource"]);
@@ -584,7 +582,7 @@ mod tests {
 
     #[test]
     fn providers_are_pinned_exactly() {
-        for scope in [TemplateScope::Subscription, TemplateScope::TenantWithGroups] {
+        for scope in ALL_SCOPES {
             assert_eq!(
                 plain(scope)["terraform"]["required_providers"],
                 json!({
@@ -595,11 +593,6 @@ mod tests {
                 })
             );
         }
-        let t = plain(TemplateScope::EntraOnly);
-        assert_eq!(
-            t["terraform"]["required_providers"],
-            json!({ "random": "=3.1.0", "azuread": "=2.28.1", "time": "=0.7.0" })
-        );
         for scope in ALL_SCOPES {
             let t = plain(scope);
             assert_eq!(t["provider"]["azuread"]["tenant_id"], "${var.tenant_id}");

@@ -309,6 +309,13 @@ pub struct AzureCloudAccountView {
     pub created_epoch_millis: i64,
     #[serde(default)]
     pub last_modified_epoch_millis: i64,
+    /// `MONITOR`, or `MONITOR_AND_PROTECT` with Remediation on.
+    #[serde(default)]
+    pub protection_mode: String,
+    #[serde(default)]
+    pub last_modified_by: String,
+    #[serde(default)]
+    pub customer_name: String,
     #[serde(default)]
     pub features: Vec<FeatureView>,
 }
@@ -365,7 +372,12 @@ pub struct CloudAccountListItem {
     #[serde(default)]
     pub last_modified_ts: i64,
     #[serde(default)]
+    pub last_modified_by: String,
+    #[serde(default)]
     pub added_on: i64,
+    /// `MONITOR`, or `MONITOR_AND_PROTECT` with Remediation on.
+    #[serde(default)]
+    pub protection_mode: String,
     #[serde(default)]
     pub deployment_type: String,
     #[serde(default)]

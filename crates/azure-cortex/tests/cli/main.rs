@@ -4,6 +4,7 @@
 mod batch;
 mod commands;
 mod common;
+mod emulator;
 mod interrupt;
 mod onboard;
 mod packaging;

@@ -519,6 +519,22 @@ fn users_add_creates_users_and_names_bad_input() {
     }
 }
 
+/// `serve --sandbox` on a free port over `data_dir`, with the Terraform twin's step time.
+fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
+    let mut command = binary();
+    command
+        .args([
+            "--sandbox",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(["--sandbox-step-secs", step_secs]);
+    Served::start(command, false)
+}
+
 /// Signs in as admin on a first sandbox start (the printed password).
 async fn admin_session(server: &Served) -> (String, String) {
     let password = server
@@ -533,18 +549,7 @@ async fn admin_session(server: &Served) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_hands_a_running_job_back_to_the_queue() {
     let sb = Sandbox::new();
-    let mut command = binary();
-    command
-        .args([
-            "--sandbox",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(sb.data_dir())
-        .args(["--sandbox-step-secs", "1"]);
-    let server = Served::start(command, false);
+    let server = serve_sandbox(sb.data_dir(), "1");
     let (cookie, csrf) = admin_session(&server).await;
     let r = http()
         .post(server.url("/api/v1/jobs"))
@@ -638,5 +643,105 @@ async fn serve_speaks_https_with_tls_cert_and_key() {
     let r = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let (code, stderr) = server.stop("-INT");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+}
+
+/// `kill -9` of `serve --sandbox` in the middle of a 50-row batch: the in-process emulator's
+/// accounts are written through to the data directory, so after a restart every job succeeds
+/// (the ones that were running resume once their lease expires) and the emulator holds exactly
+/// the 50 accounts, none twice — the dashboard shows no succeeded job whose account is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_serve_sandbox_mid_batch_loses_no_account() {
+    const ROWS: u32 = 50;
+    let sb = Sandbox::new();
+    let serve = || serve_sandbox(sb.data_dir(), "0.05");
+    let server = serve();
+    let password = server
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("a password line")
+        .to_owned();
+    let (cookie, csrf) = login(&server.url, "admin", &password).await;
+    let rows: Vec<Value> = (1..=ROWS)
+        .map(|n| {
+            json!({"subscription_id": sub(52, n), "tenant_id": TENANT,
+                   "name": format!("crash-{n}"), "groups": ["Default Account Group"]})
+        })
+        .collect();
+    let r = http()
+        .post(server.url("/api/v1/batches"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"label": "kill -9", "rows": rows}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let batch = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let succeeded = |view: &Value| view["by_state"]["succeeded"].as_u64().unwrap_or(0);
+
+    // Kill once some jobs have succeeded and others have not.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at_kill = loop {
+        let (_, view) = get(&server.url(&format!("/api/v1/batches/{batch}")), &cookie).await;
+        if succeeded(&view) >= 5 {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "no job succeeded: {view}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (code, _) = server.stop("-KILL");
+    assert_eq!(code, None, "killed by a signal");
+    assert!(
+        succeeded(&at_kill) < u64::from(ROWS),
+        "the kill landed after the batch: {at_kill}"
+    );
+    let snapshot = std::fs::read_to_string(sb.data_dir().join("sandbox-emulator.json"))
+        .expect("the emulator's state is on disk without a clean shutdown");
+    let saved: Value = serde_json::from_str(&snapshot).unwrap();
+    assert!(
+        saved["accounts"].as_array().unwrap().len() as u64 >= succeeded(&at_kill),
+        "every account a succeeded job registered was saved before the kill"
+    );
+
+    let server = serve();
+    let (cookie, _) = login(&server.url, "admin", &password).await;
+    // Jobs that were running at the kill resume once their 30 s lease expires.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let (_, view) = get(&server.url(&format!("/api/v1/batches/{batch}")), &cookie).await;
+        if succeeded(&view) == u64::from(ROWS) || view["pending"] == 0 {
+            break view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batch never finished: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        succeeded(&done),
+        u64::from(ROWS),
+        "every job succeeded: {done}"
+    );
+    let (status, accounts) = get(&server.url("/api/v1/accounts"), &cookie).await;
+    assert_eq!(status, 200, "{accounts}");
+    let ids: Vec<&str> = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["accountId"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), ROWS as usize, "exactly {ROWS} accounts: {ids:?}");
+    assert_eq!(unique.len(), ROWS as usize, "none twice");
+    for n in 1..=ROWS {
+        assert!(unique.contains(sub(52, n).as_str()), "account {n} is there");
+    }
+    let (code, stderr) = server.stop("-TERM");
     assert_eq!(code, Some(0), "stderr: {stderr}");
 }

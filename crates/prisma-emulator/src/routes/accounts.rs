@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use prisma_types::SecretString;
@@ -22,6 +22,7 @@ use super::validate::{Purpose, Shape, check_account};
 use crate::capabilities::{evaluate, to_config_status, to_status_checks};
 use crate::clock::epoch_millis;
 use crate::error::{ApiFailure, WireJson};
+use crate::gateway::Caller;
 use crate::state::EmulatorState;
 use crate::store::{AccountRecord, Store, readable_after, tenant_hierarchy};
 
@@ -34,8 +35,21 @@ pub struct WriteQuery {
     pub skip_status_checks: Option<bool>,
 }
 
-/// The legacy v1 body expressed Remediation as `protectionMode: MONITOR_AND_PROTECT`.
+/// Optional fields the real service defaults instead of refusing: a body without
+/// `environmentType` (the Go client's org and legacy bodies have none) is commercial Azure.
+fn apply_defaults(mut body: AzureAccountRequest) -> AzureAccountRequest {
+    if body.environment_type.trim().is_empty() {
+        body.environment_type = "azure".to_owned();
+    }
+    body
+}
+
+/// The legacy v1 body: `cloudAccount.accountType` was optional (a subscription) in the Go
+/// client's `account.Azure`, and Remediation was `protectionMode: MONITOR_AND_PROTECT`.
 fn normalize_legacy(mut body: AzureAccountRequest) -> AzureAccountRequest {
+    if body.cloud_account.account_type.trim().is_empty() {
+        body.cloud_account.account_type = "account".to_owned();
+    }
     if body.cloud_account.protection_mode.as_deref() == Some("MONITOR_AND_PROTECT") {
         let features = body.features.get_or_insert_with(Vec::new);
         if !features
@@ -62,11 +76,12 @@ fn require_azure(cloud_type: &str) -> Result<(), ApiFailure> {
 
 pub async fn add_account(
     State(state): AppState,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<WriteQuery>,
     WireJson(body): WireJson<AzureAccountRequest>,
 ) -> Result<Response, ApiFailure> {
     status_check_cost(&state, &q).await;
-    create(&state, body)
+    create(&state, &caller, body)
 }
 
 /// Without `skipStatusChecks=true`, add and update run the capability checks first, which is
@@ -80,16 +95,22 @@ async fn status_check_cost(state: &EmulatorState, q: &WriteQuery) {
 
 pub async fn add_account_legacy(
     State(state): AppState,
+    Extension(caller): Extension<Caller>,
     Path(cloud_type): Path<String>,
     Query(q): Query<WriteQuery>,
     WireJson(body): WireJson<AzureAccountRequest>,
 ) -> Result<Response, ApiFailure> {
     require_azure(&cloud_type)?;
     status_check_cost(&state, &q).await;
-    create(&state, normalize_legacy(body))
+    create(&state, &caller, normalize_legacy(body))
 }
 
-fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, ApiFailure> {
+fn create(
+    state: &EmulatorState,
+    caller: &Caller,
+    body: AzureAccountRequest,
+) -> Result<Response, ApiFailure> {
+    let body = apply_defaults(body);
     let book = state.scenarios();
     let mut store = state.store();
     let checked = check_account(&body, &store, Purpose::Write)?;
@@ -136,6 +157,7 @@ fn create(state: &EmulatorState, body: AzureAccountRequest) -> Result<Response, 
             group_ids: checked.group_ids,
             created_ms: now,
             modified_ms: now,
+            modified_by: caller.access_key_id.clone(),
             readable_at,
             checks,
         },
@@ -233,6 +255,7 @@ fn child_record(
         group_ids: groups.to_vec(),
         created_ms: now,
         modified_ms: now,
+        modified_by: String::new(),
         readable_at,
         checks: Vec::new(),
     }
@@ -240,30 +263,34 @@ fn child_record(
 
 pub async fn update_account(
     State(state): AppState,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<WriteQuery>,
     WireJson(body): WireJson<AzureAccountRequest>,
 ) -> Result<Response, ApiFailure> {
     status_check_cost(&state, &q).await;
-    update(&state, &id, body)
+    update(&state, &caller, &id, body)
 }
 
 pub async fn update_account_legacy(
     State(state): AppState,
+    Extension(caller): Extension<Caller>,
     Path((cloud_type, id)): Path<(String, String)>,
     Query(q): Query<WriteQuery>,
     WireJson(body): WireJson<AzureAccountRequest>,
 ) -> Result<Response, ApiFailure> {
     require_azure(&cloud_type)?;
     status_check_cost(&state, &q).await;
-    update(&state, &id, normalize_legacy(body))
+    update(&state, &caller, &id, normalize_legacy(body))
 }
 
 fn update(
     state: &EmulatorState,
+    caller: &Caller,
     id: &str,
-    mut body: AzureAccountRequest,
+    body: AzureAccountRequest,
 ) -> Result<Response, ApiFailure> {
+    let mut body = apply_defaults(body);
     let id = parse_account_id(id)?;
     let book = state.scenarios();
     let mut store = state.store();
@@ -298,6 +325,7 @@ fn update(
     record.group_ids = checked.group_ids;
     record.request = body;
     record.modified_ms = epoch_millis();
+    record.modified_by = caller.access_key_id.clone();
     record.checks = checks;
     store.refresh_group_membership();
     Ok(StatusCode::OK.into_response())
@@ -327,6 +355,7 @@ pub async fn status_check(
     State(state): AppState,
     WireJson(body): WireJson<AzureAccountRequest>,
 ) -> Result<Response, ApiFailure> {
+    let body = apply_defaults(body);
     let book = state.scenarios();
     {
         let store = state.store();
@@ -385,12 +414,23 @@ fn list_item(store: &Store, a: &AccountRecord) -> CloudAccountListItem {
         parent_account_id: a.parent_account_id.clone(),
         enabled: a.enabled,
         last_modified_ts: a.modified_ms,
+        last_modified_by: a.modified_by.clone(),
         added_on: a.created_ms,
+        protection_mode: protection_mode(a).to_owned(),
         deployment_type: a.request.environment_type.clone(),
         group_ids: a.group_ids.clone(),
         groups: group_refs(store, &a.group_ids),
         status: status.to_owned(),
         number_of_child_accounts: store.children_of(&a.account_id).len() as u32,
+    }
+}
+
+/// v1's name for "Remediation on": `MONITOR_AND_PROTECT`; otherwise `MONITOR`.
+fn protection_mode(a: &AccountRecord) -> &'static str {
+    if features_of(a).contains(&Feature::Remediation) {
+        "MONITOR_AND_PROTECT"
+    } else {
+        "MONITOR"
     }
 }
 
@@ -431,13 +471,35 @@ pub async fn get_account_details(
 
 pub async fn get_azure_account(
     State(state): AppState,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
     let id = parse_account_id(&id)?;
     let store = state.store();
     let a = readable(&store, &id)?;
+    Ok(Json(azure_view(&a, &caller)).into_response())
+}
+
+/// `GET /v1/cloudAccounts/azureAccounts`: what the Terraform provider's Go client lists to
+/// find an account by name (`Identify`) and to poll after a create.
+pub async fn list_azure_accounts(
+    State(state): AppState,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let store = state.store();
+    let now = Instant::now();
+    let views: Vec<_> = store
+        .accounts
+        .values()
+        .filter(|a| a.is_readable(now))
+        .map(|a| azure_view(a, &caller))
+        .collect();
+    Json(views).into_response()
+}
+
+fn azure_view(a: &AccountRecord, caller: &Caller) -> AzureAccountView {
     let env = a.request.environment_type.clone();
-    let view = AzureAccountView {
+    AzureAccountView {
         cloud_account: AzureCloudAccountView {
             account_id: a.account_id.clone(),
             name: a.name.clone(),
@@ -455,7 +517,10 @@ pub async fn get_azure_account(
             .to_owned(),
             created_epoch_millis: a.created_ms,
             last_modified_epoch_millis: a.modified_ms,
-            features: features_of(&a)
+            protection_mode: protection_mode(a).to_owned(),
+            last_modified_by: a.modified_by.clone(),
+            customer_name: caller.customer.clone(),
+            features: features_of(a)
                 .into_iter()
                 .map(|f| FeatureView {
                     feature_name: f.internal_name().to_owned(),
@@ -475,8 +540,32 @@ pub async fn get_azure_account(
         default_account_group_id: a.request.default_account_group_id.clone(),
         root_sync_enabled: a.request.root_sync_enabled.unwrap_or(false),
         hierarchy_selection: a.request.hierarchy_selection.clone().unwrap_or_default(),
-    };
-    Ok(Json(view).into_response())
+    }
+}
+
+/// `GET /cloud/{cloud_type}/{id}/project`: an onboarded tenant's child accounts, as list
+/// items; `not_an_org` for an account that has none to have.
+pub async fn list_account_children(
+    State(state): AppState,
+    Path((cloud_type, id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    require_azure(&cloud_type)?;
+    let id = parse_account_id(&id)?;
+    let store = state.store();
+    let parent = readable(&store, &id)
+        .map_err(|_| ApiFailure::new(StatusCode::BAD_REQUEST, "not_found").subject("account_id"))?;
+    if parent.account_type != "tenant" {
+        return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "not_an_org").subject("account_id"));
+    }
+    let now = Instant::now();
+    let children: Vec<_> = store
+        .children_of(&id)
+        .iter()
+        .filter_map(|c| store.accounts.get(c))
+        .filter(|c| c.is_readable(now))
+        .map(|c| list_item(&store, c))
+        .collect();
+    Ok(Json(children).into_response())
 }
 
 pub async fn list_accounts(State(state): AppState) -> Response {
@@ -528,6 +617,7 @@ pub struct StatusQuery {
 
 pub async fn set_enabled(
     State(state): AppState,
+    Extension(caller): Extension<Caller>,
     Path((id, enabled)): Path<(String, String)>,
     Query(q): Query<StatusQuery>,
 ) -> Result<Response, ApiFailure> {
@@ -556,6 +646,7 @@ pub async fn set_enabled(
     };
     record.enabled = enabled;
     record.modified_ms = epoch_millis();
+    record.modified_by = caller.access_key_id;
     for child in children {
         if let Some(c) = store.accounts.get_mut(&child) {
             c.enabled = enabled;

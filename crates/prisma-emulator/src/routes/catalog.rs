@@ -1,4 +1,5 @@
-//! Supported features, the Terraform template, account groups and the tenant hierarchy.
+//! Supported features, the Terraform template, the tenant hierarchy, cloud types and
+//! `meta_info`.
 
 use std::sync::Arc;
 
@@ -7,19 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use prisma_types::feature::{ALWAYS_ON_FEATURE, Environment, Feature, FeatureSet};
-use prisma_types::wire::{
-    AccountGroup, AccountGroupRequest, FeaturesRequest, FeaturesResponse, ListChildrenRequest,
-    TemplateRequest,
-};
+use prisma_types::wire::{FeaturesRequest, FeaturesResponse, ListChildrenRequest, TemplateRequest};
 use prisma_types::{ManagementGroupId, ObjectId, SubscriptionId, TenantId};
 
-use crate::clock::epoch_millis;
 use crate::error::{ApiFailure, ErrorStyle, WireJson};
 use crate::state::EmulatorState;
 use crate::store::tenant_hierarchy;
 use crate::template::{TemplateInput, TemplateScope, azure_template};
-
-type AppState = State<Arc<EmulatorState>>;
 
 fn cas_error(status: StatusCode, key: &'static str, message: impl Into<String>) -> ApiFailure {
     ApiFailure::new(status, key)
@@ -129,57 +124,6 @@ pub async fn template(
     Ok(Json(azure_template(&input)).into_response())
 }
 
-pub async fn list_groups(State(state): AppState) -> Response {
-    let groups: Vec<AccountGroup> = state.store().groups.values().cloned().collect();
-    Json(groups).into_response()
-}
-
-pub async fn create_group(
-    State(state): AppState,
-    WireJson(body): WireJson<AccountGroupRequest>,
-) -> Result<Response, ApiFailure> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(
-            ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_group_name").subject("name"),
-        );
-    }
-    let mut store = state.store();
-    if store.group_by_name(name).is_some() {
-        return Err(
-            ApiFailure::new(StatusCode::BAD_REQUEST, "account_group_name_already_exists")
-                .subject("name"),
-        );
-    }
-    if body
-        .account_ids
-        .iter()
-        .any(|id| !store.accounts.contains_key(id))
-    {
-        return Err(
-            ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_account_ids").subject("accountIds"),
-        );
-    }
-    let group = AccountGroup {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: name.to_owned(),
-        description: body.description.unwrap_or_default(),
-        account_ids: Vec::new(),
-        auto_created: false,
-        cloud_account_count: 0,
-        last_modified_ts: epoch_millis(),
-    };
-    store.groups.insert(group.id.clone(), group.clone());
-    for id in &body.account_ids {
-        if let Some(a) = store.accounts.get_mut(id) {
-            a.group_ids.push(group.id.clone());
-        }
-    }
-    store.refresh_group_membership();
-    let created = store.groups.get(&group.id).cloned().unwrap_or(group);
-    Ok(Json(created).into_response())
-}
-
 pub async fn list_children(
     Path(parent): Path<String>,
     WireJson(body): WireJson<ListChildrenRequest>,
@@ -215,4 +159,27 @@ pub async fn list_children(
         .filter(|n| n.parent.as_deref().map(str::to_ascii_lowercase) == Some(parent.clone()))
         .collect();
     Ok(Json(nodes).into_response())
+}
+
+/// `GET /cloud/type`: the cloud types a Prisma Cloud tenant knows (the emulator onboards only
+/// `azure`; the list is the real one so clients that enumerate it see what they expect).
+pub async fn cloud_types() -> Response {
+    Json(["aws", "azure", "gcp", "alibaba_cloud", "oci", "ibm"]).into_response()
+}
+
+/// `GET /meta_info`: the tenant's metadata. The official Python SDK's `configure()` calls it
+/// to find the Compute console (`twistlockUrl`); the emulator has no Compute face, so the key
+/// is absent and the SDK leaves its Compute URL empty.
+pub async fn meta_info(
+    State(state): State<Arc<EmulatorState>>,
+    axum::Extension(caller): axum::Extension<crate::gateway::Caller>,
+) -> Response {
+    Json(serde_json::json!({
+        "customerName": caller.customer,
+        "prismaId": format!("emulator-{}", caller.customer),
+        "licenseType": "enterprise",
+        "marketplaceCustomer": false,
+        "sessionTimeout": state.config.token_ttl.as_secs() / 60,
+    }))
+    .into_response()
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod catalog;
+mod groups;
 mod session;
 mod validate;
 
@@ -54,9 +55,26 @@ pub fn api_router(state: Arc<EmulatorState>) -> Router {
         )
         .route("/cloud", get(accounts::list_accounts))
         .route("/cloud/name", get(accounts::list_names))
+        .route("/cloud/type", get(catalog::cloud_types))
+        .route("/meta_info", get(catalog::meta_info))
+        .route(
+            "/cloud/{cloud_type}/{account_id}/project",
+            get(accounts::list_account_children),
+        )
+        .route(
+            "/v1/cloudAccounts/azureAccounts",
+            get(accounts::list_azure_accounts),
+        )
         .route(
             "/cloud/group",
-            get(catalog::list_groups).post(catalog::create_group),
+            get(groups::list_groups).post(groups::create_group),
+        )
+        .route("/cloud/group/name", get(groups::list_group_names))
+        .route(
+            "/cloud/group/{group_id}",
+            get(groups::get_group)
+                .put(groups::update_group)
+                .delete(groups::delete_group),
         )
         .route(
             "/cloud-accounts-manager/v1/cloudAccounts/azureAccounts/{parent_id}/children",
@@ -68,8 +86,52 @@ pub fn api_router(state: Arc<EmulatorState>) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            persist_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::gateway::gateway,
         ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Inside the gateway, around every handler: a write that succeeded is saved to the
+/// write-through snapshot (when one is set) before its answer leaves. A save that fails turns
+/// the answer into a 500, so the client retries instead of trusting a change a restart would
+/// lose.
+async fn persist_writes(
+    axum::extract::State(state): axum::extract::State<Arc<EmulatorState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    // POSTs that only compute (login, features, template, status checks, children) change
+    // nothing worth saving.
+    let is_write = match *req.method() {
+        http::Method::PUT | http::Method::PATCH | http::Method::DELETE => true,
+        http::Method::POST => matches!(
+            path.as_str(),
+            "/cas/v1/azure_account" | "/cloud/group" | "/cloud/{cloud_type}"
+        ),
+        _ => false,
+    };
+    let response = next.run(req).await;
+    if is_write
+        && response.status().is_success()
+        && let Err(e) = crate::snapshot::persist(&state)
+    {
+        tracing::error!(error = %e, "emulator: cannot save the write-through snapshot");
+        return crate::error::ApiFailure::new(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+        )
+        .into_response();
+    }
+    response
 }
