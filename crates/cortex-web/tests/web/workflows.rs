@@ -419,6 +419,8 @@ async fn the_dashboard_joins_accounts_with_our_jobs_and_filters_them() {
         request["subscription_id"] = json!(id);
         request["name"] = json!(name);
         request["flow_logs"] = json!(true);
+        // Registered despite the failing pre-flight check, so the dashboard has its account.
+        request["register_anyway"] = json!(true);
         let (status, body) = server
             .call("POST", "/api/v1/jobs", &auth, Some(request))
             .await;
