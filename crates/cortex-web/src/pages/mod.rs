@@ -50,6 +50,7 @@ mod audit;
 mod bulk;
 pub mod connections;
 mod dashboard;
+mod job_view;
 mod jobs;
 mod onboard;
 
