@@ -125,13 +125,15 @@
     for (const li of caps.values()) if (li.dataset.status !== "ok") n++;
     return n;
   }
-  // A failure whose details are the capability cards is told in one short sentence.
-  function failureText(e) {
+  // A failure whose details are the capability cards is told in one short sentence (shorter
+  // still beside the step).
+  function failureText(e, brief) {
+    const cards = brief ? "see Capabilities" : "each card under Capabilities says why and how to fix it";
     if (e.code === "preflight_failed") {
-      return failingCount() + " pre-flight check(s) failed, so nothing was registered — each card under Capabilities says why and how to fix it";
+      return failingCount() + " pre-flight check(s) failed, so nothing was registered — " + cards;
     }
     if (e.code === "capabilities_failing") {
-      return failingCount() + " capability check(s) still failing — each card under Capabilities says why and how to fix it";
+      return failingCount() + " capability check(s) still failing — " + cards;
     }
     return e.message;
   }
@@ -167,7 +169,7 @@
         step(e.step, was === "warning" ? "warning" : "succeeded", { detail: e.reason });
         break;
       }
-      case "step_failed": step(e.step, "failed", { detail: failureText(e) + " (" + e.code + ")" }); break;
+      case "step_failed": step(e.step, "failed", { detail: failureText(e, true) + " (" + e.code + ")" }); break;
       case "approval_required":
         setJobState("awaiting_approval");
         step("azure_identity", "awaiting_approval", { detail: "planned; waiting for approval" });
