@@ -5,26 +5,13 @@
 // in words what Terraform will create, with the raw addresses behind a toggle.
 // Screenshots go to target/e2e-screenshots/.
 const { test, expect } = require("@playwright/test");
-const path = require("path");
+const { base, shot, signIn, TENANT } = require("../support");
 
-const SHOTS = path.join(__dirname, "..", "..", "target", "e2e-screenshots");
-const base = () => process.env.CORTEX_URL;
-const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-
-const TENANT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 // The marker in the first 8 hex digits; the rest distinguishes this spec's accounts.
 const BROKEN = "0000f10e-13b0-4222-8333-444444444444";
 const HEALTHY = "13b00000-13b0-4222-8333-444444444444";
 
 test.describe.configure({ mode: "serial" });
-
-async function signIn(page) {
-  await page.goto(base() + "/login");
-  await page.getByLabel("Name").fill("admin");
-  await page.getByLabel("Password").fill(process.env.CORTEX_ADMIN_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-}
 
 async function finished(page) {
   await expect(page.locator("#job")).toHaveAttribute("data-finished", "true", { timeout: 45_000 });

@@ -460,23 +460,10 @@ impl<'a> JobRun<'a> {
         AzureAccount::new(scope, credentials).map_err(|e| EngineError::Workspace(e.to_string()))
     }
 
-    /// Where the identity's roles are assigned, in words (for the fixes).
-    fn role_scope(&self) -> String {
-        match &self.request.scope {
-            Scope::Subscription {
-                subscription_id, ..
-            } => format!("subscription {subscription_id}"),
-            Scope::Tenant { tenant_id, .. } => {
-                format!("tenant root management group {tenant_id}")
-            }
-            Scope::Entra { tenant_id } => format!("tenant {tenant_id}"),
-        }
-    }
-
     /// Reports each capability's state as an event, with a fix for the failing ones (Prisma
     /// Cloud's remediation when it gave one, else ours) and a link to the docs.
     fn report(&self, states: &mut [CapabilityState]) {
-        let scope = self.role_scope();
+        let scope = self.request.role_scope();
         for s in states.iter_mut() {
             if s.status != "ok" && s.remediation.is_empty() {
                 s.remediation = guidance::fix_for(&s.name, &scope);

@@ -470,6 +470,27 @@ impl OnboardingRequest {
         }
     }
 
+    /// Where the identity's Azure roles are assigned, in words (fixes and the plan review):
+    /// "subscription 8f2c…", "tenant root management group 0a1b…"; Entra ID only: the tenant.
+    pub fn role_scope(&self) -> String {
+        match &self.scope {
+            Scope::Subscription {
+                subscription_id, ..
+            } => format!("subscription {subscription_id}"),
+            Scope::Tenant { tenant_id, .. } => {
+                format!("tenant root management group {tenant_id}")
+            }
+            Scope::Entra { tenant_id } => format!("tenant {tenant_id}"),
+        }
+    }
+
+    /// The Prisma Cloud connection's name (`default` when none was chosen).
+    pub fn connection_name(&self) -> &str {
+        self.connection
+            .as_ref()
+            .map_or(DEFAULT_CONNECTION, |c| c.as_str())
+    }
+
     pub fn uses_terraform(&self) -> bool {
         !matches!(self.identity, IdentitySource::Existing { .. })
     }

@@ -183,12 +183,7 @@ pub fn facts_of(r: &OnboardingRequest) -> Vec<Fact> {
         }
         .into(),
     );
-    fact(
-        "Prisma Cloud connection",
-        r.connection
-            .as_ref()
-            .map_or_else(|| "default".to_owned(), |c| c.to_string()),
-    );
+    fact("Prisma Cloud connection", r.connection_name().to_owned());
     facts
 }
 
@@ -293,15 +288,7 @@ pub fn plan_words_of(
 /// What the plan's words need from the request: where roles go, how long the secret lives.
 pub fn plan_context(r: &OnboardingRequest) -> PlanContext {
     PlanContext {
-        role_scope: match &r.scope {
-            Scope::Subscription {
-                subscription_id, ..
-            } => format!("subscription {subscription_id}"),
-            Scope::Tenant { tenant_id, .. } => {
-                format!("tenant root management group {tenant_id}")
-            }
-            Scope::Entra { tenant_id } => format!("tenant {tenant_id}"),
-        },
+        role_scope: r.role_scope(),
         secret_rotation_days: match &r.identity {
             IdentitySource::Builtin {
                 secret_rotation_days,

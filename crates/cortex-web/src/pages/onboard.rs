@@ -291,10 +291,7 @@ pub(super) fn prefill(
         name: r.name.as_str().to_owned(),
         flow_logs: r.flow_logs,
         review: r.require_approval,
-        connection: r
-            .connection
-            .as_ref()
-            .map_or_else(|| "default".to_owned(), |c| c.to_string()),
+        connection: r.connection_name().to_owned(),
         register_anyway: r.register_anyway,
         from_job: from_job.to_owned(),
         ..OnboardValues::default()

@@ -12,6 +12,26 @@ fn flow_logs_broken(n: u32, name: &str) -> onboarding_engine::RawRequest {
     raw
 }
 
+/// Submits `raw` (an existing identity with secret `n`), runs it to its end, and returns the
+/// job with its record and events.
+async fn run_one(
+    sb: &Sandbox,
+    raw: onboarding_engine::RawRequest,
+    n: u32,
+) -> (
+    cortex_store::JobId,
+    cortex_store::JobRecord,
+    Vec<cortex_store::StoredEvent>,
+) {
+    let job = sb
+        .engine
+        .submit(&raw.validate().unwrap(), Some(secret(n)), "t")
+        .await
+        .unwrap();
+    sb.run().await;
+    (job, sb.job(job).await, sb.events(job).await)
+}
+
 fn capability_events(events: &[cortex_store::StoredEvent]) -> Vec<&serde_json::Value> {
     events
         .iter()
@@ -23,17 +43,7 @@ fn capability_events(events: &[cortex_store::StoredEvent]) -> Vec<&serde_json::V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_preflight_fails_its_step_and_registers_nothing() {
     let sb = Sandbox::start(sandbox_mode()).await;
-    let job = sb
-        .engine
-        .submit(
-            &flow_logs_broken(40, "stopped").validate().unwrap(),
-            Some(secret(40)),
-            "t",
-        )
-        .await
-        .unwrap();
-    sb.run().await;
-    let record = sb.job(job).await;
+    let (job, record, events) = run_one(&sb, flow_logs_broken(40, "stopped"), 40).await;
     assert_eq!(record.state, JobState::Failed);
     let error = record.error.unwrap();
     assert_eq!(
@@ -49,7 +59,6 @@ async fn a_failing_preflight_fails_its_step_and_registers_nothing() {
     let preflight = steps.iter().find(|s| s.name == "preflight").unwrap();
     assert_eq!(preflight.state, "failed");
     assert!(!steps.iter().any(|s| s.name == "register"), "{steps:?}");
-    let events = sb.events(job).await;
     assert!(events.iter().any(|e| e.event["type"] == "step_failed"
         && e.event["step"] == "preflight"
         && e.event["code"] == "preflight_failed"));
@@ -100,15 +109,7 @@ async fn register_anyway_registers_with_a_warning_and_verify_reports_the_failure
     let sb = Sandbox::start(sandbox_mode()).await;
     let mut raw = flow_logs_broken(41, "anyway");
     raw.register_anyway = true;
-    let request = raw.validate().unwrap();
-    assert!(request.register_anyway);
-    let job = sb
-        .engine
-        .submit(&request, Some(secret(41)), "t")
-        .await
-        .unwrap();
-    sb.run().await;
-    let record = sb.job(job).await;
+    let (_, record, events) = run_one(&sb, raw, 41).await;
     assert_eq!(record.state, JobState::Failed);
     let error = record.error.unwrap();
     assert_eq!(
@@ -117,7 +118,6 @@ async fn register_anyway_registers_with_a_warning_and_verify_reports_the_failure
         "{error}"
     );
     assert_eq!(sb.stats().accounts_created, 1, "registered as asked");
-    let events = sb.events(job).await;
     let finished = events
         .iter()
         .find(|e| e.event["type"] == "step_finished" && e.event["step"] == "preflight")
@@ -153,14 +153,8 @@ async fn a_healthy_preflight_finishes_without_a_warning() {
     let sb = Sandbox::start(sandbox_mode()).await;
     let mut raw = existing(&guid(0x5ab5, 42), "healthy", 42);
     raw.flow_logs = true;
-    let job = sb
-        .engine
-        .submit(&raw.validate().unwrap(), Some(secret(42)), "t")
-        .await
-        .unwrap();
-    sb.run().await;
-    assert_eq!(sb.job(job).await.state, JobState::Succeeded);
-    let events = sb.events(job).await;
+    let (_, record, events) = run_one(&sb, raw, 42).await;
+    assert_eq!(record.state, JobState::Succeeded);
     let finished = events
         .iter()
         .find(|e| e.event["type"] == "step_finished" && e.event["step"] == "preflight")
