@@ -8,6 +8,8 @@
 //!   resources. It has the same resource graph and the same outputs as [`builtin`], runs fully
 //!   offline, and so drives the real `terraform` UI stream in tests and demos.
 //! * [`outputs`] — output names (Prisma's §4.5 names) and which onboarding field each holds.
+//! * [`plan_words`] — a plan's changes in words, grouped (identity, roles at which scope, Graph
+//!   permissions, audit-log export), for real, twin and Prisma-template addresses alike.
 //! * [`expr`] — a small scanner of Terraform template strings (`"${...}"`): references, used to
 //!   derive the dependency graph and to check generated configurations.
 //!
@@ -30,6 +32,7 @@ pub mod builtin;
 pub mod expr;
 pub mod outputs;
 pub mod permissions;
+pub mod plan_words;
 pub mod twin;
 
 pub use outputs::OutputNames;

@@ -72,6 +72,7 @@ mod tests {
             StepFinished {
                 step: Step::Verify,
                 elapsed_ms: 3,
+                warning: Some(s()),
             },
             StepSkipped {
                 step: Step::Resolve,
@@ -148,6 +149,7 @@ mod tests {
                 status: s(),
                 message: s(),
                 remediation: s(),
+                docs_url: "https://docs.prismacloud.io/x".into(),
             },
             EngineEvent::log("warn", "x"),
         ]

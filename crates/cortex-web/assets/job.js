@@ -38,6 +38,7 @@
     show("approve-form", state === "awaiting_approval");
     show("cancel-form", state === "queued" || state === "running" || state === "awaiting_approval");
     show("resume-form", state === "failed" || state === "cancelled");
+    show("retry-link", state === "failed" || state === "cancelled" || state === "succeeded");
     $("review").hidden = state !== "awaiting_approval";
   }
   function setJobState(state) {
@@ -90,7 +91,11 @@
     $("calls-empty").hidden = true;
   }
 
+  // One entry per capability (the server rendered the ones known at load time): its latest
+  // status; a failing one is a card saying why, the fix and where the docs are. The fix is
+  // shown here only — the job's error and the steps just point to these cards.
   const caps = new Map();
+  for (const li of root.querySelectorAll("#capabilities li[data-capability]")) caps.set(li.dataset.capability, li);
   function capability(e) {
     let li = caps.get(e.capability);
     if (!li) {
@@ -101,11 +106,36 @@
       $("caps-empty").hidden = true;
     }
     const cls = CLASS[e.status] || "muted";
-    li.className = "cap " + cls;
+    const failing = e.status !== "ok";
+    li.className = "cap " + cls + (failing ? " failure" : "");
     li.dataset.status = e.status;
     li.replaceChildren(badge(e.status), " ", el("strong", "", e.capability));
-    if (e.message) li.append(el("span", "msg", e.message));
-    if (e.remediation && e.status !== "ok") li.append(el("span", "fix", "Fix: " + e.remediation));
+    if (!failing) return;
+    if (e.message) li.append(el("span", "msg", "Why: " + e.message));
+    if (e.remediation) li.append(el("span", "fix", "Fix: " + e.remediation));
+    if (e.docs_url) {
+      const a = el("a", "docs", "Prisma Cloud docs for " + e.capability);
+      a.href = e.docs_url;
+      a.rel = "noreferrer";
+      li.append(a);
+    }
+  }
+  function failingCount() {
+    let n = 0;
+    for (const li of caps.values()) if (li.dataset.status !== "ok") n++;
+    return n;
+  }
+  // A failure whose details are the capability cards is told in one short sentence (shorter
+  // still beside the step).
+  function failureText(e, brief) {
+    const cards = brief ? "see Capabilities" : "each card under Capabilities says why and how to fix it";
+    if (e.code === "preflight_failed") {
+      return failingCount() + " pre-flight check(s) failed, so nothing was registered — " + cards;
+    }
+    if (e.code === "capabilities_failing") {
+      return failingCount() + " capability check(s) still failing — " + cards;
+    }
+    return e.message;
   }
 
   function outcome(text, cls) {
@@ -124,19 +154,29 @@
         break;
       case "job_failed":
         setJobState("failed");
-        outcome("✗ Failed" + (e.step ? " at " + e.step : "") + ": " + e.message + " (" + e.code + ")", "bad");
+        outcome("✗ Failed" + (e.step ? " at " + e.step : "") + ": " + failureText(e) + " (" + e.code + ")", "bad");
         break;
       case "job_cancelled": setJobState("cancelled"); outcome("⊘ Cancelled", "muted"); break;
       case "step_started": step(e.step, "running", { elapsed: "", detail: "" }); break;
-      case "step_finished": step(e.step, "succeeded", { elapsed: secs(e.elapsed_ms) }); break;
-      case "step_skipped": step(e.step, "skipped", { detail: e.reason }); break;
-      case "step_failed": step(e.step, "failed", { detail: e.message + " (" + e.code + ")" }); break;
+      case "step_finished":
+        step(e.step, e.warning ? "warning" : "succeeded", { elapsed: secs(e.elapsed_ms), detail: e.warning || "" });
+        break;
+      // A skipped step succeeded earlier in this same job (before the approval, or in a run
+      // that stopped later): it keeps the state and time it finished with.
+      case "step_skipped": {
+        const li = root.querySelector('li[data-step="' + e.step + '"]');
+        const was = li && li.querySelector(".state").textContent;
+        step(e.step, was === "warning" ? "warning" : "succeeded", { detail: e.reason });
+        break;
+      }
+      case "step_failed": step(e.step, "failed", { detail: failureText(e, true) + " (" + e.code + ")" }); break;
       case "approval_required":
         setJobState("awaiting_approval");
         step("azure_identity", "awaiting_approval", { detail: "planned; waiting for approval" });
         outcome("! Waiting for approval: " + e.add + " to add, " + e.change + " to change, " + e.destroy + " to destroy", "warn");
         $("plan-summary").replaceChildren(el("strong", "", String(e.add)), " to add, ",
           el("strong", "", String(e.change)), " to change, ", el("strong", "", String(e.destroy)), " to destroy");
+        planWords();
         break;
       case "terraform_planned_change": {
         const r = resource(e.address); r.cells.action.textContent = e.action; resState(r, "planned"); break;
@@ -187,6 +227,21 @@
     }
   }
 
+  // The plan in words is written by the server (one mapping for every plan): when the plan
+  // arrives live, the review is fetched from this page once.
+  let wordsAsked = false;
+  function planWords() {
+    const words = $("plan-words");
+    if (!words || words.dataset.empty !== "true" || wordsAsked) return;
+    wordsAsked = true;
+    fetch(window.location.pathname, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+      .then((html) => {
+        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("plan-words");
+        if (fresh) words.replaceWith(document.adoptNode(fresh));
+      })
+      .catch(() => { wordsAsked = false; });
+  }
   const live = $("live");
   const source = new EventSource("/api/v1/jobs/" + encodeURIComponent(jobId) + "/events");
   source.onopen = function () { if (!finished) live.textContent = "● Live"; };

@@ -49,6 +49,9 @@ pub struct JobRequest {
     directory_readers: Option<bool>,
     audit_log_export: Option<bool>,
     require_approval: Option<bool>,
+    /// Register the account even when the pre-flight status checks fail (default `false`:
+    /// the job fails at `preflight` with `preflight_failed` and nothing is registered).
+    register_anyway: Option<bool>,
     /// A saved Prisma Cloud connection (`GET /api/v1/connections`); absent or `default`: the
     /// server's configured one. An unknown name is refused (400, field `connection`).
     connection: Option<String>,

@@ -500,6 +500,36 @@ impl Engine {
         Ok(job.id)
     }
 
+    /// *Edit and retry* of an existing identity: the client secret stored with job `from`, for
+    /// a new job whose request uses the same existing app registration (same client id). A
+    /// secret belongs to one app registration, so any other request gets `None` and must bring
+    /// its own. The secret never leaves the server.
+    pub async fn reusable_secret(
+        &self,
+        from: JobId,
+        request: &OnboardingRequest,
+    ) -> Result<Option<SecretString>, EngineError> {
+        let IdentitySource::Existing { client_id, .. } = &request.identity else {
+            return Ok(None);
+        };
+        let Some(old) = self.inner.store.get_job(from).await? else {
+            return Ok(None);
+        };
+        let same_app = serde_json::from_value::<OnboardingRequest>(old.request)
+            .ok()
+            .is_some_and(|r| {
+                matches!(&r.identity, IdentitySource::Existing { client_id: c, .. } if c == client_id)
+            });
+        if !same_app {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .store
+            .get_secret(&from.to_string(), CLIENT_SECRET)
+            .await?)
+    }
+
     /// Persists a batch: one job per request, all or nothing. Secrets pair with requests.
     pub async fn submit_batch(
         &self,

@@ -25,8 +25,16 @@ pub enum EngineError {
     },
     #[error("Terraform output '{name}' is missing or not what onboarding needs")]
     MissingOutput { name: String },
+    /// Each entry is `capability: why`; the fixes are in the capabilities' events and the
+    /// result, so they are not repeated here.
     #[error("capabilities still failing after {waited_s} s: {}", failing.join("; "))]
     CapabilitiesFailing { failing: Vec<String>, waited_s: u64 },
+    #[error(
+        "pre-flight checks failed, so nothing was registered in Prisma Cloud: {}. Fix them and \
+         retry, or submit again with register anyway",
+        failing.join("; ")
+    )]
+    PreflightFailed { failing: Vec<String> },
     #[error("the job was cancelled")]
     Cancelled,
     #[error("the job's lease was lost to another worker")]
@@ -61,6 +69,7 @@ impl EngineError {
             EngineError::FeatureNotSupported { .. } => "feature_not_supported",
             EngineError::MissingOutput { .. } => "terraform_output_missing",
             EngineError::CapabilitiesFailing { .. } => "capabilities_failing",
+            EngineError::PreflightFailed { .. } => "preflight_failed",
             EngineError::Cancelled => "cancelled",
             EngineError::LeaseLost => "lease_lost",
             EngineError::Workspace(_) => "workspace",

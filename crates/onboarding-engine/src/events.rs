@@ -75,6 +75,10 @@ pub enum EngineEvent {
     StepFinished {
         step: Step,
         elapsed_ms: u64,
+        /// Set when the step finished but with problems the operator chose to go past
+        /// (pre-flight checks failing with `register_anyway`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
     },
     StepSkipped {
         step: Step,
@@ -158,11 +162,16 @@ pub enum EngineEvent {
     ApiSession {
         what: String,
     },
+    /// A capability's status: from the pre-flight checks, then from verification. Not `ok`:
+    /// `message` says why, `remediation` the fix (Prisma Cloud's, else [`crate::guidance`]).
     CapabilityStatus {
         capability: String,
         status: String,
         message: String,
         remediation: String,
+        /// The documentation page for this capability's problems.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        docs_url: String,
     },
     Log {
         level: String,

@@ -24,6 +24,7 @@ use crate::bus::emit;
 use crate::engine::EngineInner;
 use crate::error::EngineError;
 use crate::events::{EngineEvent, Step};
+use crate::guidance;
 use crate::identity;
 use crate::request::{GroupRef, IdentitySource, OnboardingRequest, Scope};
 
@@ -149,9 +150,16 @@ impl<'a> JobRun<'a> {
     pub async fn run(mut self) -> Result<serde_json::Value, Stop> {
         for step in Step::ALL {
             if self.done.contains_key(step.name()) {
+                // Done earlier in this same job: before its approval gate, or in a run that
+                // stopped later. Not "skipped" work: it succeeded, and its result is reused.
+                let reason = if self.job.approved && self.request.require_approval {
+                    "completed before the approval"
+                } else {
+                    "completed in an earlier run of this job"
+                };
                 emit(EngineEvent::StepSkipped {
                     step,
-                    reason: "completed in an earlier attempt".into(),
+                    reason: reason.into(),
                 });
                 continue;
             }
@@ -165,6 +173,7 @@ impl<'a> JobRun<'a> {
                 .map_err(EngineError::from)?;
             emit(EngineEvent::StepStarted { step });
             let started = Instant::now();
+            let mut warning = None;
             let outcome = match step {
                 Step::Validate => Ok(None),
                 Step::Prerequisites => self.prerequisites().await.map(|_| None),
@@ -173,7 +182,10 @@ impl<'a> JobRun<'a> {
                     .azure_identity()
                     .await
                     .map(|o| o.map(to_value).unwrap_or(None)),
-                Step::Preflight => self.preflight().await.map(to_value),
+                Step::Preflight => self.preflight().await.map(|(states, w)| {
+                    warning = w;
+                    to_value(states)
+                }),
                 Step::Register => self.register().await.map(to_value),
                 Step::Verify => self.verify().await.map(to_value),
             };
@@ -190,7 +202,11 @@ impl<'a> JobRun<'a> {
                         .map_err(EngineError::from)?;
                     self.done.insert(step.name().to_owned(), output);
                     self.timings.push((step, elapsed_ms));
-                    emit(EngineEvent::StepFinished { step, elapsed_ms });
+                    emit(EngineEvent::StepFinished {
+                        step,
+                        elapsed_ms,
+                        warning,
+                    });
                 }
                 Err(e) => {
                     // A step that fails because this run is being stopped (shutdown, a cancel
@@ -444,10 +460,35 @@ impl<'a> JobRun<'a> {
         AzureAccount::new(scope, credentials).map_err(|e| EngineError::Workspace(e.to_string()))
     }
 
-    async fn preflight(&self) -> Result<Vec<CapabilityState>, EngineError> {
+    /// Reports each capability's state as an event, with a fix for the failing ones (Prisma
+    /// Cloud's remediation when it gave one, else ours) and a link to the docs.
+    fn report(&self, states: &mut [CapabilityState]) {
+        let scope = self.request.role_scope();
+        for s in states.iter_mut() {
+            if s.status != "ok" && s.remediation.is_empty() {
+                s.remediation = guidance::fix_for(&s.name, &scope);
+            }
+            emit(EngineEvent::CapabilityStatus {
+                capability: s.name.clone(),
+                status: s.status.clone(),
+                message: s.message.clone(),
+                remediation: s.remediation.clone(),
+                docs_url: if s.status == "ok" {
+                    String::new()
+                } else {
+                    guidance::docs_url(&s.name).to_owned()
+                },
+            });
+        }
+    }
+
+    /// The pre-flight status checks. Any capability not `ok` stops the job here, before a
+    /// known-broken account is registered, unless the request says `register_anyway`: then
+    /// the step finishes with a warning (the second value) and verification reports them.
+    async fn preflight(&self) -> Result<(Vec<CapabilityState>, Option<String>), EngineError> {
         let account = self.account().await?;
         let checks = self.client().await?.status_check(&account).await?;
-        let states: Vec<CapabilityState> = checks
+        let mut states: Vec<CapabilityState> = checks
             .into_iter()
             .map(|c| CapabilityState {
                 name: c.name,
@@ -456,24 +497,21 @@ impl<'a> JobRun<'a> {
                 remediation: String::new(),
             })
             .collect();
-        for s in &states {
-            emit(EngineEvent::CapabilityStatus {
-                capability: s.name.clone(),
-                status: s.status.clone(),
-                message: s.message.clone(),
-                remediation: s.remediation.clone(),
-            });
+        self.report(&mut states);
+        let failing = failing_summaries(&states);
+        if failing.is_empty() {
+            return Ok((states, None));
         }
-        let failing = states.iter().filter(|s| s.status != "ok").count();
-        if failing > 0 {
-            emit(EngineEvent::log(
-                "warn",
-                format!(
-                    "pre-flight: {failing} capability check(s) failing; registering anyway, verification will report them"
-                ),
-            ));
+        if !self.request.register_anyway {
+            return Err(EngineError::PreflightFailed { failing });
         }
-        Ok(states)
+        let warning = format!(
+            "{} pre-flight check(s) failing; registered anyway as asked: {}",
+            failing.len(),
+            failing.join("; ")
+        );
+        emit(EngineEvent::log("warn", warning.clone()));
+        Ok((states, Some(warning)))
     }
 
     async fn register(&self) -> Result<RegisterOut, EngineError> {
@@ -516,7 +554,7 @@ impl<'a> JobRun<'a> {
         let mut last: Vec<CapabilityState> = Vec::new();
         loop {
             let items = client.config_status(&register.account_id).await?;
-            let states: Vec<CapabilityState> = wanted
+            let mut states: Vec<CapabilityState> = wanted
                 .iter()
                 .map(|name| match items.iter().find(|i| &i.name == name) {
                     Some(i) => CapabilityState {
@@ -534,27 +572,15 @@ impl<'a> JobRun<'a> {
                 })
                 .collect();
             if states != last {
-                for s in &states {
-                    emit(EngineEvent::CapabilityStatus {
-                        capability: s.name.clone(),
-                        status: s.status.clone(),
-                        message: s.message.clone(),
-                        remediation: s.remediation.clone(),
-                    });
-                }
                 last = states.clone();
+                self.report(&mut states);
             }
             if states.iter().all(|s| s.status == "ok") {
                 return Ok(states);
             }
             if started.elapsed() + pause > timeout || self.cancel.is_cancelled() {
-                let failing = states
-                    .iter()
-                    .filter(|s| s.status != "ok")
-                    .map(|s| format!("{}: {} (fix: {})", s.name, s.message, s.remediation))
-                    .collect();
                 return Err(EngineError::CapabilitiesFailing {
-                    failing,
+                    failing: failing_summaries(&states),
                     waited_s: started.elapsed().as_secs(),
                 });
             }
@@ -565,6 +591,15 @@ impl<'a> JobRun<'a> {
             pause = (pause * 2).min(Duration::from_secs(15));
         }
     }
+}
+
+/// `capability: why` for each capability not `ok` (the fixes travel in the events).
+fn failing_summaries(states: &[CapabilityState]) -> Vec<String> {
+    states
+        .iter()
+        .filter(|s| s.status != "ok")
+        .map(|s| format!("{}: {}", s.name, s.message.trim_end_matches('.')))
+        .collect()
 }
 
 /// The capability names Prisma reports for what this request asks for.

@@ -10,6 +10,7 @@
 //! * [`identity`] — the Azure side: Terraform (our configuration, Prisma's template, or the
 //!   offline twin) in a per-job workspace, or an existing service principal.
 //! * [`events`] and [`bus`] — typed events, stored before they are published, replayable.
+//! * [`guidance`] — the fix and the docs link shown beside a failing capability.
 //! * [`connections`] — named Prisma Cloud connections (stack + access key, stored encrypted),
 //!   chosen per job; `default` is the one the engine was started with.
 
@@ -19,6 +20,7 @@ pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod guidance;
 pub mod identity;
 mod job;
 pub mod request;

@@ -125,6 +125,10 @@ pub struct OnboardingRequest {
     /// (`default`). Absent from jobs stored before connections existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionName>,
+    /// Register the account even when the pre-flight status checks fail (the default stops
+    /// before registering a known-broken account). Absent from jobs stored before it existed.
+    #[serde(default)]
+    pub register_anyway: bool,
 }
 
 /// The outside shape of a request. Every field optional and stringly typed on purpose.
@@ -157,6 +161,8 @@ pub struct RawRequest {
     pub require_approval: bool,
     /// A saved Prisma Cloud connection's name; absent, empty or `default`: the engine's own.
     pub connection: Option<String>,
+    /// Register even when the pre-flight checks fail (default: stop before registering).
+    pub register_anyway: bool,
 }
 
 /// Every problem with a request, each naming its field.
@@ -447,6 +453,7 @@ impl RawRequest {
                     identity,
                     require_approval: self.require_approval,
                     connection,
+                    register_anyway: self.register_anyway,
                 })
             }
             _ => Err(RequestErrors { errors: c.errors }),
@@ -461,6 +468,27 @@ impl OnboardingRequest {
             Scope::Entra { .. } => FeatureSet::default(),
             _ => self.features.clone(),
         }
+    }
+
+    /// Where the identity's Azure roles are assigned, in words (fixes and the plan review):
+    /// "subscription 8f2c…", "tenant root management group 0a1b…"; Entra ID only: the tenant.
+    pub fn role_scope(&self) -> String {
+        match &self.scope {
+            Scope::Subscription {
+                subscription_id, ..
+            } => format!("subscription {subscription_id}"),
+            Scope::Tenant { tenant_id, .. } => {
+                format!("tenant root management group {tenant_id}")
+            }
+            Scope::Entra { tenant_id } => format!("tenant {tenant_id}"),
+        }
+    }
+
+    /// The Prisma Cloud connection's name (`default` when none was chosen).
+    pub fn connection_name(&self) -> &str {
+        self.connection
+            .as_ref()
+            .map_or(DEFAULT_CONNECTION, |c| c.as_str())
     }
 
     pub fn uses_terraform(&self) -> bool {
@@ -647,6 +675,28 @@ mod tests {
         json.as_object_mut().unwrap().remove("connection");
         let back: OnboardingRequest = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn register_anyway_is_off_by_default_and_survives_storage() {
+        let r = base().validate().unwrap();
+        assert!(!r.register_anyway);
+        let raw: RawRequest = serde_json::from_value(serde_json::json!({
+            "tenant_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "subscription_id": "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f",
+            "name": "prod", "groups": ["Default Account Group"], "register_anyway": true,
+        }))
+        .unwrap();
+        let r = raw.validate().unwrap();
+        assert!(r.register_anyway);
+        let json = serde_json::to_value(&r).unwrap();
+        let back: OnboardingRequest = serde_json::from_value(json.clone()).unwrap();
+        assert!(back.register_anyway);
+        // Jobs stored before the option existed read as "stop before registering".
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("register_anyway");
+        let back: OnboardingRequest = serde_json::from_value(old).unwrap();
+        assert!(!back.register_anyway);
     }
 
     #[test]

@@ -547,3 +547,31 @@ fn jobs_cancel_and_follow_a_job_another_process_runs() {
             .any(|a| a["account_id"] == sub(6, 2).as_str())
     );
 }
+
+#[test]
+fn a_failing_preflight_stops_before_registering_unless_register_anyway() {
+    let sb = Sandbox::new();
+    for (n, anyway) in [(1u32, false), (2, true)] {
+        // The emulator's marker 0000f10e fails the flow-logs check.
+        let id = format!("0000f10e-{n:04x}-4000-8000-000000000013");
+        let mut cmd = sb.cmd();
+        cmd.args(["onboard", "subscription", &id, "--tenant", TENANT])
+            .args(["--name", &format!("preflight-{n}"), "--flow-logs"])
+            .args(["--output", "json"]);
+        if anyway {
+            cmd.arg("--register-anyway");
+        }
+        let out = cmd.assert().get_output().clone();
+        let result = check_job_stream(&out.stdout, 1);
+        assert_eq!(result["status"], "failed", "{result}");
+        let registered = sb.accounts().iter().any(|a| a.to_string().contains(&id));
+        if anyway {
+            assert_eq!(result["error"]["code"], "capabilities_failing", "{result}");
+            assert!(registered, "registered as asked");
+        } else {
+            assert_eq!(result["error"]["code"], "preflight_failed", "{result}");
+            assert_eq!(result["error"]["step"], "preflight");
+            assert!(!registered, "nothing registered");
+        }
+    }
+}

@@ -153,6 +153,10 @@ pub struct CommonArgs {
     /// Stop after `terraform plan` until the job is approved (`jobs approve`).
     #[arg(long)]
     pub require_approval: bool,
+    /// Register the account even when the pre-flight status checks fail (by default the job
+    /// stops before registering an account whose checks fail).
+    #[arg(long)]
+    pub register_anyway: bool,
     /// Submit only: print the job (or batch) id and return; a worker runs it later.
     #[arg(long)]
     pub no_wait: bool,
@@ -180,6 +184,7 @@ impl CommonArgs {
             secret_rotation_days: self.secret_rotation_days,
             directory_readers: self.directory_readers,
             require_approval: self.require_approval,
+            register_anyway: self.register_anyway,
             connection: self.connection.clone(),
             ..RawRequest::default()
         }

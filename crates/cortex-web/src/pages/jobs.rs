@@ -1,12 +1,15 @@
-//! A job's live page (with the plan review and its approve / cancel / resume buttons) and a
-//! batch's live page (a row per subscription, a summary, the results as CSV).
+//! A job's live page — a header saying exactly what is onboarded, the plan review in words,
+//! one card per failing capability, the approve / cancel / resume / *edit and retry* actions —
+//! and a batch's live page (a row per subscription, a summary, the results as CSV).
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use cortex_store::{BatchId, JobId, JobState};
+use onboarding_engine::OnboardingRequest;
 
+use super::job_view::{self, CapabilityView, Fact, PlanGroupView};
 use super::{Badge, Nav, PageError, PageUser, badge, job_name, no_store, when};
 use crate::auth::Operator;
 use crate::error::ApiError;
@@ -31,6 +34,8 @@ pub struct Actions {
     pub approve: bool,
     pub cancel: bool,
     pub resume: bool,
+    /// *Edit and retry*: the wizard filled from this job's request (any finished job).
+    pub retry: bool,
 }
 
 impl Actions {
@@ -42,6 +47,7 @@ impl Actions {
                 JobState::Queued | JobState::Running | JobState::AwaitingApproval
             ),
             resume: matches!(state, JobState::Failed | JobState::Cancelled),
+            retry: state.is_terminal(),
         }
     }
 }
@@ -59,6 +65,12 @@ pub struct JobPage {
     pub batch: Option<String>,
     pub steps: Vec<StepRow>,
     pub plan: Option<PlanSummary>,
+    /// The plan review in words, grouped; each change keeps its raw address (behind a toggle).
+    pub plan_words: Vec<PlanGroupView>,
+    /// What is being onboarded, from the stored request.
+    pub facts: Vec<Fact>,
+    /// Each capability once, with its latest status; failing ones as cards.
+    pub capabilities: Vec<CapabilityView>,
     pub actions: Actions,
     /// What the job produced: never the client secret, only its IDs.
     pub outputs: Option<Outputs>,
@@ -97,9 +109,8 @@ const STEPS: [(&str, &str); 7] = [
 ];
 
 /// The newest plan the job stopped at for review, if any.
-async fn plan_of(state: &AppState, id: JobId) -> Result<Option<PlanSummary>, ApiError> {
-    let events = state.engine().store().events_after(id, 0, u32::MAX).await?;
-    Ok(events
+fn plan_of(events: &[cortex_store::StoredEvent]) -> Option<PlanSummary> {
+    events
         .iter()
         .rev()
         .find(|e| e.event["type"] == "approval_required")
@@ -110,7 +121,7 @@ async fn plan_of(state: &AppState, id: JobId) -> Result<Option<PlanSummary>, Api
                 change: n("change"),
                 destroy: n("destroy"),
             }
-        }))
+        })
 }
 
 pub async fn job_page(
@@ -119,27 +130,38 @@ pub async fn job_page(
     Path(raw): Path<String>,
 ) -> Result<Response, PageError> {
     let id: JobId = parse_id("id", &raw)?;
-    let Some(job) = state.engine().store().get_job(id).await? else {
+    let store = state.engine().store();
+    let Some(job) = store.get_job(id).await? else {
         return Err(ApiError::not_found(format!("job {id} not found")).into());
     };
-    let recorded = state.engine().store().steps(id).await?;
+    let recorded = store.steps(id).await?;
+    let events = store.events_after(id, 0, u32::MAX).await?;
+    let request: Option<OnboardingRequest> = serde_json::from_value(job.request.clone()).ok();
     let steps = STEPS
         .iter()
-        .map(|(key, label)| StepRow {
-            key,
-            label,
-            // The plan waits at the identity step: say so rather than "running".
-            state: badge(
-                if *key == "azure_identity" && job.state == JobState::AwaitingApproval {
+        .map(|(key, label)| {
+            let record = recorded.iter().rev().find(|s| s.name == *key);
+            let state = match record {
+                // The plan waits at the identity step: say so rather than "running".
+                _ if *key == "azure_identity" && job.state == JobState::AwaitingApproval => {
                     "awaiting_approval"
-                } else {
-                    recorded
-                        .iter()
-                        .rev()
-                        .find(|s| s.name == *key)
-                        .map_or("pending", |s| s.state.as_str())
-                },
-            ),
+                }
+                // Pre-flight checks failed and the operator chose to register anyway.
+                Some(s)
+                    if *key == "preflight"
+                        && s.state == "succeeded"
+                        && job_view::preflight_warned(s.output.as_ref()) =>
+                {
+                    "warning"
+                }
+                Some(s) => s.state.as_str(),
+                None => "pending",
+            };
+            StepRow {
+                key,
+                label,
+                state: badge(state),
+            }
         })
         .collect();
     Ok(no_store(
@@ -153,7 +175,10 @@ pub async fn job_page(
             created_by: job.created_by.clone(),
             batch: job.batch_id.map(|b| b.to_string()),
             steps,
-            plan: plan_of(&state, id).await?,
+            plan: plan_of(&events),
+            plan_words: job_view::plan_words_of(&events, request.as_ref()),
+            facts: request.as_ref().map(job_view::facts_of).unwrap_or_default(),
+            capabilities: job_view::capabilities_of(&events),
             actions: Actions::of(job.state),
             outputs: job.result.as_ref().and_then(Outputs::of),
         }

@@ -7,11 +7,11 @@
 //! | GET, POST | `/login` | anyone | sign in (form; see below for its CSRF defence) |
 //! | POST | `/logout` | session | sign out |
 //! | GET | `/` | viewer | dashboard: accounts and recent jobs |
-//! | GET | `/jobs/{id}` | viewer | a job, live (EventSource on `/api/v1/jobs/{id}/events`); the plan review |
+//! | GET | `/jobs/{id}` | viewer | a job, live (EventSource on `/api/v1/jobs/{id}/events`): what it onboards, the plan review in words, a card per failing capability ([`job_view`]) |
 //! | POST | `/jobs/{id}/approve`, `/cancel`, `/resume` | operator | the job page's buttons |
 //! | GET | `/batches/{id}` | viewer | a batch, live: a row per subscription, summary, CSV export |
 //! | POST | `/batches/{id}/retry` | operator | re-run the failed rows |
-//! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]) |
+//! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]); `?from=<job>`: filled from that job (*edit and retry*) |
 //! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
 //! | GET | `/audit` | viewer | the audit log |
 //! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud connections ([`connections`]) |
@@ -50,6 +50,7 @@ mod audit;
 mod bulk;
 pub mod connections;
 mod dashboard;
+mod job_view;
 mod jobs;
 mod onboard;
 

@@ -6,6 +6,16 @@
 //!
 //! The form becomes the same JSON object the API takes, validated by the same code
 //! (`routes::jobs::parse_row`), so a bad field is named exactly as the API names it.
+//!
+//! *Edit and retry* (`/onboard?from=<job>`, the job page's button): the wizard filled from the
+//! job's stored request; submitting creates a new job. Settings the wizard has no field for
+//! (cloud, secret lifetime, audit-log export, extra subscriptions, disabled) are carried as
+//! hidden fields and named on the page. An existing identity's client secret is never sent to
+//! the browser: it stays on the server and, left empty, is copied from the old job to the new
+//! one — but only while the client id is the old job's (a secret belongs to one app
+//! registration). Typing a secret replaces it. Why server-side rather than "type it again":
+//! the secret is usually held by someone else and the retry is usually about Azure roles, not
+//! the secret; it never leaves the encrypted store either way.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -15,10 +25,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use prisma_types::Feature;
 use serde_json::{Map, Value};
 
-use super::{Nav, PageUser, no_store};
+use axum::extract::RawQuery;
+use cortex_store::JobId;
+use onboarding_engine::{GroupRef, IdentitySource, OnboardingRequest, Scope};
+
+use super::{Nav, PageError, PageUser, no_store};
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::extract::FormFields;
+use crate::extract::{FormFields, parse_id};
 use crate::state::AppState;
 
 pub struct FeatureOption {
@@ -54,7 +68,30 @@ pub struct OnboardValues {
     pub review: bool,
     /// The Prisma Cloud connection (`default` when none was chosen).
     pub connection: String,
+    /// Register even when the pre-flight checks fail.
+    pub register_anyway: bool,
+    /// *Edit and retry*: the job this form was filled from (empty otherwise).
+    pub from_job: String,
+    /// Settings without a field of their own, kept from that job (hidden fields).
+    pub kept: Vec<KeptField>,
 }
+
+/// A request setting the wizard has no field for, carried from the edited job.
+pub struct KeptField {
+    pub name: &'static str,
+    pub value: String,
+    /// What it means, for the page: "secret lifetime 90 days".
+    pub label: String,
+}
+
+/// The settings [`KeptField`] may carry (and `request_of` reads back).
+const KEPT: [&str; 5] = [
+    "environment",
+    "enabled",
+    "secret_rotation_days",
+    "audit_log_export",
+    "include_subscriptions",
+];
 
 impl Default for OnboardValues {
     fn default() -> Self {
@@ -74,6 +111,9 @@ impl Default for OnboardValues {
             directory_readers: false,
             review: true,
             connection: "default".into(),
+            register_anyway: false,
+            from_job: String::new(),
+            kept: Vec::new(),
         }
     }
 }
@@ -160,6 +200,7 @@ async fn render(
     chosen_groups: &[String],
     problems: Vec<Problem>,
 ) -> Response {
+    let mut values = values;
     let (groups, groups_error) = match state.engine().client().list_account_groups().await {
         Ok(list) => (
             list.into_iter()
@@ -178,6 +219,23 @@ async fn render(
             )),
         ),
     };
+    // Chosen groups Prisma Cloud did not list (an edited job's, or when listing failed) are
+    // kept as typed names.
+    let unlisted: Vec<&str> = chosen_groups
+        .iter()
+        .filter(|c| !groups.iter().any(|g: &GroupOption| &g.name == *c))
+        .map(String::as_str)
+        .collect();
+    if !unlisted.is_empty() {
+        let mut typed: Vec<&str> = list_items(&values.new_groups);
+        typed.extend(
+            unlisted
+                .iter()
+                .filter(|u| !typed.contains(u))
+                .collect::<Vec<_>>(),
+        );
+        values.new_groups = typed.join(", ");
+    }
     let connections = connection_options(state, &values.connection).await;
     let page = OnboardPage {
         nav,
@@ -192,24 +250,173 @@ async fn render(
     no_store((status, page).into_response())
 }
 
-pub async fn onboard_page(State(state): State<AppState>, PageUser(p): PageUser) -> Response {
-    render(
+pub async fn onboard_page(
+    State(state): State<AppState>,
+    PageUser(p): PageUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let from = FormFields::parse(query.as_deref().unwrap_or("")).get("from");
+    let (values, features, groups) = if from.is_empty() {
+        (OnboardValues::default(), Vec::new(), Vec::new())
+    } else {
+        let id: JobId = parse_id("from", &from)?;
+        let Some(job) = state.engine().store().get_job(id).await? else {
+            return Err(ApiError::not_found(format!("job {id} not found")).into());
+        };
+        let request: OnboardingRequest = serde_json::from_value(job.request)
+            .map_err(|e| ApiError::internal("the stored request of an edited job", &e))?;
+        prefill(&request, &id.to_string())
+    };
+    Ok(render(
         &state,
         Nav::of(&p),
         StatusCode::OK,
-        OnboardValues::default(),
-        &[],
-        &[],
+        values,
+        &features,
+        &groups,
         Vec::new(),
     )
-    .await
+    .await)
 }
 
-/// A list typed one per line or comma-separated.
-fn list(text: &str) -> Vec<Value> {
+/// The wizard's values, ticked features and groups for a stored request (*edit and retry*).
+pub(super) fn prefill(
+    r: &OnboardingRequest,
+    from_job: &str,
+) -> (OnboardValues, Vec<String>, Vec<String>) {
+    let lines = |items: Vec<String>| items.join("\n");
+    let mut v = OnboardValues {
+        scope: r.scope.label().to_owned(),
+        tenant_id: r.scope.tenant_id().to_string(),
+        name: r.name.as_str().to_owned(),
+        flow_logs: r.flow_logs,
+        review: r.require_approval,
+        connection: r.connection_name().to_owned(),
+        register_anyway: r.register_anyway,
+        from_job: from_job.to_owned(),
+        ..OnboardValues::default()
+    };
+    let mut kept = Vec::new();
+    match &r.scope {
+        Scope::Subscription {
+            subscription_id, ..
+        } => v.subscription_id = subscription_id.to_string(),
+        Scope::Tenant {
+            include_management_groups,
+            exclude_management_groups,
+            include_subscriptions,
+            exclude_subscriptions,
+            ..
+        } => {
+            v.include_management_groups = lines(
+                include_management_groups
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect(),
+            );
+            v.exclude_management_groups = lines(
+                exclude_management_groups
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect(),
+            );
+            v.exclude_subscriptions = lines(
+                exclude_subscriptions
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
+            if !include_subscriptions.is_empty() {
+                let ids: Vec<String> = include_subscriptions
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                kept.push(KeptField {
+                    name: "include_subscriptions",
+                    label: format!("also the subscriptions {}", ids.join(", ")),
+                    value: ids.join(","),
+                });
+            }
+        }
+        Scope::Entra { .. } => {}
+    }
+    if r.environment != prisma_types::Environment::Azure {
+        kept.push(KeptField {
+            name: "environment",
+            value: r.environment.as_str().to_owned(),
+            label: format!("the cloud {}", r.environment),
+        });
+    }
+    if !r.enabled {
+        kept.push(KeptField {
+            name: "enabled",
+            value: "false".into(),
+            label: "the account is added disabled".into(),
+        });
+    }
+    match &r.identity {
+        IdentitySource::Builtin {
+            secret_rotation_days,
+            directory_readers,
+            audit_log_export,
+        } => {
+            v.identity = "builtin".into();
+            v.directory_readers = *directory_readers;
+            if *secret_rotation_days != azure_config::DEFAULT_SECRET_ROTATION_DAYS {
+                kept.push(KeptField {
+                    name: "secret_rotation_days",
+                    value: secret_rotation_days.to_string(),
+                    label: format!("a client secret valid {secret_rotation_days} days"),
+                });
+            }
+            if *audit_log_export {
+                kept.push(KeptField {
+                    name: "audit_log_export",
+                    value: "on".into(),
+                    label: "audit-log export to an Event Hub".into(),
+                });
+            }
+        }
+        IdentitySource::PrismaTemplate => v.identity = "prisma-template".into(),
+        IdentitySource::Existing {
+            client_id,
+            service_principal_id,
+        } => {
+            v.identity = "existing".into();
+            v.client_id = client_id.to_string();
+            v.service_principal_id = service_principal_id.to_string();
+        }
+    }
+    v.kept = kept;
+    let mut groups = Vec::new();
+    let mut typed = Vec::new();
+    for g in &r.groups {
+        match g {
+            GroupRef::Name(n) => groups.push(n.clone()),
+            GroupRef::Id(id) => typed.push(id.to_string()),
+        }
+    }
+    v.new_groups = typed.join(", ");
+    let features = r
+        .features
+        .iter()
+        .map(|f| f.short_name().to_owned())
+        .collect();
+    (v, features, groups)
+}
+
+/// The items of a list typed one per line or comma-separated.
+fn list_items(text: &str) -> Vec<&str> {
     text.split([',', '\n'])
         .map(str::trim)
         .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// A list typed one per line or comma-separated, as JSON strings.
+fn list(text: &str) -> Vec<Value> {
+    list_items(text)
+        .into_iter()
         .map(|v| Value::String(v.to_owned()))
         .collect()
 }
@@ -243,6 +450,19 @@ pub(super) fn request_of(form: &FormFields) -> Submitted {
         directory_readers: !one("directory_readers").is_empty(),
         review: !one("review").is_empty(),
         connection: or(one("connection"), "default"),
+        register_anyway: !one("register_anyway").is_empty(),
+        from_job: one("from_job"),
+        kept: KEPT
+            .iter()
+            .filter_map(|name| {
+                let value = one(name);
+                (!value.is_empty()).then(|| KeptField {
+                    name,
+                    label: format!("{name} {value}"),
+                    value,
+                })
+            })
+            .collect(),
     };
     let chosen_features = all("features");
     let chosen_groups = all("groups");
@@ -308,6 +528,25 @@ pub(super) fn request_of(form: &FormFields) -> Submitted {
         Value::Array(chosen_features.iter().cloned().map(Value::String).collect()),
     );
     map.insert("flow_logs".into(), Value::Bool(values.flow_logs));
+    map.insert(
+        "register_anyway".into(),
+        Value::Bool(values.register_anyway),
+    );
+    for k in &values.kept {
+        let value = match k.name {
+            "enabled" => Value::Bool(k.value == "true"),
+            "audit_log_export" if values.identity == "builtin" => Value::Bool(true),
+            "secret_rotation_days" if values.identity == "builtin" => k
+                .value
+                .parse::<u32>()
+                .map_or_else(|_| Value::String(k.value.clone()), Value::from),
+            "include_subscriptions" if values.scope == "tenant" => Value::Array(list(&k.value)),
+            "environment" => Value::String(k.value.clone()),
+            // A setting of another identity or scope than the one now chosen.
+            _ => continue,
+        };
+        map.insert(k.name.into(), value);
+    }
     Submitted {
         request: Value::Object(map),
         values,
@@ -330,6 +569,18 @@ pub async fn onboard_submit(
     } = request_of(&form);
     let (status, problems) = match crate::routes::jobs::parse_row(request, "") {
         Ok((request, secret)) => {
+            // Edit and retry of an existing identity: the old job's secret, kept server-side.
+            let secret = match (secret, values.from_job.parse::<JobId>()) {
+                (None, Ok(from)) => state
+                    .engine()
+                    .reusable_secret(from, &request)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "the edited job's secret was not read");
+                        None
+                    }),
+                (secret, _) => secret,
+            };
             match state.engine().submit(&request, secret, &who.actor()).await {
                 Ok(id) => return Redirect::to(&format!("/jobs/{id}")).into_response(),
                 Err(e) => {

@@ -8,6 +8,7 @@ mod auth;
 mod connection_pages;
 mod connections;
 mod events;
+mod job_page;
 mod openapi;
 mod pages;
 mod replicas;

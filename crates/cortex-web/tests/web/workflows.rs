@@ -7,7 +7,12 @@ use serde_json::json;
 use crate::common::*;
 
 /// Posts a form as the signed-in `auth` (its CSRF token in the body, like the pages do).
-async fn post_form(server: &Server, path: &str, auth: &Auth, fields: &str) -> reqwest::Response {
+pub(crate) async fn post_form(
+    server: &Server,
+    path: &str,
+    auth: &Auth,
+    fields: &str,
+) -> reqwest::Response {
     let Auth::Cookie { cookie, csrf } = auth else {
         panic!("a page form needs a session")
     };
@@ -25,12 +30,12 @@ async fn post_form(server: &Server, path: &str, auth: &Auth, fields: &str) -> re
         .unwrap()
 }
 
-async fn page(server: &Server, path: &str, auth: &Auth) -> (u16, String) {
+pub(crate) async fn page(server: &Server, path: &str, auth: &Auth) -> (u16, String) {
     let r = server.request("GET", path, auth, None).await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-fn location(r: &reqwest::Response) -> String {
+pub(crate) fn location(r: &reqwest::Response) -> String {
     r.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -419,6 +424,8 @@ async fn the_dashboard_joins_accounts_with_our_jobs_and_filters_them() {
         request["subscription_id"] = json!(id);
         request["name"] = json!(name);
         request["flow_logs"] = json!(true);
+        // Registered despite the failing pre-flight check, so the dashboard has its account.
+        request["register_anyway"] = json!(true);
         let (status, body) = server
             .call("POST", "/api/v1/jobs", &auth, Some(request))
             .await;

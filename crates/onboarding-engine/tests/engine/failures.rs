@@ -110,15 +110,14 @@ async fn a_terraform_apply_error_fails_the_job_keeps_the_diagnostic_and_calls_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_capabilities_keep_their_message_and_remediation() {
     let sb = Sandbox::start(sandbox_mode()).await;
-    // A subscription ID starting 0000dead does not exist in the emulator's Azure.
+    // A subscription ID starting 0000dead does not exist in the emulator's Azure. Registered
+    // anyway (the default stops at pre-flight: tests/engine/preflight.rs), so verification runs.
     let sub = format!("0000dead{}", &guid(0, 11)[8..]);
+    let mut raw = existing(&sub, "missing", 11);
+    raw.register_anyway = true;
     let job = sb
         .engine
-        .submit(
-            &existing(&sub, "missing", 11).validate().unwrap(),
-            Some(secret(11)),
-            "t",
-        )
+        .submit(&raw.validate().unwrap(), Some(secret(11)), "t")
         .await
         .unwrap();
     sb.run().await;
@@ -169,6 +168,7 @@ async fn missing_graph_consent_on_a_tenant_names_the_permissions() {
         .unwrap();
     sb.run().await;
     let error = sb.job(job).await.error.unwrap();
+    assert_eq!(error["code"], "preflight_failed", "{error}");
     let message = error["message"].as_str().unwrap();
     for p in [
         "User.Read.All",
@@ -177,7 +177,16 @@ async fn missing_graph_consent_on_a_tenant_names_the_permissions() {
     ] {
         assert!(message.contains(p), "{p}: {message}");
     }
-    assert!(message.to_lowercase().contains("consent"), "{message}");
+    // The fix travels with the capability's event, once.
+    let events = sb.events(job).await;
+    let entra = events
+        .iter()
+        .rfind(|e| {
+            e.event["type"] == "capability_status" && e.event["capability"] == "Microsoft Entra ID"
+        })
+        .expect("the Entra ID check is reported");
+    let fix = entra.event["remediation"].as_str().unwrap();
+    assert!(fix.to_lowercase().contains("consent"), "{fix}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,14 @@ async fn the_approval_gate_stops_after_the_plan_and_resumes_after_approval() {
         ["validate", "prerequisites", "resolve"],
         "the second run resumed where the first stopped"
     );
+    // They succeeded in this job's first run, before the gate: said so, not "an earlier attempt".
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.event["type"] == "step_skipped")
+            .all(|e| e.event["reason"] == "completed before the approval"),
+        "{events:?}"
+    );
     let audit = sb.engine.store().list_audit(50).await.unwrap();
     assert!(
         audit
@@ -102,8 +110,8 @@ async fn a_batch_keeps_going_past_failures_and_summarises() {
     );
     assert_eq!(
         sb.stats().accounts_created,
-        12,
-        "the failing two are registered, their capabilities are not green"
+        10,
+        "the failing two stop at pre-flight, before registering"
     );
     let report = sb.engine.batch_report(batch).await.unwrap();
     assert_eq!(
@@ -122,7 +130,7 @@ async fn a_batch_keeps_going_past_failures_and_summarises() {
         .collect();
     assert!(
         failed.iter().all(|r| r.account_id.starts_with("0000dead")
-            && r.code.as_deref() == Some("capabilities_failing")),
+            && r.code.as_deref() == Some("preflight_failed")),
         "{failed:?}"
     );
     assert_eq!(report.rows[3].name, "batch 3", "rows keep submission order");

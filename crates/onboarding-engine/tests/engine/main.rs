@@ -6,3 +6,4 @@ mod connections;
 mod failures;
 mod flows;
 mod lifecycle;
+mod preflight;
