@@ -4,6 +4,7 @@
 //! `cortex-cli`'s (clap usage errors exit 2).
 
 mod emulator_cmd;
+mod sandbox_sso;
 mod serve_cmd;
 mod users_cmd;
 mod web_config;
