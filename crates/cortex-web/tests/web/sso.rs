@@ -343,3 +343,61 @@ async fn signing_out_ends_the_session_and_offers_the_providers_end_session() {
         .unwrap();
     assert_eq!(r.status(), 401, "the session is over");
 }
+
+/// The pending sign-ins and SSO users work on both users databases, and across replicas on
+/// PostgreSQL: a sign-in started on one replica finishes on another, once.
+#[tokio::test]
+async fn sign_ins_in_progress_and_sso_users_on_sqlite_and_across_postgres_replicas() {
+    use cortex_web::auth::oidc_store::{self, PendingLogin};
+    use cortex_web::auth::store::AuthError;
+    use cortex_web::{AuthStore, Role};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = AuthStore::open(&dir.path().join("auth.db")).await.unwrap();
+    let url = cortex_store::testing::fresh_database("web_sso").await;
+    let pg_a = AuthStore::connect_postgres(&url).await.unwrap();
+    let pg_b = AuthStore::connect_postgres(&url).await.unwrap();
+    for (a, b) in [(&sqlite, &sqlite), (&pg_a, &pg_b)] {
+        oidc_store::ensure_schema(a).await.unwrap();
+        oidc_store::ensure_schema(b).await.unwrap();
+        let pending = PendingLogin {
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            next: "/jobs".into(),
+        };
+        oidc_store::begin_login(a, "state-1", &pending)
+            .await
+            .unwrap();
+        let taken = oidc_store::take_login(b, "state-1").await.unwrap().unwrap();
+        assert_eq!((taken.nonce.as_str(), taken.next.as_str()), ("n", "/jobs"));
+        assert!(
+            oidc_store::take_login(a, "state-1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let user = oidc_store::upsert_user(a, "oid-1", "alice@contoso.example", Role::Viewer)
+            .await
+            .unwrap();
+        assert_eq!(user.id, "sso:oid-1");
+        // The next sign-in refreshes the role (and name); same row.
+        let again = oidc_store::upsert_user(b, "oid-1", "alice@contoso.example", Role::Admin)
+            .await
+            .unwrap();
+        assert_eq!((again.id.as_str(), again.role), ("sso:oid-1", Role::Admin));
+        assert_eq!(a.user_count().await.unwrap(), 1);
+        // A local user's name is not taken over.
+        a.create_user(
+            "bob@contoso.example",
+            &"local-password-1".into(),
+            Role::Viewer,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            oidc_store::upsert_user(b, "oid-2", "BOB@contoso.example", Role::Admin).await,
+            Err(AuthError::Conflict(_))
+        ));
+    }
+}
