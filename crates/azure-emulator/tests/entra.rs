@@ -110,13 +110,22 @@ fn tenant_url(azure: &RunningAzure) -> String {
 }
 
 async fn redeem(azure: &RunningAzure, code: &str, verifier: &str) -> reqwest::Response {
+    redeem_as(azure, code, verifier, SECRET).await
+}
+
+async fn redeem_as(
+    azure: &RunningAzure,
+    code: &str,
+    verifier: &str,
+    secret: &str,
+) -> reqwest::Response {
     http()
         .post(format!("{}/oauth2/v2.0/token", tenant_url(azure)))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form_body(&[
             ("grant_type", "authorization_code"),
             ("client_id", CLIENT),
-            ("client_secret", SECRET),
+            ("client_secret", secret),
             ("code", code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", verifier),
@@ -232,20 +241,7 @@ async fn pkce_client_secret_and_redirect_uri_are_enforced() {
     assert_eq!(e["error_codes"][0], 501481, "{e}");
 
     let code = sign_in(&azure, "vera@contoso.example", "n").await;
-    let r = http()
-        .post(format!("{}/oauth2/v2.0/token", tenant_url(&azure)))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLIENT),
-            ("client_secret", "wrong"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let r = redeem_as(&azure, &code, VERIFIER, "wrong").await;
     assert_eq!(r.status(), 401);
 
     // A redirect URI that is not registered: an error page, never a redirect.

@@ -72,14 +72,21 @@ fn unknown_tenant(tenant: &str) -> String {
     )
 }
 
-async fn discovery(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>) -> Response {
-    if !tenant.eq_ignore_ascii_case(&state.config.tenant_id) {
-        return aad_error(
+/// The JSON refusal of a tenant that is not ours (discovery, JWKS, token).
+fn wrong_tenant(state: &EntraState, tenant: &str) -> Option<Response> {
+    (!tenant.eq_ignore_ascii_case(&state.config.tenant_id)).then(|| {
+        aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_tenant",
             90002,
-            &unknown_tenant(&tenant),
-        );
+            &unknown_tenant(tenant),
+        )
+    })
+}
+
+async fn discovery(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>) -> Response {
+    if let Some(refused) = wrong_tenant(&state, &tenant) {
+        return refused;
     }
     let tid = &state.config.tenant_id;
     Json(json!({
@@ -114,13 +121,8 @@ async fn discovery(State(state): State<Arc<EntraState>>, Path(tenant): Path<Stri
 }
 
 async fn jwks(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>) -> Response {
-    if !tenant.eq_ignore_ascii_case(&state.config.tenant_id) {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_tenant",
-            90002,
-            &unknown_tenant(&tenant),
-        );
+    if let Some(refused) = wrong_tenant(&state, &tenant) {
+        return refused;
     }
     let issuer = state.issuer();
     Json(lock(&state.keys).jwks(&issuer)).into_response()
@@ -392,8 +394,8 @@ async fn token(
     let bad = |error: &str, code: u32, description: &str| {
         aad_error(StatusCode::BAD_REQUEST, error, code, description)
     };
-    if !tenant.eq_ignore_ascii_case(&state.config.tenant_id) {
-        return bad("invalid_tenant", 90002, &unknown_tenant(&tenant));
+    if let Some(refused) = wrong_tenant(&state, &tenant) {
+        return refused;
     }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if field("grant_type") != "authorization_code" {

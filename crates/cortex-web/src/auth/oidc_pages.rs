@@ -21,12 +21,12 @@ use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cortex_store::AuditEntry;
 
 use super::oidc::{IdClaims, Refusal};
 use super::oidc_store::{self, LOGIN_TTL, PendingLogin};
 use super::{AuthError, cookie};
 use crate::extract::{ClientIp, FormFields};
+use crate::routes::session::audit;
 use crate::state::AppState;
 
 /// The cookie carrying a sign-in's `state` between start and callback.
@@ -56,25 +56,6 @@ fn state_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
         "{STATE_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-async fn audit(
-    state: &AppState,
-    actor: String,
-    action: &str,
-    target: &str,
-    detail: serde_json::Value,
-) {
-    let entry = AuditEntry {
-        actor,
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail,
-        prisma_request_ids: Vec::new(),
-    };
-    if let Err(e) = state.engine().store().audit(&entry).await {
-        tracing::warn!(error = %e, action, "audit entry not written");
-    }
 }
 
 /// The refusal page, its audit entry and a warning with the reason code only.

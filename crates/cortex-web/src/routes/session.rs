@@ -11,7 +11,7 @@ use crate::extract::{ClientIp, JsonBody};
 use crate::state::AppState;
 use crate::views::{CreateToken, LoginRequest, SessionView, TokenCreated, TokenList};
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     actor: String,
     action: &str,

@@ -29,6 +29,15 @@ async fn last(server: &SsoServer, action: &str) -> cortex_store::AuditRecord {
         .unwrap_or_else(|| panic!("no {action} in the audit log"))
 }
 
+/// The reason of the last refusal in the audit log.
+async fn last_reason(server: &SsoServer) -> String {
+    let entry = last(server, "auth.sso_refused").await;
+    entry.detail["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn roles_come_from_groups_and_app_roles_and_the_audit_log_names_the_person() {
     let server = SsoServer::start(SsoOptions::default()).await;
@@ -106,10 +115,7 @@ async fn users_without_a_mapped_role_are_told_why() {
     let (r, _, _) = server.sign_in("henry@contoso.example").await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("groups overage"));
-    assert_eq!(
-        last(&server, "auth.sso_refused").await.detail["reason"],
-        "groups_overage"
-    );
+    assert_eq!(last_reason(&server).await, "groups_overage");
 }
 
 #[tokio::test]
@@ -167,10 +173,7 @@ async fn every_bad_token_is_refused_with_a_page_and_an_audit_entry() {
         let html = r.text().await.unwrap();
         assert!(html.contains(reason), "{reason}: {html}");
         assert!(html.contains("Sign-in refused"));
-        assert_eq!(
-            last(&server, "auth.sso_refused").await.detail["reason"],
-            reason
-        );
+        assert_eq!(last_reason(&server).await, reason);
     }
     // And the next, untouched token signs in.
     assert_eq!(signed_in(&server, "alice@contoso.example").await.1, "admin");
@@ -185,10 +188,7 @@ async fn replayed_callbacks_foreign_states_and_provider_errors_are_refused() {
     let again = server.callback(&callback, Some(&state)).await;
     assert_eq!(again.status(), 400);
     assert!(again.text().await.unwrap().contains("login_expired"));
-    assert_eq!(
-        last(&server, "auth.sso_refused").await.detail["reason"],
-        "login_expired"
-    );
+    assert_eq!(last_reason(&server).await, "login_expired");
 
     // A callback this browser did not start (no state cookie, or another one).
     let (authorize, _state) = server.start_login("/").await;
@@ -201,36 +201,15 @@ async fn replayed_callbacks_foreign_states_and_provider_errors_are_refused() {
         .callback(&callback, Some("someone-elses-state"))
         .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        last(&server, "auth.sso_refused").await.detail["reason"],
-        "state_mismatch"
-    );
+    assert_eq!(last_reason(&server).await, "state_mismatch");
 
     // The user cancels at the provider.
     let (authorize, state) = server.start_login("/").await;
-    let url = url::Url::parse(&authorize).unwrap();
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url.query_pairs() {
-        form.append_pair(&k, &v);
-    }
-    form.append_pair("cancel", "1");
-    let mut action = url.clone();
-    action.set_query(None);
-    let r = server
-        .http
-        .post(action)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.finish())
-        .send()
-        .await
-        .unwrap();
+    let r = server.submit_authorize(&authorize, "cancel", "1").await;
     let r = server.callback(&location(&r), Some(&state)).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("access_denied"));
-    assert_eq!(
-        last(&server, "auth.sso_refused").await.detail["reason"],
-        "provider_error"
-    );
+    assert_eq!(last_reason(&server).await, "provider_error");
 }
 
 #[tokio::test]
@@ -263,10 +242,7 @@ async fn a_redirect_url_the_provider_does_not_know_is_refused_there() {
         .callback(&server.url("/auth/oidc/callback?code=x&state=y"), Some("y"))
         .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        last(&server, "auth.sso_refused").await.detail["reason"],
-        "login_expired"
-    );
+    assert_eq!(last_reason(&server).await, "login_expired");
 }
 
 #[tokio::test]

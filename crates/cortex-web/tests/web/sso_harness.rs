@@ -174,12 +174,22 @@ impl SsoServer {
     pub async fn pick_user(&self, authorize_url: &str, user: &str) -> reqwest::Response {
         let page = self.http.get(authorize_url).send().await.unwrap();
         assert_eq!(page.status(), 200);
+        self.submit_authorize(authorize_url, "user", user).await
+    }
+
+    /// POSTs the sign-in page's form: the authorize request's parameters and `field=value`.
+    pub async fn submit_authorize(
+        &self,
+        authorize_url: &str,
+        field: &str,
+        value: &str,
+    ) -> reqwest::Response {
         let url = url::Url::parse(authorize_url).unwrap();
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in url.query_pairs() {
             form.append_pair(&k, &v);
         }
-        form.append_pair("user", user);
+        form.append_pair(field, value);
         let mut action = url.clone();
         action.set_query(None);
         self.http
