@@ -771,6 +771,70 @@ mod tests {
     }
 
     #[test]
+    fn the_oidc_table_and_its_variables_merge_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "  from-the-file\n").unwrap();
+        let file = dir.path().join("web.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "local_users = false\n[oidc]\nissuer = \"https://login.microsoftonline.com/t/v2.0\"\n\
+                 client_id = \"file-client\"\nclient_secret_file = \"{}\"\n\
+                 redirect_url = \"https://cortex.example/auth/oidc/callback\"\n\
+                 [oidc.groups]\n\"g-1\" = \"operator\"\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let c =
+            crate::WebConfig::load(Some(&file), env(&[]), crate::WebSettings::default()).unwrap();
+        assert!(!c.local_users);
+        let oidc = c.oidc.unwrap();
+        assert_eq!(oidc.client_id, "file-client");
+        assert_eq!(oidc.client_secret.expose(), "from-the-file");
+        assert_eq!(oidc.groups["g-1"], Role::Operator);
+        let c = crate::WebConfig::load(
+            Some(&file),
+            env(&[
+                ("CORTEX_WEB_OIDC_CLIENT_ID", "env-client"),
+                ("CORTEX_WEB_OIDC_CLIENT_SECRET", "from-the-env"),
+                ("CORTEX_WEB_LOCAL_USERS", "true"),
+            ]),
+            crate::WebSettings::default(),
+        )
+        .unwrap();
+        let oidc = c.oidc.unwrap();
+        assert!(c.local_users);
+        assert_eq!(oidc.client_id, "env-client");
+        assert_eq!(oidc.client_secret.expose(), "from-the-env");
+        assert_eq!(oidc.issuer, "https://login.microsoftonline.com/t/v2.0");
+        // Switching local users off needs single sign-on.
+        let e = crate::WebConfig::load(
+            None,
+            env(&[("CORTEX_WEB_LOCAL_USERS", "false")]),
+            crate::WebSettings::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Invalid {
+                    key: "local_users",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn pkce_is_s256_of_the_verifier() {
         let (verifier, challenge) = pkce_pair();
         assert_eq!(verifier.len(), 43);
