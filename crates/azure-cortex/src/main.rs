@@ -5,6 +5,7 @@
 
 mod emulator_cmd;
 mod packaging_cmd;
+mod sandbox_sso;
 mod serve_cmd;
 mod users_cmd;
 mod web_config;

@@ -124,7 +124,7 @@ pub async fn run(
 async fn serve(
     global: &GlobalArgs,
     out: &Out,
-    config: WebConfig,
+    mut config: WebConfig,
     prisma: &Prisma,
     stop: CancellationToken,
 ) -> Result<(), CliError> {
@@ -145,11 +145,25 @@ async fn serve(
         let local = listener
             .local_addr()
             .map_err(|e| CliError::failed("listen", e.to_string()))?;
+        // The sandbox demonstrates single sign-on with the emulated Entra ID, unless [oidc]
+        // is configured.
+        let sso = if config.sandbox && config.oidc.is_none() {
+            let url = base_url(local, config.tls.is_some());
+            Some(
+                crate::sandbox_sso::start(&mut config, &url, stop.clone().cancelled_owned())
+                    .await?,
+            )
+        } else {
+            None
+        };
         let (app, admin) = AppState::open(engine.clone(), config)
             .await
             .map_err(start_error)?;
         let users = app.auth().user_count().await.unwrap_or(0);
         announce(out, &app, local, admin, users);
+        if let Some(azure) = &sso {
+            announce_sso(out, azure);
+        }
         let served = cortex_web::serve(listener, app.clone(), stop.cancelled_owned())
             .await
             .map_err(|e| CliError::failed("serve", format!("the server stopped: {e}")));
@@ -256,6 +270,32 @@ fn announce(
     }
     if !out.quiet {
         out.line("Press Ctrl-C to stop.");
+    }
+}
+
+/// The sandbox's single sign-on: where the emulated Entra ID is and who can sign in.
+fn announce_sso(out: &Out, azure: &azure_emulator::RunningAzure) {
+    if out.json() {
+        out.json_line(&serde_json::json!({
+            "type": "sso",
+            "issuer": azure.issuer(),
+            "users": crate::sandbox_sso::SANDBOX_USERS
+                .iter()
+                .map(|(user, role)| serde_json::json!({"user": user, "role": role}))
+                .collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    if out.quiet {
+        return;
+    }
+    out.line(&format!(
+        "Single sign-on: \"Sign in with Microsoft Entra ID\" uses the emulated Entra ID at {}; \
+         its sign-in page lists the sandbox users:",
+        azure.issuer()
+    ));
+    for (user, role) in crate::sandbox_sso::SANDBOX_USERS {
+        out.line(&format!("  {user:<24} {role}"));
     }
 }
 

@@ -19,6 +19,18 @@
 //! login_window_secs = 60
 //! max_batch_rows = 1000
 //! max_body_bytes = 2097152
+//! local_users = true       # false: only single sign-on (keep a break-glass admin: docs/sso.md)
+//!
+//! [oidc]                   # single sign-on (docs/sso.md); env CORTEX_WEB_OIDC_*
+//! issuer = "https://login.microsoftonline.com/<tenant id>/v2.0"
+//! client_id = "<application (client) id>"
+//! client_secret_file = "/etc/azure-cortex/oidc-client-secret"  # or CORTEX_WEB_OIDC_CLIENT_SECRET
+//! redirect_url = "https://cortex.example.com/auth/oidc/callback"
+//! # scopes = ["openid", "profile", "email"]
+//! [oidc.groups]            # group object id = role
+//! "<group object id>" = "operator"
+//! [oidc.app_roles]         # app role value = role
+//! "Cortex.Admin" = "admin"
 //! ```
 
 use std::collections::HashMap;
@@ -45,6 +57,10 @@ pub struct WebSettings {
     pub login_window_secs: Option<u64>,
     pub max_batch_rows: Option<u32>,
     pub max_body_bytes: Option<usize>,
+    /// Local users may sign in with a password (default true).
+    pub local_users: Option<bool>,
+    /// Single sign-on.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
 }
 
 /// The environment variables read, one per [`WebSettings`] field.
@@ -104,12 +120,14 @@ impl WebSettings {
             .into_iter()
             .filter(|(k, v)| k.starts_with("CORTEX_WEB_") && !v.trim().is_empty())
             .collect();
-        if let Some(unknown) = vars.keys().find(|k| !ENV_VARS.contains(&k.as_str())) {
+        let known = |k: &str| ENV_VARS.contains(&k) || crate::auth::oidc::ENV_VARS.contains(&k);
+        if let Some(unknown) = vars.keys().find(|k| !known(k.as_str())) {
             return Err(ConfigError::Parse {
                 source_name: "environment".into(),
                 message: format!(
-                    "unknown variable {unknown} (known: {})",
-                    ENV_VARS.join(", ")
+                    "unknown variable {unknown} (known: {}, {})",
+                    ENV_VARS.join(", "),
+                    crate::auth::oidc::ENV_VARS.join(", ")
                 ),
             });
         }
@@ -152,6 +170,8 @@ impl WebSettings {
             login_window_secs: get(&vars, "CORTEX_WEB_LOGIN_WINDOW_SECS")?,
             max_batch_rows: get(&vars, "CORTEX_WEB_MAX_BATCH_ROWS")?,
             max_body_bytes: get(&vars, "CORTEX_WEB_MAX_BODY_BYTES")?,
+            local_users: boolean("CORTEX_WEB_LOCAL_USERS")?,
+            oidc: crate::auth::oidc::OidcSettings::from_env(&vars),
         })
     }
 
@@ -171,6 +191,11 @@ impl WebSettings {
             login_window_secs: self.login_window_secs.or(lower.login_window_secs),
             max_batch_rows: self.max_batch_rows.or(lower.max_batch_rows),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            local_users: self.local_users.or(lower.local_users),
+            oidc: match (self.oidc, lower.oidc) {
+                (Some(a), Some(b)) => Some(a.over(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -200,6 +225,10 @@ pub struct WebConfig {
     pub login_window: Duration,
     pub max_batch_rows: u32,
     pub max_body_bytes: usize,
+    /// Local users may sign in with a password.
+    pub local_users: bool,
+    /// Single sign-on, when configured.
+    pub oidc: Option<crate::auth::oidc::OidcConfig>,
 }
 
 impl WebConfig {
@@ -285,6 +314,17 @@ impl WebConfig {
             });
         }
         let sandbox = s.sandbox.unwrap_or(false);
+        let oidc = s
+            .oidc
+            .map(crate::auth::oidc::OidcConfig::check)
+            .transpose()?;
+        let local_users = s.local_users.unwrap_or(true);
+        if !local_users && oidc.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "local_users",
+                message: "is false but [oidc] is not configured: nobody could sign in".into(),
+            });
+        }
         Ok(WebConfig {
             listen: s
                 .listen
@@ -302,6 +342,8 @@ impl WebConfig {
             login_window: Duration::from_secs(window),
             max_batch_rows: rows,
             max_body_bytes: body,
+            local_users,
+            oidc,
         })
     }
 

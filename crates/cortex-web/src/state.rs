@@ -27,6 +27,7 @@ struct Inner {
     metrics: Metrics,
     batch_hubs: crate::sse::BatchHubs,
     tls: Option<TlsAcceptor>,
+    oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,10 @@ impl AppState {
             Some(files) => Some(crate::tls::acceptor(files).map_err(StartError::Tls)?),
             None => None,
         };
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|c| Arc::new(crate::auth::oidc::OidcClient::new(c)));
         Ok(Self {
             inner: Arc::new(Inner {
                 throttle: LoginThrottle::new(config.login_max_failures, config.login_window),
@@ -55,6 +60,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 batch_hubs: crate::sse::BatchHubs::default(),
                 tls,
+                oidc,
             }),
         })
     }
@@ -94,6 +100,11 @@ impl AppState {
     /// Cancelled when the server shuts down: event streams end, the in-process worker stops.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// The single sign-on client, when `[oidc]` is configured.
+    pub fn oidc(&self) -> Option<&crate::auth::oidc::OidcClient> {
+        self.inner.oidc.as_deref()
     }
 
     pub(crate) fn throttle(&self) -> &LoginThrottle {

@@ -17,6 +17,9 @@
 //! [`authenticate`] (middleware) resolves the caller once per request; the extractors
 //! [`Authed`], [`Operator`] and [`Admin`] enforce authentication, CSRF and role in the handlers.
 
+pub mod oidc;
+pub mod oidc_pages;
+pub mod oidc_store;
 pub mod store;
 pub mod throttle;
 
@@ -62,7 +65,11 @@ impl Principal {
     /// The name written to the audit log and to `created_by`.
     pub fn actor(&self) -> String {
         match &self.via {
-            Via::Session(_) => format!("web:{}", self.user.name),
+            Via::Session(_) => match self.user.id.strip_prefix(oidc_store::SSO_ID_PREFIX) {
+                // Single sign-on: the name and the provider's object id.
+                Some(object_id) => format!("sso:{}:{object_id}", self.user.name),
+                None => format!("web:{}", self.user.name),
+            },
             Via::Token { id } => format!("token:{}:{}", self.user.name, short(id)),
         }
     }

@@ -288,7 +288,7 @@ async fn verify_password(password: SecretString, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-fn user_from(row: &sqlx::any::AnyRow, prefix: &str) -> Result<User, AuthError> {
+pub(crate) fn user_from(row: &sqlx::any::AnyRow, prefix: &str) -> Result<User, AuthError> {
     let role: String = row.try_get(format!("{prefix}role").as_str())?;
     Ok(User {
         id: row.try_get(format!("{prefix}id").as_str())?,
@@ -364,6 +364,11 @@ impl AuthStore {
             pool,
             location: path.display().to_string(),
         })
+    }
+
+    /// The pool, for the single sign-on tables ([`super::oidc_store`]).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Where the users are, for messages: the SQLite file, or the PostgreSQL job store.

@@ -74,6 +74,11 @@ pub fn router() -> Router<AppState> {
         .route("/", get(dashboard::dashboard))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
+        .route("/auth/oidc/start", get(crate::auth::oidc_pages::start))
+        .route(
+            "/auth/oidc/callback",
+            get(crate::auth::oidc_pages::callback),
+        )
         .route("/jobs/{id}", get(jobs::job_page))
         .route("/jobs/{id}/{action}", post(jobs::job_action))
         .route("/batches/{id}", get(jobs::batch_page))
@@ -161,14 +166,14 @@ fn url_encode(s: &str) -> String {
 }
 
 /// Only local paths are followed after sign-in (no `//host`, no scheme).
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
 
-fn no_store(mut r: Response) -> Response {
+pub(crate) fn no_store(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -286,7 +291,13 @@ pub struct LoginPage {
     pub next: String,
     pub name: String,
     pub error: Option<String>,
+    /// "Sign in with <provider>" and its link, when single sign-on is configured.
+    pub sso: Option<Link>,
+    /// The local name and password form (off with `local_users = false`).
+    pub local: bool,
 }
+
+pub use crate::auth::oidc_pages::Link;
 
 fn next_from(query: Option<&str>) -> Option<String> {
     Some(FormFields::parse(query.unwrap_or("")).raw("next")).filter(|n| !n.is_empty())
@@ -308,11 +319,17 @@ fn render_login(
     error: Option<String>,
 ) -> Response {
     let token = crate::auth::store::random_token();
+    let sso = state.oidc().map(|o| Link {
+        href: format!("/auth/oidc/start?next={}", url_encode(&next)),
+        text: format!("Sign in with {}", o.config().display_name),
+    });
     let page = LoginPage {
         token: token.clone(),
         next,
         name,
         error,
+        sso,
+        local: state.config().local_users,
     };
     let mut r = no_store((status, page).into_response());
     r.headers_mut()
@@ -409,9 +426,15 @@ pub async fn login_submit(
 
 pub async fn logout(
     State(state): State<AppState>,
-    Interactive(_, session): Interactive,
+    Interactive(p, session): Interactive,
 ) -> Result<Response, ApiError> {
     state.auth().delete_session(&session.id_hash).await?;
+    if p.user
+        .id
+        .starts_with(crate::auth::oidc_store::SSO_ID_PREFIX)
+    {
+        return Ok(crate::auth::oidc_pages::signed_out(&state).await);
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,

@@ -11,7 +11,7 @@ use crate::extract::{ClientIp, JsonBody};
 use crate::state::AppState;
 use crate::views::{CreateToken, LoginRequest, SessionView, TokenCreated, TokenList};
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     actor: String,
     action: &str,
@@ -88,6 +88,9 @@ pub(crate) async fn sign_in(
     name: &str,
     password: &prisma_types::SecretString,
 ) -> Result<(String, Principal), ApiError> {
+    if !state.config().local_users {
+        return Err(crate::auth::oidc_pages::local_users_off());
+    }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(

@@ -12,4 +12,6 @@ mod job_page;
 mod openapi;
 mod pages;
 mod replicas;
+mod sso;
+mod sso_harness;
 mod workflows;
