@@ -8,8 +8,9 @@
 use tracing_subscriber::EnvFilter;
 
 /// The project's crates, whose level `-v` raises.
-const OURS: [&str; 10] = [
+const OURS: [&str; 11] = [
     "azure_cortex",
+    "azure_emulator",
     "cortex_cli",
     "cortex_web",
     "onboarding_engine",
