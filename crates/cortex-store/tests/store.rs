@@ -64,6 +64,7 @@ stories!(
     secrets_tamper_is_detected,
     secrets_rotation,
     audit_list_ordering,
+    batch_keeps_its_source_rows,
 );
 
 mod misc {

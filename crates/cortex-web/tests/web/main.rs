@@ -5,6 +5,7 @@ mod common;
 
 mod api;
 mod auth;
+mod batch_rows;
 mod connection_pages;
 mod connections;
 mod events;
