@@ -7,3 +7,4 @@ mod connections;
 mod failures;
 mod flows;
 mod lifecycle;
+mod secret_expiry;
