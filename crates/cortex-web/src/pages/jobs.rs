@@ -147,7 +147,7 @@ pub async fn job_page(
             nav: Nav::of(&p),
             id: id.to_string(),
             name: job_name(&job.request),
-            kind: job.kind.clone(),
+            kind: super::dashboard::job_kind_label(&job.kind),
             state: badge(job.state.as_str()),
             created_at: when(job.created_at),
             created_by: job.created_by.clone(),
