@@ -21,6 +21,20 @@ async fn finished_bulk_batch(server: &Server, auth: &Auth, csv: &str) -> String 
     batch
 }
 
+/// The batch's CSV report.
+async fn report_csv(server: &Server, auth: &Auth, batch: &str) -> String {
+    let r = server
+        .request(
+            "GET",
+            &format!("/api/v1/batches/{batch}/report.csv"),
+            auth,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_check_results_sit_right_above_the_start_button() {
     let server = Server::start().await;
@@ -108,17 +122,7 @@ async fn skipped_rows_are_kept_with_their_numbers_in_the_api_the_page_and_the_cs
     assert!(skipped_row.contains("not-a-guid") && skipped_row.contains("bulk-3"));
 
     // The CSV: every row of the file with its original number, the skipped one included.
-    let text = server
-        .request(
-            "GET",
-            &format!("/api/v1/batches/{batch}/report.csv"),
-            &auth,
-            None,
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = report_csv(&server, &auth, &batch).await;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
@@ -176,17 +180,7 @@ async fn a_batch_of_json_rows_has_no_row_numbers_and_no_skipped_rows() {
             .iter()
             .all(|r| r["row"].is_null())
     );
-    let text = server
-        .request(
-            "GET",
-            &format!("/api/v1/batches/{batch}/report.csv"),
-            &auth,
-            None,
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = report_csv(&server, &auth, &batch).await;
     let lines: Vec<_> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
