@@ -45,9 +45,12 @@ pub async fn migrations_idempotent(h: &Harness) {
     assert_eq!(again.backend(), h.store.backend());
     assert_eq!(job(&again, first.id).await.kind, "onboard");
     let applied = h
-        .raw_strings("SELECT CAST(version AS TEXT) FROM _sqlx_migrations", &[])
+        .raw_strings(
+            "SELECT CAST(version AS TEXT) FROM _sqlx_migrations ORDER BY version",
+            &[],
+        )
         .await;
-    assert_eq!(applied, [Some("1".to_owned())]);
+    assert_eq!(applied, [Some("1".to_owned()), Some("2".to_owned())]);
     again.close().await;
     let third = h.open_another(h.keyring.clone()).await;
     assert!(third.get_job(first.id).await.unwrap().is_some());
