@@ -180,7 +180,7 @@ async fn a_batch_of_json_rows_has_no_row_numbers_and_no_skipped_rows() {
             .iter()
             .all(|r| r["row"].is_null())
     );
-    let text = report_csv(&server, &auth, &batch).await;
+    let text = report_csv(&server, &auth, batch).await;
     let lines: Vec<_> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
