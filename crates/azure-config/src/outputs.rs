@@ -27,8 +27,10 @@ pub struct OutputNames {
     pub service_principal_object_id: &'static str,
     /// → `cloudAccount.accountId`; subscription scope only.
     pub subscription_id: Option<&'static str>,
-    /// The secret's end date (RFC 3339); tenant and Entra-only scopes only, as in Prisma's
-    /// templates.
+    /// The secret's end date (RFC 3339). Prisma's templates have it for the tenant and
+    /// Entra-only scopes only; ours has it for every scope (the subscription's is
+    /// [`SUBSCRIPTION_SECRET_EXPIRY`]), so the dashboard can warn before any secret we
+    /// created expires.
     pub secret_expiry: Option<&'static str>,
 }
 
@@ -53,13 +55,18 @@ impl OutputNames {
     }
 }
 
+/// The subscription configuration's secret end date: an output Prisma's subscription template
+/// lacks, named in that template's style (double underscore, next letter) so that it sorts
+/// after Prisma's five and never clashes with them.
+pub const SUBSCRIPTION_SECRET_EXPIRY: &str = "f__application_client_secret_expiration";
+
 const SUBSCRIPTION: OutputNames = OutputNames {
     tenant_id: "a__directory_tenant_id",
     subscription_id: Some("b__subscription_id"),
     client_id: "c__application_client_id",
     client_secret: "d__application_client_secret",
     service_principal_object_id: "e__enterprise_application_object_id",
-    secret_expiry: None,
+    secret_expiry: Some(SUBSCRIPTION_SECRET_EXPIRY),
 };
 
 const TENANT: OutputNames = OutputNames {
@@ -100,7 +107,8 @@ pub fn names_for(scope: Scope) -> OutputNames {
 }
 
 /// The exact output names of **Prisma's** template for `scope` (§4.5), in alphabetical order:
-/// [`names_for`] plus [`CONSENT_LINK`] for the tenant scopes.
+/// [`names_for`] plus [`CONSENT_LINK`] for the tenant scopes, less
+/// [`SUBSCRIPTION_SECRET_EXPIRY`] for a subscription.
 pub fn prisma_template_names(scope: Scope) -> &'static [&'static str] {
     match scope {
         Scope::Subscription => &PRISMA_SUBSCRIPTION_NAMES,
@@ -122,6 +130,7 @@ mod tests {
                 "c__application_client_id",
                 "d__application_client_secret",
                 "e__enterprise_application_object_id",
+                "f__application_client_secret_expiration",
             ]
         );
         for scope in [Scope::TenantWithGroups, Scope::EntraOnly] {
@@ -142,7 +151,9 @@ mod tests {
     fn prisma_names_are_ours_plus_the_consent_link() {
         for scope in Scope::ALL {
             let mut ours = names_for(scope).all();
-            if scope != Scope::Subscription {
+            if scope == Scope::Subscription {
+                ours.retain(|n| *n != SUBSCRIPTION_SECRET_EXPIRY);
+            } else {
                 ours.push(CONSENT_LINK);
             }
             assert_eq!(prisma_template_names(scope), &ours[..], "{scope:?}");

@@ -33,14 +33,18 @@ use uuid::Uuid;
 
 use crate::keyring::Keyring;
 use crate::{
-    AuditRecord, BatchId, BatchSummary, JobId, JobRecord, JobState, NewJob, StepRecord, StoreError,
-    StoredEvent, limit,
+    AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState, NewJob,
+    StepRecord, StoreError, StoredEvent, limit,
 };
 
 /// The columns [`Backend::job_from_row`] reads, in `SELECT` and `RETURNING` lists.
 pub(crate) const JOB_COLUMNS: &str = "id, batch_id, kind, state, request, result, error, \
      attempts, worker_id, lease_until, cancel_requested, approved, created_by, created_at, \
      updated_at";
+
+/// Inserts one [`BatchSourceRow`]: batch id, row number, job id, account id, name, problems.
+pub(crate) const INSERT_BATCH_ROW: &str = "INSERT INTO batch_rows \
+     (batch_id, row_number, job_id, account_id, name, problems) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// What the shared code runs on. SQLite writes through its one writer connection and reads
 /// through a small pool; PostgreSQL passes its one pool as both.
@@ -244,6 +248,32 @@ where
             summary.by_state.insert(state, n);
         }
         Ok(Some(summary))
+    }
+
+    async fn batch_rows(
+        pools: Pools<'_, Self>,
+        batch: BatchId,
+    ) -> Result<Vec<BatchSourceRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT row_number, job_id, account_id, name, problems FROM batch_rows \
+             WHERE batch_id = $1 ORDER BY row_number",
+        )
+        .bind(Self::id(batch.0))
+        .fetch_all(pools.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let number: i64 = row.try_get("row_number")?;
+                Ok(BatchSourceRow {
+                    row: u64::try_from(number).map_err(|e| StoreError::decode("row_number", e))?,
+                    job_id: Self::get_opt_uuid(row, "job_id")?.map(JobId),
+                    account_id: row.try_get("account_id")?,
+                    name: row.try_get("name")?,
+                    problems: serde_json::from_value(Self::get_json(row, "problems")?)
+                        .map_err(|e| StoreError::decode("problems", e))?,
+                })
+            })
+            .collect()
     }
 
     async fn steps(pools: Pools<'_, Self>, job: JobId) -> Result<Vec<StepRecord>, StoreError> {

@@ -59,8 +59,8 @@ use serde_json::Value;
 pub use error::StoreError;
 pub use keyring::Keyring;
 pub use types::{
-    AuditEntry, AuditRecord, BatchId, BatchSummary, JobId, JobRecord, JobState, NewBatch, NewJob,
-    STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
+    AuditEntry, AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState,
+    NewBatch, NewJob, RowProblem, STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
 };
 
 use common::Backend;
@@ -127,6 +127,20 @@ impl Store {
     /// Inserts the batch and its jobs in one transaction: all or nothing. Each job's `batch_id`
     /// must be `None` or the batch's id; it is stored as the batch's id.
     pub async fn insert_batch(&self, batch: &NewBatch, jobs: &[NewJob]) -> Result<(), StoreError> {
+        self.insert_batch_with_rows(batch, jobs, &[]).await
+    }
+
+    /// [`Store::insert_batch`], keeping the rows of the batch's source with it (every row: the
+    /// ones that became jobs and the skipped ones, with their original numbers), in the same
+    /// transaction. A row's `job_id` must be one of `jobs`, each job at most one row, and row
+    /// numbers at least 1 and unique (else [`StoreError::Invalid`]).
+    pub async fn insert_batch_with_rows(
+        &self,
+        batch: &NewBatch,
+        jobs: &[NewJob],
+        rows: &[BatchSourceRow],
+    ) -> Result<(), StoreError> {
+        check_source_rows(jobs, rows)?;
         if let Some(job) = jobs
             .iter()
             .find(|job| job.batch_id.is_some_and(|id| id != batch.id))
@@ -136,7 +150,7 @@ impl Store {
                 job.id, batch.id
             )));
         }
-        dispatch!(self.insert_batch(batch, jobs))
+        dispatch!(self.insert_batch(batch, jobs, rows))
     }
 
     /// Claims the oldest claimable job for `worker_id`, atomically: it becomes `running` with
@@ -230,6 +244,12 @@ impl Store {
     /// The batch with its job counts, or `None` for an unknown batch.
     pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, StoreError> {
         shared!(self.batch_summary(batch))
+    }
+
+    /// The rows of the batch's source, by row number (empty for a batch submitted without
+    /// one, or an unknown batch).
+    pub async fn batch_rows(&self, batch: BatchId) -> Result<Vec<BatchSourceRow>, StoreError> {
+        shared!(self.batch_rows(batch))
     }
 
     /// Marks the step `running` (inserting it, or restarting it: `finished_at` is cleared, a
@@ -363,6 +383,40 @@ pub(crate) const MAX_LEASE: Duration = Duration::from_secs(100 * 365 * 24 * 3600
 /// `lease` as a `time::Duration`, capped at [`MAX_LEASE`].
 pub(crate) fn lease_duration(lease: Duration) -> time::Duration {
     time::Duration::try_from(lease.min(MAX_LEASE)).unwrap_or(time::Duration::ZERO)
+}
+
+/// What [`Store::insert_batch_with_rows`] checks before writing anything.
+fn check_source_rows(jobs: &[NewJob], rows: &[BatchSourceRow]) -> Result<(), StoreError> {
+    let mut numbers = std::collections::HashSet::new();
+    let mut used = std::collections::HashSet::new();
+    for row in rows {
+        if row.row == 0 || i64::try_from(row.row).is_err() {
+            return Err(StoreError::invalid(format!(
+                "batch row number {} is out of range",
+                row.row
+            )));
+        }
+        if !numbers.insert(row.row) {
+            return Err(StoreError::invalid(format!(
+                "batch row {} is listed twice",
+                row.row
+            )));
+        }
+        if let Some(job) = row.job_id {
+            if !jobs.iter().any(|j| j.id == job) {
+                return Err(StoreError::invalid(format!(
+                    "batch row {} names job {job}, which is not in the batch",
+                    row.row
+                )));
+            }
+            if !used.insert(job) {
+                return Err(StoreError::invalid(format!(
+                    "job {job} is named by two batch rows"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn limit(limit: u32) -> i64 {

@@ -24,11 +24,11 @@ use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::common::{Backend, JOB_COLUMNS, Pools, insert_job_error};
+use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, insert_job_error};
 use crate::keyring::Keyring;
 use crate::{
-    AuditEntry, BatchId, JobId, JobRecord, JobState, MAX_LEASE, NewBatch, NewJob, StoreError,
-    StoredEvent, migration,
+    AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, MAX_LEASE, NewBatch, NewJob,
+    StoreError, StoredEvent, migration,
 };
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -45,6 +45,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             2,
             "key_fingerprints",
             include_str!("../migrations/postgres/0002_key_fingerprints.sql"),
+        ),
+        migration(
+            3,
+            "batch_rows",
+            include_str!("../migrations/postgres/0003_batch_rows.sql"),
         ),
     ])
 }
@@ -157,6 +162,7 @@ impl PgStore {
         &self,
         batch: &NewBatch,
         jobs: &[NewJob],
+        rows: &[BatchSourceRow],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -170,6 +176,20 @@ impl PgStore {
         .map_err(|e| StoreError::from_write(e, &format!("batch {}", batch.id), "batch"))?;
         for job in jobs {
             insert_job_on(&mut tx, job, Some(batch.id)).await?;
+        }
+        for row in rows {
+            sqlx::query(INSERT_BATCH_ROW)
+                .bind(batch.id.0)
+                .bind(i64::try_from(row.row).unwrap_or(i64::MAX))
+                .bind(row.job_id.map(|id| id.0))
+                .bind(&row.account_id)
+                .bind(&row.name)
+                .bind(Json(&row.problems))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    StoreError::from_write(e, &format!("batch row {}", row.row), "batch")
+                })?;
         }
         tx.commit().await?;
         Ok(())

@@ -35,11 +35,11 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::common::{Backend, JOB_COLUMNS, Pools, insert_job_error};
+use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, insert_job_error};
 use crate::keyring::Keyring;
 use crate::{
-    AuditEntry, BatchId, JobId, JobRecord, JobState, NewBatch, NewJob, StoreError, StoredEvent,
-    lease_duration, migration,
+    AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, NewBatch, NewJob, StoreError,
+    StoredEvent, lease_duration, migration,
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,6 +60,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             2,
             "key_fingerprints",
             include_str!("../migrations/sqlite/0002_key_fingerprints.sql"),
+        ),
+        migration(
+            3,
+            "batch_rows",
+            include_str!("../migrations/sqlite/0003_batch_rows.sql"),
         ),
     ])
 }
@@ -229,6 +234,7 @@ impl SqliteStore {
         &self,
         batch: &NewBatch,
         jobs: &[NewJob],
+        rows: &[BatchSourceRow],
     ) -> Result<(), StoreError> {
         let at = ts(now())?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -244,6 +250,20 @@ impl SqliteStore {
         .map_err(|e| StoreError::from_write(e, &format!("batch {}", batch.id), "batch"))?;
         for job in jobs {
             insert_job_on(&mut tx, job, Some(batch.id), &at).await?;
+        }
+        for row in rows {
+            sqlx::query(INSERT_BATCH_ROW)
+                .bind(id_text(batch.id.0))
+                .bind(i64::try_from(row.row).unwrap_or(i64::MAX))
+                .bind(row.job_id.map(|id| id_text(id.0)))
+                .bind(&row.account_id)
+                .bind(&row.name)
+                .bind(Json(&row.problems))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    StoreError::from_write(e, &format!("batch row {}", row.row), "batch")
+                })?;
         }
         tx.commit().await?;
         Ok(())

@@ -202,6 +202,30 @@ pub struct NewBatch {
     pub created_by: String,
 }
 
+/// One data row of the source a batch was made from (a CSV file), kept with the batch: the
+/// job it became, or why it was skipped. Rows keep their ORIGINAL numbers (in a CSV file the
+/// header is row 1), so a report can say "rows 20 and 21 were skipped" long afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSourceRow {
+    /// The row's number in its source (at least 1).
+    pub row: u64,
+    /// The job the row became; `None` for a skipped row.
+    pub job_id: Option<JobId>,
+    /// The subscription (or tenant) as written in the row.
+    pub account_id: String,
+    /// The account name the row asked for (may be empty for a skipped row).
+    pub name: String,
+    /// Why the row was skipped (empty for a row that became a job).
+    pub problems: Vec<RowProblem>,
+}
+
+/// One problem of a skipped row: the field and a sentence about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowProblem {
+    pub field: String,
+    pub message: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchSummary {
     pub id: BatchId,

@@ -65,6 +65,7 @@ stories!(
     secrets_rotation,
     audit_list_ordering,
     master_key_mismatch_is_refused,
+    batch_keeps_its_source_rows,
 );
 
 mod misc {

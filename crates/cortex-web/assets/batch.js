@@ -41,7 +41,8 @@
   }
   function recount() {
     const n = { total: 0, onboarded: 0, adopted: 0, failed: 0, pending: 0 };
-    for (const tr of root.querySelectorAll("tbody tr")) {
+    // Skipped rows (`data-skipped`) are not jobs: they are counted apart, once, by the server.
+    for (const tr of root.querySelectorAll("tbody tr[data-job-id]")) {
       n.total++;
       const s = tr.dataset.state;
       if (s === "succeeded") {

@@ -162,6 +162,10 @@ pub struct BatchAccepted {
 
 #[derive(Serialize, ToSchema)]
 pub struct BatchRowView {
+    /// The row of the batch's CSV file this job came from (the header is row 1); null for a
+    /// batch submitted as JSON rows.
+    #[schema(minimum = 1)]
+    pub row: Option<u64>,
     pub job_id: String,
     pub account_id: String,
     pub name: String,
@@ -170,6 +174,27 @@ pub struct BatchRowView {
     pub outcome: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+/// A row of the batch's CSV file that was left out for its problems (it is not a job).
+#[derive(Serialize, ToSchema)]
+pub struct SkippedRowView {
+    /// The row's original number (the header is row 1).
+    #[schema(minimum = 1)]
+    pub row: u64,
+    /// The subscription as written in the row.
+    pub subscription_id: String,
+    /// The name as written in the row (may be empty).
+    pub name: String,
+    /// Every problem of the row, each naming `row N` and the field.
+    pub problems: Vec<FieldProblem>,
+}
+
+/// A problem with one field.
+#[derive(Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
 }
 
 /// The jobs of a batch put back in the queue by a retry.
@@ -196,6 +221,9 @@ pub struct BatchView {
     pub failed: u64,
     pub pending: u64,
     pub rows: Vec<BatchRowView>,
+    /// The rows of the batch's file left out for their problems, by row number (empty for a
+    /// batch submitted as JSON rows: those are all accepted or all refused).
+    pub skipped: Vec<SkippedRowView>,
 }
 
 impl BatchView {
@@ -219,6 +247,7 @@ impl BatchView {
                 .rows
                 .into_iter()
                 .map(|r| BatchRowView {
+                    row: r.row,
                     job_id: r.job_id,
                     account_id: r.account_id,
                     name: r.name,
@@ -226,6 +255,23 @@ impl BatchView {
                     outcome: r.outcome,
                     code: r.code,
                     message: r.message,
+                })
+                .collect(),
+            skipped: report
+                .skipped
+                .into_iter()
+                .map(|s| SkippedRowView {
+                    row: s.row,
+                    subscription_id: s.subscription_id,
+                    name: s.name,
+                    problems: s
+                        .problems
+                        .into_iter()
+                        .map(|p| FieldProblem {
+                            field: p.field,
+                            message: p.message,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }

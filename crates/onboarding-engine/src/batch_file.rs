@@ -11,9 +11,16 @@
 //! Rows are numbered as in a spreadsheet: the header is row 1, so the first subscription is
 //! row 2. [`parse_rows`] reads the file; [`validate_rows`] turns each row into a request with
 //! the batch's shared options, naming every problem with its row and field, so that nothing
-//! starts until the caller has seen them all.
+//! starts until the caller has seen them all. [`split_checked`] separates the rows that become
+//! jobs from the skipped ones; `Engine::submit_batch_rows` keeps both with the batch (their
+//! original row numbers, the skipped rows' problems), and [`report_records`] writes the batch's
+//! results as CSV with every row of the file.
 
 use std::collections::HashMap;
+
+use cortex_store::{BatchSourceRow, NewJob, RowProblem};
+use prisma_types::SecretString;
+use serde::Serialize;
 
 use crate::request::{FieldError, OnboardingRequest, RawRequest};
 
@@ -60,6 +67,167 @@ pub struct BatchDefaults {
 pub struct CheckedRow {
     pub row: CsvRow,
     pub result: Result<OnboardingRequest, Vec<FieldError>>,
+}
+
+/// A valid row of a batch file, ready to become a job: its row number, request and secret.
+#[derive(Clone, Debug)]
+pub struct BatchItem {
+    pub row: u64,
+    pub request: OnboardingRequest,
+    pub secret: Option<SecretString>,
+}
+
+/// A row left out of a batch for its problems; kept with the batch (its page, API and CSV
+/// report show it) with its original row number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedRow {
+    /// The row number (header = 1).
+    pub row: u64,
+    /// The subscription as written in the row.
+    pub subscription_id: String,
+    /// The name as written in the row (may be empty).
+    pub name: String,
+    /// Every problem of the row, fields prefixed with `row N`.
+    pub problems: Vec<FieldError>,
+}
+
+/// Splits checked rows into the batch's jobs (each with `secret`) and its skipped rows.
+pub fn split_checked(
+    checked: Vec<CheckedRow>,
+    secret: &Option<SecretString>,
+) -> (Vec<BatchItem>, Vec<SkippedRow>) {
+    let mut items = Vec::new();
+    let mut skipped = Vec::new();
+    for CheckedRow { row, result } in checked {
+        match result {
+            Ok(request) => items.push(BatchItem {
+                row: row.row,
+                request,
+                secret: secret.clone(),
+            }),
+            Err(problems) => skipped.push(SkippedRow {
+                row: row.row,
+                subscription_id: row.subscription_id,
+                name: row.name.unwrap_or_default(),
+                problems,
+            }),
+        }
+    }
+    (items, skipped)
+}
+
+/// The store's record of a batch's file: each job's row (`requests`, `numbers` and `jobs`
+/// pair up in order) and the skipped rows.
+pub(crate) fn source_rows(
+    requests: &[(OnboardingRequest, Option<SecretString>)],
+    numbers: &[u64],
+    jobs: &[NewJob],
+    skipped: &[SkippedRow],
+) -> Vec<BatchSourceRow> {
+    let kept = requests
+        .iter()
+        .zip(numbers)
+        .zip(jobs)
+        .map(|(((request, _), row), job)| BatchSourceRow {
+            row: *row,
+            job_id: Some(job.id),
+            account_id: request.scope.account_id().to_owned(),
+            name: request.name.as_str().to_owned(),
+            problems: Vec::new(),
+        });
+    let left_out = skipped.iter().map(|s| BatchSourceRow {
+        row: s.row,
+        job_id: None,
+        account_id: s.subscription_id.clone(),
+        name: s.name.clone(),
+        problems: s
+            .problems
+            .iter()
+            .map(|p| RowProblem {
+                field: p.field.clone(),
+                message: p.message.clone(),
+            })
+            .collect(),
+    });
+    kept.chain(left_out).collect()
+}
+
+/// The skipped rows of a batch's stored file rows, by row number.
+pub(crate) fn skipped_rows(source: &[BatchSourceRow]) -> Vec<SkippedRow> {
+    source
+        .iter()
+        .filter(|r| r.job_id.is_none())
+        .map(|r| SkippedRow {
+            row: r.row,
+            subscription_id: r.account_id.clone(),
+            name: r.name.clone(),
+            problems: r
+                .problems
+                .iter()
+                .map(|p| FieldError {
+                    field: p.field.clone(),
+                    message: p.message.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The columns of a batch's results as CSV (`GET /api/v1/batches/{id}/report.csv`).
+pub const REPORT_COLUMNS: [&str; 8] = [
+    "row",
+    "subscription_id",
+    "name",
+    "state",
+    "outcome",
+    "error_code",
+    "error_message",
+    "job_id",
+];
+
+/// A batch's results as CSV records ([`REPORT_COLUMNS`]): every row of the batch's file in
+/// row order — the jobs, and the skipped rows (state `skipped`, error code `invalid_row`, their
+/// problems as the message). A batch submitted without a file has no row numbers: its jobs
+/// keep submission order and the `row` cell is empty.
+pub fn report_records(report: &crate::BatchReport) -> Vec<[String; 8]> {
+    let jobs = report.rows.iter().map(|r| {
+        (
+            r.row,
+            [
+                r.row.map(|n| n.to_string()).unwrap_or_default(),
+                r.account_id.clone(),
+                r.name.clone(),
+                r.state.to_string(),
+                r.outcome.clone().unwrap_or_default(),
+                r.code.clone().unwrap_or_default(),
+                r.message.clone().unwrap_or_default(),
+                r.job_id.clone(),
+            ],
+        )
+    });
+    let skipped = report.skipped.iter().map(|s| {
+        (
+            Some(s.row),
+            [
+                s.row.to_string(),
+                s.subscription_id.clone(),
+                s.name.clone(),
+                "skipped".to_owned(),
+                String::new(),
+                "invalid_row".to_owned(),
+                s.problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                String::new(),
+            ],
+        )
+    });
+    let mut records: Vec<_> = jobs.chain(skipped).collect();
+    // Stable: rows without a number keep their order.
+    records.sort_by_key(|(row, _)| *row);
+    records.into_iter().map(|(_, record)| record).collect()
 }
 
 /// Builds and validates every row with the batch's shared options. A subscription listed

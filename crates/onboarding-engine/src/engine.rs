@@ -537,11 +537,50 @@ impl Engine {
         items: Vec<(OnboardingRequest, Option<SecretString>)>,
         actor: &str,
     ) -> Result<(BatchId, Vec<JobId>), EngineError> {
+        self.submit_batch_from(label, items, None, actor).await
+    }
+
+    /// Persists a batch made from a file ([`crate::batch_file`]): one job per valid row, all or
+    /// nothing, and every row of the file kept with the batch — the valid ones with their job,
+    /// the skipped ones with their problems, all with their original row numbers — so that the
+    /// batch's page, API and CSV report can show them later. Problems name `row N`.
+    pub async fn submit_batch_rows(
+        &self,
+        label: &str,
+        items: Vec<crate::batch_file::BatchItem>,
+        skipped: Vec<crate::batch_file::SkippedRow>,
+        actor: &str,
+    ) -> Result<(BatchId, Vec<JobId>), EngineError> {
+        let numbers: Vec<u64> = items.iter().map(|item| item.row).collect();
+        let items = items
+            .into_iter()
+            .map(|item| (item.request, item.secret))
+            .collect();
+        self.submit_batch_from(label, items, Some((numbers, skipped)), actor)
+            .await
+    }
+
+    /// Both submissions: `source` holds the row number of each item and the skipped rows.
+    async fn submit_batch_from(
+        &self,
+        label: &str,
+        items: Vec<(OnboardingRequest, Option<SecretString>)>,
+        source: Option<(Vec<u64>, Vec<crate::batch_file::SkippedRow>)>,
+        actor: &str,
+    ) -> Result<(BatchId, Vec<JobId>), EngineError> {
+        let numbers = source.as_ref().map(|(numbers, _)| numbers.as_slice());
+        // `rows[3].connection` for the API's JSON rows; `row 7 connection` for a file's rows.
+        let field = |i: usize, name: &str| match (numbers.and_then(|n| n.get(i)), name) {
+            (Some(row), "") => format!("row {row}"),
+            (Some(row), name) => format!("row {row} {name}"),
+            (None, "") => format!("rows[{i}]"),
+            (None, name) => format!("rows[{i}].{name}"),
+        };
         let mut errors = Vec::new();
         for (i, (request, secret)) in items.iter().enumerate() {
             if let Err(EngineError::Invalid(e)) = Self::check_secret(request, secret.as_ref()) {
                 errors.extend(e.errors.into_iter().map(|f| FieldError {
-                    field: format!("rows[{i}].{}", f.field),
+                    field: field(i, &f.field),
                     message: f.message,
                 }));
             }
@@ -550,7 +589,7 @@ impl Engine {
         for (i, (request, _)) in items.iter().enumerate() {
             if !seen.insert(request.scope.account_id().to_owned()) {
                 errors.push(FieldError {
-                    field: format!("rows[{i}]"),
+                    field: field(i, ""),
                     message: format!("{} appears twice in the batch", request.scope.account_id()),
                 });
             }
@@ -558,7 +597,7 @@ impl Engine {
         let rows = items
             .iter()
             .enumerate()
-            .map(|(i, (r, _))| (format!("rows[{i}].connection"), r));
+            .map(|(i, (r, _))| (field(i, "connection"), r));
         match self.check_connections(rows).await {
             Ok(()) => {}
             Err(EngineError::Invalid(e)) => errors.extend(e.errors),
@@ -584,7 +623,18 @@ impl Engine {
                     .await?;
             }
         }
-        if let Err(e) = self.inner.store.insert_batch(&batch, &jobs).await {
+        let source_rows = match &source {
+            Some((numbers, skipped)) => {
+                crate::batch_file::source_rows(&items, numbers, &jobs, skipped)
+            }
+            None => Vec::new(),
+        };
+        if let Err(e) = self
+            .inner
+            .store
+            .insert_batch_with_rows(&batch, &jobs, &source_rows)
+            .await
+        {
             for job in &jobs {
                 let _ = self.inner.store.delete_secrets(&job.id.to_string()).await;
             }
@@ -594,7 +644,10 @@ impl Engine {
             actor,
             "batch.submitted",
             &batch.id.to_string(),
-            serde_json::json!({"label": label, "jobs": jobs.len()}),
+            serde_json::json!({
+                "label": label, "jobs": jobs.len(),
+                "skipped_rows": source.as_ref().map_or(0, |(_, skipped)| skipped.len()),
+            }),
         )
         .await;
         Ok((batch.id, jobs.into_iter().map(|j| j.id).collect()))
@@ -881,9 +934,15 @@ impl Engine {
     /// reason; plus jobs still queued, running or waiting for approval.
     pub async fn batch_report(&self, batch: BatchId) -> Result<BatchReport, EngineError> {
         let mut jobs = self.inner.store.list_jobs(Some(batch), u32::MAX).await?;
-        jobs.sort_by_key(|j| j.id);
+        let source = self.inner.store.batch_rows(batch).await?;
+        let row_of: std::collections::HashMap<JobId, u64> = source
+            .iter()
+            .filter_map(|r| r.job_id.map(|job| (job, r.row)))
+            .collect();
+        jobs.sort_by_key(|j| (row_of.get(&j.id).copied(), j.id));
         let mut report = BatchReport {
             batch_id: batch.to_string(),
+            skipped: crate::batch_file::skipped_rows(&source),
             ..BatchReport::default()
         };
         for job in jobs {
@@ -894,6 +953,7 @@ impl Engine {
                 .to_owned();
             let name = job.request["name"].as_str().unwrap_or_default().to_owned();
             let row = BatchRow {
+                row: row_of.get(&job.id).copied(),
                 job_id: job.id.to_string(),
                 account_id: account,
                 name,
@@ -950,11 +1010,17 @@ pub struct BatchReport {
     pub failed: u64,
     pub pending: u64,
     pub rows: Vec<BatchRow>,
+    /// The rows of the batch's file that were left out for their problems, by row number
+    /// (none for a batch submitted without a file).
+    pub skipped: Vec<crate::batch_file::SkippedRow>,
 }
 
-/// One job of a batch, in submission order.
+/// One job of a batch, in submission order (which is row order for a batch from a file).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BatchRow {
+    /// The row of the batch's file this job came from (the header is row 1); `None` for a
+    /// batch submitted without a file.
+    pub row: Option<u64>,
     pub job_id: String,
     pub account_id: String,
     pub name: String,

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use onboarding_engine::batch_file::{BatchDefaults, CsvRow, Hints, parse_rows, validate_rows};
+use onboarding_engine::batch_file::{
+    BatchDefaults, BatchItem, CsvRow, Hints, parse_rows, validate_rows,
+};
 use onboarding_engine::{OnboardingRequest, RawRequest};
 use prisma_types::SecretString;
 
@@ -126,8 +128,21 @@ async fn run_batch(
     secret: Option<SecretString>,
     label: &str,
 ) -> Result<Exit, CliError> {
-    let items = requests.into_iter().map(|r| (r, secret.clone())).collect();
-    let (batch, jobs) = session.engine.submit_batch(label, items, &actor()).await?;
+    // Every row is valid here (a file with a bad row is refused whole); the batch records
+    // each job's row number, so its web page and CSV report show them too.
+    let items = rows
+        .iter()
+        .zip(requests)
+        .map(|(row, request)| BatchItem {
+            row: row.row,
+            request,
+            secret: secret.clone(),
+        })
+        .collect();
+    let (batch, jobs) = session
+        .engine
+        .submit_batch_rows(label, items, Vec::new(), &actor())
+        .await?;
     if args.common.no_wait {
         if out.json() {
             out.json_line(&serde_json::json!({

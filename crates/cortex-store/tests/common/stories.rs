@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cortex_store::{
-    AuditEntry, BatchId, JobId, JobState, Keyring, NewBatch, NewJob, Store, StoreError,
+    AuditEntry, BatchId, BatchSourceRow, JobId, JobState, Keyring, NewBatch, NewJob, RowProblem,
+    Store, StoreError,
 };
 use prisma_types::SecretString;
 use serde_json::json;
@@ -44,9 +45,15 @@ pub async fn migrations_idempotent(h: &Harness) {
     assert_eq!(again.backend(), h.store.backend());
     assert_eq!(job(&again, first.id).await.kind, "onboard");
     let applied = h
-        .raw_strings("SELECT CAST(version AS TEXT) FROM _sqlx_migrations", &[])
+        .raw_strings(
+            "SELECT CAST(version AS TEXT) FROM _sqlx_migrations ORDER BY version",
+            &[],
+        )
         .await;
-    assert_eq!(applied, [Some("1".to_owned()), Some("2".to_owned())]);
+    assert_eq!(
+        applied,
+        [Some("1".to_owned()), Some("2".to_owned()), Some("3".to_owned())]
+    );
     again.close().await;
     let third = h.open_another(h.keyring.clone()).await;
     assert!(third.get_job(first.id).await.unwrap().is_some());
@@ -1058,4 +1065,116 @@ pub async fn master_key_mismatch_is_refused(h: &Harness) {
             .len(),
         2
     );
+fn source_row(
+    row: u64,
+    job_id: Option<JobId>,
+    account: &str,
+    problems: &[(&str, &str)],
+) -> BatchSourceRow {
+    BatchSourceRow {
+        row,
+        job_id,
+        account_id: account.to_owned(),
+        name: format!("name of {account}"),
+        problems: problems
+            .iter()
+            .map(|(field, message)| RowProblem {
+                field: (*field).to_owned(),
+                message: (*message).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// A batch keeps every row of its source — the skipped ones with their problems — with the
+/// original row numbers, in the batch's transaction.
+pub async fn batch_keeps_its_source_rows(h: &Harness) {
+    let store = &h.store;
+    let batch = new_batch("from a file");
+    let (a, b) = (new_job("onboard"), new_job("onboard"));
+    // Given out of order: read back by row number.
+    let rows = vec![
+        source_row(5, Some(b.id), "s-5", &[]),
+        source_row(2, Some(a.id), "s-2", &[]),
+        source_row(
+            21,
+            None,
+            "{bad}",
+            &[
+                ("row 21 subscription_id", "is not a UUID"),
+                ("row 21 name", "is required"),
+            ],
+        ),
+        source_row(
+            20,
+            None,
+            "s-2",
+            &[("row 20 subscription_id", "s-2 is already in row 2")],
+        ),
+    ];
+    store
+        .insert_batch_with_rows(&batch, &[a.clone(), b.clone()], &rows)
+        .await
+        .unwrap();
+    let back = store.batch_rows(batch.id).await.unwrap();
+    let numbers: Vec<u64> = back.iter().map(|r| r.row).collect();
+    assert_eq!(numbers, [2, 5, 20, 21]);
+    assert_eq!(back[0], rows[1]);
+    assert_eq!(back[1], rows[0]);
+    assert_eq!(back[2], rows[3]);
+    assert_eq!(back[3], rows[2], "both problems of row 21, in order");
+    // The skipped rows are not jobs.
+    assert_eq!(
+        store.batch_summary(batch.id).await.unwrap().unwrap().total,
+        2
+    );
+
+    // A batch without a source, and an unknown batch: no rows.
+    let plain = new_batch("plain");
+    store
+        .insert_batch(&plain, &[new_job("onboard")])
+        .await
+        .unwrap();
+    assert!(store.batch_rows(plain.id).await.unwrap().is_empty());
+    assert!(store.batch_rows(BatchId::new()).await.unwrap().is_empty());
+
+    // Refused before anything is written.
+    let refused = |rows: Vec<BatchSourceRow>| async move {
+        let batch = new_batch("refused");
+        let job = new_job("onboard");
+        let err = store
+            .insert_batch_with_rows(&batch, std::slice::from_ref(&job), &rows)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid", "{err:?}");
+        assert!(store.batch_summary(batch.id).await.unwrap().is_none());
+        assert!(store.get_job(job.id).await.unwrap().is_none());
+        (err.to_string(), job.id)
+    };
+    let (err, _) = refused(vec![source_row(0, None, "s", &[("x", "y")])]).await;
+    assert!(err.contains("row number 0"), "{err}");
+    let (err, _) = refused(vec![
+        source_row(3, None, "s", &[]),
+        source_row(3, None, "t", &[]),
+    ])
+    .await;
+    assert!(err.contains("row 3 is listed twice"), "{err}");
+    let stranger = JobId::new();
+    let (err, _) = refused(vec![source_row(2, Some(stranger), "s", &[])]).await;
+    assert!(err.contains("not in the batch"), "{err}");
+
+    // A clash on a job leaves no rows behind either.
+    let clash_batch = new_batch("clash");
+    let mut clash = new_job("onboard");
+    clash.id = a.id;
+    let err = store
+        .insert_batch_with_rows(
+            &clash_batch,
+            std::slice::from_ref(&clash),
+            &[source_row(2, None, "s", &[("f", "m")])],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "conflict", "{err:?}");
+    assert!(store.batch_rows(clash_batch.id).await.unwrap().is_empty());
 }

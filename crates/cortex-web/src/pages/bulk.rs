@@ -2,7 +2,9 @@
 //! page's script) with the options every row shares. "Check the rows" validates each row and
 //! shows a table naming every problem by row and field; nothing starts until the operator
 //! presses "Onboard", which submits the valid rows as one batch (rows with problems are
-//! left out, and the button says how many) and opens the batch's live page.
+//! left out, and the button says how many) and opens the batch's live page. The skipped rows
+//! are kept with the batch (their row numbers and problems): its page and CSV report show them.
+//! The check's results sit right above the buttons, so the operator reads them before starting.
 //!
 //! The file format and the row checks are the CLI's (`onboarding_engine::batch_file`).
 
@@ -12,7 +14,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use onboarding_engine::RawRequest;
-use onboarding_engine::batch_file::{BatchDefaults, Hints, parse_rows, validate_rows};
+use onboarding_engine::batch_file::{
+    BatchDefaults, Hints, parse_rows, split_checked, validate_rows,
+};
 use onboarding_engine::request::FieldError;
 use prisma_types::SecretString;
 use serde_json::Value;
@@ -40,6 +44,28 @@ pub struct RowCheck {
     pub problems: Vec<Problem>,
 }
 
+/// A row of a batch's file that was skipped, as the batch page shows it.
+pub struct SkippedRowView {
+    pub row: u64,
+    pub subscription_id: String,
+    pub name: String,
+    pub problems: Vec<Problem>,
+}
+
+/// The batch page's skipped rows.
+pub fn skipped_views(report: &onboarding_engine::BatchReport) -> Vec<SkippedRowView> {
+    report
+        .skipped
+        .iter()
+        .map(|s| SkippedRowView {
+            row: s.row,
+            subscription_id: s.subscription_id.clone(),
+            name: s.name.clone(),
+            problems: problems(s.problems.clone()),
+        })
+        .collect()
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "bulk.html")]
 pub struct BulkPage {
@@ -60,6 +86,16 @@ pub struct BulkPage {
 impl BulkPage {
     fn checked(&self) -> bool {
         !self.rows.is_empty()
+    }
+
+    /// The numbers of the rows with problems: `8, 20, 21`.
+    fn invalid_rows(&self) -> String {
+        self.rows
+            .iter()
+            .filter(|r| !r.problems.is_empty())
+            .map(|r| r.row.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -186,28 +222,23 @@ pub async fn bulk_submit(
         request: base,
         hints: Some(HINTS),
     };
-    let mut items = Vec::new();
-    for checked in validate_rows(&rows, &defaults) {
-        let row = &checked.row;
-        let mut check = RowCheck {
-            row: row.row,
-            subscription_id: row.subscription_id.clone(),
-            name: row.name.clone().unwrap_or_default(),
-            problems: Vec::new(),
+    let checked = validate_rows(&rows, &defaults);
+    for c in &checked {
+        let (name, problems) = match &c.result {
+            Ok(request) => (request.name.as_str().to_owned(), Vec::new()),
+            Err(e) => (c.row.name.clone().unwrap_or_default(), problems(e.clone())),
         };
-        match checked.result {
-            Ok(request) => {
-                check.name = request.name.as_str().to_owned();
-                items.push((request, secret.clone()));
-                page.valid += 1;
-            }
-            Err(e) => {
-                check.problems = problems(e);
-                page.invalid += 1;
-            }
-        }
-        page.rows.push(check);
+        page.rows.push(RowCheck {
+            row: c.row.row,
+            subscription_id: c.row.subscription_id.clone(),
+            name,
+            problems,
+        });
     }
+    // The skipped rows are kept with the batch, with their row numbers and problems.
+    let (items, skipped) = split_checked(checked, &secret);
+    page.valid = items.len();
+    page.invalid = skipped.len();
     if !start || !page.problems.is_empty() || items.is_empty() {
         let status = if page.problems.is_empty() && !items.is_empty() {
             StatusCode::OK
@@ -218,7 +249,7 @@ pub async fn bulk_submit(
     }
     match state
         .engine()
-        .submit_batch(&label, items, &who.actor())
+        .submit_batch_rows(&label, items, skipped, &who.actor())
         .await
     {
         Ok((batch, _)) => Redirect::to(&format!("/batches/{batch}")).into_response(),

@@ -4,6 +4,11 @@
 //!
 //! Accounts we tried to onboard that Prisma Cloud does not have (a job failed before
 //! registering) are listed too, so nothing that needs attention is hidden.
+//!
+//! Both tables are paged on the server (`page`/`per_page` for the accounts, `jobs_page` for the
+//! recent jobs; page sizes are bounded, out-of-range pages clamp to the last one), with links
+//! that keep the search and filter. Account names link to their newest job; kinds read as
+//! words ("Subscription onboarding", not `onboard_subscription`).
 
 use std::collections::HashMap;
 
@@ -19,8 +24,119 @@ use crate::state::AppState;
 
 /// How many of our newest jobs are joined with the accounts.
 const JOBS_LOOKED_AT: u32 = 5000;
-/// How many account rows one page shows.
-const MAX_ROWS: usize = 500;
+/// Account rows per page: the default and the bounds of `per_page`.
+pub const PER_PAGE_DEFAULT: usize = 50;
+pub const PER_PAGE_MIN: usize = 10;
+pub const PER_PAGE_MAX: usize = 200;
+/// Recent jobs per page.
+const JOBS_PER_PAGE: usize = 25;
+
+/// A job's kind in words: `onboard_subscription` → "Subscription onboarding".
+pub fn job_kind_label(kind: &str) -> String {
+    match kind {
+        "onboard_subscription" => "Subscription onboarding".to_owned(),
+        "onboard_tenant" => "Tenant onboarding (with its management groups)".to_owned(),
+        "onboard_entra" => "Microsoft Entra ID onboarding".to_owned(),
+        other => sentence(other),
+    }
+}
+
+/// An account's type in words: Prisma Cloud's `account` is a subscription; our own scope
+/// kinds (for accounts Prisma Cloud does not have) read the same way.
+pub fn account_kind_label(kind: &str) -> String {
+    match kind {
+        "account" | "subscription" => "Subscription".to_owned(),
+        "tenant" => "Tenant".to_owned(),
+        "entra" => "Microsoft Entra ID tenant".to_owned(),
+        other => sentence(other),
+    }
+}
+
+/// `some_raw_word` → "Some raw word".
+fn sentence(raw: &str) -> String {
+    let words = raw.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// A query-string value, percent-encoded (everything but RFC 3986's unreserved characters).
+fn query_value(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One page of a list, and the links to its neighbours.
+pub struct Pager {
+    /// 1-based; clamped to `1..=pages`.
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
+    pub total: usize,
+    /// The 1-based positions of the first and last items shown (0 and 0 when empty).
+    pub from: usize,
+    pub to: usize,
+    pub first: Option<String>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub last: Option<String>,
+}
+
+impl Pager {
+    /// `page` of `total` items, `per_page` each; `href(n)` is the link to page `n`.
+    pub fn new(page: usize, per_page: usize, total: usize, href: impl Fn(usize) -> String) -> Self {
+        let pages = total.div_ceil(per_page).max(1);
+        let page = page.clamp(1, pages);
+        let from = if total == 0 {
+            0
+        } else {
+            (page - 1) * per_page + 1
+        };
+        let to = (page * per_page).min(total);
+        let link = |ok: bool, n: usize| ok.then(|| href(n));
+        Pager {
+            first: link(page > 1, 1),
+            prev: link(page > 1, page.saturating_sub(1)),
+            next: link(page < pages, page + 1),
+            last: link(page < pages, pages),
+            page,
+            pages,
+            per_page,
+            total,
+            from,
+            to,
+        }
+    }
+
+    /// The items of this page.
+    pub fn slice<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        let start = self.from.saturating_sub(1).min(items.len());
+        &items[start..self.to.min(items.len())]
+    }
+
+    /// Whether there is more than one page (the links are shown).
+    pub fn paged(&self) -> bool {
+        self.pages > 1
+    }
+}
+
+/// A positive number from the query, or `default` (text, zero or nothing).
+fn number(raw: &str, default: usize) -> usize {
+    raw.trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
 
 pub struct CapabilityCell {
     pub name: String,
@@ -37,6 +153,8 @@ pub struct LastJob {
 pub struct AccountRow {
     pub id: String,
     pub name: String,
+    /// Where the name links to: the account's newest job.
+    pub href: Option<String>,
     pub kind: String,
     /// Enabled / disabled in Prisma Cloud, or "not in Prisma Cloud".
     pub status: Badge,
@@ -91,12 +209,16 @@ pub struct DashboardPage {
     pub nav: Nav,
     pub q: String,
     pub filter: String,
+    /// The matching accounts of this page.
     pub accounts: Vec<AccountRow>,
     pub total_accounts: usize,
     pub attention_count: usize,
-    pub truncated: bool,
+    /// The matching accounts' pages (its `total` counts every match).
+    pub accounts_pager: Pager,
+    pub per_page_options: [usize; 4],
     pub accounts_error: Option<String>,
     pub jobs: Vec<JobRow>,
+    pub jobs_pager: Pager,
 }
 
 /// The account a job is about (the subscription, or the tenant for tenant and Entra scopes).
@@ -171,6 +293,10 @@ pub async fn dashboard(
         f @ ("attention" | "enabled" | "disabled" | "failed") => f.to_owned(),
         _ => "all".to_owned(),
     };
+    let per_page =
+        number(&query.get("per_page"), PER_PAGE_DEFAULT).clamp(PER_PAGE_MIN, PER_PAGE_MAX);
+    let page = number(&query.get("page"), 1);
+    let jobs_page = number(&query.get("jobs_page"), 1);
     let jobs = state
         .engine()
         .store()
@@ -222,7 +348,6 @@ pub async fn dashboard(
     let needle = q.to_lowercase();
     let mut accounts = Vec::new();
     let mut attention_count = 0;
-    let mut truncated = false;
     for (id, name, kind, status) in base {
         let job = latest.get(&id.to_ascii_lowercase()).copied();
         let caps = match job {
@@ -248,11 +373,8 @@ pub async fn dashboard(
         if !(matches_text && matches_filter) {
             continue;
         }
-        if accounts.len() == MAX_ROWS {
-            truncated = true;
-            continue;
-        }
         accounts.push(AccountRow {
+            href: job.map(|j| format!("/jobs/{}", j.id)),
             capabilities: capability_cells(&caps),
             last_job: job.map(|j| LastJob {
                 id: j.id.to_string(),
@@ -263,17 +385,37 @@ pub async fn dashboard(
             secret,
             id,
             name,
-            kind,
+            kind: account_kind_label(&kind),
             attention,
         });
     }
-    let recent = jobs
+    // The links keep the search, the filter, the page size and the other table's page.
+    let base_query = |page: usize, jobs_page: usize| {
+        let mut href = format!("/?page={page}&per_page={per_page}&jobs_page={jobs_page}");
+        if !q.is_empty() {
+            href.push_str(&format!("&q={}", query_value(&q)));
+        }
+        if filter != "all" {
+            href.push_str(&format!("&filter={filter}"));
+        }
+        href
+    };
+    let accounts_pager = Pager::new(page, per_page, accounts.len(), |n| {
+        base_query(n, jobs_page) + "#accounts-h"
+    });
+    let jobs_pager = Pager::new(jobs_page, JOBS_PER_PAGE, jobs.len(), |n| {
+        base_query(accounts_pager.page, n) + "#jobs-h"
+    });
+    let shown = accounts_pager.slice(&accounts).len();
+    let skip = accounts_pager.from.saturating_sub(1);
+    let accounts: Vec<AccountRow> = accounts.into_iter().skip(skip).take(shown).collect();
+    let recent = jobs_pager
+        .slice(&jobs)
         .iter()
-        .take(25)
         .map(|j| JobRow {
             id: j.id.to_string(),
             name: job_name(&j.request),
-            kind: j.kind.clone(),
+            kind: job_kind_label(&j.kind),
             state: badge(j.state.as_str()),
             created_at: when(j.created_at),
             created_by: j.created_by.clone(),
@@ -287,9 +429,11 @@ pub async fn dashboard(
             accounts,
             total_accounts,
             attention_count,
-            truncated,
+            accounts_pager,
+            per_page_options: [PER_PAGE_MIN, 25, PER_PAGE_DEFAULT, PER_PAGE_MAX],
             accounts_error,
             jobs: recent,
+            jobs_pager,
         }
         .into_response(),
     ))
@@ -322,6 +466,43 @@ mod tests {
             created_at: time::OffsetDateTime::now_utc(),
             updated_at: time::OffsetDateTime::now_utc(),
         }
+    }
+
+    #[test]
+    fn a_pager_clamps_its_page_and_links_only_to_pages_that_exist() {
+        let href = |n: usize| format!("/?page={n}");
+        let items: Vec<u32> = (1..=23).collect();
+        let p = Pager::new(3, 10, items.len(), href);
+        assert_eq!((p.page, p.pages, p.from, p.to), (3, 3, 21, 23));
+        assert_eq!(p.slice(&items), [21, 22, 23]);
+        assert_eq!(p.prev.as_deref(), Some("/?page=2"));
+        assert_eq!((p.next, p.last), (None, None));
+        let p = Pager::new(0, 10, items.len(), href);
+        assert_eq!((p.page, p.first.clone(), p.prev.clone()), (1, None, None));
+        assert_eq!(p.next.as_deref(), Some("/?page=2"));
+        assert_eq!(p.last.as_deref(), Some("/?page=3"));
+        let empty = Pager::new(5, 10, 0, href);
+        assert_eq!(
+            (empty.page, empty.pages, empty.from, empty.to),
+            (1, 1, 0, 0)
+        );
+        assert!(empty.slice(&items[..0]).is_empty() && !empty.paged());
+    }
+
+    #[test]
+    fn kinds_read_as_words() {
+        assert_eq!(
+            job_kind_label("onboard_subscription"),
+            "Subscription onboarding"
+        );
+        assert_eq!(
+            job_kind_label("onboard_entra"),
+            "Microsoft Entra ID onboarding"
+        );
+        assert_eq!(job_kind_label("some_new_kind"), "Some new kind");
+        assert_eq!(account_kind_label("account"), "Subscription");
+        assert_eq!(account_kind_label("tenant"), "Tenant");
+        assert_eq!(query_value("a b&c=ä"), "a%20b%26c%3D%C3%A4");
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub async fn job_page(
             nav: Nav::of(&p),
             id: id.to_string(),
             name: job_name(&job.request),
-            kind: job.kind.clone(),
+            kind: super::dashboard::job_kind_label(&job.kind),
             state: badge(job.state.as_str()),
             created_at: when(job.created_at),
             created_by: job.created_by.clone(),
@@ -217,6 +217,8 @@ pub async fn batch_retry(
 }
 
 pub struct BatchRowView {
+    /// The row of the batch's file (empty for a batch submitted as JSON rows).
+    pub row: String,
     pub job_id: String,
     pub account_id: String,
     pub name: String,
@@ -242,6 +244,32 @@ pub struct BatchPage {
     pub pending: u64,
     pub finished: bool,
     pub rows: Vec<BatchRowView>,
+    /// The rows of the batch's file left out for their problems.
+    pub skipped: Vec<super::bulk::SkippedRowView>,
+}
+
+/// A line of the batch page's table: a job, or a row of the file that was skipped.
+pub enum BatchLine<'a> {
+    Job(&'a BatchRowView),
+    Skipped(&'a super::bulk::SkippedRowView),
+}
+
+impl BatchPage {
+    /// Jobs and skipped rows in row order (jobs without a row number keep their order).
+    fn merged(&self) -> Vec<BatchLine<'_>> {
+        let mut lines: Vec<(Option<u64>, BatchLine<'_>)> = self
+            .rows
+            .iter()
+            .map(|r| (r.row.parse().ok(), BatchLine::Job(r)))
+            .chain(
+                self.skipped
+                    .iter()
+                    .map(|s| (Some(s.row), BatchLine::Skipped(s))),
+            )
+            .collect();
+        lines.sort_by_key(|(row, _)| *row);
+        lines.into_iter().map(|(_, line)| line).collect()
+    }
 }
 
 /// What a finished row says: the outcome and account, or the failure's code and message.
@@ -269,6 +297,7 @@ pub async fn batch_page(
         .rows
         .iter()
         .map(|r| BatchRowView {
+            row: r.row.map(|n| n.to_string()).unwrap_or_default(),
             job_id: r.job_id.clone(),
             account_id: r.account_id.clone(),
             name: r.name.clone(),
@@ -296,6 +325,7 @@ pub async fn batch_page(
             pending: report.pending,
             finished: report.pending == 0,
             rows,
+            skipped: super::bulk::skipped_views(&report),
         }
         .into_response(),
     ))

@@ -55,7 +55,7 @@ mod jobs;
 mod onboard;
 
 /// Our stylesheet and scripts, served from the binary: `(name, content type, body)`.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -65,6 +65,11 @@ const ASSETS: [(&str, &str, &str); 5] = [
     ("batch.js", JS, include_str!("../../assets/batch.js")),
     ("onboard.js", JS, include_str!("../../assets/onboard.js")),
     ("bulk.js", JS, include_str!("../../assets/bulk.js")),
+    (
+        "result-card.js",
+        JS,
+        include_str!("../../assets/result-card.js"),
+    ),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 

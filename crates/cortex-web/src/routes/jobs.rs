@@ -4,6 +4,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cortex_store::{BatchId, JobId, JobState};
+use onboarding_engine::batch_file::{REPORT_COLUMNS, report_records};
 use onboarding_engine::request::FieldError;
 use onboarding_engine::{OnboardingRequest, RawRequest};
 use prisma_types::SecretString;
@@ -434,11 +435,13 @@ pub async fn retry_batch(
     }))
 }
 
-/// The batch's results as CSV, one row per subscription in submission order (a spreadsheet
-/// opens it; cells that would start a formula are prefixed with `'`).
+/// The batch's results as CSV: every row of the batch's file with its original row number, in
+/// row order — the jobs, and the rows skipped for their problems (`skipped`, `invalid_row`) —
+/// or, for a batch submitted as JSON rows, one row per job in submission order. A spreadsheet
+/// opens it; cells that would start a formula are prefixed with `'`.
 #[utoipa::path(get, path = "/api/v1/batches/{id}/report.csv", tag = "batches",
     params(("id" = String, Path, description = "Batch id (UUID)")),
-    responses((status = 200, description = "text/csv: subscription_id,name,state,outcome,error_code,error_message,job_id",
+    responses((status = 200, description = "text/csv: row,subscription_id,name,state,outcome,error_code,error_message,job_id",
             content_type = "text/csv", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn batch_report_csv(
@@ -449,27 +452,8 @@ pub async fn batch_report_csv(
     let (id, _) = existing_batch(&state, &id).await?;
     let report = state.engine().batch_report(id).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "subscription_id",
-        "name",
-        "state",
-        "outcome",
-        "error_code",
-        "error_message",
-        "job_id",
-    ];
-    let mut rows = vec![header.map(str::to_owned)];
-    for r in &report.rows {
-        rows.push([
-            r.account_id.clone(),
-            r.name.clone(),
-            r.state.to_string(),
-            r.outcome.clone().unwrap_or_default(),
-            r.code.clone().unwrap_or_default(),
-            r.message.clone().unwrap_or_default(),
-            r.job_id.clone(),
-        ]);
-    }
+    let mut rows = vec![REPORT_COLUMNS.map(str::to_owned)];
+    rows.extend(report_records(&report));
     for row in rows {
         out.write_record(row.iter().map(|c| spreadsheet_safe(c).into_owned()))
             .map_err(|e| ApiError::internal("cannot write the CSV", &e))?;

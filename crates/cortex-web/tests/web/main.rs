@@ -5,8 +5,10 @@ mod common;
 
 mod api;
 mod auth;
+mod batch_rows;
 mod connection_pages;
 mod connections;
+mod dashboard;
 mod events;
 mod job_page;
 mod openapi;

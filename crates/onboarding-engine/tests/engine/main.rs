@@ -1,9 +1,11 @@
 //! Engine integration tests: real emulator on 127.0.0.1:0, real SQLite store in a temp dir,
 //! the real Terraform binary on the twin (or a recorded stream where a test needs a failure).
 
+mod batch_rows;
 mod common;
 mod connections;
 mod failures;
 mod flows;
 mod lifecycle;
 mod preflight;
+mod secret_expiry;
