@@ -52,7 +52,11 @@ pub async fn migrations_idempotent(h: &Harness) {
         .await;
     assert_eq!(
         applied,
-        [Some("1".to_owned()), Some("2".to_owned()), Some("3".to_owned())]
+        [
+            Some("1".to_owned()),
+            Some("2".to_owned()),
+            Some("3".to_owned())
+        ]
     );
     again.close().await;
     let third = h.open_another(h.keyring.clone()).await;
@@ -1065,6 +1069,8 @@ pub async fn master_key_mismatch_is_refused(h: &Harness) {
             .len(),
         2
     );
+}
+
 fn source_row(
     row: u64,
     job_id: Option<JobId>,
