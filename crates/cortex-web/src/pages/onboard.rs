@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use prisma_types::Feature;
 use serde_json::{Map, Value};
 
-use super::{Nav, PageUser, no_store};
-use crate::auth::Operator;
+use super::{FormCaller, FormPage, Nav, PageAction, PageUser, Refused, no_store};
 use crate::error::ApiError;
 use crate::extract::FormFields;
 use crate::state::AppState;
@@ -24,8 +23,11 @@ use crate::state::AppState;
 pub struct FeatureOption {
     pub value: &'static str,
     pub label: &'static str,
-    /// What the feature needs in Azure, from the same catalog the Terraform configuration uses.
-    pub help: String,
+    /// What the feature does, in one sentence, from the permission catalog the Terraform
+    /// configuration uses.
+    pub purpose: &'static str,
+    /// The raw Azure roles and actions it adds (shown behind a toggle).
+    pub details: Vec<String>,
     pub checked: bool,
 }
 
@@ -92,8 +94,8 @@ pub struct OnboardPage {
     pub groups: Vec<GroupOption>,
     /// Why the existing groups could not be listed.
     pub groups_error: Option<String>,
-    /// What flow logs need in Azure (from the permission catalog).
-    pub flow_logs_help: String,
+    /// What flow logs do and need in Azure (from the permission catalog).
+    pub flow_logs: azure_config::permissions::Needs,
     /// The Prisma Cloud connections to choose from.
     pub connections: Vec<ConnectionOption>,
     pub problems: Vec<Problem>,
@@ -141,11 +143,15 @@ pub(super) async fn connection_options(state: &AppState, chosen: &str) -> Vec<Co
 pub(super) fn features(chosen: &[String]) -> Vec<FeatureOption> {
     Feature::ALL
         .into_iter()
-        .map(|f| FeatureOption {
-            value: f.short_name(),
-            label: f.display_name(),
-            help: azure_config::permissions::feature_needs(f).summary(),
-            checked: chosen.iter().any(|c| c == f.short_name()),
+        .map(|f| {
+            let needs = azure_config::permissions::feature_needs(f);
+            FeatureOption {
+                value: f.short_name(),
+                label: f.display_name(),
+                purpose: needs.purpose,
+                details: needs.details(),
+                checked: chosen.iter().any(|c| c == f.short_name()),
+            }
         })
         .collect()
 }
@@ -185,7 +191,7 @@ async fn render(
         features: features(chosen_features),
         groups,
         groups_error,
-        flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
+        flow_logs: azure_config::permissions::flow_log_needs(),
         connections,
         problems,
     };
@@ -318,7 +324,7 @@ pub(super) fn request_of(form: &FormFields) -> Submitted {
 
 pub async fn onboard_submit(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    caller: FormCaller,
     body: String,
 ) -> Response {
     let form = FormFields::parse(&body);
@@ -328,6 +334,31 @@ pub async fn onboard_submit(
         features,
         groups,
     } = request_of(&form);
+    let this = FormPage {
+        path: "/onboard",
+        secret: (values.identity == "existing").then_some("client secret"),
+    };
+    let who = match caller.permit(PageAction::Onboard, &this) {
+        Ok(who) => who,
+        Err(Refused::SignIn(to)) => return to.into_response(),
+        Err(Refused::Page {
+            who,
+            status,
+            problem,
+        }) => {
+            let nav = Nav::of(&who);
+            return render(
+                &state,
+                nav,
+                status,
+                values,
+                &features,
+                &groups,
+                vec![problem],
+            )
+            .await;
+        }
+    };
     let (status, problems) = match crate::routes::jobs::parse_row(request, "") {
         Ok((request, secret)) => {
             match state.engine().submit(&request, secret, &who.actor()).await {

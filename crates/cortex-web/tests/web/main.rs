@@ -10,5 +10,6 @@ mod connections;
 mod events;
 mod openapi;
 mod pages;
+mod permits;
 mod replicas;
 mod workflows;
