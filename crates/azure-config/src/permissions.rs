@@ -209,56 +209,66 @@ fn feature_builtin_roles(feature: Feature) -> &'static [&'static str] {
     }
 }
 
-/// What one choice adds in Azure on top of the base read access, as our configuration grants
-/// it — for interfaces that explain a feature where it is chosen.
+/// What one choice does and what it adds in Azure on top of the base read access, as our
+/// configuration grants it — for interfaces that explain a feature where it is chosen: the
+/// sentence first, the raw roles and actions on demand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Needs {
+    /// One sentence for an operator: what the choice lets Prisma Cloud do, and the access
+    /// that takes.
+    pub purpose: &'static str,
     pub builtin_roles: &'static [&'static str],
     pub actions: &'static [&'static str],
 }
 
 impl Needs {
-    /// One sentence: the built-in roles assigned and the custom-role actions added (the first
-    /// few named, the rest counted).
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.builtin_roles.is_empty() {
-            parts.push(format!("assigns {}", self.builtin_roles.join(", ")));
-        }
-        if !self.actions.is_empty() {
-            let shown: Vec<&str> = self.actions.iter().take(3).copied().collect();
-            let more = self.actions.len().saturating_sub(shown.len());
-            let tail = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            parts.push(format!(
-                "adds {} to the custom role{tail}",
-                shown.join(", ")
-            ));
-        }
-        if parts.is_empty() {
-            return "Needs nothing beyond read access.".to_owned();
-        }
-        let mut text = parts.join("; ");
-        text[..1].make_ascii_uppercase();
-        text.push('.');
-        text
+    /// The raw grants, one per line: each built-in role (`role: …`), then each custom-role
+    /// action.
+    pub fn details(&self) -> Vec<String> {
+        self.builtin_roles
+            .iter()
+            .map(|r| format!("role: {r}"))
+            .chain(self.actions.iter().map(|a| (*a).to_owned()))
+            .collect()
     }
 }
 
-/// What a feature needs beyond read access.
+/// One sentence per feature (what it does and what access that takes in Azure).
+fn feature_purpose(feature: Feature) -> &'static str {
+    match feature {
+        Feature::AgentlessScanning => {
+            "Scans virtual machine disks for vulnerabilities without an agent: Prisma Cloud \
+             snapshots the disks into its own resource group and runs a scanner VM there."
+        }
+        Feature::AutoProtect => {
+            "Puts Prisma Cloud's workload protection on new virtual machines by itself; it \
+             needs to use the Key Vault keys of encrypted disks."
+        }
+        Feature::Remediation => {
+            "Lets Prisma Cloud fix the misconfigurations it finds (storage, network rules, \
+             App Service and SQL settings), so it gets write access to those."
+        }
+        Feature::ServerlessFunctionScanning => {
+            "Scans the code and packages of Azure Functions for vulnerabilities; it reads the \
+             apps' settings and publishing profiles."
+        }
+    }
+}
+
+/// What a feature does and needs beyond read access.
 pub fn feature_needs(feature: Feature) -> Needs {
     Needs {
+        purpose: feature_purpose(feature),
         builtin_roles: feature_builtin_roles(feature),
         actions: feature_actions(feature),
     }
 }
 
-/// What flow-log ingestion needs beyond read access.
+/// What flow-log ingestion does and needs beyond read access.
 pub fn flow_log_needs() -> Needs {
     Needs {
+        purpose: "Shows network traffic from the NSG flow logs written to your storage \
+                  accounts; it reads the storage accounts' keys to fetch them.",
         builtin_roles: &[READER_AND_DATA_ACCESS],
         actions: FLOW_LOG_EXTRA_ACTIONS,
     }
@@ -330,29 +340,39 @@ mod tests {
 
     #[test]
     fn needs_are_read_from_the_catalog() {
-        let remediation = feature_needs(Feature::Remediation).summary();
-        assert!(
-            remediation.contains(STORAGE_ACCOUNT_CONTRIBUTOR),
-            "{remediation}"
-        );
-        assert!(
-            remediation.contains(REMEDIATION_ACTIONS[0]),
-            "{remediation}"
-        );
-        let auto = feature_needs(Feature::AutoProtect).summary();
+        let remediation = feature_needs(Feature::Remediation).details();
+        assert!(remediation.contains(&format!("role: {STORAGE_ACCOUNT_CONTRIBUTOR}")));
         assert_eq!(
-            auto,
-            format!("Assigns {KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER}.")
+            remediation.len(),
+            2 + REMEDIATION_ACTIONS.len(),
+            "{remediation:?}"
         );
-        let agentless = feature_needs(Feature::AgentlessScanning).summary();
+        assert_eq!(
+            feature_needs(Feature::AutoProtect).details(),
+            [format!("role: {KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER}")]
+        );
+        let agentless = feature_needs(Feature::AgentlessScanning).details();
+        assert_eq!(agentless, AGENTLESS_SCANNING_ACTIONS);
         assert!(
-            agentless.contains(&format!(
-                "and {} more",
-                AGENTLESS_SCANNING_ACTIONS.len() - 3
-            )),
-            "{agentless}"
+            flow_log_needs()
+                .details()
+                .contains(&format!("role: {READER_AND_DATA_ACCESS}"))
         );
-        assert!(flow_log_needs().summary().contains(READER_AND_DATA_ACCESS));
+    }
+
+    #[test]
+    fn every_choice_has_one_plain_sentence() {
+        let purposes = Feature::ALL
+            .into_iter()
+            .map(|f| feature_needs(f).purpose)
+            .chain([flow_log_needs().purpose]);
+        for p in purposes {
+            assert!(p.ends_with('.') && p.matches(". ").count() == 0, "{p}");
+            assert!(
+                !p.contains("Microsoft."),
+                "no raw action in the sentence: {p}"
+            );
+        }
     }
 
     use std::collections::BTreeSet;

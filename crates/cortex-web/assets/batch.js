@@ -7,7 +7,8 @@
   if (!root) return;
   const batchId = root.dataset.batchId;
   const $ = (id) => document.getElementById(id);
-  const ICONS = { ok: "✓", bad: "✗", warn: "!", run: "▶", muted: "○" };
+  // Icons are drawn by the stylesheet (class "icon i-…"): no font has to carry a symbol.
+  const ICONS = { ok: "ok", bad: "bad", warn: "warn", run: "run", muted: "pending" };
   const CLASS = {
     succeeded: "ok", failed: "bad", cancelled: "muted", running: "run",
     awaiting_approval: "warn", queued: "muted",
@@ -25,7 +26,7 @@
     b.className = "badge " + cls;
     const i = document.createElement("span");
     i.setAttribute("aria-hidden", "true");
-    i.textContent = ICONS[cls];
+    i.className = "icon i-" + (state === "cancelled" || state === "skipped" ? "stopped" : ICONS[cls]);
     b.append(i, " " + state.replace(/_/g, " "));
     return b;
   }
@@ -82,7 +83,7 @@
   if (root.dataset.finished === "true") return;
   const live = $("live");
   const source = new EventSource("/api/v1/batches/" + encodeURIComponent(batchId) + "/events");
-  source.onopen = function () { live.textContent = "● Live"; };
+  source.onopen = function () { live.textContent = "Live"; };
   source.addEventListener("snapshot", function (m) {
     let d;
     try { d = JSON.parse(m.data); } catch (_) { return; }
@@ -107,7 +108,7 @@
   source.onerror = function () {
     if (root.dataset.finished === "true") return;
     live.textContent = source.readyState === EventSource.CLOSED
-      ? "✗ Disconnected — reload the page"
-      : "↻ Connection lost — reconnecting…";
+      ? "Disconnected — reload the page"
+      : "Connection lost — reconnecting…";
   };
 })();

@@ -7,7 +7,9 @@
   if (!root) return;
   const jobId = root.dataset.jobId;
   const $ = (id) => document.getElementById(id);
-  const ICONS = { ok: "✓", bad: "✗", warn: "!", run: "▶", muted: "○" };
+  // Icons are drawn by the stylesheet (class "icon i-…"): no font has to carry a symbol.
+  const ICONS = { ok: "ok", bad: "bad", warn: "warn", run: "run", muted: "pending" };
+  const icon = (state) => (state === "cancelled" || state === "skipped" ? "stopped" : ICONS[CLASS[state] || "muted"]);
   const CLASS = {
     succeeded: "ok", ok: "ok", applied: "ok", failed: "bad", error: "bad", errored: "bad",
     warning: "warn", awaiting_approval: "warn", running: "run", applying: "run",
@@ -25,7 +27,7 @@
   function badge(state) {
     const cls = CLASS[state] || "muted";
     const b = el("span", "badge " + cls);
-    const i = el("span", "", ICONS[cls]);
+    const i = el("span", "icon i-" + icon(state));
     i.setAttribute("aria-hidden", "true");
     b.append(i, " " + state.replace(/_/g, " "));
     return b;
@@ -54,7 +56,7 @@
     if (!li) return;
     const cls = CLASS[state] || "muted";
     li.className = "step " + cls;
-    li.querySelector(".icon").textContent = ICONS[cls];
+    li.querySelector(".icon").className = "icon i-" + icon(state);
     li.querySelector(".state").textContent = state.replace(/_/g, " ");
     if (extra && extra.elapsed !== undefined) li.querySelector(".elapsed").textContent = extra.elapsed;
     if (extra && extra.detail !== undefined) li.querySelector(".detail").textContent = extra.detail;
@@ -150,13 +152,13 @@
       case "job_started": setJobState("running"); break;
       case "job_succeeded":
         setJobState("succeeded");
-        outcome("✓ Onboarded: account " + e.account_id + " (" + e.outcome + ")", "ok");
+        outcome("Onboarded: account " + e.account_id + " (" + e.outcome + ")", "ok");
         break;
       case "job_failed":
         setJobState("failed");
-        outcome("✗ Failed" + (e.step ? " at " + e.step : "") + ": " + failureText(e) + " (" + e.code + ")", "bad");
+        outcome("Failed" + (e.step ? " at " + e.step : "") + ": " + failureText(e) + " (" + e.code + ")", "bad");
         break;
-      case "job_cancelled": setJobState("cancelled"); outcome("⊘ Cancelled", "muted"); break;
+      case "job_cancelled": setJobState("cancelled"); outcome("Cancelled", "muted"); break;
       case "step_started": step(e.step, "running", { elapsed: "", detail: "" }); break;
       case "step_finished":
         step(e.step, e.warning ? "warning" : "succeeded", { elapsed: secs(e.elapsed_ms), detail: e.warning || "" });
@@ -244,7 +246,7 @@
   }
   const live = $("live");
   const source = new EventSource("/api/v1/jobs/" + encodeURIComponent(jobId) + "/events");
-  source.onopen = function () { if (!finished) live.textContent = "● Live"; };
+  source.onopen = function () { if (!finished) live.textContent = "Live"; };
   source.onmessage = function (m) {
     let d;
     try { d = JSON.parse(m.data); } catch (_) { return; }
@@ -264,7 +266,7 @@
   source.onerror = function () {
     if (finished) return;
     live.textContent = source.readyState === EventSource.CLOSED
-      ? "✗ Disconnected — reload the page"
-      : "↻ Connection lost — reconnecting…";
+      ? "Disconnected — reload the page"
+      : "Connection lost — reconnecting…";
   };
 })();

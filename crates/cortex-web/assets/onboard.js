@@ -22,3 +22,25 @@
   form.addEventListener("change", update);
   update();
 })();
+// The wizard's sections at a glance: a section is done when every required field it shows is
+// valid (or it asks for nothing: its defaults do), "to do" while one is not.
+(function () {
+  const form = document.getElementById("onboard-form");
+  const rail = document.getElementById("progress");
+  if (!form || !rail) return;
+  function mark() {
+    for (const li of rail.querySelectorAll("li[data-step]")) {
+      const section = document.getElementById("step-" + li.dataset.step);
+      if (!section) continue;
+      const fields = [...section.querySelectorAll("input, select, textarea")]
+        .filter((e) => e.required && !e.closest("[hidden]"));
+      const state = fields.every((e) => e.checkValidity()) ? "done" : "todo";
+      li.className = state;
+      li.querySelector(".icon").className = "icon " + (state === "done" ? "i-ok" : state === "todo" ? "i-warn" : "i-pending");
+      li.querySelector(".state").textContent = state === "done" ? " (complete)" : state === "todo" ? " (to fill in)" : "";
+    }
+  }
+  form.addEventListener("input", mark);
+  form.addEventListener("change", () => setTimeout(mark, 0));
+  mark();
+})();

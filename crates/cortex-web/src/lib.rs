@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), record_http))
         .fallback(route_not_found)
+        .layer(middleware::from_fn(pages::error_pages))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -123,8 +124,8 @@ pub async fn serve(
     result
 }
 
-async fn route_not_found() -> ApiError {
-    ApiError::for_status(axum::http::StatusCode::NOT_FOUND)
+async fn route_not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    pages::not_found(uri.path(), &headers)
 }
 
 /// Counts requests by matched route (`/api/v1/jobs/{id}`, not the id).

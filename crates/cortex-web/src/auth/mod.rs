@@ -241,8 +241,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
         let p = principal(parts)?;
         if p.user.role < Role::Operator {
             return Err(ApiError::forbidden(format!(
-                "{} is a {}: this needs the operator role",
-                p.user.name, p.user.role
+                "{} is {}: this needs the operator role",
+                p.user.name,
+                p.user.role.with_article()
             )));
         }
         Ok(Operator(p))
@@ -259,8 +260,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
         let p = principal(parts)?;
         if p.user.role < Role::Admin {
             return Err(ApiError::forbidden(format!(
-                "{} is a {}: this needs the admin role",
-                p.user.name, p.user.role
+                "{} is {}: this needs the admin role",
+                p.user.name,
+                p.user.role.with_article()
             )));
         }
         Ok(Admin(p))

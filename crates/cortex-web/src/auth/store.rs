@@ -71,6 +71,17 @@ impl FromStr for Role {
     }
 }
 
+impl Role {
+    /// The role with its article, for sentences: "a viewer", "an operator", "an admin".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Role::Viewer => "a viewer",
+            Role::Operator => "an operator",
+            Role::Admin => "an admin",
+        }
+    }
+}
+
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -25,8 +25,7 @@ use super::onboard::{
     ConnectionOption, FeatureOption, OnboardValues, Problem, Submitted, connection_options,
     features, request_of,
 };
-use super::{Nav, PageUser, no_store};
-use crate::auth::Operator;
+use super::{FormCaller, FormPage, Nav, PageAction, PageUser, Refused, no_store};
 use crate::error::ApiError;
 use crate::extract::FormFields;
 use crate::state::AppState;
@@ -142,7 +141,7 @@ fn defaults_of(mut request: Value) -> Result<(RawRequest, Option<SecretString>),
 
 pub async fn bulk_submit(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    caller: FormCaller,
     body: String,
 ) -> Response {
     let form = FormFields::parse(&body);
@@ -158,6 +157,19 @@ pub async fn bulk_submit(
         features: chosen,
         ..
     } = request_of(&form);
+    let this = FormPage {
+        path: "/bulk",
+        secret: (values.identity == "existing").then_some("client secret"),
+    };
+    let (who, refused) = match caller.permit(PageAction::Onboard, &this) {
+        Ok(who) => (who, None),
+        Err(Refused::SignIn(to)) => return to.into_response(),
+        Err(Refused::Page {
+            who,
+            status,
+            problem,
+        }) => (*who, Some((status, problem))),
+    };
     let connections = connection_options(&state, &values.connection).await;
     let mut page = BulkPage {
         nav: Nav::of(&who),
@@ -171,6 +183,10 @@ pub async fn bulk_submit(
         valid: 0,
         invalid: 0,
     };
+    if let Some((status, problem)) = refused {
+        page.problems.push(problem);
+        return no_store((status, page).into_response());
+    }
     let refuse = |page: BulkPage| no_store((StatusCode::BAD_REQUEST, page).into_response());
     let (base, secret) = match defaults_of(request) {
         Ok(d) => d,

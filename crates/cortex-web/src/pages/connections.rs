@@ -19,8 +19,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::onboard::Problem;
-use super::{Badge, Nav, PageUser, no_store, url_encode};
-use crate::auth::{Admin, Operator, Principal};
+use super::{
+    Badge, FormCaller, FormPage, Nav, PageAction, PageUser, Refused, no_store, url_encode,
+};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::form_pairs;
 use crate::state::AppState;
@@ -144,7 +146,46 @@ pub async fn page(
     .await
 }
 
-pub async fn add(State(state): State<AppState>, Admin(who): Admin, body: String) -> Response {
+/// The connections page: where its forms come back to, and the secret the add form asks for.
+const THIS: FormPage<'static> = FormPage {
+    path: "/connections",
+    secret: Some("secret key"),
+};
+
+/// The caller, if allowed; else the page again with why (and `values` as typed), or the trip
+/// to the sign-in page.
+async fn permit(
+    state: &AppState,
+    caller: FormCaller,
+    action: PageAction,
+    values: ConnectionValues,
+) -> Result<Principal, Response> {
+    let form = FormPage {
+        secret: (action == PageAction::SaveConnections).then_some("secret key"),
+        ..THIS
+    };
+    match caller.permit(action, &form) {
+        Ok(who) => Ok(who),
+        Err(Refused::SignIn(to)) => Err(to.into_response()),
+        Err(Refused::Page {
+            who,
+            status,
+            problem,
+        }) => Err(render(
+            state,
+            &who,
+            status,
+            Extras {
+                values,
+                problems: vec![problem],
+                ..Extras::default()
+            },
+        )
+        .await),
+    }
+}
+
+pub async fn add(State(state): State<AppState>, caller: FormCaller, body: String) -> Response {
     let form = form_pairs(&body);
     let one = |name: &str| {
         form.iter()
@@ -158,22 +199,26 @@ pub async fn add(State(state): State<AppState>, Admin(who): Admin, body: String)
         access_key_id: one("access_key_id"),
         secret_key: one("secret_key").map(SecretString::from),
     };
+    let values = || ConnectionValues {
+        name: raw.name.clone().unwrap_or_default(),
+        api_url: raw.api_url.clone().unwrap_or_default(),
+        access_key_id: raw.access_key_id.clone().unwrap_or_default(),
+    };
+    let who = match permit(&state, caller, PageAction::SaveConnections, values()).await {
+        Ok(who) => who,
+        Err(page) => return page,
+    };
     match crate::routes::connections::save_connection(&state, &raw, &who.actor()).await {
         Ok((saved, _)) => {
             Redirect::to(&format!("/connections?saved={}", url_encode(&saved.name))).into_response()
         }
         Err(e) => {
-            let values = ConnectionValues {
-                name: raw.name.clone().unwrap_or_default(),
-                api_url: raw.api_url.clone().unwrap_or_default(),
-                access_key_id: raw.access_key_id.clone().unwrap_or_default(),
-            };
             render(
                 &state,
                 &who,
                 e.status,
                 Extras {
-                    values,
+                    values: values(),
                     problems: super::problems_of(&e, "connection"),
                     ..Extras::default()
                 },
@@ -185,20 +230,31 @@ pub async fn add(State(state): State<AppState>, Admin(who): Admin, body: String)
 
 pub async fn test(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    caller: FormCaller,
     Path(name): Path<String>,
 ) -> Response {
+    let who = match permit(
+        &state,
+        caller,
+        PageAction::TestConnections,
+        Default::default(),
+    )
+    .await
+    {
+        Ok(who) => who,
+        Err(page) => return page,
+    };
     match crate::routes::connections::test_connection(&state, &name, &who.actor()).await {
         Ok(result) => {
             let badge = if result.ok {
                 Badge {
-                    icon: "✓",
+                    icon: "ok",
                     text: "Connection OK".into(),
                     class: "ok",
                 }
             } else {
                 Badge {
-                    icon: "✗",
+                    icon: "bad",
                     text: "Connection failed".into(),
                     class: "bad",
                 }
@@ -237,9 +293,20 @@ pub async fn test(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Admin(who): Admin,
+    caller: FormCaller,
     Path(name): Path<String>,
 ) -> Response {
+    let who = match permit(
+        &state,
+        caller,
+        PageAction::DeleteConnections,
+        Default::default(),
+    )
+    .await
+    {
+        Ok(who) => who,
+        Err(page) => return page,
+    };
     let deleted = async {
         let name = match crate::routes::connections::target(&name)? {
             crate::routes::connections::Target::Saved(name) => name,

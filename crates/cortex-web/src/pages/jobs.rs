@@ -10,8 +10,11 @@ use cortex_store::{BatchId, JobId, JobState};
 use onboarding_engine::OnboardingRequest;
 
 use super::job_view::{self, CapabilityView, Fact, PlanGroupView};
-use super::{Badge, Nav, PageError, PageUser, badge, job_name, no_store, when};
-use crate::auth::Operator;
+use super::{
+    Badge, FormCaller, FormPage, Nav, PageAction, PageError, PageUser, Refused, badge, job_name,
+    no_store, when,
+};
+use crate::auth::{Operator, Principal};
 use crate::error::ApiError;
 use crate::extract::parse_id;
 use crate::state::AppState;
@@ -190,10 +193,15 @@ pub async fn job_page(
 /// handlers do the work (same checks, same audit), then back to the job page.
 pub async fn job_action(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    caller: FormCaller,
     Path((raw, action)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     use crate::routes::jobs;
+    let id: JobId = parse_id("id", &raw)?;
+    let who = match permitted(caller, PageAction::ControlJobs, &format!("/jobs/{id}"))? {
+        Ok(who) => who,
+        Err(sign_in) => return Ok(sign_in),
+    };
     let done = match action.as_str() {
         "approve" => jobs::approve(State(state), Operator(who), Path(raw.clone())).await,
         "cancel" => jobs::cancel(State(state), Operator(who), Path(raw.clone())).await,
@@ -203,15 +211,38 @@ pub async fn job_action(
     Ok(Redirect::to(&format!("/jobs/{}", done.0.id)).into_response())
 }
 
+/// A button's caller if allowed; the sign-in trip back to `page` without a session; else the
+/// refusal as an error page (a button has nothing typed to keep).
+fn permitted(
+    caller: FormCaller,
+    action: PageAction,
+    page: &str,
+) -> Result<Result<Principal, Response>, PageError> {
+    let form = FormPage {
+        path: page,
+        secret: None,
+    };
+    match caller.permit(action, &form) {
+        Ok(who) => Ok(Ok(who)),
+        Err(Refused::SignIn(to)) => Ok(Err(to.into_response())),
+        Err(Refused::Page { problem, .. }) => Err(ApiError::forbidden(problem.message).into()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A batch
 
 /// `POST /batches/{id}/retry` from the batch page: the API's handler, then back to the page.
 pub async fn batch_retry(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    caller: FormCaller,
     Path(raw): Path<String>,
 ) -> Result<Response, PageError> {
+    let id: BatchId = parse_id("id", &raw)?;
+    let who = match permitted(caller, PageAction::RetryBatches, &format!("/batches/{id}"))? {
+        Ok(who) => who,
+        Err(sign_in) => return Ok(sign_in),
+    };
     let done = crate::routes::jobs::retry_batch(State(state), Operator(who), Path(raw)).await?;
     Ok(Redirect::to(&format!("/batches/{}", done.0.batch_id)).into_response())
 }

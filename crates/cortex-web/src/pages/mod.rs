@@ -36,7 +36,7 @@ use serde_json::Value;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::auth::{Interactive, Principal, Via, cookie, page_principal};
+use crate::auth::{Principal, Via, cookie, page_principal};
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormFields};
 use crate::state::AppState;
@@ -53,6 +53,9 @@ mod dashboard;
 mod job_view;
 mod jobs;
 mod onboard;
+pub mod permits;
+
+pub use permits::{FormCaller, FormPage, May, PageAction, Refused};
 
 /// Our stylesheet and scripts, served from the binary: `(name, content type, body)`.
 const ASSETS: [(&str, &str, &str); 6] = [
@@ -70,6 +73,7 @@ const ASSETS: [(&str, &str, &str); 6] = [
         JS,
         include_str!("../../assets/result-card.js"),
     ),
+    ("forms.js", JS, include_str!("../../assets/forms.js")),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -136,14 +140,13 @@ fn csrf_of(p: &Principal) -> String {
     }
 }
 
-/// What every signed-in page shows in its header.
+/// What every signed-in page shows in its header, and what its user may do there.
 pub struct Nav {
     pub user: String,
     pub role: String,
     pub csrf: String,
-    pub can_onboard: bool,
-    /// May save and delete Prisma Cloud connections.
-    pub is_admin: bool,
+    /// The actions the user's role allows ([`PageAction`]): the only thing templates ask.
+    pub may: May,
 }
 
 impl Nav {
@@ -152,8 +155,7 @@ impl Nav {
             user: p.user.name.clone(),
             role: p.user.role.to_string(),
             csrf: csrf_of(p),
-            can_onboard: p.user.role >= crate::auth::Role::Operator,
-            is_admin: p.user.role >= crate::auth::Role::Admin,
+            may: May::of(p.user.role),
         }
     }
 }
@@ -211,33 +213,95 @@ macro_rules! page_error_from {
 page_error_from!(
     ApiError,
     cortex_store::StoreError,
-    onboarding_engine::EngineError
+    onboarding_engine::EngineError,
+    crate::auth::AuthError
 );
 
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    /// The visitor's navigation when signed in (an error page is still a page of the site).
+    pub nav: Option<Nav>,
     pub title: String,
     pub message: String,
     pub field: Option<String>,
 }
 
+/// A page's failure, carried on the response until [`error_pages`] renders it with the
+/// visitor's navigation.
+#[derive(Clone, Debug)]
+struct PageFailure {
+    title: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+fn title_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "Not possible now",
+        s if s.is_client_error() => "Bad request",
+        _ => "Something went wrong",
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let title = match e.status {
-            StatusCode::NOT_FOUND => "Not found".to_owned(),
-            StatusCode::FORBIDDEN => "Not allowed".to_owned(),
-            StatusCode::CONFLICT => "Not possible now".to_owned(),
-            s if s.is_client_error() => "Bad request".to_owned(),
-            _ => "Something went wrong".to_owned(),
-        };
-        let page = ErrorPage {
-            title,
+        let failure = PageFailure {
+            title: title_of(e.status),
             message: e.body.message,
             field: e.body.field,
         };
-        no_store((e.status, page).into_response())
+        // Rendered without navigation here; [`error_pages`] adds it for a signed-in visitor.
+        let page = ErrorPage {
+            nav: None,
+            title: failure.title.to_owned(),
+            message: failure.message.clone(),
+            field: failure.field.clone(),
+        };
+        let mut r = no_store((e.status, page).into_response());
+        r.extensions_mut().insert(failure);
+        r
+    }
+}
+
+/// Middleware (inside authentication): an error page of a page keeps the site's navigation,
+/// for whoever is signed in.
+pub async fn error_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let nav = page_principal(&parts).map(|p| Nav::of(&p));
+    let response = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    let (Some(failure), Some(nav)) = (response.extensions().get::<PageFailure>().cloned(), nav)
+    else {
+        return response;
+    };
+    let page = ErrorPage {
+        nav: Some(nav),
+        title: failure.title.to_owned(),
+        message: failure.message,
+        field: failure.field,
+    };
+    no_store((response.status(), page).into_response())
+}
+
+/// The answer for a path nothing serves: a page (with the navigation) for a browser, the
+/// API's JSON for everyone else and under `/api/`.
+pub fn not_found(path: &str, headers: &HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if browser && !path.starts_with("/api/") {
+        PageError(ApiError::not_found("there is no page at this address")).into_response()
+    } else {
+        ApiError::for_status(StatusCode::NOT_FOUND).into_response()
     }
 }
 
@@ -263,6 +327,8 @@ pub fn problems_of(e: &ApiError, subject: &str) -> Vec<onboard::Problem> {
 
 /// A status shown with an icon and a word, never by colour alone.
 pub struct Badge {
+    /// The icon's name: `class="icon i-{icon}"`, drawn by the stylesheet (no font has to
+    /// carry a symbol): ok, bad, warn, run, pending, stopped.
     pub icon: &'static str,
     pub text: String,
     pub class: &'static str,
@@ -270,14 +336,12 @@ pub struct Badge {
 
 pub fn badge(state: &str) -> Badge {
     let (icon, class) = match state {
-        "succeeded" | "ok" | "enabled" => ("✓", "ok"),
-        "failed" | "error" => ("✗", "bad"),
-        "warning" | "not_in_prisma_cloud" => ("!", "warn"),
-        "running" => ("▶", "run"),
-        // Not ⏸: common fonts lack it.
-        "awaiting_approval" => ("!", "warn"),
-        "cancelled" | "disabled" | "skipped" => ("⊘", "muted"),
-        _ => ("○", "muted"),
+        "succeeded" | "ok" | "enabled" => ("ok", "ok"),
+        "failed" | "error" => ("bad", "bad"),
+        "warning" | "not_in_prisma_cloud" | "awaiting_approval" => ("warn", "warn"),
+        "running" => ("run", "run"),
+        "cancelled" | "disabled" | "skipped" => ("stopped", "muted"),
+        _ => ("pending", "muted"),
     };
     Badge {
         icon,
@@ -300,6 +364,8 @@ pub struct LoginPage {
     pub sso: Option<Link>,
     /// The local name and password form (off with `local_users = false`).
     pub local: bool,
+    /// Why the visitor is here (their session ended while they were on a form).
+    pub notice: Option<&'static str>,
 }
 
 pub use crate::auth::oidc_pages::Link;
@@ -328,6 +394,10 @@ fn render_login(
         href: format!("/auth/oidc/start?next={}", url_encode(&next)),
         text: format!("Sign in with {}", o.config().display_name),
     });
+    let notice = next.contains("restore=1").then_some(
+        "Your session ended. Sign in again to go back to your form: what you typed is kept in \
+         this browser tab, except secrets, which are never kept.",
+    );
     let page = LoginPage {
         token: token.clone(),
         next,
@@ -335,6 +405,7 @@ fn render_login(
         error,
         sso,
         local: state.config().local_users,
+        notice,
     };
     let mut r = no_store((status, page).into_response());
     r.headers_mut()
@@ -429,12 +500,27 @@ pub async fn login_submit(
     }
 }
 
+/// `POST /logout`: without a session (it ended already) straight to the sign-in page; a stale
+/// form is refused as a page, not JSON.
 pub async fn logout(
     State(state): State<AppState>,
-    Interactive(p, session): Interactive,
-) -> Result<Response, ApiError> {
+    caller: FormCaller,
+) -> Result<Response, PageError> {
+    let Some(who) = caller.into_principal() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let session = match (&who.via, who.csrf_ok) {
+        (Via::Session(s), true) => s,
+        _ => {
+            return Err(ApiError::forbidden(
+                "this sign-out form was out of date, so you are still signed in: use Sign out again",
+            )
+            .into());
+        }
+    };
     state.auth().delete_session(&session.id_hash).await?;
-    if p.user
+    if who
+        .user
         .id
         .starts_with(crate::auth::oidc_store::SSO_ID_PREFIX)
     {

@@ -29,7 +29,7 @@ use axum::extract::RawQuery;
 use cortex_store::JobId;
 use onboarding_engine::{GroupRef, IdentitySource, OnboardingRequest, Scope};
 
-use super::{Nav, PageError, PageUser, no_store};
+use super::{FormCaller, FormPage, Nav, PageAction, PageError, PageUser, Refused, no_store};
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{FormFields, parse_id};
@@ -38,8 +38,11 @@ use crate::state::AppState;
 pub struct FeatureOption {
     pub value: &'static str,
     pub label: &'static str,
-    /// What the feature needs in Azure, from the same catalog the Terraform configuration uses.
-    pub help: String,
+    /// What the feature does, in one sentence, from the permission catalog the Terraform
+    /// configuration uses.
+    pub purpose: &'static str,
+    /// The raw Azure roles and actions it adds (shown behind a toggle).
+    pub details: Vec<String>,
     pub checked: bool,
 }
 
@@ -132,8 +135,8 @@ pub struct OnboardPage {
     pub groups: Vec<GroupOption>,
     /// Why the existing groups could not be listed.
     pub groups_error: Option<String>,
-    /// What flow logs need in Azure (from the permission catalog).
-    pub flow_logs_help: String,
+    /// What flow logs do and need in Azure (from the permission catalog).
+    pub flow_logs: azure_config::permissions::Needs,
     /// The Prisma Cloud connections to choose from.
     pub connections: Vec<ConnectionOption>,
     pub problems: Vec<Problem>,
@@ -181,11 +184,15 @@ pub(super) async fn connection_options(state: &AppState, chosen: &str) -> Vec<Co
 pub(super) fn features(chosen: &[String]) -> Vec<FeatureOption> {
     Feature::ALL
         .into_iter()
-        .map(|f| FeatureOption {
-            value: f.short_name(),
-            label: f.display_name(),
-            help: azure_config::permissions::feature_needs(f).summary(),
-            checked: chosen.iter().any(|c| c == f.short_name()),
+        .map(|f| {
+            let needs = azure_config::permissions::feature_needs(f);
+            FeatureOption {
+                value: f.short_name(),
+                label: f.display_name(),
+                purpose: needs.purpose,
+                details: needs.details(),
+                checked: chosen.iter().any(|c| c == f.short_name()),
+            }
         })
         .collect()
 }
@@ -243,7 +250,7 @@ async fn render(
         features: features(chosen_features),
         groups,
         groups_error,
-        flow_logs_help: azure_config::permissions::flow_log_needs().summary(),
+        flow_logs: azure_config::permissions::flow_log_needs(),
         connections,
         problems,
     };
@@ -557,7 +564,7 @@ pub(super) fn request_of(form: &FormFields) -> Submitted {
 
 pub async fn onboard_submit(
     State(state): State<AppState>,
-    Operator(who): Operator,
+    caller: FormCaller,
     body: String,
 ) -> Response {
     let form = FormFields::parse(&body);
@@ -567,6 +574,31 @@ pub async fn onboard_submit(
         features,
         groups,
     } = request_of(&form);
+    let this = FormPage {
+        path: "/onboard",
+        secret: (values.identity == "existing").then_some("client secret"),
+    };
+    let who = match caller.permit(PageAction::Onboard, &this) {
+        Ok(who) => who,
+        Err(Refused::SignIn(to)) => return to.into_response(),
+        Err(Refused::Page {
+            who,
+            status,
+            problem,
+        }) => {
+            let nav = Nav::of(&who);
+            return render(
+                &state,
+                nav,
+                status,
+                values,
+                &features,
+                &groups,
+                vec![problem],
+            )
+            .await;
+        }
+    };
     let (status, problems) = match crate::routes::jobs::parse_row(request, "") {
         Ok((request, secret)) => {
             // Edit and retry of an existing identity: the old job's secret, kept server-side.

@@ -394,3 +394,50 @@ pub async fn read_sse(
     }
     (events, raw)
 }
+
+/// A form POST with the session cookie (and the CSRF token in the body when given).
+pub async fn post_form(
+    server: &Server,
+    path: &str,
+    auth: &Auth,
+    csrf: bool,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let Auth::Cookie {
+        cookie,
+        csrf: token,
+    } = auth
+    else {
+        panic!("a session")
+    };
+    let mut pairs: Vec<(&str, &str)> = fields.to_vec();
+    if csrf {
+        pairs.push(("csrf_token", token.as_deref().unwrap()));
+    }
+    let body = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    server
+        .http
+        .post(server.url(path))
+        .header("cookie", cookie.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -11,53 +11,6 @@ async fn get(server: &Server, path: &str, auth: &Auth) -> reqwest::Response {
     server.request("GET", path, auth, None).await
 }
 
-/// A form POST with the session cookie (and the CSRF token in the body when given).
-async fn post_form(
-    server: &Server,
-    path: &str,
-    auth: &Auth,
-    csrf: bool,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let Auth::Cookie {
-        cookie,
-        csrf: token,
-    } = auth
-    else {
-        panic!("a session")
-    };
-    let mut pairs: Vec<(&str, &str)> = fields.to_vec();
-    if csrf {
-        pairs.push(("csrf_token", token.as_deref().unwrap()));
-    }
-    let body = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    server
-        .http
-        .post(server.url(path))
-        .header("cookie", cookie.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn visitors_sign_in_and_viewers_see_the_list_only() {
     let server = Server::start_with(Options {
@@ -188,7 +141,9 @@ async fn admins_add_test_and_delete_through_the_forms() {
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("id=\"test-result\""), "{html}");
-    assert!(html.contains("<span aria-hidden=\"true\">✓</span> <strong>Connection OK</strong>"));
+    assert!(html.contains(
+        "<span class=\"icon i-ok\" aria-hidden=\"true\"></span> <strong>Connection OK</strong>"
+    ));
     // A wrong key fails cleanly.
     let wrong = [
         ("name", "wrong"),
@@ -205,9 +160,9 @@ async fn admins_add_test_and_delete_through_the_forms() {
     let r = post_form(&server, "/connections/wrong/test", &admin, true, &[]).await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    assert!(
-        html.contains("<span aria-hidden=\"true\">✗</span> <strong>Connection failed</strong>")
-    );
+    assert!(html.contains(
+        "<span class=\"icon i-bad\" aria-hidden=\"true\"></span> <strong>Connection failed</strong>"
+    ));
     assert!(html.contains("invalid_credentials"));
     assert!(!html.contains(CANARY));
     // An unknown one: 404 with the page.

@@ -13,6 +13,7 @@ mod events;
 mod job_page;
 mod openapi;
 mod pages;
+mod permits;
 mod replicas;
 mod sso;
 mod sso_harness;

@@ -446,14 +446,20 @@ async fn the_dashboard_joins_accounts_with_our_jobs_and_filters_them() {
     let (status, html) = page(&server, "/", &auth).await;
     assert_eq!(status, 200);
     let good = row(&html, &healthy);
-    assert!(good.contains("✓</span> ok</span> Flow Logs"), "{good}");
+    assert!(
+        good.contains(r#"i-ok" aria-hidden="true"></span> ok</span> Flow Logs"#),
+        "{good}"
+    );
     assert!(
         good.contains("succeeded") && !good.contains("data-attention"),
         "{good}"
     );
     let bad = row(&html, &broken);
     assert!(bad.contains(r#"data-attention="true""#), "{bad}");
-    assert!(bad.contains("✗</span> error</span>"), "{bad}");
+    assert!(
+        bad.contains(r#"i-bad" aria-hidden="true"></span> error</span>"#),
+        "{bad}"
+    );
     assert!(bad.contains("failed"), "{bad}");
     // Filters and search.
     let (_, html) = page(&server, "/?filter=attention", &auth).await;
