@@ -19,6 +19,11 @@
 //! login_window_secs = 60
 //! max_batch_rows = 1000
 //! max_body_bytes = 2097152
+//! max_connections = 1024   # open connections (plain or TLS); lowered to fit the open-file limit
+//! header_read_timeout_secs = 10  # from a request's first byte (or TLS hello) to its last header
+//! idle_timeout_secs = 60   # a connection with no request in flight and nothing sent is closed
+//! token_days = 90          # API tokens: lifetime when the request names none…
+//! token_max_days = 365     # …and the longest one may ask for
 //! ```
 
 use std::collections::HashMap;
@@ -45,10 +50,15 @@ pub struct WebSettings {
     pub login_window_secs: Option<u64>,
     pub max_batch_rows: Option<u32>,
     pub max_body_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub token_days: Option<u32>,
+    pub token_max_days: Option<u32>,
 }
 
 /// The environment variables read, one per [`WebSettings`] field.
-pub const ENV_VARS: [&str; 13] = [
+pub const ENV_VARS: [&str; 18] = [
     "CORTEX_WEB_LISTEN",
     "CORTEX_WEB_DATA_DIR",
     "CORTEX_WEB_DATABASE_URL",
@@ -62,6 +72,11 @@ pub const ENV_VARS: [&str; 13] = [
     "CORTEX_WEB_LOGIN_WINDOW_SECS",
     "CORTEX_WEB_MAX_BATCH_ROWS",
     "CORTEX_WEB_MAX_BODY_BYTES",
+    "CORTEX_WEB_MAX_CONNECTIONS",
+    "CORTEX_WEB_HEADER_READ_TIMEOUT_SECS",
+    "CORTEX_WEB_IDLE_TIMEOUT_SECS",
+    "CORTEX_WEB_TOKEN_DAYS",
+    "CORTEX_WEB_TOKEN_MAX_DAYS",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -152,6 +167,11 @@ impl WebSettings {
             login_window_secs: get(&vars, "CORTEX_WEB_LOGIN_WINDOW_SECS")?,
             max_batch_rows: get(&vars, "CORTEX_WEB_MAX_BATCH_ROWS")?,
             max_body_bytes: get(&vars, "CORTEX_WEB_MAX_BODY_BYTES")?,
+            max_connections: get(&vars, "CORTEX_WEB_MAX_CONNECTIONS")?,
+            header_read_timeout_secs: get(&vars, "CORTEX_WEB_HEADER_READ_TIMEOUT_SECS")?,
+            idle_timeout_secs: get(&vars, "CORTEX_WEB_IDLE_TIMEOUT_SECS")?,
+            token_days: get(&vars, "CORTEX_WEB_TOKEN_DAYS")?,
+            token_max_days: get(&vars, "CORTEX_WEB_TOKEN_MAX_DAYS")?,
         })
     }
 
@@ -171,6 +191,13 @@ impl WebSettings {
             login_window_secs: self.login_window_secs.or(lower.login_window_secs),
             max_batch_rows: self.max_batch_rows.or(lower.max_batch_rows),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_connections: self.max_connections.or(lower.max_connections),
+            header_read_timeout_secs: self
+                .header_read_timeout_secs
+                .or(lower.header_read_timeout_secs),
+            idle_timeout_secs: self.idle_timeout_secs.or(lower.idle_timeout_secs),
+            token_days: self.token_days.or(lower.token_days),
+            token_max_days: self.token_max_days.or(lower.token_max_days),
         }
     }
 }
@@ -200,6 +227,11 @@ pub struct WebConfig {
     pub login_window: Duration,
     pub max_batch_rows: u32,
     pub max_body_bytes: usize,
+    /// Connection bounds of [`crate::serve`] ([`crate::conn`]).
+    pub connections: crate::conn::Limits,
+    /// API tokens: the lifetime when a request names none, and the longest allowed.
+    pub token_default_ttl: Duration,
+    pub token_max_ttl: Duration,
 }
 
 impl WebConfig {
@@ -284,6 +316,42 @@ impl WebConfig {
                 message: "expected sqlite://PATH or postgres://…".into(),
             });
         }
+        let max_connections = s.max_connections.unwrap_or(1024);
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(ConfigError::Invalid {
+                key: "max_connections",
+                message: "must be 1-1000000".into(),
+            });
+        }
+        let header_read = s.header_read_timeout_secs.unwrap_or(10);
+        if !(1..=3600).contains(&header_read) {
+            return Err(ConfigError::Invalid {
+                key: "header_read_timeout_secs",
+                message: "must be 1-3600".into(),
+            });
+        }
+        let idle = s.idle_timeout_secs.unwrap_or(60);
+        if !(1..=86_400).contains(&idle) {
+            return Err(ConfigError::Invalid {
+                key: "idle_timeout_secs",
+                message: "must be 1-86400".into(),
+            });
+        }
+        let token_max_days = s.token_max_days.unwrap_or(365);
+        if !(1..=3650).contains(&token_max_days) {
+            return Err(ConfigError::Invalid {
+                key: "token_max_days",
+                message: "must be 1-3650".into(),
+            });
+        }
+        let token_days = s.token_days.unwrap_or(90.min(token_max_days));
+        if !(1..=token_max_days).contains(&token_days) {
+            return Err(ConfigError::Invalid {
+                key: "token_days",
+                message: format!("must be 1-{token_max_days} (token_max_days)"),
+            });
+        }
+        let day = |d: u32| Duration::from_secs(u64::from(d) * 86_400);
         let sandbox = s.sandbox.unwrap_or(false);
         Ok(WebConfig {
             listen: s
@@ -302,6 +370,13 @@ impl WebConfig {
             login_window: Duration::from_secs(window),
             max_batch_rows: rows,
             max_body_bytes: body,
+            connections: crate::conn::Limits {
+                max_connections,
+                header_read_timeout: Duration::from_secs(header_read),
+                idle_timeout: Duration::from_secs(idle),
+            },
+            token_default_ttl: day(token_days),
+            token_max_ttl: day(token_max_days),
         })
     }
 

@@ -327,7 +327,14 @@ pub struct SessionView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Days until it expires: the server's `token_days` (90) when absent, at most its
+    /// `token_max_days` (365).
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
+    /// What it may do (default `full`: the user's role).
+    pub scope: Option<crate::auth::TokenScope>,
 }
 
 /// A new API token: `token` is shown this once.

@@ -4,6 +4,7 @@
 mod batch;
 mod commands;
 mod common;
+mod connections;
 mod interrupt;
 mod onboard;
 mod secrets;

@@ -193,7 +193,8 @@ pub async fn list_tokens(
     }))
 }
 
-/// Create an API token with the caller's role. The token is in this answer only.
+/// Create an API token with the caller's role, narrowed by its `scope`, expiring after
+/// `expires_in_days`. The token is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "auth",
     request_body = CreateToken,
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody),
@@ -203,9 +204,25 @@ pub async fn create_token(
     Interactive(p, _): Interactive,
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<Response, ApiError> {
+    let max = state.config().token_max_ttl;
+    let ttl = match body.expires_in_days {
+        None => state.config().token_default_ttl,
+        Some(days) => {
+            let ttl = std::time::Duration::from_secs(u64::from(days) * 86_400);
+            if days == 0 || ttl > max {
+                return Err(ApiError::bad_parameter(
+                    "expires_in_days",
+                    format!("must be 1-{} days", max.as_secs() / 86_400),
+                )
+                .with_code("invalid_body"));
+            }
+            ttl
+        }
+    };
+    let scope = body.scope.unwrap_or_default();
     let (token, info) = state
         .auth()
-        .create_token(&p.user, &body.name)
+        .create_token(&p.user, &body.name, scope, ttl)
         .await
         .map_err(|e| match e {
             AuthError::Invalid { .. } => ApiError::from(e).with_code("invalid_body"),
@@ -216,7 +233,7 @@ pub async fn create_token(
         p.actor(),
         "token.created",
         &info.id,
-        serde_json::json!({"name": info.name}),
+        serde_json::json!({"name": info.name, "scope": info.scope, "expires_at": info.expires_at}),
     )
     .await;
     let mut response = (

@@ -11,4 +11,6 @@ mod events;
 mod openapi;
 mod pages;
 mod replicas;
+mod security;
+mod tokens;
 mod workflows;
