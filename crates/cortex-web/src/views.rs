@@ -254,6 +254,7 @@ pub struct AccountAction {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -280,7 +281,8 @@ pub struct AuditView {
     pub actor: String,
     pub action: String,
     pub target: String,
-    #[schema(value_type = Object)]
+    /// What the action was about; `null` when there is nothing more to say.
+    #[schema(value_type = Option<Object>)]
     pub detail: Value,
     pub prisma_request_ids: Vec<String>,
 }
@@ -307,8 +309,9 @@ pub struct AuditList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
-    #[schema(value_type = String, write_only)]
+    #[schema(value_type = String, write_only, min_length = 1, max_length = 4096)]
     pub password: prisma_types::SecretString,
 }
 

@@ -57,7 +57,7 @@ fn view(p: &Principal) -> SessionView {
 }
 
 /// Sign in: sets the session cookie and returns the CSRF token for state changes.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses((status = 200, description = "Signed in; the session cookie is set", body = SessionView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -155,7 +155,7 @@ pub(crate) async fn sign_in(
 }
 
 /// Sign out: ends the session and clears the cookie.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub async fn logout(
@@ -171,7 +171,7 @@ pub async fn logout(
 }
 
 /// The caller: user, role, and (for a cookie session) the CSRF token.
-#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/session", operation_id = "current_session", tag = "auth",
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 pub async fn current(Authed(p): Authed) -> Response {
     let mut response = axum::Json(view(&p)).into_response();
@@ -182,7 +182,7 @@ pub async fn current(Authed(p): Authed) -> Response {
 }
 
 /// The caller's API tokens (never the tokens themselves).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "auth",
     responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
@@ -195,7 +195,7 @@ pub async fn list_tokens(
 
 /// Create an API token with the caller's role, narrowed by its `scope`, expiring after
 /// `expires_in_days`. The token is in this answer only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_token", tag = "auth",
     request_body = CreateToken,
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -252,7 +252,7 @@ pub async fn create_token(
 }
 
 /// Revoke one of the caller's API tokens.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth",
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", operation_id = "delete_token", tag = "auth",
     params(("id" = String, Path, description = "Token id (UUID)")),
     responses((status = 204, description = "Revoked"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
