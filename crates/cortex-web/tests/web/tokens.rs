@@ -185,3 +185,61 @@ async fn the_server_bounds_come_from_its_configuration() {
     );
     assert!(e["message"].as_str().unwrap().contains("1-2 days"), "{e}");
 }
+
+/// A PostgreSQL users database made before tokens expired and had scopes: opening it adds
+/// both columns (old tokens: full scope, 90 days from now), and opening it again, from two
+/// replicas at once, changes nothing.
+#[tokio::test]
+async fn an_older_postgres_users_database_is_migrated() {
+    let url = cortex_store::testing::fresh_database("web_token_migration").await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, password_hash TEXT NOT NULL, \
+         role TEXT NOT NULL, created_at BIGINT NOT NULL); \
+         CREATE TABLE api_tokens (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, \
+         user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE, name TEXT NOT NULL, \
+         created_at BIGINT NOT NULL, last_used_at BIGINT); \
+         INSERT INTO users VALUES ('u1', 'erin', 'x', 'viewer', 1); \
+         INSERT INTO api_tokens (id, token_hash, user_id, name, created_at) VALUES \
+         ('t1', encode(sha256('cxw_old-token'::bytea), 'hex'), 'u1', 'old', 1);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (a, b) = tokio::join!(
+        cortex_web::AuthStore::connect_postgres(&url),
+        cortex_web::AuthStore::connect_postgres(&url)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    match a.check_token("cxw_old-token").await.unwrap() {
+        cortex_web::auth::TokenCheck::Valid { scope, user, .. } => {
+            assert_eq!(scope, cortex_web::auth::TokenScope::Full);
+            assert_eq!(user.name, "erin");
+        }
+        other => panic!("{other:?}"),
+    }
+    let user = b.list_users().await.unwrap().remove(0);
+    let tokens = b.list_tokens(&user).await.unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let left = tokens[0].expires_at - now;
+    assert!((90 * 86_400 - 120..=90 * 86_400).contains(&left), "{left}");
+    // New tokens get their own scope and expiry there too.
+    let (token, info) = b
+        .create_token(
+            &user,
+            "new",
+            cortex_web::auth::TokenScope::ReadOnly,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.expires_at, info.created_at + 60);
+    assert!(matches!(
+        a.check_token(token.expose()).await.unwrap(),
+        cortex_web::auth::TokenCheck::Valid {
+            scope: cortex_web::auth::TokenScope::ReadOnly,
+            ..
+        }
+    ));
+}
