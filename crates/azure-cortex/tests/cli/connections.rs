@@ -7,12 +7,12 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::common::Sandbox;
-use crate::serve::{Served, binary};
+use crate::serve::{Served, binary, login};
 
 const IDLE: usize = 1000;
 
@@ -56,24 +56,7 @@ async fn a_thousand_idle_connections_under_ulimit_1024_do_not_stop_healthz() {
     let banner: Value = serde_json::from_str(&server.banner[0]).unwrap();
     let password = banner["admin"]["password"].as_str().unwrap().to_owned();
     let addr = banner["address"].as_str().unwrap().to_owned();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let r = http
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"name": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, _) = login(&server.url(""), "admin", &password).await;
 
     // A thousand connections: half say nothing, half send a request head that never ends.
     let mut idle = Vec::with_capacity(IDLE);

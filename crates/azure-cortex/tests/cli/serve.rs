@@ -149,7 +149,7 @@ fn http() -> reqwest::Client {
 }
 
 /// Signs in; returns the cookie (`name=value`) and the CSRF token.
-async fn login(url: &str, name: &str, password: &str) -> (String, String) {
+pub(crate) async fn login(url: &str, name: &str, password: &str) -> (String, String) {
     let r = http()
         .post(format!("{url}/api/v1/auth/login"))
         .json(&json!({"name": name, "password": password}))

@@ -424,14 +424,28 @@ impl AuthStore {
             .max_connections(4)
             .connect(url)
             .await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(POSTGRES_SCHEMA))
-            .execute(&pool)
-            .await?;
         let store = Self {
             pool,
             location: "the PostgreSQL job store".into(),
         };
-        store.migrate(Backend::Postgres).await?;
+        // Replicas may start together: one at a time creates and migrates the tables (a
+        // session-level advisory lock on one connection; concurrent DDL would fail).
+        let mut conn = store.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(7243013001)")
+            .execute(&mut *conn)
+            .await?;
+        let prepared = async {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(POSTGRES_SCHEMA))
+                .execute(&mut *conn)
+                .await?;
+            store.migrate(&mut conn, Backend::Postgres).await
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock(7243013001)")
+            .execute(&mut *conn)
+            .await?;
+        prepared?;
+        drop(conn);
         Ok(store)
     }
 
@@ -467,7 +481,9 @@ impl AuthStore {
             pool,
             location: path.display().to_string(),
         };
-        store.migrate(Backend::Sqlite).await?;
+        let mut conn = store.pool.acquire().await?;
+        store.migrate(&mut conn, Backend::Sqlite).await?;
+        drop(conn);
         // WAL and shared-memory files get the database's mode from SQLite; tighten anyway.
         for suffix in ["-wal", "-shm"] {
             let mut p = path.as_os_str().to_owned();
@@ -480,7 +496,11 @@ impl AuthStore {
     /// Brings a database made by an older version up to this schema: tokens get `expires_at`
     /// (existing ones: [`LEGACY_TOKEN_DAYS`] from now) and `scope` (existing ones: `full`).
     /// Idempotent; each step checks the table first.
-    async fn migrate(&self, backend: Backend) -> Result<(), AuthError> {
+    async fn migrate(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+    ) -> Result<(), AuthError> {
         let columns_sql = match backend {
             Backend::Sqlite => "SELECT name FROM pragma_table_info('api_tokens')",
             Backend::Postgres => {
@@ -489,10 +509,9 @@ impl AuthStore {
             }
         };
         let columns: Vec<String> = sqlx::query_scalar(columns_sql)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
         let has = |c: &str| columns.iter().any(|x| x == c);
-        // Replicas may start together: PostgreSQL skips a column that another one just added.
         let if_missing = match backend {
             Backend::Sqlite => "",
             Backend::Postgres => "IF NOT EXISTS ",
@@ -509,7 +528,7 @@ impl AuthStore {
                 "ALTER TABLE api_tokens ADD COLUMN {if_missing}expires_at {big} NOT NULL \
                  DEFAULT {until}"
             )))
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
             tracing::info!(
                 database = %self.location,
@@ -521,7 +540,7 @@ impl AuthStore {
                 "ALTER TABLE api_tokens ADD COLUMN {if_missing}scope TEXT NOT NULL DEFAULT 'full' \
                  CHECK (scope IN ('full', 'read-only', 'metrics-only'))"
             )))
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         }
         Ok(())
