@@ -1,16 +1,19 @@
-//! `azure-cortex users add | list`: the web server's users, in the users database of the data
+//! `azure-cortex users add | list | token`: the web server's users, in the users database of the data
 //! directory (`<data-dir>/web-auth.db`, or `auth_database` of the configuration — the same
 //! [`crate::web_config`] as `serve`).
 //!
 //! A password is never a flag value (other users of the machine see command lines): it comes
-//! from `AZURE_CORTEX_PASSWORD` or from the file named by `--password-file`.
+//! from `AZURE_CORTEX_PASSWORD` or from the file named by `--password-file`. `users token`
+//! creates an API token for a user (with a scope and an expiry, as `POST /api/v1/tokens`) and
+//! prints it once, on stdout only.
 
 use std::path::{Path, PathBuf};
 
 use clap::ArgMatches;
 use cortex_cli::{CliError, Exit, GlobalArgs, Out};
+use cortex_web::auth::TokenScope;
 use cortex_web::auth::store::{validate_name, validate_password};
-use cortex_web::{AuthStore, Role, WebSettings};
+use cortex_web::{AuthStore, Role, WebConfig, WebSettings};
 use prisma_types::SecretString;
 
 use crate::web_config::{self, ConfigArgs};
@@ -22,7 +25,8 @@ pub const EXAMPLES: &str = "\
 Examples:
   AZURE_CORTEX_PASSWORD='correct horse battery' azure-cortex users add alice --role admin
   azure-cortex users add bob --role operator --password-file ./bob.password
-  azure-cortex users list";
+  azure-cortex users list
+  azure-cortex users token alice --name prometheus --scope metrics-only --expires-in-days 30";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum UsersCommand {
@@ -34,6 +38,44 @@ pub enum UsersCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Create an API token for a user; it is printed once (stdout) and stored as a hash.
+    #[command(after_help = EXAMPLES)]
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TokenArgs {
+    /// The user the token acts as.
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// What the token is for (1-100 characters), as listed by GET /api/v1/tokens.
+    #[arg(long = "name", value_name = "NAME")]
+    pub token_name: String,
+    /// full (the user's role), read-only (reads only) or metrics-only (GET /metrics only).
+    #[arg(long, value_enum, default_value = "full")]
+    pub scope: ScopeArg,
+    /// Days until it expires [default: the server's token_days, 90]; at most token_max_days.
+    #[arg(long, value_name = "DAYS")]
+    pub expires_in_days: Option<u32>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScopeArg {
+    Full,
+    ReadOnly,
+    MetricsOnly,
+}
+
+impl From<ScopeArg> for TokenScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Full => TokenScope::Full,
+            ScopeArg::ReadOnly => TokenScope::ReadOnly,
+            ScopeArg::MetricsOnly => TokenScope::MetricsOnly,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,6 +163,7 @@ pub async fn run(
     match command {
         UsersCommand::Add(args) => add(global, matches, &out, args).await,
         UsersCommand::List { config } => list(global, matches, &out, config).await,
+        UsersCommand::Token(args) => token(global, matches, &out, args).await,
     }
 }
 
@@ -129,6 +172,16 @@ async fn open(
     matches: &ArgMatches,
     config: &ConfigArgs,
 ) -> Result<AuthStore, CliError> {
+    open_with_config(global, matches, config)
+        .await
+        .map(|(auth, _)| auth)
+}
+
+async fn open_with_config(
+    global: &GlobalArgs,
+    matches: &ArgMatches,
+    config: &ConfigArgs,
+) -> Result<(AuthStore, WebConfig), CliError> {
     let config = web_config::load(
         global,
         matches,
@@ -139,7 +192,70 @@ async fn open(
     if !config.data_dir.exists() {
         create_private_dir(&config.data_dir)?;
     }
-    AuthStore::open_for(&config).await.map_err(auth_error)
+    let auth = AuthStore::open_for(&config).await.map_err(auth_error)?;
+    Ok((auth, config))
+}
+
+async fn token(
+    global: &GlobalArgs,
+    matches: &ArgMatches,
+    out: &Out,
+    args: TokenArgs,
+) -> Result<Exit, CliError> {
+    let (auth, config) = open_with_config(global, matches, &args.config).await?;
+    let created = async {
+        let max_days = config.token_max_ttl.as_secs() / 86_400;
+        let ttl = match args.expires_in_days {
+            None => config.token_default_ttl,
+            Some(days) if (1..=max_days).contains(&u64::from(days)) => {
+                std::time::Duration::from_secs(u64::from(days) * 86_400)
+            }
+            Some(_) => {
+                return Err(CliError::field(
+                    "expires_in_days",
+                    format!("--expires-in-days must be 1-{max_days} (token_max_days)"),
+                ));
+            }
+        };
+        let user = auth
+            .list_users()
+            .await
+            .map_err(auth_error)?
+            .into_iter()
+            .find(|u| u.name.eq_ignore_ascii_case(args.user.trim()))
+            .ok_or_else(|| {
+                CliError::field(
+                    "user",
+                    format!("no user named {} in {}", args.user, auth.location()),
+                )
+            })?;
+        auth.create_token(&user, &args.token_name, args.scope.into(), ttl)
+            .await
+            .map_err(auth_error)
+            .map(|(token, info)| (user, token, info))
+    }
+    .await;
+    auth.close().await;
+    let (user, token, info) = created?;
+    if out.json() {
+        out.json_line(&serde_json::json!({
+            "type": "token", "user": user.name, "id": info.id, "name": info.name,
+            "scope": info.scope, "created_at": info.created_at, "expires_at": info.expires_at,
+            "token": token.expose(),
+        }));
+    } else {
+        out.line(&format!(
+            "Created {} API token {} for {} ({}), expiring at {} (Unix {}). Shown only this once:",
+            info.scope,
+            info.name,
+            user.name,
+            user.role,
+            cortex_web::auth::store::rfc3339(info.expires_at),
+            info.expires_at
+        ));
+        out.line(token.expose());
+    }
+    Ok(Exit::Success)
 }
 
 async fn add(

@@ -31,6 +31,11 @@
 //! "<group object id>" = "operator"
 //! [oidc.app_roles]         # app role value = role
 //! "Cortex.Admin" = "admin"
+//! max_connections = 1024   # open connections (plain or TLS); lowered to fit the open-file limit
+//! header_read_timeout_secs = 10  # from a request's first byte (or TLS hello) to its last header
+//! idle_timeout_secs = 60   # a connection with no request in flight and nothing sent is closed
+//! token_days = 90          # API tokens: lifetime when the request names none…
+//! token_max_days = 365     # …and the longest one may ask for
 //! ```
 
 use std::collections::HashMap;
@@ -61,10 +66,15 @@ pub struct WebSettings {
     pub local_users: Option<bool>,
     /// Single sign-on.
     pub oidc: Option<crate::auth::oidc::OidcSettings>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub token_days: Option<u32>,
+    pub token_max_days: Option<u32>,
 }
 
 /// The environment variables read, one per [`WebSettings`] field.
-pub const ENV_VARS: [&str; 13] = [
+pub const ENV_VARS: [&str; 18] = [
     "CORTEX_WEB_LISTEN",
     "CORTEX_WEB_DATA_DIR",
     "CORTEX_WEB_DATABASE_URL",
@@ -78,6 +88,11 @@ pub const ENV_VARS: [&str; 13] = [
     "CORTEX_WEB_LOGIN_WINDOW_SECS",
     "CORTEX_WEB_MAX_BATCH_ROWS",
     "CORTEX_WEB_MAX_BODY_BYTES",
+    "CORTEX_WEB_MAX_CONNECTIONS",
+    "CORTEX_WEB_HEADER_READ_TIMEOUT_SECS",
+    "CORTEX_WEB_IDLE_TIMEOUT_SECS",
+    "CORTEX_WEB_TOKEN_DAYS",
+    "CORTEX_WEB_TOKEN_MAX_DAYS",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -172,6 +187,11 @@ impl WebSettings {
             max_body_bytes: get(&vars, "CORTEX_WEB_MAX_BODY_BYTES")?,
             local_users: boolean("CORTEX_WEB_LOCAL_USERS")?,
             oidc: crate::auth::oidc::OidcSettings::from_env(&vars),
+            max_connections: get(&vars, "CORTEX_WEB_MAX_CONNECTIONS")?,
+            header_read_timeout_secs: get(&vars, "CORTEX_WEB_HEADER_READ_TIMEOUT_SECS")?,
+            idle_timeout_secs: get(&vars, "CORTEX_WEB_IDLE_TIMEOUT_SECS")?,
+            token_days: get(&vars, "CORTEX_WEB_TOKEN_DAYS")?,
+            token_max_days: get(&vars, "CORTEX_WEB_TOKEN_MAX_DAYS")?,
         })
     }
 
@@ -196,6 +216,13 @@ impl WebSettings {
                 (Some(a), Some(b)) => Some(a.over(b)),
                 (a, b) => a.or(b),
             },
+            max_connections: self.max_connections.or(lower.max_connections),
+            header_read_timeout_secs: self
+                .header_read_timeout_secs
+                .or(lower.header_read_timeout_secs),
+            idle_timeout_secs: self.idle_timeout_secs.or(lower.idle_timeout_secs),
+            token_days: self.token_days.or(lower.token_days),
+            token_max_days: self.token_max_days.or(lower.token_max_days),
         }
     }
 }
@@ -229,6 +256,11 @@ pub struct WebConfig {
     pub local_users: bool,
     /// Single sign-on, when configured.
     pub oidc: Option<crate::auth::oidc::OidcConfig>,
+    /// Connection bounds of [`crate::serve`] ([`crate::conn`]).
+    pub connections: crate::conn::Limits,
+    /// API tokens: the lifetime when a request names none, and the longest allowed.
+    pub token_default_ttl: Duration,
+    pub token_max_ttl: Duration,
 }
 
 impl WebConfig {
@@ -313,6 +345,42 @@ impl WebConfig {
                 message: "expected sqlite://PATH or postgres://…".into(),
             });
         }
+        let max_connections = s.max_connections.unwrap_or(1024);
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(ConfigError::Invalid {
+                key: "max_connections",
+                message: "must be 1-1000000".into(),
+            });
+        }
+        let header_read = s.header_read_timeout_secs.unwrap_or(10);
+        if !(1..=3600).contains(&header_read) {
+            return Err(ConfigError::Invalid {
+                key: "header_read_timeout_secs",
+                message: "must be 1-3600".into(),
+            });
+        }
+        let idle = s.idle_timeout_secs.unwrap_or(60);
+        if !(1..=86_400).contains(&idle) {
+            return Err(ConfigError::Invalid {
+                key: "idle_timeout_secs",
+                message: "must be 1-86400".into(),
+            });
+        }
+        let token_max_days = s.token_max_days.unwrap_or(365);
+        if !(1..=3650).contains(&token_max_days) {
+            return Err(ConfigError::Invalid {
+                key: "token_max_days",
+                message: "must be 1-3650".into(),
+            });
+        }
+        let token_days = s.token_days.unwrap_or(90.min(token_max_days));
+        if !(1..=token_max_days).contains(&token_days) {
+            return Err(ConfigError::Invalid {
+                key: "token_days",
+                message: format!("must be 1-{token_max_days} (token_max_days)"),
+            });
+        }
+        let day = |d: u32| Duration::from_secs(u64::from(d) * 86_400);
         let sandbox = s.sandbox.unwrap_or(false);
         let oidc = s
             .oidc
@@ -344,6 +412,13 @@ impl WebConfig {
             max_body_bytes: body,
             local_users,
             oidc,
+            connections: crate::conn::Limits {
+                max_connections,
+                header_read_timeout: Duration::from_secs(header_read),
+                idle_timeout: Duration::from_secs(idle),
+            },
+            token_default_ttl: day(token_days),
+            token_max_ttl: day(token_max_days),
         })
     }
 

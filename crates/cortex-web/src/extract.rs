@@ -252,12 +252,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip())
-                .or_else(|| {
-                    parts
-                        .extensions
-                        .get::<ConnectInfo<crate::tls::TlsPeer>>()
-                        .map(|c| c.0.0.ip())
-                })
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
         ))
     }

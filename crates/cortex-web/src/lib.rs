@@ -19,9 +19,12 @@
 //! * [`sse`] — job and batch event streams (resume with `Last-Event-ID`).
 //! * [`error`] — `{code, message, field?, errors?}` with stable codes; [`extract`] parses
 //!   input at the edge; [`views`] are the bodies; [`metrics`]; [`tls`].
+//! * [`conn`] — the accept loop: connection cap, header read and idle timeouts (plain and
+//!   TLS alike).
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -33,7 +36,6 @@ pub mod tls;
 pub mod views;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -50,7 +52,8 @@ pub use state::{AppState, StartError};
 /// The application: every route, authentication, JSON errors, body limit, metrics.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
-    routes::api()
+    let tls = state.is_tls();
+    let app = routes::api()
         .into_router()
         .merge(pages::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), record_http))
@@ -62,7 +65,23 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(edge))
-        .with_state(state)
+        .with_state(state);
+    if tls {
+        app.layer(middleware::map_response(strict_transport_security))
+    } else {
+        app
+    }
+}
+
+/// Under TLS only (a plain-HTTP server must not pin browsers to HTTPS it does not serve):
+/// browsers use HTTPS for this host for a year. No `includeSubDomains`: the server does not
+/// speak for its neighbours.
+async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
 }
 
 /// `(METHOD, path)` of every route [`router`] serves.
@@ -77,6 +96,7 @@ pub fn openapi_document() -> String {
 
 /// Serves `app` on `listener` (TLS when configured) until `shutdown` resolves; then event
 /// streams end, the in-process worker (if configured) stops, and open requests finish.
+/// Connections are bounded as [`conn`] describes (`max_connections`, timeouts).
 pub async fn serve(
     listener: TcpListener,
     app: AppState,
@@ -98,21 +118,16 @@ pub async fn serve(
             token.cancel();
         }
     };
-    let result = match app.tls() {
-        None => {
-            let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(signal)
-                .await
-        }
-        Some(acceptor) => {
-            let listener = tls::TlsListener::new(listener, acceptor.clone())?;
-            let service = router(app.clone()).into_make_service_with_connect_info::<tls::TlsPeer>();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(signal)
-                .await
-        }
-    };
+    tokio::spawn(signal);
+    let result = conn::run(
+        listener,
+        router(app.clone()),
+        app.tls().cloned(),
+        app.config().connections,
+        app.metrics().connections.clone(),
+        token.clone(),
+    )
+    .await;
     token.cancel();
     if let Some(worker) = worker {
         match worker.await {

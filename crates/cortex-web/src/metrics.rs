@@ -14,6 +14,8 @@
 //!   `init`, `plan` and `apply` runs that finished, from the jobs' `terraform_phase` events.
 //! * `cortex_web_http_requests_total{method,route,status}` — this server's own requests, by
 //!   matched route.
+//! * `cortex_web_connections{state}`, `cortex_web_connections_closed_total{reason}`, … — the
+//!   connection cap and timeouts at work ([`crate::conn`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -26,6 +28,7 @@ use time::OffsetDateTime;
 pub struct Metrics {
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
     tally: tokio::sync::Mutex<EventTally>,
+    pub(crate) connections: std::sync::Arc<crate::conn::ConnectionStats>,
 }
 
 #[derive(Default)]
@@ -171,6 +174,7 @@ impl Metrics {
                 label(route)
             );
         }
+        self.connections.render(&mut out);
         Ok(out)
     }
 }

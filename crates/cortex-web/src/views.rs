@@ -303,6 +303,7 @@ pub struct AccountAction {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -329,7 +330,8 @@ pub struct AuditView {
     pub actor: String,
     pub action: String,
     pub target: String,
-    #[schema(value_type = Object)]
+    /// What the action was about; `null` when there is nothing more to say.
+    #[schema(value_type = Option<Object>)]
     pub detail: Value,
     pub prisma_request_ids: Vec<String>,
 }
@@ -356,8 +358,9 @@ pub struct AuditList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
-    #[schema(value_type = String, write_only)]
+    #[schema(value_type = String, write_only, min_length = 1, max_length = 4096)]
     pub password: prisma_types::SecretString,
 }
 
@@ -376,7 +379,14 @@ pub struct SessionView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Days until it expires: the server's `token_days` (90) when absent, at most its
+    /// `token_max_days` (365).
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
+    /// What it may do (default `full`: the user's role).
+    pub scope: Option<crate::auth::TokenScope>,
 }
 
 /// A new API token: `token` is shown this once.

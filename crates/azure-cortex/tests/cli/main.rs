@@ -5,6 +5,7 @@ mod batch;
 mod commands;
 mod common;
 mod emulator;
+mod connections;
 mod interrupt;
 mod onboard;
 mod packaging;

@@ -16,14 +16,14 @@ use serde_json::{Value, json};
 use crate::common::*;
 
 /// A running `azure-cortex serve` and what it printed before "Press Ctrl-C to stop."
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    banner: Vec<String>,
+    pub(crate) banner: Vec<String>,
     url: String,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
-fn binary() -> Command {
+pub(crate) fn binary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_azure-cortex"));
     c.env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -42,7 +42,7 @@ fn binary() -> Command {
 
 impl Served {
     /// Starts the server and reads stdout up to its last banner line (`json`: one line).
-    fn start(mut command: Command, json: bool) -> Served {
+    pub(crate) fn start(mut command: Command, json: bool) -> Served {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -104,12 +104,12 @@ impl Served {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 
     /// Sends `signal` and waits (at most 10 s) for the exit; returns the code and stderr.
-    fn stop(mut self, signal: &str) -> (Option<i32>, String) {
+    pub(crate) fn stop(mut self, signal: &str) -> (Option<i32>, String) {
         let sent = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -149,7 +149,7 @@ fn http() -> reqwest::Client {
 }
 
 /// Signs in; returns the cookie (`name=value`) and the CSRF token.
-async fn login(url: &str, name: &str, password: &str) -> (String, String) {
+pub(crate) async fn login(url: &str, name: &str, password: &str) -> (String, String) {
     let r = http()
         .post(format!("{url}/api/v1/auth/login"))
         .json(&json!({"name": name, "password": password}))

@@ -8,7 +8,10 @@
 //!   `GET /api/v1/auth/session`.
 //! * **Scripts** send `Authorization: Bearer <token>` with an API token created by a signed-in
 //!   user (shown once, stored as SHA-256); a bearer request needs no CSRF token (a browser never
-//!   attaches it by itself). A request with both is judged by its token.
+//!   attaches it by itself). A request with both is judged by its token. A token expires
+//!   (401 `token_expired`, saying when) and has a scope: `full` (the user's role), `read-only`
+//!   (GET/HEAD only) or `metrics-only` (`GET /metrics` only); a request outside it is refused
+//!   (403 `token_scope`) before any handler runs.
 //! * **Roles**: viewer (read), operator (onboard, offboard, approve, test a Prisma Cloud
 //!   connection, …), admin (save and delete connections; users).
 //! * **Login throttling** ([`throttle`]): five failures for one user name from one address within
@@ -20,6 +23,7 @@
 pub mod oidc;
 pub mod oidc_pages;
 pub mod oidc_store;
+pub mod redirect;
 pub mod store;
 pub mod throttle;
 
@@ -30,7 +34,9 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use store::{AuthError, AuthStore, GeneratedAdmin, Role, Session, TokenInfo, User};
+pub use store::{
+    AuthError, AuthStore, GeneratedAdmin, Role, Session, TokenCheck, TokenInfo, TokenScope, User,
+};
 
 use crate::error::ApiError;
 use crate::extract::form_pairs;
@@ -49,7 +55,7 @@ pub const CSRF_FIELD: &str = "csrf_token";
 #[derive(Clone, Debug)]
 pub enum Via {
     Session(Session),
-    Token { id: String },
+    Token { id: String, scope: TokenScope },
 }
 
 /// An authenticated caller.
@@ -70,7 +76,7 @@ impl Principal {
                 Some(object_id) => format!("sso:{}:{object_id}", self.user.name),
                 None => format!("web:{}", self.user.name),
             },
-            Via::Token { id } => format!("token:{}:{}", self.user.name, short(id)),
+            Via::Token { id, .. } => format!("token:{}:{}", self.user.name, short(id)),
         }
     }
 }
@@ -126,13 +132,41 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
             ApiError::unauthenticated("the Authorization header must be `Bearer <API token>`")
                 .field("authorization"),
         ),
-        Some(Ok(token)) => match state.auth().token_user(&token).await {
-            Ok(Some((user, id))) => Caller::Known(Box::new(Principal {
-                user,
-                via: Via::Token { id },
-                csrf_ok: true,
-            })),
-            Ok(None) => Caller::Refused(
+        Some(Ok(token)) => match state.auth().check_token(&token).await {
+            Ok(TokenCheck::Valid { user, id, scope }) => {
+                if scope.allows(&parts.method, parts.uri.path()) {
+                    Caller::Known(Box::new(Principal {
+                        user,
+                        via: Via::Token { id, scope },
+                        csrf_ok: true,
+                    }))
+                } else {
+                    Caller::Refused(
+                        ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "token_scope",
+                            format!(
+                                "this API token is {scope}: {} {} is outside its scope",
+                                parts.method,
+                                parts.uri.path()
+                            ),
+                        )
+                        .field("authorization"),
+                    )
+                }
+            }
+            Ok(TokenCheck::Expired { expires_at, .. }) => Caller::Refused(
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    format!(
+                        "the API token expired at {}; create a new one",
+                        store::rfc3339(expires_at)
+                    ),
+                )
+                .field("authorization"),
+            ),
+            Ok(TokenCheck::Unknown) => Caller::Refused(
                 ApiError::unauthenticated("the API token is unknown or was revoked")
                     .field("authorization"),
             ),

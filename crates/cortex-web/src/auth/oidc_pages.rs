@@ -126,7 +126,7 @@ pub async fn start(
         ))
         .into_response();
     };
-    let next = crate::pages::safe_next(Some(
+    let next = crate::auth::redirect::safe_next(Some(
         &FormFields::parse(query.as_deref().unwrap_or("")).raw("next"),
     ));
     let login_state = super::store::random_token();

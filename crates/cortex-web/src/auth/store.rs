@@ -10,7 +10,13 @@
 //! * Sessions and API tokens: 256-bit random values; only their SHA-256 is stored, so the file
 //!   alone lets nobody in. A session also has a CSRF token (random, stored as is: it is no
 //!   credential without the cookie).
+//! * API tokens expire (`expires_at`; the server's `token_days` by default, at most
+//!   `token_max_days`) and carry a [`TokenScope`]: `full` (the user's role), `read-only`
+//!   (reads only) or `metrics-only` (`GET /metrics` only).
 //! * Timestamps are Unix seconds.
+//! * Migrations: the schema is created if missing; a database made before tokens had an expiry
+//!   and a scope gets both columns ([`AuthStore::migrate`], on both backends); its tokens keep
+//!   the full scope and expire [`LEGACY_TOKEN_DAYS`] days after the migration.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -133,19 +139,105 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// What an API token may do, within its user's role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenScope {
+    /// Everything the user's role allows.
+    #[default]
+    Full,
+    /// Reads only (`GET`/`HEAD`), whatever the role.
+    ReadOnly,
+    /// `GET /metrics` only: for a Prometheus scraper.
+    MetricsOnly,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Full => "full",
+            TokenScope::ReadOnly => "read-only",
+            TokenScope::MetricsOnly => "metrics-only",
+        }
+    }
+
+    /// May a request with this method to this path be made with such a token?
+    pub fn allows(self, method: &axum::http::Method, path: &str) -> bool {
+        use axum::http::Method;
+        let read = *method == Method::GET || *method == Method::HEAD;
+        match self {
+            TokenScope::Full => true,
+            TokenScope::ReadOnly => read,
+            TokenScope::MetricsOnly => read && path == "/metrics",
+        }
+    }
+}
+
+impl FromStr for TokenScope {
+    type Err = AuthError;
+
+    fn from_str(s: &str) -> Result<Self, AuthError> {
+        match s.trim() {
+            "full" => Ok(TokenScope::Full),
+            "read-only" => Ok(TokenScope::ReadOnly),
+            "metrics-only" => Ok(TokenScope::MetricsOnly),
+            _ => Err(AuthError::invalid(
+                "scope",
+                "must be one of full, read-only, metrics-only",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An API token's metadata (never the token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TokenInfo {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    pub scope: TokenScope,
+    /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds; after it the token is refused (401 `token_expired`).
+    pub expires_at: i64,
+    /// Unix seconds (updated at most once a minute).
     pub last_used_at: Option<i64>,
 }
+
+/// What a bearer token is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenCheck {
+    Valid {
+        user: User,
+        id: String,
+        scope: TokenScope,
+    },
+    /// Known, but past its `expires_at`.
+    Expired { id: String, expires_at: i64 },
+    /// Unknown or revoked.
+    Unknown,
+}
+
+/// How long the tokens of a database made before tokens expired live after the migration.
+pub const LEGACY_TOKEN_DAYS: i64 = 90;
 
 /// The first administrator made for a sandbox: print the password once.
 pub struct GeneratedAdmin {
     pub name: String,
     pub password: SecretString,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Clone, Debug)]
@@ -179,7 +271,9 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     name         TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
-    last_used_at BIGINT
+    last_used_at BIGINT,
+    expires_at   BIGINT NOT NULL,
+    scope        TEXT NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read-only', 'metrics-only'))
 );
 ";
 
@@ -205,9 +299,22 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     name         TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
-    last_used_at INTEGER
+    last_used_at INTEGER,
+    expires_at   INTEGER NOT NULL,
+    scope        TEXT NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read-only', 'metrics-only'))
 );
 ";
+
+/// Unix seconds as `2026-01-02T03:04:05Z`, for messages.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
 
 pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -328,13 +435,29 @@ impl AuthStore {
             .max_connections(4)
             .connect(url)
             .await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(POSTGRES_SCHEMA))
-            .execute(&pool)
-            .await?;
-        Ok(Self {
+        let store = Self {
             pool,
             location: "the PostgreSQL job store".into(),
-        })
+        };
+        // Replicas may start together: one at a time creates and migrates the tables (a
+        // session-level advisory lock on one connection; concurrent DDL would fail).
+        let mut conn = store.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(7243013001)")
+            .execute(&mut *conn)
+            .await?;
+        let prepared = async {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(POSTGRES_SCHEMA))
+                .execute(&mut *conn)
+                .await?;
+            store.migrate(&mut conn, Backend::Postgres).await
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock(7243013001)")
+            .execute(&mut *conn)
+            .await?;
+        prepared?;
+        drop(conn);
+        Ok(store)
     }
 
     /// Opens (creating with mode 0600) the users database at `path`.
@@ -365,16 +488,73 @@ impl AuthStore {
         sqlx::raw_sql(sqlx::AssertSqlSafe(SCHEMA))
             .execute(&pool)
             .await?;
+        let store = Self {
+            pool,
+            location: path.display().to_string(),
+        };
+        let mut conn = store.pool.acquire().await?;
+        store.migrate(&mut conn, Backend::Sqlite).await?;
+        drop(conn);
         // WAL and shared-memory files get the database's mode from SQLite; tighten anyway.
         for suffix in ["-wal", "-shm"] {
             let mut p = path.as_os_str().to_owned();
             p.push(suffix);
             let _ = set_private(Path::new(&p));
         }
-        Ok(Self {
-            pool,
-            location: path.display().to_string(),
-        })
+        Ok(store)
+    }
+
+    /// Brings a database made by an older version up to this schema: tokens get `expires_at`
+    /// (existing ones: [`LEGACY_TOKEN_DAYS`] from now) and `scope` (existing ones: `full`).
+    /// Idempotent; each step checks the table first.
+    async fn migrate(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+    ) -> Result<(), AuthError> {
+        let columns_sql = match backend {
+            Backend::Sqlite => "SELECT name FROM pragma_table_info('api_tokens')",
+            Backend::Postgres => {
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'api_tokens'"
+            }
+        };
+        let columns: Vec<String> = sqlx::query_scalar(columns_sql)
+            .fetch_all(&mut *conn)
+            .await?;
+        let has = |c: &str| columns.iter().any(|x| x == c);
+        let if_missing = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "IF NOT EXISTS ",
+        };
+        if !has("expires_at") {
+            let big = match backend {
+                Backend::Sqlite => "INTEGER",
+                Backend::Postgres => "BIGINT",
+            };
+            let until = now() + LEGACY_TOKEN_DAYS * 86_400;
+            // A literal default fills the existing rows (SQLite cannot add a NOT NULL column
+            // without one); new rows always set it.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE api_tokens ADD COLUMN {if_missing}expires_at {big} NOT NULL \
+                 DEFAULT {until}"
+            )))
+            .execute(&mut *conn)
+            .await?;
+            tracing::info!(
+                database = %self.location,
+                "API tokens now expire: existing tokens expire in {LEGACY_TOKEN_DAYS} days"
+            );
+        }
+        if !has("scope") {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE api_tokens ADD COLUMN {if_missing}scope TEXT NOT NULL DEFAULT 'full' \
+                 CHECK (scope IN ('full', 'read-only', 'metrics-only'))"
+            )))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
     }
 
     /// The pool, for the single sign-on tables ([`super::oidc_store`]).
@@ -553,50 +733,77 @@ impl AuthStore {
         Ok(())
     }
 
-    /// Creates an API token for `user`; returns the token (to show once) and its metadata.
+    /// Creates an API token for `user` with `scope`, valid for `ttl` (at least a second);
+    /// returns the token (to show once) and its metadata.
     pub async fn create_token(
         &self,
         user: &User,
         name: &str,
+        scope: TokenScope,
+        ttl: Duration,
     ) -> Result<(SecretString, TokenInfo), AuthError> {
         let name = name.trim();
         if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
             return Err(AuthError::invalid("name", "must be 1-100 characters"));
         }
         let token = format!("{TOKEN_PREFIX}{}", random_token());
+        let created_at = now();
         let info = TokenInfo {
             id: uuid::Uuid::now_v7().to_string(),
             name: name.to_owned(),
-            created_at: now(),
+            scope,
+            created_at,
+            expires_at: created_at + (ttl.as_secs() as i64).max(1),
             last_used_at: None,
         };
         sqlx::query(
-            "INSERT INTO api_tokens (id, token_hash, user_id, name, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_tokens (id, token_hash, user_id, name, created_at, expires_at, scope) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&info.id)
         .bind(sha256_hex(&token))
         .bind(&user.id)
         .bind(&info.name)
         .bind(info.created_at)
+        .bind(info.expires_at)
+        .bind(scope.as_str())
         .execute(&self.pool)
         .await?;
         Ok((SecretString::from(token), info))
     }
 
-    /// The user and token id for a bearer token; records its use (at most once a minute).
+    /// The user and token id for a bearer token that is valid now (whatever its scope).
     pub async fn token_user(&self, token: &str) -> Result<Option<(User, String)>, AuthError> {
+        Ok(match self.check_token(token).await? {
+            TokenCheck::Valid { user, id, .. } => Some((user, id)),
+            _ => None,
+        })
+    }
+
+    /// What a bearer token is; records the use of a valid one (at most once a minute).
+    pub async fn check_token(&self, token: &str) -> Result<TokenCheck, AuthError> {
         let row = sqlx::query(
-            "SELECT t.id AS token_id, u.id, u.name, u.role, u.created_at \
+            "SELECT t.id AS token_id, t.expires_at, t.scope, u.id, u.name, u.role, u.created_at \
              FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
         .bind(sha256_hex(token))
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            return Ok(TokenCheck::Unknown);
+        };
         let token_id: String = row.try_get("token_id")?;
-        let user = user_from(&row, "")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
         let now = now();
+        if expires_at <= now {
+            return Ok(TokenCheck::Expired {
+                id: token_id,
+                expires_at,
+            });
+        }
+        let scope: String = row.try_get("scope")?;
+        let scope: TokenScope = scope.parse()?;
+        let user = user_from(&row, "")?;
         sqlx::query(
             "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 \
              AND (last_used_at IS NULL OR last_used_at < $3)",
@@ -606,23 +813,30 @@ impl AuthStore {
         .bind(now - 60)
         .execute(&self.pool)
         .await?;
-        Ok(Some((user, token_id)))
+        Ok(TokenCheck::Valid {
+            user,
+            id: token_id,
+            scope,
+        })
     }
 
     pub async fn list_tokens(&self, user: &User) -> Result<Vec<TokenInfo>, AuthError> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
-             ORDER BY created_at, id",
+            "SELECT id, name, scope, created_at, expires_at, last_used_at FROM api_tokens \
+             WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(&user.id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
+                let scope: String = r.try_get("scope")?;
                 Ok(TokenInfo {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
+                    scope: scope.parse()?,
                     created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
                     last_used_at: r.try_get("last_used_at")?,
                 })
             })
@@ -739,7 +953,11 @@ mod tests {
         store.delete_session(&session.id_hash).await.unwrap();
         assert!(store.session(&cookie).await.unwrap().is_none());
 
-        let (token, info) = store.create_token(&user, "ci").await.unwrap();
+        let (token, info) = store
+            .create_token(&user, "ci", TokenScope::Full, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(info.expires_at, info.created_at + 3600);
         assert!(token.expose().starts_with(TOKEN_PREFIX));
         let (who, id) = store.token_user(token.expose()).await.unwrap().unwrap();
         assert_eq!(
@@ -756,6 +974,128 @@ mod tests {
         let raw = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&raw);
         assert!(!text.contains(token.expose()) && !text.contains(&cookie));
+    }
+
+    #[tokio::test]
+    async fn tokens_expire_and_keep_their_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuthStore::open(&dir.path().join("a.db")).await.unwrap();
+        let pw = SecretString::from("correct horse battery");
+        let user = store.create_user("carol", &pw, Role::Admin).await.unwrap();
+        let (token, info) = store
+            .create_token(
+                &user,
+                "scraper",
+                TokenScope::MetricsOnly,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        match store.check_token(token.expose()).await.unwrap() {
+            TokenCheck::Valid { scope, id, .. } => {
+                assert_eq!(
+                    (scope, id.as_str()),
+                    (TokenScope::MetricsOnly, info.id.as_str())
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            store.list_tokens(&user).await.unwrap()[0].scope,
+            TokenScope::MetricsOnly
+        );
+        sqlx::query("UPDATE api_tokens SET expires_at = $1")
+            .bind(now() - 1)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.check_token(token.expose()).await.unwrap(),
+            TokenCheck::Expired { .. }
+        ));
+        assert!(store.token_user(token.expose()).await.unwrap().is_none());
+        assert_eq!(
+            store.check_token("cxw_nope").await.unwrap(),
+            TokenCheck::Unknown
+        );
+    }
+
+    #[test]
+    fn scopes_allow_what_they_say() {
+        use axum::http::Method;
+        assert!(TokenScope::Full.allows(&Method::POST, "/api/v1/jobs"));
+        assert!(TokenScope::ReadOnly.allows(&Method::GET, "/api/v1/jobs"));
+        assert!(!TokenScope::ReadOnly.allows(&Method::POST, "/api/v1/jobs"));
+        assert!(!TokenScope::ReadOnly.allows(&Method::DELETE, "/api/v1/tokens/x"));
+        assert!(TokenScope::MetricsOnly.allows(&Method::GET, "/metrics"));
+        assert!(!TokenScope::MetricsOnly.allows(&Method::GET, "/api/v1/jobs"));
+        assert!(!TokenScope::MetricsOnly.allows(&Method::POST, "/metrics"));
+        for s in [
+            TokenScope::Full,
+            TokenScope::ReadOnly,
+            TokenScope::MetricsOnly,
+        ] {
+            assert_eq!(s.as_str().parse::<TokenScope>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!("admin".parse::<TokenScope>().is_err());
+    }
+
+    /// A users database as the version before token expiry and scopes made it.
+    #[tokio::test]
+    async fn an_older_sqlite_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let store = AuthStore::open(&path).await.unwrap();
+            let user = store
+                .create_user(
+                    "dave",
+                    &SecretString::from("correct horse battery"),
+                    Role::Operator,
+                )
+                .await
+                .unwrap();
+            // Back to the old table, holding one token.
+            sqlx::raw_sql(
+                "DROP TABLE api_tokens; CREATE TABLE api_tokens (id TEXT PRIMARY KEY, \
+                 token_hash TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL REFERENCES users (id) \
+                 ON DELETE CASCADE, name TEXT NOT NULL, created_at INTEGER NOT NULL, \
+                 last_used_at INTEGER);",
+            )
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO api_tokens (id, token_hash, user_id, name, created_at) \
+                 VALUES ('t1', $1, $2, 'old', 1)",
+            )
+            .bind(sha256_hex("cxw_old-token"))
+            .bind(&user.id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            store.close().await;
+        }
+        let store = AuthStore::open(&path).await.unwrap();
+        match store.check_token("cxw_old-token").await.unwrap() {
+            TokenCheck::Valid { scope, user, .. } => {
+                assert_eq!((scope, user.name.as_str()), (TokenScope::Full, "dave"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let user = store
+            .check_password("dave", &SecretString::from("correct horse battery"))
+            .await
+            .unwrap()
+            .unwrap();
+        let listed = store.list_tokens(&user).await.unwrap();
+        let left = listed[0].expires_at - now();
+        assert!((LEGACY_TOKEN_DAYS * 86_400 - 60..=LEGACY_TOKEN_DAYS * 86_400).contains(&left));
+        store.close().await;
+        // Opening again changes nothing.
+        let again = AuthStore::open(&path).await.unwrap();
+        assert_eq!(again.list_tokens(&user).await.unwrap(), listed);
     }
 
     #[tokio::test]

@@ -36,7 +36,8 @@ use serde_json::Value;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::auth::{Principal, Via, cookie, page_principal};
+use crate::auth::redirect::safe_next;
+use crate::auth::{Interactive, Principal, Via, cookie, page_principal};
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormFields};
 use crate::state::AppState;
@@ -170,14 +171,6 @@ fn url_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// Only local paths are followed after sign-in (no `//host`, no scheme).
-pub(crate) fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 pub(crate) fn no_store(mut r: Response) -> Response {

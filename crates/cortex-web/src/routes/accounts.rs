@@ -46,7 +46,7 @@ async fn audit(
 }
 
 /// Every cloud account Prisma Cloud has (`GET /cloud`).
-#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts",
+#[utoipa::path(get, path = "/api/v1/accounts", operation_id = "list_accounts", tag = "accounts",
     responses((status = 200, body = AccountList), (status = 401, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list(
@@ -68,7 +68,7 @@ async fn existing(state: &AppState, raw: &str) -> Result<(String, serde_json::Va
 }
 
 /// One Azure account.
-#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts",
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", operation_id = "get_account", tag = "accounts",
     params(("id" = String, Path, description = "Subscription or tenant id")),
     responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -122,7 +122,7 @@ async fn set_enabled(
 }
 
 /// Enable an account (scanning resumes).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/enable", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/enable", operation_id = "enable_account", tag = "accounts",
     params(("id" = String, Path, description = "Subscription or tenant id"),
         ("update_children" = Option<bool>, Query, description = "A tenant's children too")),
     responses((status = 200, body = AccountAction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -137,7 +137,7 @@ pub async fn enable(
 }
 
 /// Disable an account (scanning stops; the account stays).
-#[utoipa::path(post, path = "/api/v1/accounts/{id}/disable", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/disable", operation_id = "disable_account", tag = "accounts",
     params(("id" = String, Path, description = "Subscription or tenant id"),
         ("update_children" = Option<bool>, Query, description = "A tenant's children too")),
     responses((status = 200, body = AccountAction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -152,7 +152,7 @@ pub async fn disable(
 }
 
 /// Offboard an account from Prisma Cloud (the Azure identity is left as it is).
-#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts",
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}", operation_id = "offboard_account", tag = "accounts",
     params(("id" = String, Path, description = "Subscription or tenant id")),
     responses((status = 200, body = AccountAction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -178,7 +178,7 @@ pub async fn offboard(
 }
 
 /// Account groups (`GET /cloud/group`).
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+#[utoipa::path(get, path = "/api/v1/groups", operation_id = "list_groups", tag = "groups",
     responses((status = 200, body = GroupList), (status = 401, body = ErrorBody)))]
 pub async fn list_groups(
     State(state): State<AppState>,
@@ -191,7 +191,7 @@ pub async fn list_groups(
 }
 
 /// Create an account group (201); an existing group of that name is adopted (200).
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups",
+#[utoipa::path(post, path = "/api/v1/groups", operation_id = "create_group", tag = "groups",
     request_body = CreateGroup,
     responses((status = 201, body = GroupCreated), (status = 200, description = "Adopted", body = GroupCreated),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -253,7 +253,7 @@ struct AuditQuery {
 }
 
 /// The newest audit entries, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit", tag = "audit",
     params(("limit" = Option<u32>, Query, description = "1-1000, default 100")),
     responses((status = 200, body = AuditList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_audit(

@@ -77,7 +77,7 @@ pub(crate) async fn test_connection(
 }
 
 /// Every Prisma Cloud connection: `default` (the server's configured one) first.
-#[utoipa::path(get, path = "/api/v1/connections", tag = "connections",
+#[utoipa::path(get, path = "/api/v1/connections", operation_id = "list_connections", tag = "connections",
     responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn list(
@@ -91,7 +91,7 @@ pub async fn list(
 }
 
 /// Save a connection, stored encrypted (201); one of the same name is replaced (200).
-#[utoipa::path(post, path = "/api/v1/connections", tag = "connections",
+#[utoipa::path(post, path = "/api/v1/connections", operation_id = "save_connection", tag = "connections",
     request_body = ConnectionRequest,
     responses((status = 201, body = ConnectionSaved),
         (status = 200, description = "Replaced", body = ConnectionSaved),
@@ -120,7 +120,7 @@ pub async fn save(
 
 /// Delete a saved connection. Jobs that name it and have not started fail with
 /// `unknown_connection`.
-#[utoipa::path(delete, path = "/api/v1/connections/{name}", tag = "connections",
+#[utoipa::path(delete, path = "/api/v1/connections/{name}", operation_id = "delete_connection", tag = "connections",
     params(("name" = String, Path, description = "The connection's name (not default)")),
     responses((status = 200, body = ConnectionDeleted), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -154,7 +154,7 @@ pub async fn delete(
 
 /// Log in with the connection's key: `ok` and what happened (a refused key is a 200 with
 /// `ok: false` and the reason).
-#[utoipa::path(post, path = "/api/v1/connections/{name}/test", tag = "connections",
+#[utoipa::path(post, path = "/api/v1/connections/{name}/test", operation_id = "test_connection", tag = "connections",
     params(("name" = String, Path, description = "default, or a saved connection's name")),
     responses((status = 200, body = ConnectionTestResult), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

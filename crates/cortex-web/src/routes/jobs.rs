@@ -84,7 +84,7 @@ fn job_ref(id: JobId, state: JobState) -> JobRef {
 }
 
 /// Submit one onboarding.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs", operation_id = "submit_job", tag = "jobs",
     request_body = JobRequest,
     responses(
         (status = 202, description = "Accepted as a queued job", body = JobRef),
@@ -120,7 +120,7 @@ struct ListQuery {
 }
 
 /// The newest jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs", operation_id = "list_jobs", tag = "jobs",
     params(
         ("batch" = Option<String>, Query, description = "Only this batch's jobs"),
         ("state" = Option<String>, Query, description = "Only jobs in this state"),
@@ -181,7 +181,7 @@ async fn existing_job(
 }
 
 /// A job with its steps.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", operation_id = "get_job", tag = "jobs",
     params(("id" = String, Path, description = "Job id (UUID)")),
     responses((status = 200, body = JobDetail), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -224,7 +224,7 @@ async fn act(
 
 /// Cancel a job: at once when queued or awaiting approval; a running job stops at its next
 /// checkpoint.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
     params(("id" = String, Path, description = "Job id (UUID)")),
     responses((status = 200, body = JobRef), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -245,7 +245,7 @@ pub async fn cancel(
 }
 
 /// Resume a failed or cancelled job after its last completed step.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/resume", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/resume", operation_id = "resume_job", tag = "jobs",
     params(("id" = String, Path, description = "Job id (UUID)")),
     responses((status = 200, body = JobRef), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -262,7 +262,7 @@ pub async fn resume(
 }
 
 /// Approve a job waiting at its approval gate (after `terraform plan`).
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/approve", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/approve", operation_id = "approve_job", tag = "jobs",
     params(("id" = String, Path, description = "Job id (UUID)")),
     responses((status = 200, body = JobRef), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -287,7 +287,7 @@ struct EventsQuery {
 
 /// The job's events as Server-Sent Events (see the `sse` module): replay after
 /// `Last-Event-ID` (or `after`), then live, then `end`.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", operation_id = "job_events", tag = "jobs",
     params(("id" = String, Path, description = "Job id (UUID)"),
         ("after" = Option<u32>, Query, description = "Start after this seq (Last-Event-ID wins)"),
         ("Last-Event-ID" = Option<String>, Header, description = "The last seq received")),
@@ -307,7 +307,7 @@ pub async fn events(
 }
 
 /// Submit a batch: every row validated first; all rows become jobs, or none.
-#[utoipa::path(post, path = "/api/v1/batches", tag = "batches",
+#[utoipa::path(post, path = "/api/v1/batches", operation_id = "submit_batch", tag = "batches",
     request_body = BatchRequest,
     responses((status = 202, body = BatchAccepted), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -402,7 +402,7 @@ async fn existing_batch(
 }
 
 /// A batch: counts by state and the outcome of every job.
-#[utoipa::path(get, path = "/api/v1/batches/{id}", tag = "batches",
+#[utoipa::path(get, path = "/api/v1/batches/{id}", operation_id = "get_batch", tag = "batches",
     params(("id" = String, Path, description = "Batch id (UUID)")),
     responses((status = 200, body = BatchView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -417,7 +417,7 @@ pub async fn get_batch(
 }
 
 /// Retry the batch's failed and cancelled jobs (each resumes after its last completed step).
-#[utoipa::path(post, path = "/api/v1/batches/{id}/retry", tag = "batches",
+#[utoipa::path(post, path = "/api/v1/batches/{id}/retry", operation_id = "retry_batch", tag = "batches",
     params(("id" = String, Path, description = "Batch id (UUID)")),
     responses((status = 200, body = BatchRetried), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -439,7 +439,7 @@ pub async fn retry_batch(
 /// row order — the jobs, and the rows skipped for their problems (`skipped`, `invalid_row`) —
 /// or, for a batch submitted as JSON rows, one row per job in submission order. A spreadsheet
 /// opens it; cells that would start a formula are prefixed with `'`.
-#[utoipa::path(get, path = "/api/v1/batches/{id}/report.csv", tag = "batches",
+#[utoipa::path(get, path = "/api/v1/batches/{id}/report.csv", operation_id = "batch_report_csv", tag = "batches",
     params(("id" = String, Path, description = "Batch id (UUID)")),
     responses((status = 200, description = "text/csv: row,subscription_id,name,state,outcome,error_code,error_message,job_id",
             content_type = "text/csv", body = String),
@@ -484,7 +484,7 @@ fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The batch's progress as Server-Sent Events: a snapshot, then every job's events, then `end`.
-#[utoipa::path(get, path = "/api/v1/batches/{id}/events", tag = "batches",
+#[utoipa::path(get, path = "/api/v1/batches/{id}/events", operation_id = "batch_events", tag = "batches",
     params(("id" = String, Path, description = "Batch id (UUID)"),
         ("Last-Event-ID" = Option<String>, Header, description = "\"<job_id>:<seq>\" (checked, echoed; resume is by snapshot)")),
     responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String),

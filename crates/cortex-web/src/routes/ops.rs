@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::views::{Health, Readiness};
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "ops",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
     responses((status = 200, body = Health)))]
 pub async fn healthz() -> axum::Json<Health> {
     axum::Json(Health {
@@ -20,7 +20,7 @@ pub async fn healthz() -> axum::Json<Health> {
 }
 
 /// The job store and the users database answer.
-#[utoipa::path(get, path = "/readyz", tag = "ops",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "ops",
     responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, ApiError> {
     let store = state.engine().store();
@@ -50,7 +50,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readines
 }
 
 /// Prometheus metrics (text format 0.0.4).
-#[utoipa::path(get, path = "/metrics", tag = "ops",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String),
         (status = 401, body = ErrorBody)))]
 pub async fn metrics(
@@ -67,7 +67,7 @@ pub async fn metrics(
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi_document", tag = "ops",
     responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> Response {
     let mut response = document().into_response();
@@ -80,9 +80,90 @@ pub async fn openapi() -> Response {
 
 /// The OpenAPI document as JSON.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".into())
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    tighten(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
+}
+
+/// What every operation shares, written once rather than on each of them: a description for
+/// each error status, the 415 of every JSON body ([`crate::extract::JsonBody`]), the ids'
+/// UUID format and the bounds of `limit` (as the handlers check them).
+fn tighten(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut().filter_map(Value::as_object_mut) {
+            if op.contains_key("requestBody") {
+                let responses = op.entry("responses").or_insert_with(|| json!({}));
+                responses["415"] = json!({
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                });
+            }
+            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                for (status, response) in responses.iter_mut() {
+                    let has = response
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .is_some_and(|d| !d.is_empty());
+                    if !has {
+                        response["description"] = json!(status_description(status));
+                    }
+                }
+            }
+            for param in op
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let name = param["name"].as_str().unwrap_or_default().to_owned();
+                let location = param["in"].as_str().unwrap_or_default().to_owned();
+                match (location.as_str(), name.as_str()) {
+                    ("path", "id") => {
+                        param["schema"] = json!({"type": "string", "format": "uuid"});
+                    }
+                    ("path", "name") => {
+                        param["schema"] = json!({"type": "string", "minLength": 1});
+                    }
+                    ("query", "limit") => {
+                        param["schema"] = json!({
+                            "type": "integer", "format": "int32", "minimum": 1, "maximum": 1000,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The description of a response that names none.
+fn status_description(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        "204" => "Done; no body",
+        "400" => "Bad input: `field` (or `errors`) names what is wrong",
+        "401" => "Not signed in, or the API token is unknown, revoked or expired (`token_expired`)",
+        "403" => {
+            "Not allowed: the role, the API token's scope (`token_scope`) or a missing CSRF token"
+        }
+        "404" => "Not found",
+        "409" => "Not possible in the current state",
+        "413" => "The body is larger than max_body_bytes",
+        "415" => "The body must be JSON: Content-Type is missing or not application/json",
+        "429" => "Too many requests; see Retry-After",
+        "502" => "Prisma Cloud answered with an error",
+        "503" => "Not available now (the store or Prisma Cloud does not answer)",
+        _ => "See the error body",
+    }
 }
 
 struct Security;

@@ -57,7 +57,7 @@ fn view(p: &Principal) -> SessionView {
 }
 
 /// Sign in: sets the session cookie and returns the CSRF token for state changes.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses((status = 200, description = "Signed in; the session cookie is set", body = SessionView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -158,7 +158,7 @@ pub(crate) async fn sign_in(
 }
 
 /// Sign out: ends the session and clears the cookie.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub async fn logout(
@@ -174,7 +174,7 @@ pub async fn logout(
 }
 
 /// The caller: user, role, and (for a cookie session) the CSRF token.
-#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/session", operation_id = "current_session", tag = "auth",
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 pub async fn current(Authed(p): Authed) -> Response {
     let mut response = axum::Json(view(&p)).into_response();
@@ -185,7 +185,7 @@ pub async fn current(Authed(p): Authed) -> Response {
 }
 
 /// The caller's API tokens (never the tokens themselves).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "auth",
     responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
@@ -196,8 +196,9 @@ pub async fn list_tokens(
     }))
 }
 
-/// Create an API token with the caller's role. The token is in this answer only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth",
+/// Create an API token with the caller's role, narrowed by its `scope`, expiring after
+/// `expires_in_days`. The token is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "create_token", tag = "auth",
     request_body = CreateToken,
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -206,9 +207,25 @@ pub async fn create_token(
     Interactive(p, _): Interactive,
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<Response, ApiError> {
+    let max = state.config().token_max_ttl;
+    let ttl = match body.expires_in_days {
+        None => state.config().token_default_ttl,
+        Some(days) => {
+            let ttl = std::time::Duration::from_secs(u64::from(days) * 86_400);
+            if days == 0 || ttl > max {
+                return Err(ApiError::bad_parameter(
+                    "expires_in_days",
+                    format!("must be 1-{} days", max.as_secs() / 86_400),
+                )
+                .with_code("invalid_body"));
+            }
+            ttl
+        }
+    };
+    let scope = body.scope.unwrap_or_default();
     let (token, info) = state
         .auth()
-        .create_token(&p.user, &body.name)
+        .create_token(&p.user, &body.name, scope, ttl)
         .await
         .map_err(|e| match e {
             AuthError::Invalid { .. } => ApiError::from(e).with_code("invalid_body"),
@@ -219,7 +236,7 @@ pub async fn create_token(
         p.actor(),
         "token.created",
         &info.id,
-        serde_json::json!({"name": info.name}),
+        serde_json::json!({"name": info.name, "scope": info.scope, "expires_at": info.expires_at}),
     )
     .await;
     let mut response = (
@@ -238,7 +255,7 @@ pub async fn create_token(
 }
 
 /// Revoke one of the caller's API tokens.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth",
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", operation_id = "delete_token", tag = "auth",
     params(("id" = String, Path, description = "Token id (UUID)")),
     responses((status = 204, description = "Revoked"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -48,6 +48,8 @@ pub struct Options {
     pub worker: bool,
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     pub login_max_failures: u32,
+    /// Last changes to the web configuration (connection limits, token lifetimes, …).
+    pub configure: fn(&mut WebConfig),
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             worker: true,
             tls: None,
             login_max_failures: 5,
+            configure: |_| {},
         }
     }
 }
@@ -124,6 +127,7 @@ impl Server {
                 key: key.clone(),
             });
         }
+        (options.configure)(&mut web);
         let auth = AuthStore::open(&web.auth_database).await.unwrap();
         auth.create_user(OPERATOR.0, &SecretString::from(OPERATOR.1), Role::Operator)
             .await

@@ -17,4 +17,6 @@ mod permits;
 mod replicas;
 mod sso;
 mod sso_harness;
+mod security;
+mod tokens;
 mod workflows;

@@ -50,7 +50,15 @@ async fn replicas_on_postgres_share_users_sessions_and_tokens() {
     b.delete_session(&seen.id_hash).await.unwrap();
     assert!(a.session(&cookie).await.unwrap().is_none());
     // An API token made on one replica works on the other, and is revoked everywhere.
-    let (token, info) = b.create_token(&user, "ci").await.unwrap();
+    let (token, info) = b
+        .create_token(
+            &user,
+            "ci",
+            cortex_web::auth::TokenScope::Full,
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
     let (owner, id) = a.token_user(token.expose()).await.unwrap().unwrap();
     assert_eq!(
         (owner.name.as_str(), id.as_str()),
