@@ -231,6 +231,35 @@ impl Needs {
             .chain(self.actions.iter().map(|a| (*a).to_owned()))
             .collect()
     }
+
+    /// The grants in one sentence, for a fix text ("Assigns …; adds …, … to the custom role
+    /// and N more."): the roles by name, the first three actions.
+    pub fn grants_sentence(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.builtin_roles.is_empty() {
+            parts.push(format!("assigns {}", self.builtin_roles.join(", ")));
+        }
+        if !self.actions.is_empty() {
+            let shown: Vec<&str> = self.actions.iter().take(3).copied().collect();
+            let more = self.actions.len().saturating_sub(shown.len());
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "adds {} to the custom role{tail}",
+                shown.join(", ")
+            ));
+        }
+        if parts.is_empty() {
+            return "Needs nothing beyond read access.".to_owned();
+        }
+        let mut text = parts.join("; ");
+        text[..1].make_ascii_uppercase();
+        text.push('.');
+        text
+    }
 }
 
 /// One sentence per feature (what it does and what access that takes in Azure).

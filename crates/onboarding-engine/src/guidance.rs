@@ -31,7 +31,7 @@ pub fn fix_for(capability: &str, scope: &str) -> String {
             "Give the Prisma Cloud service principal what {} needs at the {scope}: {} \
              Re-applying the onboarding configuration with this feature assigns it.",
             f.display_name(),
-            lower_first(&permissions::feature_needs(f).summary()),
+            lower_first(&permissions::feature_needs(f).grants_sentence()),
         )
     };
     match capability {
