@@ -4,8 +4,8 @@
 mod batch;
 mod commands;
 mod common;
-mod emulator;
 mod connections;
+mod emulator;
 mod interrupt;
 mod onboard;
 mod packaging;

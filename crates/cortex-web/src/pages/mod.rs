@@ -37,7 +37,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use crate::auth::redirect::safe_next;
-use crate::auth::{Interactive, Principal, Via, cookie, page_principal};
+use crate::auth::{Principal, Via, cookie, page_principal};
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormFields};
 use crate::state::AppState;
@@ -59,7 +59,7 @@ pub mod permits;
 pub use permits::{FormCaller, FormPage, May, PageAction, Refused};
 
 /// Our stylesheet and scripts, served from the binary: `(name, content type, body)`.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "app.css",
         "text/css; charset=utf-8",

@@ -30,7 +30,6 @@ use cortex_store::JobId;
 use onboarding_engine::{GroupRef, IdentitySource, OnboardingRequest, Scope};
 
 use super::{FormCaller, FormPage, Nav, PageAction, PageError, PageUser, Refused, no_store};
-use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{FormFields, parse_id};
 use crate::state::AppState;
