@@ -31,7 +31,7 @@ pub const PER_PAGE_MAX: usize = 200;
 /// Recent jobs per page.
 const JOBS_PER_PAGE: usize = 25;
 
-/// A job's kind in words: `onboard_subscription` → "Subscription onboarding".
+/// A job's kind in words: `onboard_subscription` becomes "Subscription onboarding".
 pub fn job_kind_label(kind: &str) -> String {
     match kind {
         "onboard_subscription" => "Subscription onboarding".to_owned(),
@@ -52,7 +52,7 @@ pub fn account_kind_label(kind: &str) -> String {
     }
 }
 
-/// `some_raw_word` → "Some raw word".
+/// `some_raw_word` becomes "Some raw word".
 fn sentence(raw: &str) -> String {
     let words = raw.replace('_', " ");
     let mut chars = words.chars();
@@ -502,7 +502,7 @@ mod tests {
         assert_eq!(job_kind_label("some_new_kind"), "Some new kind");
         assert_eq!(account_kind_label("account"), "Subscription");
         assert_eq!(account_kind_label("tenant"), "Tenant");
-        assert_eq!(query_value("a b&c=ä"), "a%20b%26c%3D%C3%A4");
+        assert_eq!(query_value("a b&c=\u{e4}"), "a%20b%26c%3D%C3%A4");
     }
 
     #[test]

@@ -72,11 +72,14 @@ async fn accounts_and_jobs_are_paged_on_the_server_with_bounded_page_sizes() {
     // The default page size shows all 30; 10 a page makes three pages.
     let html = dashboard(&server, &auth, "").await;
     assert_eq!(account_rows(&html), 30);
-    assert!(pager(&html, "accounts-pages").contains("1–30 of 30 accounts"));
+    assert!(pager(&html, "accounts-pages").contains("1 to 30 of 30 accounts"));
     let html = dashboard(&server, &auth, "?per_page=10").await;
     assert_eq!(account_rows(&html), 10);
     let nav = pager(&html, "accounts-pages");
-    assert!(nav.contains("1–10 of 30 accounts · page 1 of 3"), "{nav}");
+    assert!(
+        nav.contains("1 to 10 of 30 accounts · page 1 of 3"),
+        "{nav}"
+    );
     assert!(
         nav.contains(r#"href="/?page=2&per_page=10&jobs_page=1#accounts-h" rel="next""#),
         "{nav}"
@@ -104,14 +107,17 @@ async fn accounts_and_jobs_are_paged_on_the_server_with_bounded_page_sizes() {
     assert_eq!(account_rows(&html), 10);
     assert!(accounts_card(&html).contains(">paged-29<"));
     let nav = pager(&html, "accounts-pages");
-    assert!(nav.contains("21–30 of 30 accounts · page 3 of 3"), "{nav}");
+    assert!(
+        nav.contains("21 to 30 of 30 accounts · page 3 of 3"),
+        "{nav}"
+    );
     assert!(
         !nav.contains(r#"rel="next""#),
         "no next page on the last: {nav}"
     );
     let html = dashboard(&server, &auth, "?page=-1&per_page=ten").await;
     assert!(
-        html.contains("1–30 of 30 accounts"),
+        html.contains("1 to 30 of 30 accounts"),
         "bad numbers fall back to the defaults"
     );
     // Page sizes are bounded: 1 becomes the minimum, a million the maximum.
@@ -144,7 +150,7 @@ async fn accounts_and_jobs_are_paged_on_the_server_with_bounded_page_sizes() {
     // Recent jobs: 25 a page, newest first; the second page has the five oldest.
     let html = dashboard(&server, &auth, "").await;
     let nav = pager(&html, "jobs-pages");
-    assert!(nav.contains("1–25 of 30 jobs · page 1 of 2"), "{nav}");
+    assert!(nav.contains("1 to 25 of 30 jobs · page 1 of 2"), "{nav}");
     assert!(
         nav.contains(r#"href="/?page=1&per_page=50&jobs_page=2#jobs-h" rel="next""#),
         "{nav}"
