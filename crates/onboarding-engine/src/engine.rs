@@ -696,6 +696,11 @@ impl Engine {
         self.inner.sizer.set_mode(mode);
     }
 
+    /// How this process sizes its concurrency (configured, or set by [`Self::set_concurrency`]).
+    pub fn concurrency_mode(&self) -> Concurrency {
+        self.inner.sizer.mode()
+    }
+
     /// The jobs this process would run at once now (adaptive: as sized so far).
     pub fn concurrency_limit(&self) -> usize {
         self.inner.sizer.limit()
