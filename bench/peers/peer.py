@@ -54,7 +54,7 @@ def naive(url, key, secret, accounts, _threads):
         try:
             call("POST", "/cas/v1/cloud_account/status/azure", a["body"], token)
             call("POST", "/cas/v1/azure_account?skipStatusChecks=true", a["body"], token)
-            call("GET", "/cas/v1/azure_account/%s" % a["account_id"], None, token)
+            call("GET", "/v1/cloudAccounts/azureAccounts/%s" % a["account_id"], None, token)
             results.append(None)
         except Exception as e:  # noqa: BLE001 - a naive script stops the account on anything
             results.append(str(e)[:200])
