@@ -1,17 +1,26 @@
-//! Client throughput against the emulator's rate limits.
+//! Bulk onboarding throughput against the emulator's rate limits, ours beside the peers.
 //!
 //! For each scenario it starts `azure-cortex emulator` as a separate process (so this
-//! process's CPU time is the client's alone), runs N onboardings — status check, add, read
-//! back — all at once through one client, and prints one JSON object:
+//! process's CPU time is the client's alone) and runs N onboardings — status check, add, read
+//! back — through one client, printing one JSON object per client and scenario:
 //!
-//! `{"scenario", "accounts", "rate_limit_rps", "wall_s", "bound_s", "efficiency", "failures",
-//!   "duplicates", "retries", …}`
+//! `{"scenario", "client", "path", "accounts", "rate_limit_rps", "latency_ms", "faults",
+//!   "wall_s", "bound_s", "efficiency", "failures", "duplicates", "retries", …}`
 //!
 //! `bound_s` is the least time the emulator's per-endpoint token buckets allow for the calls
-//! they admitted: `max over endpoints of (admitted - burst) / rate`. Injected faults (429, 503,
-//! resets) are answered before the bucket and consume no token, so they do not raise the bound;
-//! the time they cost shows in `wall_s`. `efficiency = bound_s / wall_s`.
+//! they admitted: `max over endpoints of (admitted - burst) / rate`. Faults are drawn after the
+//! limiter, so a faulted call consumed a token and counts. `efficiency = bound_s / wall_s`. The
+//! account count scales with the rate so that every bound is at least `--seconds` (30 s).
+//!
+//! Clients (`client`, `path`): `azure-cortex` through the library (`lib`: all onboardings at
+//! once, each a client chain) and through the CLI's real batch path (`cli`: `azure-cortex
+//! onboard batch` with the existing identity: validate, pre-flight, register, verify — four
+//! paced calls per job, its SQLite store, its adaptive concurrency); the official Python SDK
+//! `prismacloud-api` and a naive `requests` retry loop (`naive-retry-loop`), from
+//! `bench/peers/peer.py`, installed into a venv under `target/` by `bench/peers/setup`. Every
+//! client gets a fresh emulator with the same settings and seed.
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,13 +40,61 @@ use prisma_types::{
 };
 
 const SECRET: &str = "bench-secret-key-not-a-real-one";
+const AZURE_SECRET: &str = "bench-azure-client-secret-0001";
+
+const HELP: &str = "\
+client-bench: bulk onboarding against the emulator's rate limits, ours beside the peers.
+
+Usage: client-bench [OPTIONS]
+
+Options:
+  --emulator PATH      the azure-cortex binary (default target/release/azure-cortex)
+  --rates LIST         rates per endpoint, req/s (default 10,50,200): each clean and with faults
+  --seconds S          least bound per scenario; accounts = rate x (S + 1) (default 30)
+  --accounts N         a fixed account count instead (bounds then vary with the rate)
+  --latency-ms MS      the latency scenario's added latency (default 100; 0 skips it)
+  --latency-rate RPS   the latency scenario's rate (default 10)
+  --peers LIST         peers beside ours: sdk,naive (default), or none
+  --peer-rates LIST    rates whose fault scenario also runs the peers (default 10)
+  --python PATH        the peers' python (default: installed by bench/peers/setup)
+  --no-cli             skip the CLI batch path
+  --no-saturation      skip the saturation scenario (client CPU per request)
+  --help               this text
+
+Each scenario prints one JSON object per client; see the module docs and docs/benchmarks.md.";
+
+/// What a scenario's emulator does.
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    label: &'static str,
+    rps: u32,
+    faults: bool,
+    latency_ms: u64,
+    accounts: u32,
+}
+
+impl Scenario {
+    fn name(&self) -> String {
+        let mut name = format!(
+            "{}-{}-at-{}rps-{}",
+            self.label,
+            self.accounts,
+            self.rps,
+            if self.faults { "faults" } else { "clean" }
+        );
+        if self.latency_ms > 0 {
+            name.push_str(&format!("-{}ms", self.latency_ms));
+        }
+        name
+    }
+}
 
 struct Emulator {
     _process: Process,
     url: String,
 }
 
-fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Result<Emulator> {
+fn start_emulator(binary: &str, sc: &Scenario, tls: bool) -> anyhow::Result<Emulator> {
     let mut cmd = Command::new(binary);
     cmd.args([
         "emulator",
@@ -50,16 +107,21 @@ fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Re
     ])
     .args([
         "--rate-limit",
-        &rps.to_string(),
+        &sc.rps.to_string(),
         "--burst",
-        &rps.to_string(),
+        &sc.rps.to_string(),
         "--seed",
-        &seed.to_string(),
+        "42",
+        "--latency-ms",
+        &sc.latency_ms.to_string(),
     ])
     .env("AZURE_CORTEX_EMULATOR_SECRET_KEY", SECRET)
     .env("RUST_LOG", "warn")
     .stderr(Stdio::inherit());
-    if faults {
+    if tls {
+        cmd.arg("--tls");
+    }
+    if sc.faults {
         cmd.args([
             "--p-429",
             "0.10",
@@ -72,7 +134,11 @@ fn start_emulator(binary: &str, rps: u32, faults: bool, seed: u64) -> anyhow::Re
         ]);
     }
     let (process, first) = Process::spawn_announcing(&mut cmd)?;
-    let url = first.rsplit(' ').next().context("no URL")?.to_owned();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http"))
+        .context("no URL")?
+        .to_owned();
     if !url.starts_with("http") {
         bail!("unexpected emulator output: {first}");
     }
@@ -126,27 +192,86 @@ fn process_cpu() -> Duration {
 #[derive(serde::Deserialize)]
 struct Stats {
     accounts: usize,
+    duplicates_refused: u64,
     endpoints: std::collections::BTreeMap<String, EndpointStats>,
 }
 
 #[derive(serde::Deserialize)]
 struct EndpointStats {
     admitted: u64,
+    rate_limited: u64,
 }
 
-async fn scenario(
-    binary: &str,
-    label: &str,
-    accounts: u32,
-    rps: u32,
-    faults: bool,
+/// What one client's run produced, before the emulator's side is read.
+#[derive(Default)]
+struct Run {
+    wall: Duration,
+    succeeded: usize,
+    failures: usize,
+    first_failure: Option<String>,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The JSON line of one client in one scenario: the run, and the emulator's counts.
+async fn report(
+    sc: &Scenario,
+    emu: &Emulator,
+    client: &str,
+    path: &str,
+    run: Run,
 ) -> anyhow::Result<serde_json::Value> {
-    let emu = start_emulator(binary, rps, faults, 42)?;
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
+    let stats: Stats = http
+        .get(format!("{}/_emulator/stats", emu.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let burst = f64::from(sc.rps);
+    let paced = |name: &str| !name.contains("/login") && !name.contains("/auth_token");
+    let bound = stats
+        .endpoints
+        .iter()
+        .filter(|(name, _)| paced(name))
+        .map(|(_, e)| ((e.admitted as f64 - burst).max(0.0)) / f64::from(sc.rps))
+        .fold(0.0, f64::max);
+    if let Some(f) = &run.first_failure {
+        eprintln!("{client} ({path}) first failure: {f}");
+    }
+    let wall = run.wall.as_secs_f64();
+    let mut line = serde_json::json!({
+        "scenario": sc.name(),
+        "client": client,
+        "path": path,
+        "accounts": sc.accounts,
+        "rate_limit_rps": sc.rps,
+        "latency_ms": sc.latency_ms,
+        "faults": sc.faults,
+        "wall_s": round(wall),
+        "bound_s": round(bound),
+        // No meaningful bound when the limit never binds (the saturation scenario).
+        "efficiency": (bound > 0.0).then(|| round(bound / wall)),
+        "failures": run.failures,
+        // Accounts stored that the client did not report as onboarded.
+        "duplicates": stats.accounts.saturating_sub(run.succeeded),
+        "duplicate_creates_refused": stats.duplicates_refused,
+        "server_rate_limited": stats.endpoints.iter().filter(|(n, _)| paced(n)).map(|(_, e)| e.rate_limited).sum::<u64>(),
+    });
+    if let Some(map) = line.as_object_mut() {
+        map.extend(run.extra);
+    }
+    Ok(line)
+}
+
+/// Ours, through the library: every onboarding at once, each one chain.
+async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     let mut config = ClientConfig::new(
         BaseUrl::parse(&emu.url, false)?,
         Credentials::new("bench", SECRET),
     );
-    config.pacing = PacingConfig::uniform(f64::from(rps), rps);
+    config.pacing = PacingConfig::uniform(f64::from(sc.rps), sc.rps);
     config.retry = RetryPolicy {
         base_delay: Duration::from_millis(50),
         max_delay: Duration::from_secs(2),
@@ -169,10 +294,10 @@ async fn scenario(
     let cpu_before = process_cpu();
     let requests_before = requests.load(Ordering::Relaxed);
     let started = Instant::now();
-    let results: Vec<_> = futures::stream::iter(0..accounts)
+    let results: Vec<_> = futures::stream::iter(0..sc.accounts)
         .map(|n| {
             let client = client.clone();
-            async move {
+            prisma_client::chain::run(async move {
                 let account = account(n);
                 client.status_check(&account).await?;
                 let registration = client.add_azure_account(&account, true).await?;
@@ -180,77 +305,256 @@ async fn scenario(
                     .wait_until_readable(account.account_id(), Duration::from_secs(120))
                     .await?;
                 Ok::<_, prisma_client::Error>(registration)
-            }
+            })
         })
-        .buffer_unordered(accounts as usize)
+        .buffer_unordered(sc.accounts as usize)
+        .map(|(result, _chain)| result)
         .collect()
         .await;
     let wall = started.elapsed();
     let cpu = process_cpu() - cpu_before;
     let calls = requests.load(Ordering::Relaxed) - requests_before;
-
-    let stats: Stats = reqwest::get(format!("{}/_emulator/stats", emu.url))
-        .await?
-        .json()
-        .await?;
-    let burst = f64::from(rps);
-    let bound = stats
-        .endpoints
-        .iter()
-        .filter(|(name, _)| !name.contains("/login") && !name.contains("/auth_token"))
-        .map(|(_, e)| ((e.admitted as f64 - burst).max(0.0)) / f64::from(rps))
-        .fold(0.0, f64::max);
     let failures = results.iter().filter(|r| r.is_err()).count();
-    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-        eprintln!("first failure: {e}");
-    }
     let adopted = results
         .iter()
         .filter(|r| matches!(r, Ok(reg) if reg.outcome == Outcome::Adopted))
         .count();
-    let succeeded = accounts as usize - failures;
-    Ok(serde_json::json!({
-        "scenario": format!("{label}-{accounts}-at-{rps}rps-{}", if faults { "faults" } else { "clean" }),
-        "accounts": accounts,
-        "rate_limit_rps": rps,
-        "faults": faults,
-        "wall_s": round(wall.as_secs_f64()),
-        "bound_s": round(bound),
-        // No meaningful bound when the limit never binds (the saturation scenario).
-        "efficiency": (bound > 0.0).then(|| round(bound / wall.as_secs_f64())),
-        "failures": failures,
-        "duplicates": stats.accounts.saturating_sub(succeeded),
-        "adopted": adopted,
-        "retries": retries.load(Ordering::Relaxed),
-        "requests": calls,
-        "client_cpu_us_per_request": round(cpu.as_secs_f64() * 1e6 / calls.max(1) as f64),
-    }))
+    let mut extra = serde_json::Map::new();
+    extra.insert("adopted".into(), adopted.into());
+    extra.insert("retries".into(), retries.load(Ordering::Relaxed).into());
+    extra.insert("requests".into(), calls.into());
+    extra.insert(
+        "client_cpu_us_per_request".into(),
+        round(cpu.as_secs_f64() * 1e6 / calls.max(1) as f64).into(),
+    );
+    Ok(Run {
+        wall,
+        succeeded: sc.accounts as usize - failures,
+        failures,
+        first_failure: results
+            .iter()
+            .find_map(|r| r.as_ref().err().map(ToString::to_string)),
+        extra,
+    })
+}
+
+/// Ours, through the CLI: `azure-cortex onboard batch FILE.csv` with the existing identity.
+fn run_cli(binary: &str, sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
+    let dir = tempfile::Builder::new()
+        .prefix("client-bench-cli")
+        .tempdir_in(std::env::temp_dir())?;
+    let csv = dir.path().join("subs.csv");
+    let mut file = std::fs::File::create(&csv)?;
+    writeln!(file, "subscription_id,name,groups")?;
+    for n in 0..sc.accounts {
+        let a = account(n);
+        writeln!(
+            file,
+            "{},bench-{n:05},00000000-0000-4000-8000-00000000d0a9",
+            a.account_id()
+        )?;
+    }
+    drop(file);
+    let g = |ns: u16| format!("{ns:04x}0000-bbbb-4ccc-8ddd-{:012x}", 0);
+    let started = Instant::now();
+    let output = Command::new(binary)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--output", "json", "-q", "onboard", "batch"])
+        .arg(&csv)
+        .args(["--tenant", &g(0x7e4a), "--identity", "existing"])
+        .args(["--client-id", &g(0xc1d0), "--sp-object-id", &g(0x5e00)])
+        .env("PRISMA_API_URL", &emu.url)
+        .env("PRISMA_ACCESS_KEY_ID", "bench")
+        .env("PRISMA_SECRET_KEY", SECRET)
+        .env("AZURE_CLIENT_SECRET", AZURE_SECRET)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running azure-cortex onboard batch")?;
+    let wall = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .with_context(|| format!("no JSON result from the CLI: {stdout}"))?;
+    let succeeded = result["succeeded"].as_u64().unwrap_or(0) as usize;
+    let failed = (sc.accounts as usize).saturating_sub(succeeded);
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "exit_code".into(),
+        output.status.code().unwrap_or(-1).into(),
+    );
+    Ok(Run {
+        wall,
+        succeeded,
+        failures: failed,
+        first_failure: (failed > 0).then(|| result.to_string().chars().take(300).collect()),
+        extra,
+    })
+}
+
+/// A peer from bench/peers/peer.py on the same onboardings.
+fn run_peer(python: &str, kind: &str, sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/peer.py");
+    // The SDK writes error.log (with request bodies) into its working directory: a temp one.
+    let cwd = tempfile::tempdir()?;
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(["--client", kind, "--url", &emu.url, "--access-key", "bench"])
+        .current_dir(cwd.path())
+        .env("BENCH_SECRET_KEY", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {python}"))?;
+    {
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().context("stdin")?);
+        for n in 0..sc.accounts {
+            let a = account(n);
+            let line = serde_json::json!({"account_id": a.account_id(), "body": a.to_wire()});
+            writeln!(stdin, "{line}")?;
+        }
+    }
+    let output = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .with_context(|| format!("peer {kind} printed {stdout}"))?;
+    Ok(Run {
+        wall: Duration::from_secs_f64(v["wall_s"].as_f64().unwrap_or(0.0)),
+        succeeded: v["succeeded"].as_u64().unwrap_or(0) as usize,
+        failures: v["failures"].as_u64().unwrap_or(0) as usize,
+        first_failure: v["first_failure"].as_str().map(str::to_owned),
+        extra: serde_json::Map::new(),
+    })
+}
+
+fn list<T: std::str::FromStr>(args: &Args, name: &str, default: &str) -> anyhow::Result<Vec<T>>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let value = args.value(name).unwrap_or_else(|| default.to_owned());
+    if value == "none" || value.is_empty() {
+        return Ok(Vec::new());
+    }
+    value
+        .split(',')
+        .map(|v| v.trim().parse().with_context(|| format!("{name} {v}")))
+        .collect()
+}
+
+fn python(args: &Args) -> anyhow::Result<String> {
+    if let Some(p) = args.value("--python") {
+        return Ok(p);
+    }
+    let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/setup");
+    let out = Command::new(setup)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("bench/peers/setup")?;
+    if !out.status.success() {
+        bail!("bench/peers/setup failed");
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 // One thread: the client needs no more, and cross-thread wake-ups cost more CPU than the work.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::from_env();
+    if args.flag("--help") || args.flag("-h") {
+        println!("{HELP}");
+        return Ok(());
+    }
     let binary = args
         .value("--emulator")
         .unwrap_or_else(|| "target/release/azure-cortex".to_owned());
-    let accounts: u32 = args.parsed("--accounts", 500)?;
-    let rates: Vec<u32> = args
-        .value("--rates")
-        .unwrap_or_else(|| "10,50,200".to_owned())
-        .split(',')
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    for rps in rates {
+    let seconds: u32 = args.parsed("--seconds", 30)?;
+    let fixed_accounts: Option<u32> = args.value("--accounts").map(|v| v.parse()).transpose()?;
+    let accounts_for = |rps: u32| fixed_accounts.unwrap_or(rps * (seconds + 1));
+    let rates: Vec<u32> = list(&args, "--rates", "10,50,200")?;
+    let peers: Vec<String> = list(&args, "--peers", "sdk,naive")?;
+    let peer_rates: Vec<u32> = list(&args, "--peer-rates", "10")?;
+    let latency_ms: u64 = args.parsed("--latency-ms", 100)?;
+    let latency_rate: u32 = args.parsed("--latency-rate", 10)?;
+    let cli = !args.flag("--no-cli");
+    let python = if peers.is_empty() {
+        String::new()
+    } else {
+        python(&args)?
+    };
+
+    let mut scenarios = Vec::new();
+    for &rps in &rates {
         for faults in [false, true] {
-            let line = scenario(&binary, "onboard", accounts, rps, faults).await?;
-            println!("{line}");
+            scenarios.push((
+                Scenario {
+                    label: "onboard",
+                    rps,
+                    faults,
+                    latency_ms: 0,
+                    accounts: accounts_for(rps),
+                },
+                faults && peer_rates.contains(&rps),
+            ));
+        }
+    }
+    if latency_ms > 0 {
+        scenarios.push((
+            Scenario {
+                label: "onboard",
+                rps: latency_rate,
+                faults: true,
+                latency_ms,
+                accounts: accounts_for(latency_rate),
+            },
+            true,
+        ));
+    }
+    for (sc, with_peers) in scenarios {
+        let emu = start_emulator(&binary, &sc, false)?;
+        let ours = report(&sc, &emu, "azure-cortex", "lib", run_lib(&sc, &emu).await?).await?;
+        println!("{ours}");
+        drop(emu);
+        if cli && sc.faults {
+            let emu = start_emulator(&binary, &sc, false)?;
+            let run = run_cli(&binary, &sc, &emu)?;
+            println!("{}", report(&sc, &emu, "azure-cortex", "cli", run).await?);
+        }
+        if with_peers {
+            for kind in &peers {
+                let (client, tls) = match kind.as_str() {
+                    "sdk" => ("prismacloud-api", true),
+                    "naive" => ("naive-retry-loop", false),
+                    other => bail!("--peers: unknown peer {other} (sdk, naive)"),
+                };
+                let emu = start_emulator(&binary, &sc, tls)?;
+                let run = run_peer(&python, kind, &sc, &emu)?;
+                let line = report(&sc, &emu, client, "peer", run).await?;
+                let ratio = match (ours["efficiency"].as_f64(), line["efficiency"].as_f64()) {
+                    (Some(a), Some(b)) if b > 0.0 => Some(round(a / b)),
+                    _ => None,
+                };
+                let mut line = line;
+                line["ours_over_this"] = ratio.into();
+                println!("{line}");
+            }
         }
     }
     if !args.flag("--no-saturation") {
         // The client's own CPU per request when nothing holds it back (limits far above what
         // it can reach), separate from the idle wake-ups of a paced run.
-        let line = scenario(&binary, "saturation", accounts, 100_000, false).await?;
+        let sc = Scenario {
+            label: "saturation",
+            rps: 100_000,
+            faults: false,
+            latency_ms: 0,
+            accounts: fixed_accounts.unwrap_or(2_000),
+        };
+        let emu = start_emulator(&binary, &sc, false)?;
+        let line = report(&sc, &emu, "azure-cortex", "lib", run_lib(&sc, &emu).await?).await?;
         println!("{line}");
     }
     Ok(())

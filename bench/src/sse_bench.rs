@@ -311,9 +311,28 @@ fn distribution(mut ms: Vec<f64>) -> Value {
     })
 }
 
+const HELP: &str = "\
+sse-bench: many subscribers following a batch's event stream on the real server.
+
+Usage: sse-bench [OPTIONS]
+
+Options:
+  --subscribers N     concurrent event streams (default 500)
+  --batch N           subscriptions in the batch, existing identity (default 200)
+  --stream KIND       batch (one batch stream each, default) or job (one job stream each)
+  --binary PATH       the azure-cortex binary (default target/release/azure-cortex)
+  --timeout-secs S    give up after this long (default 600)
+  --help              this text
+
+Prints one JSON object; see docs/benchmarks.md.";
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::from_env();
+    if args.flag("--help") || args.flag("-h") {
+        println!("{HELP}");
+        return Ok(());
+    }
     let subscribers: usize = args.parsed("--subscribers", 500)?;
     let batch: u32 = args.parsed("--batch", 200)?;
     let binary = args
@@ -575,6 +594,8 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         json!({
             "scenario": if follow == Follow::Batch { "sse" } else { "sse-job-streams" },
+            "client": "azure-cortex",
+            "latency_ms": 0,
             "subscribers": subscribers,
             "batch": batch,
             "identity": "existing",

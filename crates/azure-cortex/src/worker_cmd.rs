@@ -27,9 +27,13 @@ Examples:
 
 #[derive(clap::Args, Debug)]
 pub struct WorkerArgs {
-    /// Jobs run at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
+    /// Run exactly N jobs at once [default: sized from the rate limits and round-trip times,
+    /// at most --max-concurrency].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: Option<u16>,
+    /// The most jobs run at once when the concurrency is sized automatically.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrency: u16,
     /// Seconds a claimed job stays this worker's without renewal.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_secs: u64,
@@ -61,7 +65,8 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
         )?,
     };
     let mut config = engine_config(global);
-    config.concurrency = usize::from(args.concurrency);
+    config.concurrency = usize::from(args.concurrency.unwrap_or(args.max_concurrency));
+    config.adaptive_concurrency = args.concurrency.is_none();
     config.lease = Duration::from_secs(args.lease_secs);
     config.verify_timeout = match (args.verify_timeout_secs, global.sandbox) {
         (Some(secs), _) => Duration::from_secs(secs),

@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cortex_store::{BatchId, JobId, JobState, StoredEvent};
 use tokio::sync::mpsc;
@@ -143,7 +143,28 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
     }
 }
 
-fn data_event(e: &StoredEvent, id: String) -> Event {
+/// One SSE frame: `id`, `event` and one `data` line (JSON has no raw newlines), then the blank
+/// line that ends it. Frames are built once and shared: a batch's hub frames each event once
+/// for all of its subscribers.
+fn frame(id: Option<&str>, name: Option<&str>, data: &str) -> Bytes {
+    let mut out = String::with_capacity(data.len() + 64);
+    if let Some(name) = name {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(id);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(data);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+fn data_event(e: &StoredEvent, id: &str) -> Bytes {
     let at =
         e.at.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -153,21 +174,44 @@ fn data_event(e: &StoredEvent, id: String) -> Event {
         "at": at,
         "event": e.event,
     });
-    Event::default().id(id).data(data.to_string())
+    frame(Some(id), None, &data.to_string())
 }
 
-fn named_event(name: &str, data: serde_json::Value) -> Event {
-    Event::default().event(name).data(data.to_string())
+fn named_event(name: &str, data: serde_json::Value) -> Bytes {
+    frame(None, Some(name), &data.to_string())
 }
 
-/// The SSE response over `rx`.
-fn respond(mut rx: mpsc::Receiver<Event>) -> Response {
-    let stream =
-        futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok::<_, Infallible>)));
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response();
+/// The SSE response over `rx` (frames, or several frames in one chunk), with a comment every
+/// [`KEEP_ALIVE`] of silence.
+fn respond(mut rx: mpsc::Receiver<Bytes>) -> Response {
+    let mut quiet = Box::pin(tokio::time::sleep(KEEP_ALIVE));
+    let stream = futures::stream::poll_fn(move |cx| {
+        use std::task::Poll;
+        match rx.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) => {
+                quiet
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + KEEP_ALIVE);
+                Poll::Ready(Some(Ok::<_, Infallible>(chunk)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match quiet.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    quiet
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + KEEP_ALIVE);
+                    Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    });
+    let mut response = Body::from_stream(stream).into_response();
     let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
@@ -211,7 +255,7 @@ pub fn batch_position(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// The stream of one job (the job was checked to exist).
 pub fn job_stream(state: AppState, job: JobId, after: i64) -> Response {
-    let (tx, rx) = mpsc::channel::<Event>(64);
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let (events_tx, mut events) = mpsc::channel(64);
         let follower = tokio::spawn(follow(state, job, after, events_tx));
@@ -219,7 +263,7 @@ pub fn job_stream(state: AppState, job: JobId, after: i64) -> Response {
             tokio::select! {
                 e = events.recv() => match e {
                     Some(e) => {
-                        if tx.send(data_event(&e, e.seq.to_string())).await.is_err() {
+                        if tx.send(data_event(&e, &e.seq.to_string())).await.is_err() {
                             return;
                         }
                     }
@@ -265,48 +309,92 @@ pub async fn batch_stream(
         "cursors": cursors.iter().map(|(j, s)| (j.to_string(), *s)).collect::<BTreeMap<_, _>>(),
         "resumed_after": resumed_after,
     });
-    let (tx, rx) = mpsc::channel::<Event>(256);
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
     let shutdown = state.shutdown_token().clone();
     tokio::spawn(async move {
         if tx.send(named_event("snapshot", snapshot)).await.is_err() {
             return;
         }
+        let mut chunk = Vec::new();
         loop {
-            let message = tokio::select! {
+            let first = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
                 m = hub.recv() => m,
             };
-            match message {
-                Ok(HubMessage::Event(e)) => {
-                    let seen = cursors.entry(e.job_id).or_insert(0);
-                    if e.seq <= *seen {
-                        continue;
+            // Whatever else the hub has already published goes out in the same chunk: one
+            // write for many frames when the batch is busy.
+            let mut next = Some(first);
+            let mut ended = false;
+            while let Some(message) = next.take() {
+                match message {
+                    Ok(HubMessage::Event(e)) => {
+                        let seen = cursors.entry(e.job_id).or_insert(0);
+                        if e.seq > *seen {
+                            *seen = e.seq;
+                            chunk.extend_from_slice(&e.frame);
+                        }
                     }
-                    *seen = e.seq;
-                    let id = format!("{}:{}", e.job_id, e.seq);
-                    if tx.send(data_event(&e, id)).await.is_err() {
-                        return;
+                    Ok(HubMessage::End(end)) => {
+                        chunk.extend_from_slice(&named_event("end", end));
+                        ended = true;
+                        break;
                     }
+                    // Too slow for the hub, or the hub stopped: close; a reconnect gets a
+                    // fresh snapshot and misses nothing.
+                    Err(_) => return,
                 }
-                Ok(HubMessage::End(end)) => {
-                    let _ = tx.send(named_event("end", end)).await;
-                    return;
+                if chunk.len() < MAX_CHUNK {
+                    next = match hub.try_recv() {
+                        Err(tokio::sync::broadcast::error::TryRecvError::Empty) => None,
+                        Ok(m) => Some(Ok(m)),
+                        Err(_) => return,
+                    };
                 }
-                // Too slow for the hub, or the hub stopped: close; a reconnect gets a fresh
-                // snapshot and misses nothing.
-                Err(_) => return,
+            }
+            if !chunk.is_empty()
+                && tx
+                    .send(Bytes::from(std::mem::take(&mut chunk)))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            if ended {
+                return;
             }
         }
     });
     Ok(respond(rx))
 }
 
+/// The most bytes of frames a batch subscriber gathers into one chunk.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// A stored event as a batch's hub publishes it: framed once, shared by every subscriber.
+#[derive(Debug)]
+pub struct HubEvent {
+    pub job_id: JobId,
+    pub seq: i64,
+    /// The SSE frame (`id: <job_id>:<seq>`, the data line, the blank line).
+    pub frame: Bytes,
+}
+
+impl HubEvent {
+    fn new(e: &StoredEvent) -> Self {
+        Self {
+            job_id: e.job_id,
+            seq: e.seq,
+            frame: data_event(e, &format!("{}:{}", e.job_id, e.seq)),
+        }
+    }
+}
+
 /// What a batch's hub publishes to every subscriber of the batch's stream.
 #[derive(Clone, Debug)]
 pub enum HubMessage {
-    Event(StoredEvent),
+    Event(std::sync::Arc<HubEvent>),
     /// Every job has finished: the final counts.
     End(serde_json::Value),
 }
@@ -436,7 +524,8 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
             _ = shutdown.cancelled() => break,
             Some(e) = events.recv() => {
                 cursors.insert(e.job_id, e.seq);
-                if hub.send(HubMessage::Event(e)).is_err() && state.batch_hubs().retire(batch, false) {
+                let framed = std::sync::Arc::new(HubEvent::new(&e));
+                if hub.send(HubMessage::Event(framed)).is_err() && state.batch_hubs().retire(batch, false) {
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,11 +15,12 @@ use cortex_store::{
 use prisma_client::{ClientConfig, ClientEvent, EventHook, PrismaClient};
 use prisma_types::SecretString;
 use prisma_types::account::validate_client_secret;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{EventBus, emit};
+use crate::concurrency::{Concurrency, Sizer};
 use crate::connections::{
     self, CONNECTION_OWNER, Connection, ConnectionName, ConnectionTest, ConnectionView,
     DEFAULT_CONNECTION, SECRET_PLACEHOLDER, Stored, mask_key_id,
@@ -27,6 +29,7 @@ use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::identity::{CLIENT_SECRET, TerraformMode};
 use crate::job::{JobRun, Stop};
+use crate::lookups::BatchLookups;
 use crate::request::{FieldError, IdentitySource, OnboardingRequest, RequestErrors};
 
 /// What happens to Terraform state after a successful apply. The state holds the client
@@ -39,12 +42,19 @@ pub enum StatePolicy {
     Remove,
 }
 
+/// The most jobs an adaptive worker runs at once unless configured otherwise (each may run
+/// Terraform: this bounds the processes, not the API rate, which the pacer holds).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub data_dir: PathBuf,
     pub worker_id: String,
-    /// Jobs run at once by this process.
+    /// Jobs run at once by this process: the most, when `adaptive_concurrency` sizes it from
+    /// the rate budget and the jobs' round trips (see [`crate::concurrency`]); exactly this
+    /// many otherwise.
     pub concurrency: usize,
+    pub adaptive_concurrency: bool,
     pub lease: Duration,
     pub poll_interval: Duration,
     pub terraform: TerraformMode,
@@ -55,11 +65,22 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// How many jobs to run at once, as configured.
+    pub fn concurrency_mode(&self) -> Concurrency {
+        let n = self.concurrency.max(1);
+        if self.adaptive_concurrency {
+            Concurrency::Adaptive { max: n }
+        } else {
+            Concurrency::Fixed(n)
+        }
+    }
+
     pub fn new(data_dir: PathBuf, terraform: TerraformMode) -> Self {
         Self {
             data_dir,
             worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
-            concurrency: 8,
+            concurrency: DEFAULT_MAX_CONCURRENCY,
+            adaptive_concurrency: true,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
             terraform,
@@ -80,6 +101,10 @@ pub(crate) struct EngineInner {
     pub connections: Mutex<HashMap<ConnectionName, PrismaClient>>,
     pub config: EngineConfig,
     pub bus: EventBus,
+    /// How many jobs run at once, from what finished jobs measured.
+    pub sizer: Sizer,
+    /// What the jobs of a batch look up once (account groups, features).
+    pub lookups: BatchLookups,
 }
 
 impl EngineInner {
@@ -181,6 +206,8 @@ impl Engine {
                 client,
                 hook,
                 connections: Mutex::new(HashMap::new()),
+                sizer: Sizer::new(config.concurrency_mode()),
+                lookups: BatchLookups::default(),
                 config,
                 bus: EventBus::default(),
             }),
@@ -747,23 +774,43 @@ impl Engine {
         }
     }
 
-    /// Claims and runs jobs until `shutdown`, at most `concurrency` at once. With `until_idle`,
-    /// returns once no job is queued or running anywhere (jobs awaiting approval wait).
+    /// How many jobs this process runs at once from now on (a `--concurrency N` flag).
+    pub fn set_concurrency(&self, mode: Concurrency) {
+        self.inner.sizer.set_mode(mode);
+    }
+
+    /// How this process sizes its concurrency (configured, or set by [`Self::set_concurrency`]).
+    pub fn concurrency_mode(&self) -> Concurrency {
+        self.inner.sizer.mode()
+    }
+
+    /// The jobs this process would run at once now (adaptive: as sized so far).
+    pub fn concurrency_limit(&self) -> usize {
+        self.inner.sizer.limit()
+    }
+
+    /// Claims and runs jobs until `shutdown`, at most as many at once as the sizer says (see
+    /// [`crate::concurrency`]). With `until_idle`, returns once no job is queued or running
+    /// anywhere (jobs awaiting approval wait).
     pub async fn run_worker(
         &self,
         shutdown: CancellationToken,
         until_idle: bool,
     ) -> Result<(), EngineError> {
-        let slots = Arc::new(Semaphore::new(self.inner.config.concurrency.max(1)));
+        let running = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(Notify::new());
         let tracker = TaskTracker::new();
-        loop {
+        'claim: loop {
+            // Wait for a free slot; the limit may have grown or shrunk since the last job.
+            while running.load(Ordering::SeqCst) >= self.inner.sizer.limit() {
+                tokio::select! {
+                    _ = finished.notified() => {}
+                    _ = shutdown.cancelled() => break 'claim,
+                }
+            }
             if shutdown.is_cancelled() {
                 break;
             }
-            let permit = tokio::select! {
-                p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-                _ = shutdown.cancelled() => break,
-            };
             let claimed = self
                 .inner
                 .store
@@ -773,13 +820,16 @@ impl Engine {
                 Some(job) => {
                     let engine = self.clone();
                     let stop = shutdown.child_token();
+                    running.fetch_add(1, Ordering::SeqCst);
+                    let (running, finished) = (running.clone(), finished.clone());
                     tracker.spawn(async move {
                         engine.run_job(job, stop).await;
-                        drop(permit);
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        // A stored permit if the claim loop is not waiting: never lost.
+                        finished.notify_one();
                     });
                 }
                 None => {
-                    drop(permit);
                     if until_idle && tracker.is_empty() && !self.work_remains().await? {
                         break;
                     }
@@ -808,28 +858,32 @@ impl Engine {
             inner.config.lease,
             cancel.clone(),
         ));
-        let outcome = events
-            .clone()
-            .scope(async {
-                let request: OnboardingRequest = match serde_json::from_value(job.request.clone()) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Err(Stop::Failed(
-                            None,
-                            EngineError::Workspace(format!("stored request unreadable: {e}")),
-                        ));
-                    }
-                };
-                let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
-                let run = JobRun::new(inner, job.clone(), request, steps, cancel.clone());
-                emit(EngineEvent::JobStarted {
-                    attempt: job.attempts,
-                    worker: inner.config.worker_id.clone(),
-                    resumed_from: run.resumed_from(),
-                });
-                run.run().await
-            })
-            .await;
+        let started = std::time::Instant::now();
+        // One chain per job: its later calls go before other jobs' first ones, and what it
+        // measured sizes the worker's concurrency.
+        let (outcome, chain) = prisma_client::chain::run(events.clone().scope(async {
+            let request: OnboardingRequest = match serde_json::from_value(job.request.clone()) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(Stop::Failed(
+                        None,
+                        EngineError::Workspace(format!("stored request unreadable: {e}")),
+                    ));
+                }
+            };
+            let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
+            let run = JobRun::new(inner, job.clone(), request, steps, cancel.clone());
+            emit(EngineEvent::JobStarted {
+                attempt: job.attempts,
+                worker: inner.config.worker_id.clone(),
+                resumed_from: run.resumed_from(),
+            });
+            run.run().await
+        }))
+        .await;
+        if outcome.is_ok() {
+            inner.sizer.observe(started.elapsed(), &chain);
+        }
         cancel.cancel();
         let lease_lost = matches!(renewer.await, Ok(Renewal::LeaseLost));
         let worker = &inner.config.worker_id;

@@ -276,21 +276,26 @@ impl<'a> JobRun<'a> {
 
     async fn resolve(&self) -> Result<ResolveOut, EngineError> {
         let client = self.client().await?;
+        // Shared by the jobs of the batch: read once, not once per job.
+        let lookups = self
+            .inner
+            .lookups
+            .of(self.job.batch_id, self.request.connection.as_ref());
         let mut group_ids = Vec::new();
         let needs_lookup = self
             .request
             .groups
             .iter()
             .any(|g| matches!(g, GroupRef::Name(_)));
-        let groups = if needs_lookup {
-            client.list_account_groups().await?
-        } else {
-            Vec::new()
-        };
+        let mut known = lookups.groups.lock().await;
+        if needs_lookup && known.is_none() {
+            *known = Some(client.list_account_groups().await?);
+        }
         for g in &self.request.groups {
             match g {
                 GroupRef::Id(id) => group_ids.push(id.to_string()),
                 GroupRef::Name(name) => {
+                    let groups = known.get_or_insert_with(Vec::new);
                     match groups.iter().find(|x| x.name.eq_ignore_ascii_case(name)) {
                         Some(found) => group_ids.push(found.id.clone()),
                         None if self.request.create_missing_groups => {
@@ -301,7 +306,9 @@ impl<'a> JobRun<'a> {
                                 "info",
                                 format!("account group '{name}' {}", outcome_name(outcome)),
                             ));
-                            group_ids.push(created.id);
+                            group_ids.push(created.id.clone());
+                            // The batch's other jobs find it instead of creating it again.
+                            groups.push(created);
                         }
                         None => {
                             return Err(EngineError::GroupNotFound {
@@ -313,15 +320,26 @@ impl<'a> JobRun<'a> {
                 }
             }
         }
+        drop(known);
         let scope = match self.request.scope {
             Scope::Subscription { .. } => FeatureScope::Subscription,
             Scope::Tenant { .. } => FeatureScope::TenantWithGroups,
             Scope::Entra { .. } => FeatureScope::EntraOnly,
         };
         if !self.request.features_for_scope().is_empty() {
-            let supported = client
-                .supported_features(scope, self.request.environment)
-                .await?;
+            let mut features = lookups.features.lock().await;
+            let key = (scope, self.request.environment);
+            let supported = match features.get(&key) {
+                Some(known) => known.clone(),
+                None => {
+                    let answer = client
+                        .supported_features(scope, self.request.environment)
+                        .await?;
+                    features.insert(key, answer.clone());
+                    answer
+                }
+            };
+            drop(features);
             for f in self.request.features.iter() {
                 if !supported
                     .supported_features

@@ -5,6 +5,8 @@
 //! * [`request`] — the request, validated once at the edge (every bad field named).
 //! * [`batch_file`] — the batch CSV (CLI and web bulk page): rows read and checked one by one.
 //! * [`engine`] — submit jobs and batches; workers claim jobs with leases and run them.
+//! * [`concurrency`] — how many jobs a worker runs at once (Little's law on the rate budget
+//!   and the jobs' service time, capped; or fixed). `lookups` — what a batch's jobs read once.
 //! * [`job`](crate::job) — the steps: validate → prerequisites → resolve → azure_identity →
 //!   preflight → register → verify, each with a checkpoint for resume.
 //! * [`identity`] — the Azure side: Terraform (our configuration, Prisma's template, or the
@@ -16,6 +18,7 @@
 
 pub mod batch_file;
 pub mod bus;
+pub mod concurrency;
 pub mod connections;
 pub mod engine;
 pub mod error;
@@ -23,8 +26,10 @@ pub mod events;
 pub mod guidance;
 pub mod identity;
 mod job;
+mod lookups;
 pub mod request;
 
+pub use concurrency::Concurrency;
 pub use connections::{Connection, ConnectionName, ConnectionTest, ConnectionView, RawConnection};
 pub use engine::{BatchReport, BatchRow, Engine, EngineConfig, StatePolicy};
 pub use error::EngineError;

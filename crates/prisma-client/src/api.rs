@@ -55,7 +55,7 @@ pub enum TemplateScope {
 }
 
 /// The account shape `/cas/v1/features` is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeatureScope {
     Subscription,
     TenantWithGroups,

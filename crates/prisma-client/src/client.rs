@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::chain;
 use crate::config::ClientConfig;
 use crate::error::{ApiError, AuthError, Error, TransportKind, safe_snippet};
 use crate::events::{ClientEvent, EventHook};
@@ -267,7 +268,14 @@ impl PrismaClient {
         let mut replayed = false;
         loop {
             attempt += 1;
-            self.inner.pacer.acquire(call.endpoint).await;
+            let paced = self
+                .inner
+                .pacer
+                .acquire(call.endpoint, chain::priority(attempt))
+                .await;
+            chain::record(call.endpoint, paced, || {
+                self.inner.pacer.rate(call.endpoint)
+            });
             let (token, generation) = match &call.auth {
                 AuthMode::None => (None, 0),
                 AuthMode::Explicit(t) => (Some(t.clone()), 0),
@@ -425,11 +433,10 @@ impl PrismaClient {
     }
 
     fn learn_limits(&self, endpoint: &str, headers: &HeaderMap) {
-        let rate =
-            header_str(headers, "x-ratelimit-replenish-rate").and_then(|v| v.parse::<f64>().ok());
-        let burst =
-            header_str(headers, "x-ratelimit-burst-capacity").and_then(|v| v.parse::<u32>().ok());
-        if let Some((rps, burst)) = self.inner.pacer.observe(endpoint, rate, burst) {
+        let rate = header_parse(headers, "x-ratelimit-replenish-rate");
+        let burst = header_parse(headers, "x-ratelimit-burst-capacity");
+        let remaining = header_parse(headers, "x-ratelimit-remaining");
+        if let Some((rps, burst)) = self.inner.pacer.observe(endpoint, rate, burst, remaining) {
             self.emit(ClientEvent::PacingUpdated {
                 endpoint: endpoint.to_owned(),
                 rps,
@@ -437,6 +444,11 @@ impl PrismaClient {
             });
         }
     }
+}
+
+/// A header's value parsed in place (no copy: this runs on every answer).
+fn header_parse<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -6,7 +6,8 @@
 //! * [`session`](crate::session) — the JWT is refreshed before it expires; a 401 causes one
 //!   re-login and a replay; concurrent callers share one login (single-flight).
 //! * [`retry`] — classified, full-jitter, capped retries with `Retry-After`, budgeted per call.
-//! * [`ratelimit`] — per-endpoint pacing that follows the server's `X-RateLimit-*` headers.
+//! * [`ratelimit`] — per-endpoint pacing that follows the server's `X-RateLimit-*` headers;
+//!   retries and later calls of a [`chain`] go before new work.
 //! * [`api`] — typed endpoints; creates reconcile instead of re-sending blindly.
 //! * [`error`] — one error type; i18n keys become sentences with a fix ([`messages`]).
 //! * [`events`] — every call, retry and login reported to a hook for UIs and logs.
@@ -15,6 +16,7 @@
 //! they appear in request bodies and headers only, never in errors, events or logs.
 
 pub mod api;
+pub mod chain;
 mod client;
 pub mod config;
 pub mod error;
@@ -25,9 +27,10 @@ pub mod retry;
 mod session;
 
 pub use api::{FeatureScope, Outcome, Registration, TemplateScope};
+pub use chain::ChainStats;
 pub use client::PrismaClient;
 pub use config::{BaseUrl, ClientConfig, Credentials, Timeouts};
 pub use error::{ApiError, AuthError, Error, TransportKind};
 pub use events::{ClientEvent, EventHook};
-pub use ratelimit::PacingConfig;
+pub use ratelimit::{PacingConfig, Priority};
 pub use retry::RetryPolicy;

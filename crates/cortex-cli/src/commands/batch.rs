@@ -2,7 +2,8 @@
 //!
 //! Each row becomes a request with the command's options ([`CommonArgs`]); every row is
 //! validated — and every problem reported with its row and field — before anything is
-//! submitted. The batch runs in this process (8 jobs at a time) with one overall progress bar;
+//! submitted. The batch runs in this process with one overall progress bar, as many jobs at once
+//! as the rate limits and round-trip times call for (`--concurrency N` fixes it);
 //! the result lists every row that failed. Exit 0 (all onboarded), 3 (some failed), 1 (none),
 //! 4 (interrupted).
 
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use onboarding_engine::batch_file::{
     BatchDefaults, BatchItem, CsvRow, Hints, parse_rows, validate_rows,
 };
-use onboarding_engine::{OnboardingRequest, RawRequest};
+use onboarding_engine::{Concurrency, OnboardingRequest, RawRequest};
 use prisma_types::SecretString;
 
 use crate::GlobalArgs;
@@ -51,6 +52,10 @@ pub struct BatchArgs {
     /// A label for the batch (default: the file name).
     #[arg(long)]
     pub label: Option<String>,
+    /// Run exactly N jobs at once [default: sized from the rate limits and round-trip times,
+    /// at most 32].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: Option<u16>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -115,6 +120,11 @@ pub async fn run(global: &GlobalArgs, out: &Out, args: BatchArgs) -> Result<Exit
             .unwrap_or_else(|| "batch".into())
     });
     let session = Session::open(global).await?;
+    if let Some(n) = args.concurrency {
+        session
+            .engine
+            .set_concurrency(Concurrency::Fixed(usize::from(n)));
+    }
     let result = run_batch(out, &session, &args, &rows, requests, secret, &label).await;
     session.finish(result).await
 }
@@ -199,6 +209,7 @@ mod tests {
             tenant: Some("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
             name: None,
             label: None,
+            concurrency: None,
             common: CommonArgs {
                 identity: Some("existing".into()),
                 ..CommonArgs::default()

@@ -2,6 +2,7 @@
 //! the real Terraform binary on the twin (or a recorded stream where a test needs a failure).
 
 mod batch_rows;
+mod batches;
 mod common;
 mod connections;
 mod failures;
