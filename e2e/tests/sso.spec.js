@@ -49,7 +49,7 @@ test("a viewer-mapped user sees no action buttons, then signs out", async ({ pag
   await page.goto(base() + "/onboard");
   await expect(page.getByRole("heading", { name: "New onboarding" })).toBeVisible();
   await expect(page.getByRole("button", { name: "Start onboarding" })).toHaveCount(0);
-  await expect(page.locator("#start-not-allowed")).toContainText("needs the operator role");
+  await expect(page.locator("#read-only")).toContainText("needs the operator role");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByRole("heading", { name: "Signed out" })).toBeVisible();
