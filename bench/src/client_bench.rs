@@ -200,6 +200,12 @@ struct Stats {
 struct EndpointStats {
     admitted: u64,
     rate_limited: u64,
+    #[serde(default)]
+    injected_429: u64,
+    #[serde(default)]
+    injected_503: u64,
+    #[serde(default)]
+    injected_resets: u64,
 }
 
 /// What one client's run produced, before the emulator's side is read.
@@ -258,6 +264,23 @@ async fn report(
         "duplicates": stats.accounts.saturating_sub(run.succeeded),
         "duplicate_creates_refused": stats.duplicates_refused,
         "server_rate_limited": stats.endpoints.iter().filter(|(n, _)| paced(n)).map(|(_, e)| e.rate_limited).sum::<u64>(),
+        // Per paced endpoint, the emulator's counts: where 429s and the bound come from.
+        "endpoints": stats
+            .endpoints
+            .iter()
+            .filter(|(name, _)| paced(name))
+            .map(|(name, e)| {
+                let own_bound = (e.admitted as f64 - burst).max(0.0) / f64::from(sc.rps);
+                (name.clone(), serde_json::json!({
+                    "admitted": e.admitted,
+                    "bound_s": round(own_bound),
+                    "rate_limited": e.rate_limited,
+                    "injected_429": e.injected_429,
+                    "injected_503": e.injected_503,
+                    "injected_resets": e.injected_resets,
+                }))
+            })
+            .collect::<serde_json::Map<_, _>>(),
     });
     if let Some(map) = line.as_object_mut() {
         map.extend(run.extra);
@@ -279,10 +302,17 @@ async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     };
     let requests = Arc::new(AtomicU64::new(0));
     let retries = Arc::new(AtomicU64::new(0));
-    let (req, ret) = (requests.clone(), retries.clone());
+    // When each endpoint was last called: which stage of the chains ends the run.
+    let last_call: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let (req, ret, last) = (requests.clone(), retries.clone(), last_call.clone());
     let hook = Arc::new(move |e: &ClientEvent| match e {
-        ClientEvent::Call { .. } => {
+        ClientEvent::Call { endpoint, .. } => {
             req.fetch_add(1, Ordering::Relaxed);
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            match last.iter_mut().find(|(name, _)| name == endpoint) {
+                Some((_, at)) => *at = Instant::now(),
+                None => last.push((endpoint.clone(), Instant::now())),
+            }
         }
         ClientEvent::Retry { .. } => {
             ret.fetch_add(1, Ordering::Relaxed);
@@ -323,6 +353,16 @@ async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     extra.insert("adopted".into(), adopted.into());
     extra.insert("retries".into(), retries.load(Ordering::Relaxed).into());
     extra.insert("requests".into(), calls.into());
+    let last_call_s: serde_json::Map<_, _> = last_call
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(name, at)| {
+            let s = at.saturating_duration_since(started).as_secs_f64();
+            (name.clone(), round(s).into())
+        })
+        .collect();
+    extra.insert("last_call_s".into(), last_call_s.into());
     extra.insert(
         "client_cpu_us_per_request".into(),
         round(cpu.as_secs_f64() * 1e6 / calls.max(1) as f64).into(),

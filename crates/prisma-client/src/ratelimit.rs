@@ -13,10 +13,19 @@
 //! Tokens are granted only when the bucket holds one, so the client never sends faster than the
 //! rate it knows. That rate is the server's own: configuration first, then
 //! `X-RateLimit-Replenish-Rate` / `X-RateLimit-Burst-Capacity` as the server advertises them
-//! (no fraction held back). The bucket holds one token less than the server's, which absorbs
-//! network jitter without lowering the rate; `X-RateLimit-Remaining` lowers our count when the
-//! server has fewer tokens than we thought, and a 429 empties the bucket: the server told us it
-//! is empty. One timer task per endpoint runs only while calls wait.
+//! (no fraction held back). One timer task per endpoint runs only while calls wait.
+//!
+//! Our bucket and the server's refill at the same rate, so what keeps a call from reaching an
+//! empty server bucket is the *lead*: how many tokens the server holds beyond ours. Ours holds
+//! [`JITTER_SLACK`]'s worth of tokens less than the server's burst (at least one), so a call may
+//! reach the server that much earlier than the pace — network and scheduling jitter — without
+//! a 429; the slack costs those tokens once, at the start, never the rate. The server corrects
+//! the lead itself: a call it rejects takes no server token, so every 429 of its limiter grows
+//! the lead by one. Its headers correct our count when it is certainly wrong:
+//! `X-RateLimit-Remaining: R` means the server held less than `R + 1` tokens, so ours is lowered
+//! to `R + 1`, and a 429 means less than one. Lowering to `R` (or to 0 on a 429) would throw
+//! away the fraction of a token refilled since the last grant on every such answer: under a
+//! 10% throttle mix that is ~2 s of a 30 s run, at every rate.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -83,9 +92,14 @@ pub enum Priority {
 /// While both queues wait, one grant in this many goes to the fresh queue.
 pub const FRESH_EVERY: u32 = 4;
 
-/// The bucket's capacity for a server burst: one token of slack for network jitter.
-fn capacity(burst: u32) -> f64 {
-    f64::from(burst.saturating_sub(1).max(1))
+/// How early (against the pace) a call may reach the server without finding its bucket empty:
+/// our bucket holds this much of the rate less than the server's burst, and at least a token.
+pub const JITTER_SLACK: Duration = Duration::from_millis(20);
+
+/// Our bucket's capacity for a server burst at `rps`: the burst less the jitter slack.
+fn capacity(rps: f64, burst: u32) -> f64 {
+    let slack = (rps * JITTER_SLACK.as_secs_f64()).ceil().max(1.0);
+    (f64::from(burst) - slack).max(1.0)
 }
 
 struct Endpoint {
@@ -178,9 +192,10 @@ impl Pacer {
             .get(name)
             .copied()
             .unwrap_or((self.config.default_rps, self.config.default_burst));
-        let capacity = capacity(burst);
+        let rps = rps.max(0.001);
+        let capacity = capacity(rps, burst);
         let e = Arc::new(Mutex::new(Endpoint {
-            rps: rps.max(0.001),
+            rps,
             capacity,
             tokens: capacity,
             last: Instant::now(),
@@ -256,10 +271,10 @@ impl Pacer {
         let mut e = lock(&shared);
         e.refill(Instant::now());
         if let Some(remaining) = remaining {
-            // The server counts fewer tokens than we do: it is right.
-            e.tokens = e.tokens.min(f64::from(remaining));
+            // The server held less than `remaining + 1` tokens: never more than that here.
+            e.tokens = e.tokens.min(f64::from(remaining) + 1.0);
         }
-        let capacity = capacity(burst);
+        let capacity = capacity(rps, burst);
         if e.learned && (e.rps - rps).abs() < 1e-9 && (e.capacity - capacity).abs() < 1e-9 {
             return None;
         }
@@ -270,7 +285,9 @@ impl Pacer {
         Some((rps, burst))
     }
 
-    /// The server said 429: its bucket is empty, so ours is too.
+    /// The server said 429: its bucket held less than one token, so ours holds at most one
+    /// (the refill since). Not zero: that would discard the fraction of a token our bucket
+    /// refilled since its last grant, on every 429 (see the module docs).
     pub fn drain(&self, endpoint: &str) {
         if !self.config.enabled {
             return;
@@ -278,7 +295,7 @@ impl Pacer {
         let shared = self.endpoint(endpoint);
         let mut e = lock(&shared);
         e.refill(Instant::now());
-        e.tokens = e.tokens.min(0.0);
+        e.tokens = e.tokens.min(1.0);
     }
 }
 
@@ -461,21 +478,167 @@ mod tests {
     async fn follows_the_server_and_drains_on_429() {
         let p = pacer(1000.0, 1000);
         assert_eq!(
-            p.observe("GET /x", Some(10.0), Some(3), None),
-            Some((10.0, 3))
+            p.observe("GET /x", Some(10.0), Some(4), None),
+            Some((10.0, 4))
         );
-        assert_eq!(p.observe("GET /x", Some(10.0), Some(3), None), None);
+        assert_eq!(p.observe("GET /x", Some(10.0), Some(4), None), None);
+        // Burst 4 at 10 req/s: our bucket holds 3; after a 429 it holds one.
         p.drain("GET /x");
+        assert_eq!(p.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
         let waited = p.acquire("GET /x", Priority::Fresh).await;
         assert!(waited >= Duration::from_millis(99), "{waited:?}");
-        // The server's remaining count lowers ours.
+        // The server's remaining count R lowers ours to R + 1.
         let q = pacer(10.0, 10);
-        q.observe("GET /x", Some(10.0), Some(10), Some(0));
+        q.observe("GET /x", Some(10.0), Some(10), Some(2));
+        for _ in 0..3 {
+            assert_eq!(q.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+        }
         assert!(q.acquire("GET /x", Priority::Fresh).await >= Duration::from_millis(99));
         assert_eq!(q.rate("GET /x"), Some(10.0));
         let off = Pacer::new(PacingConfig::disabled());
         assert_eq!(off.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
         assert_eq!(off.rate("GET /x"), None);
+    }
+
+    #[test]
+    fn the_slack_is_a_time_not_a_token() {
+        // 20 ms of 200 req/s is 4 tokens; at 10 req/s it is less than one: one token.
+        assert_eq!(capacity(200.0, 200), 196.0);
+        assert_eq!(capacity(10.0, 10), 9.0);
+        assert_eq!(capacity(1000.0, 5), 1.0);
+        assert_eq!(capacity(10.0, 1), 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_between_grants_do_not_slow_the_pace() {
+        // 10 req/s, server burst 2 (our bucket holds 1). Each answer arrives 50 ms after its
+        // grant, when our bucket has refilled half a token: all say `Remaining: 0` (the server
+        // is near empty at saturation) and every other one is a 429. None of them may cost
+        // that half token: in 5 s the bucket's 1 + 10/s × 5 s = 51 grants, no fewer.
+        let p = pacer(10.0, 2);
+        let t0 = Instant::now();
+        let grants = Arc::new(Mutex::new(Vec::new()));
+        let calls: Vec<_> = (0..80)
+            .map(|i| {
+                let (p, grants) = (p.clone(), grants.clone());
+                tokio::spawn(async move {
+                    p.acquire("GET /x", Priority::Fresh).await;
+                    grants.lock().unwrap().push(Instant::now() - t0);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    p.observe("GET /x", Some(10.0), Some(2), Some(0));
+                    if i % 2 == 0 {
+                        p.drain("GET /x");
+                    }
+                })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap();
+        }
+        let in_5s = grants
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.as_secs_f64() <= 5.0 + 1e-3)
+            .count();
+        assert_eq!(in_5s, 51);
+    }
+
+    /// The server's token bucket, as the emulator keeps it.
+    struct ServerBucket {
+        rps: f64,
+        burst: f64,
+        tokens: f64,
+        last: Option<Instant>,
+    }
+
+    impl ServerBucket {
+        fn take(&mut self, now: Instant) -> bool {
+            let elapsed = self.last.map_or(0.0, |l| (now - l).as_secs_f64());
+            self.tokens = (self.tokens + elapsed * self.rps).min(self.burst);
+            self.last = Some(now);
+            let admitted = self.tokens >= 1.0;
+            if admitted {
+                self.tokens -= 1.0;
+            }
+            admitted
+        }
+    }
+
+    /// `calls` calls at `rps` (server burst = rps), a rejected one retried at once as a
+    /// continuing call. The first `rps + 50` calls (the burst and what follows it: new
+    /// connections) take `1 + jitter` ms to reach the server, the later ones `1 + jitter × u`
+    /// (u pseudo-random in [0, 1)): up to `jitter` ms earlier against the pace than the start.
+    /// Returns (rejections, seconds from the first to the last admission).
+    async fn against_a_server(rps: f64, calls: usize, jitter_ms: f64) -> (u32, f64) {
+        let p = pacer(rps, rps as u32);
+        let server = Arc::new(Mutex::new(ServerBucket {
+            rps,
+            burst: rps,
+            tokens: rps,
+            last: None,
+        }));
+        let rejected = Arc::new(AtomicUsize::new(0));
+        let admitted = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..calls)
+            .map(|i| {
+                let (p, server) = (p.clone(), server.clone());
+                let (rejected, admitted) = (rejected.clone(), admitted.clone());
+                tokio::spawn(async move {
+                    let mut priority = Priority::Fresh;
+                    for attempt in 0u64.. {
+                        p.acquire("GET /x", priority).await;
+                        // A fixed pseudo-random sequence (Weyl), so the test replays exactly.
+                        let u = if i < rps as usize + 50 {
+                            1.0
+                        } else {
+                            ((i as u64 * 7919 + attempt * 104_729) % 1000) as f64 / 1000.0
+                        };
+                        let latency = 1.0 + jitter_ms * u;
+                        tokio::time::sleep(Duration::from_secs_f64(latency / 1000.0)).await;
+                        let now = Instant::now();
+                        if server.lock().unwrap().take(now) {
+                            admitted.lock().unwrap().push(now);
+                            return;
+                        }
+                        rejected.fetch_add(1, Ordering::SeqCst);
+                        priority = Priority::Continuing;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let at = admitted.lock().unwrap().clone();
+        let first = *at.iter().min().unwrap();
+        let last = *at.iter().max().unwrap();
+        (
+            rejected.load(Ordering::SeqCst) as u32,
+            (last - first).as_secs_f64(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_within_the_slack_never_meets_a_429() {
+        // 200 req/s: 15 ms of jitter is within the 20 ms slack (one token, 5 ms, was not).
+        let (rejected, span) = against_a_server(200.0, 2_000, 15.0).await;
+        assert_eq!(rejected, 0);
+        // At the rate: (2,000 − 196) / 200 s after the burst, plus the jitter.
+        assert!(span < (2_000.0 - 196.0) / 200.0 + 0.05, "{span}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_beyond_the_slack_is_corrected_by_the_servers_429s() {
+        // 60 ms of jitter at 200 req/s: each 429 leaves a token with the server, so the
+        // rejections stop once they cover the 40 ms past the slack (~8 tokens) — they do not
+        // recur through the run, and the pace holds.
+        let (rejected, span) = against_a_server(200.0, 2_000, 60.0).await;
+        assert!(rejected > 0 && rejected <= 20, "{rejected}");
+        assert!(
+            span < (2_000.0 - 196.0 + f64::from(rejected)) / 200.0 + 0.1,
+            "{span}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
