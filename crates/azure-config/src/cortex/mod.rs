@@ -318,15 +318,13 @@ impl DeploymentValues {
     }
 }
 
-/// `terraform.tfvars.json` for a run: every value except the upload URL (see
+/// The bundle's own values as `terraform.tfvars.json` entries (without the upload URL: see
 /// [`secret_tfvars_json`]). Refuses invalid values, naming the field.
-pub fn tfvars_json(
+pub fn bundle_tfvars_json(
     template: &CortexTemplate,
     bundle: &BundleValues,
-    deployment: &DeploymentValues,
-) -> Result<Value, ConfigError> {
+) -> Result<Map<String, Value>, ConfigError> {
     bundle.validate()?;
-    deployment.validate(template.scope)?;
     let mut vars = Map::new();
     vars.insert("template_id".into(), json!(bundle.template_id));
     vars.insert("connector_id".into(), json!(bundle.connector_id));
@@ -346,6 +344,18 @@ pub fn tfvars_json(
         "cloud_environment".into(),
         json!(template.cloud_environment.as_str()),
     );
+    Ok(vars)
+}
+
+/// `terraform.tfvars.json` for a run: the bundle's values and the deployment's, without the
+/// upload URL (see [`secret_tfvars_json`]). Refuses invalid values, naming the field.
+pub fn tfvars_json(
+    template: &CortexTemplate,
+    bundle: &BundleValues,
+    deployment: &DeploymentValues,
+) -> Result<Value, ConfigError> {
+    let mut vars = bundle_tfvars_json(template, bundle)?;
+    deployment.validate(template.scope)?;
     vars.insert(
         "subscription_id".into(),
         json!(deployment.subscription_id.as_str()),
@@ -354,11 +364,9 @@ pub fn tfvars_json(
         "resource_group_location".into(),
         json!(deployment.resource_group_location),
     );
-    if template.scope == CortexScope::ManagementGroup {
-        let mg = deployment
-            .management_group_id
-            .as_ref()
-            .expect("validated above");
+    if let (CortexScope::ManagementGroup, Some(mg)) =
+        (template.scope, &deployment.management_group_id)
+    {
         vars.insert("management_group_id".into(), json!(mg.as_str()));
     }
     Ok(Value::Object(vars))
