@@ -189,6 +189,8 @@ pub struct EmulatorConfig {
     /// (401 otherwise). `azure-cortex emulator` sets one whenever it listens beyond loopback;
     /// the sandbox always sets a random one it never shows.
     pub admin_token: Option<SecretString>,
+    /// The Cortex Cloud face: its keys, approved tenants and lifetimes.
+    pub cortex: crate::cortex::CortexConfig,
 }
 
 impl EmulatorConfig {
@@ -210,6 +212,7 @@ impl EmulatorConfig {
             scenarios: ScenarioBook::default(),
             issuer: "https://api.sandbox.emulator.local".to_owned(),
             admin_token: None,
+            cortex: crate::cortex::CortexConfig::default(),
         }
     }
 }

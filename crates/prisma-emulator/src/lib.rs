@@ -21,8 +21,9 @@
 //! * [`connect_proxy`] — an HTTP `CONNECT` proxy so unchanged official clients, which accept
 //!   only `*.prismacloud.io` hosts, reach the emulator.
 //!
-//! The Prisma Cloud API is this crate's one face (`routes`); its routes stay in that module so
-//! another platform's face can sit beside them in the same process.
+//! Two faces share the process, the gateway machinery (limiter, fault dice, counters) and the
+//! listener: the Prisma Cloud API (`routes`) and the Cortex Cloud Cloud Onboarding API
+//! ([`cortex`], under `/public_api/v1/cloud_onboarding/` and `/api_keys/validate`).
 
 pub mod admin;
 pub mod auth;
@@ -55,6 +56,7 @@ pub use state::EmulatorState;
 /// The whole emulator as one router (API behind the gateway, plus `/_emulator/*`).
 pub fn router(state: Arc<EmulatorState>) -> Router {
     routes::api_router(state.clone())
+        .merge(cortex::router(state.clone()))
         .merge(admin::admin_router(state))
         .layer(axum::middleware::from_fn(gateway::edge))
 }

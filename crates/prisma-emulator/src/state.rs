@@ -24,6 +24,8 @@ pub struct EmulatorState {
     pub faults: Mutex<FaultDice>,
     pub scenarios: RwLock<ScenarioBook>,
     pub stats: Stats,
+    /// The Cortex Cloud face's instances, accounts and nonces.
+    pub cortex: crate::cortex::CortexFace,
     /// The write-through snapshot file ([`crate::snapshot`]), when set.
     persist_path: RwLock<Option<PathBuf>>,
     /// Serialises snapshot saves.
@@ -43,6 +45,7 @@ impl EmulatorState {
             scenarios: RwLock::new(config.scenarios.clone()),
             store: Mutex::new(Store::new()),
             stats: Stats::default(),
+            cortex: crate::cortex::CortexFace::new(&config.cortex),
             persist_path: RwLock::new(None),
             persist_lock: Mutex::new(()),
             config,

@@ -16,8 +16,8 @@ use azure_config::cortex::{CloudEnvironment, CortexCapabilities, CortexScope, Co
 use base64::Engine as _;
 use md5::Digest as _;
 use prisma_emulator::cortex::callback::{
-    CapabilityPlan, ChosenCapabilities, CreateConnector, DiscoveredAccount, SubscriptionFilter,
-    UPLOAD_VALIDITY, status,
+    CallbackError, CapabilityPlan, ChosenCapabilities, CreateConnector, DiscoveredAccount,
+    SubscriptionFilter, UPLOAD_VALIDITY, status,
 };
 use prisma_emulator::cortex::template::{LINK_VALIDITY, LinkSigner, TemplateKind, template_link};
 use prisma_emulator::cortex::template_routes::{
@@ -56,25 +56,25 @@ impl TemplateHost for Host {
         self.pending.lock().unwrap().get(guid).cloned()
     }
     fn connect(
-        &self,
+        self: Arc<Self>,
         _pending: &PendingRecord,
         body: &CreateConnector,
         accounts: Vec<DiscoveredAccount>,
         capabilities: Vec<CapabilityPlan>,
-    ) -> Connected {
+    ) -> Result<Connected, CallbackError> {
         let mut connected = self.connected.lock().unwrap();
         if let Some(i) = connected
             .iter()
             .position(|i| i.body.connector_id == body.connector_id)
         {
-            return Connected::AlreadyExisted(i.to_string());
+            return Ok(Connected::AlreadyExisted(i.to_string()));
         }
         connected.push(Instance {
             body: body.clone(),
             accounts,
             capabilities,
         });
-        Connected::Created((connected.len() - 1).to_string())
+        Ok(Connected::Created((connected.len() - 1).to_string()))
     }
 }
 
@@ -120,7 +120,7 @@ async fn start(records: Vec<PendingRecord>) -> Server {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = template_routes::routes(host.clone(), false);
+    let app: axum::Router = template_routes::routes(host.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Server {
         host,
@@ -131,7 +131,14 @@ async fn start(records: Vec<PendingRecord>) -> Server {
 
 impl Server {
     fn link(&self, kind: TemplateKind, guid: &str, issued_at: i64) -> String {
-        template_link(&self.base, kind, guid, issued_at, &self.host.signer)
+        template_link(
+            &self.base,
+            kind,
+            guid,
+            issued_at,
+            LINK_VALIDITY,
+            &self.host.signer,
+        )
     }
 
     async fn get(&self, url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {

@@ -1,10 +1,60 @@
-//! The Cortex Cloud face of the emulator.
+//! The Cortex Cloud face: the Cloud Onboarding API (`/public_api/v1/cloud_onboarding/*` and
+//! `/api_keys/validate`), served by the same process as the Prisma Cloud face, per
+//! `../shared/reference/cortex-cloud-api.md` §14. Choices where the sheet says UNCONFIRMED are
+//! written in `docs/emulator.md` ("Cortex Cloud").
 //!
-//! * [`template`] — the 7-day signed template links and the bundles they download.
-//! * [`template_routes`] — their routes, on the state through [`template_routes::TemplateHost`].
-//! * [`callback`] — the template's callback (`PUT upload_output_url`, `create_connector`):
-//!   checking it, the accounts it brings in, and capability statuses over time.
+//! In the order a request meets them:
+//! * [`gateway`] — latency, the API key (standard, or advanced: SHA-256 of key + nonce +
+//!   timestamp, stale timestamps and replayed nonces refused), the per-key per-endpoint token
+//!   bucket and the injected faults — the limiter, fault dice and counters the Prisma face uses.
+//! * [`routes`] — the endpoints: envelope checks, typed parsing (a bad field is a 422 whose
+//!   `err_extra` item names it), then [`state`].
+//! * [`state`] — instances (pending ones keyed by the tracking GUID), their accounts and
+//!   capabilities, approved tenants; the API the template callback uses to turn a pending
+//!   instance into a connected one ([`state::CortexState::connect`]).
+//! * [`filters`] — `filter_data` evaluation: AND/OR, the common search types, sort, paging.
+//! * [`reply`] — `{"reply": …}` answers and the error shape.
+//!
+//! The template content, its download route, the callback route and capability timing belong
+//! to the template module (`template*`, `callback*` beside these files); they add routes to
+//! [`router`] through [`extra_routes`] and change instances through [`state`].
 
+pub mod auth;
 pub mod callback;
+pub mod config;
+pub mod filters;
+pub mod gateway;
+pub mod reply;
+pub mod routes;
+pub mod state;
 pub mod template;
 pub mod template_routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use config::{CortexConfig, CortexKey};
+pub use state::{CortexFace, CortexState};
+
+use crate::state::EmulatorState;
+
+/// The Cortex Cloud API routes, behind the Cortex gateway.
+pub fn router(state: Arc<EmulatorState>) -> Router {
+    routes::api_router(state.clone())
+        .merge(extra_routes(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gateway::gateway,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ))
+        .with_state(state)
+}
+
+/// Routes other Cortex modules add (template downloads, the callback). They sit behind the
+/// same gateway; [`gateway::is_unauthenticated`] lists the ones that carry no API key.
+fn extra_routes(state: Arc<EmulatorState>) -> Router<Arc<EmulatorState>> {
+    template_routes::routes(state)
+}

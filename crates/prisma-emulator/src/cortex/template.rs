@@ -7,7 +7,7 @@
 //! `tf-([a-f0-9]{32})-`). The emulator serves those links itself, shaped the same way:
 //!
 //! ```text
-//! {base}/cloud-onboarding-templates/azure/tf-<guid>-<issued epoch>.tar.gz
+//! {base}/_cortex/templates/tf-<guid>-<issued epoch>.tar.gz
 //!     ?Expires=<issued + 604800>&Signature=<hex HMAC-SHA256(path, expires)>
 //!     &response-content-disposition=attachment%3Bfilename%3Dtf-<guid>-<issued>.tar.gz
 //! ```
@@ -43,7 +43,7 @@ use sha2::Sha256;
 /// How long a template link is valid (§8.1: 7 days).
 pub const LINK_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Path of the template objects.
-pub const TEMPLATE_PATH_PREFIX: &str = "/cloud-onboarding-templates/azure/";
+pub const TEMPLATE_PATH_PREFIX: &str = "/_cortex/templates/";
 /// The archive extension of both bundles.
 pub const ARCHIVE_EXTENSION: &str = "tar.gz";
 
@@ -194,19 +194,21 @@ pub fn signed_url(
     )
 }
 
-/// The `manual.TF` / `manual.ARM` link for a pending instance.
+/// The `manual.TF` / `manual.ARM` link for a pending instance, valid `validity` (Cortex: 7
+/// days, [`LINK_VALIDITY`]).
 pub fn template_link(
     base_url: &str,
     kind: TemplateKind,
     guid: &str,
     issued_at: i64,
+    validity: Duration,
     signer: &LinkSigner,
 ) -> String {
     let name = file_name(kind, guid, issued_at);
     let path = format!("{TEMPLATE_PATH_PREFIX}{name}");
     format!(
         "{}&response-content-disposition=attachment%3Bfilename%3D{name}",
-        signed_url(base_url, &path, issued_at, LINK_VALIDITY, signer)
+        signed_url(base_url, &path, issued_at, validity, signer)
     )
 }
 
@@ -441,6 +443,7 @@ mod tests {
             TemplateKind::Arm,
             GUID,
             1_700_000_000,
+            LINK_VALIDITY,
             &signer,
         );
         assert!(link.starts_with(&format!(

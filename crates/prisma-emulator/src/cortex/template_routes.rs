@@ -5,8 +5,9 @@
 //! * `GET {TEMPLATE_PATH_PREFIX}<file>?Expires&Signature` — the bundle of a pending instance.
 //! * `PUT {UPLOAD_PATH_PREFIX}<connector_id>?Expires&Signature` — the template's callback.
 //!
-//! The upload URL inside a bundle is built from the `Host` the bundle was downloaded through
-//! (and the scheme the emulator serves), so the template calls back the emulator it came from.
+//! The upload URL inside a bundle is built from the configured public URL, else from the `Host`
+//! the bundle was downloaded through (over http), like the links themselves, so the template
+//! calls back the emulator it came from.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,15 +67,19 @@ pub trait TemplateHost: Send + Sync + 'static {
     fn capability_delay(&self) -> Duration;
     /// The pending instance with this tracking GUID, if it still exists.
     fn pending(&self, guid: &str) -> Option<PendingRecord>;
-    /// Creates the connected instance of a callback; a connector already connected returns
-    /// its instance and changes nothing.
+    /// The origin links and upload URLs use, when configured.
+    fn public_url(&self) -> Option<String> {
+        None
+    }
+    /// Creates the connected instance of a callback and lets its capabilities follow
+    /// `capabilities`; a connector already connected returns its instance and changes nothing.
     fn connect(
-        &self,
+        self: Arc<Self>,
         pending: &PendingRecord,
         body: &CreateConnector,
         accounts: Vec<DiscoveredAccount>,
         capabilities: Vec<CapabilityPlan>,
-    ) -> Connected;
+    ) -> Result<Connected, CallbackError>;
 }
 
 /// The connector ID of a pending instance (stable per emulator key).
@@ -126,8 +131,8 @@ pub fn bundle_values(record: &PendingRecord, signer: &LinkSigner, base_url: &str
     }
 }
 
-/// The template download and callback routes.
-pub fn routes<H: TemplateHost>(host: Arc<H>, tls: bool) -> Router {
+/// The template download and callback routes, for any outer router state.
+pub fn routes<H: TemplateHost, S: Clone + Send + Sync + 'static>(host: Arc<H>) -> Router<S> {
     Router::new()
         .route(
             &format!("{TEMPLATE_PATH_PREFIX}{{file}}"),
@@ -137,7 +142,7 @@ pub fn routes<H: TemplateHost>(host: Arc<H>, tls: bool) -> Router {
             &format!("{UPLOAD_PATH_PREFIX}{{connector}}"),
             put(upload::<H>),
         )
-        .with_state((host, tls))
+        .with_state(host)
 }
 
 fn link_refusal(error: LinkError) -> Response {
@@ -151,7 +156,7 @@ fn link_refusal(error: LinkError) -> Response {
 }
 
 async fn download<H: TemplateHost>(
-    State((host, tls)): State<(Arc<H>, bool)>,
+    State(host): State<Arc<H>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -166,14 +171,19 @@ async fn download<H: TemplateHost>(
     let Some(record) = host.pending(&parsed.guid) else {
         return link_refusal(LinkError::NotFound);
     };
-    let Some(authority) = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-    else {
-        return link_refusal(LinkError::Malformed);
+    let base = match host.public_url() {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let Some(authority) = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+            else {
+                return link_refusal(LinkError::Malformed);
+            };
+            format!("http://{authority}")
+        }
     };
-    let base = format!("{}://{authority}", if tls { "https" } else { "http" });
     let values = bundle_values(&record, host.signer(), &base);
     let bundle = match build_bundle(parsed.kind, &record.template, &values, parsed.issued_at) {
         Ok(b) => b,
@@ -214,7 +224,7 @@ fn callback_refusal(e: &CallbackError) -> Response {
 }
 
 async fn upload<H: TemplateHost>(
-    State((host, _tls)): State<(Arc<H>, bool)>,
+    State(host): State<Arc<H>>,
     Path(connector): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -277,6 +287,188 @@ async fn upload<H: TemplateHost>(
         callback::scenario_for(&parsed),
         host.capability_delay(),
     );
-    host.connect(&record, &parsed, accounts, plan);
-    (StatusCode::OK, axum::Json(json!({ "reply": {} }))).into_response()
+    match host.connect(&record, &parsed, accounts, plan) {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "reply": {} }))).into_response(),
+        Err(e) => callback_refusal(&e),
+    }
+}
+
+// ---- the Cortex face's state as the host ----
+
+use cortex_cloud_types::{CapabilityName, CapabilityStatus, ModificationType, Scope};
+
+use super::state::{Connection, Instance};
+use crate::state::EmulatorState;
+
+fn capability_status(code: u8) -> CapabilityStatus {
+    match code {
+        callback::status::CONNECTED => CapabilityStatus::Connected,
+        callback::status::WARNING => CapabilityStatus::Warning,
+        callback::status::DISABLED => CapabilityStatus::Disabled,
+        callback::status::ERROR => CapabilityStatus::Error,
+        _ => CapabilityStatus::Retrieving,
+    }
+}
+
+/// A pending instance's template inputs, from what `create_instance_template` stored.
+pub fn pending_record(i: &Instance) -> Option<PendingRecord> {
+    let tenant_id = TenantId::parse(&i.account_details.organization_id).ok()?;
+    let c = &i.config;
+    let scope = match c.scope {
+        Scope::Organization => CortexScope::Tenant,
+        Scope::AccountGroup => CortexScope::ManagementGroup,
+        Scope::Account => CortexScope::Subscription,
+    };
+    let flag = |b: Option<bool>| b.unwrap_or(false);
+    let a = &c.additional_capabilities;
+    let audit_logs = c.collection_configuration.audit_logs.enabled;
+    let chosen = ChosenCapabilities {
+        agentless_disk_scanning: flag(a.agentless_disk_scanning),
+        data_security_posture_management: flag(a.data_security_posture_management),
+        registry_scanning: flag(a.registry_scanning),
+        serverless_scanning: flag(a.serverless_scanning),
+        audit_logs,
+    };
+    let cloud_environment = match c.cloud_partition {
+        Some(cortex_cloud_types::CloudPartition::Government) => {
+            azure_config::cortex::CloudEnvironment::UsGovernment
+        }
+        _ => azure_config::cortex::CloudEnvironment::Public,
+    };
+    let subscriptions = c
+        .scope_modifications
+        .subscriptions
+        .as_ref()
+        .filter(|m| m.enabled)
+        .map(|m| SubscriptionFilter {
+            include: m.kind == Some(ModificationType::Include),
+            subscription_ids: m.subscription_ids.clone().unwrap_or_default(),
+        });
+    Some(PendingRecord {
+        guid: i.id.clone(),
+        tenant_id,
+        template: CortexTemplate {
+            scope,
+            capabilities: azure_config::cortex::CortexCapabilities {
+                agentless_disk_scanning: chosen.agentless_disk_scanning,
+                data_security_posture_management: chosen.data_security_posture_management,
+                registry_scanning: chosen.registry_scanning,
+                serverless_scanning: chosen.serverless_scanning,
+            },
+            audit_logs,
+            cloud_environment,
+        },
+        chosen,
+        tags: c
+            .custom_resources_tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
+        subscriptions,
+        created_at: i.created_ms / 1000,
+    })
+}
+
+impl TemplateHost for EmulatorState {
+    fn signer(&self) -> &LinkSigner {
+        &self.cortex.links
+    }
+
+    fn now_secs(&self) -> i64 {
+        crate::clock::epoch_secs()
+    }
+
+    fn capability_delay(&self) -> Duration {
+        self.config.cortex.capability_delay
+    }
+
+    fn public_url(&self) -> Option<String> {
+        self.config.cortex.public_url.clone()
+    }
+
+    fn pending(&self, guid: &str) -> Option<PendingRecord> {
+        let mut s = self.cortex.lock();
+        s.expire_pending(
+            crate::clock::epoch_millis(),
+            self.config.cortex.pending_ttl.as_millis() as i64,
+        );
+        s.get(guid)
+            .filter(|i| i.is_pending())
+            .and_then(pending_record)
+    }
+
+    fn connect(
+        self: Arc<Self>,
+        pending: &PendingRecord,
+        body: &CreateConnector,
+        accounts: Vec<DiscoveredAccount>,
+        capabilities: Vec<CapabilityPlan>,
+    ) -> Result<Connected, CallbackError> {
+        let id = {
+            let mut s = self.cortex.lock();
+            // One connector per pending instance: a repeated callback finds its instance.
+            if let Some(existing) = s
+                .all()
+                .find(|i| i.from_pending.as_deref() == Some(pending.guid.as_str()))
+            {
+                return Ok(Connected::AlreadyExisted(existing.id.clone()));
+            }
+            let connection = Connection {
+                organization_id: body.organization_id.as_str().to_owned(),
+                account_group: body
+                    .account_group
+                    .as_ref()
+                    .map(|g| g.as_str().to_owned())
+                    .unwrap_or_default(),
+                account_id: body.account_id.as_str().to_owned(),
+                account_name: body.account_name.clone(),
+                provisioning_method: body.provisioning_method.as_str().to_owned(),
+                subscriptions: accounts
+                    .into_iter()
+                    .map(|a| (a.subscription_id, a.name))
+                    .collect(),
+            };
+            let id = s
+                .connect(&pending.guid, connection, crate::clock::epoch_millis())
+                .map_err(|e| CallbackError {
+                    status: 422,
+                    field: "template_id".into(),
+                    message: e.to_string(),
+                })?;
+            // What is already final (disabled ones; everything with no delay) applies now.
+            for c in capabilities.iter().filter(|c| c.ready_after_ms == 0) {
+                set_capability(&mut s, &id, c);
+            }
+            id
+        };
+        let later: Vec<CapabilityPlan> = capabilities
+            .into_iter()
+            .filter(|c| c.ready_after_ms > 0)
+            .collect();
+        if !later.is_empty() {
+            let state = self.clone();
+            let instance = id.clone();
+            tokio::spawn(async move {
+                let start = tokio::time::Instant::now();
+                let mut later = later;
+                later.sort_by_key(|c| c.ready_after_ms);
+                for c in later {
+                    tokio::time::sleep_until(start + Duration::from_millis(c.ready_after_ms)).await;
+                    set_capability(&mut state.cortex.lock(), &instance, &c);
+                }
+            });
+        }
+        Ok(Connected::Created(id))
+    }
+}
+
+fn set_capability(s: &mut super::state::CortexState, id: &str, c: &CapabilityPlan) {
+    if let Ok(name) = c.name.parse::<CapabilityName>() {
+        s.set_capability(
+            id,
+            name,
+            capability_status(c.final_status),
+            c.message.map(str::to_owned),
+        );
+    }
 }
