@@ -446,7 +446,7 @@ impl TemplateHost for EmulatorState {
             .filter(|c| c.ready_after_ms > 0)
             .collect();
         if !later.is_empty() {
-            let state = self.clone();
+            let state = self;
             let instance = id.clone();
             tokio::spawn(async move {
                 let start = tokio::time::Instant::now();
