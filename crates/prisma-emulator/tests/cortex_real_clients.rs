@@ -147,7 +147,12 @@ async fn cortex_xdr_client_lists_and_toggles_against_the_emulator() {
     }
     let hosting = "5d000000-0000-4000-8000-0000000000a1";
     let upload = http
-        .put(tfvars["upload_output_url"].as_str().unwrap().replacen("http://", "https://", 1))
+        .put(
+            tfvars["upload_output_url"]
+                .as_str()
+                .unwrap()
+                .replacen("http://", "https://", 1),
+        )
         .json(&json!({
             "operation": "create_connector", "template_id": tfvars["template_id"],
             "template_version": tfvars["template_version"], "connector_id": tfvars["connector_id"],
