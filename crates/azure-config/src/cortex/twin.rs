@@ -22,7 +22,7 @@ use super::{
 };
 use crate::ConfigError;
 use crate::builtin::{Block, REQUIRED_TERRAFORM, planned_resources, render_blocks};
-use crate::twin::{MAX_STEP_SECONDS, seconds_arg, twin_address};
+use crate::twin::{MAX_STEP_SECONDS, seconds_arg, twin_block};
 
 /// The callback's environment variable holding the upload URL.
 pub const URL_ENV: &str = "CORTEX_UPLOAD_URL";
@@ -62,25 +62,6 @@ pub fn generate(template: &CortexTemplate, step_seconds: f64) -> Result<CortexCo
         .blocks
         .iter()
         .map(|b| {
-            let address = b.address();
-            let depends_on: Vec<Value> = real
-                .iter()
-                .find(|r| r.config_address() == address)
-                .map(|r| {
-                    r.depends_on
-                        .iter()
-                        .map(|d| json!(twin_address(d)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut body = Map::new();
-            if let Some(for_each) = b.body.get("for_each") {
-                body.insert("for_each".into(), for_each.clone());
-            }
-            body.insert("input".into(), twin_input(b));
-            if !depends_on.is_empty() {
-                body.insert("depends_on".into(), Value::Array(depends_on));
-            }
             let provisioner = if b.ty == "terracurl_request" {
                 json!({ "local-exec": {
                     "interpreter": ["/bin/sh", "-c"],
@@ -93,13 +74,9 @@ pub fn generate(template: &CortexTemplate, step_seconds: f64) -> Result<CortexCo
             } else {
                 json!({ "local-exec": { "command": sleep } })
             };
-            body.insert("provisioner".into(), json!([provisioner]));
-            Block {
-                ty: "terraform_data".into(),
-                name: format!("{}__{}", b.ty, b.name),
-                body: Value::Object(body),
-                instances: b.instances.clone(),
-            }
+            let mut extra = Map::new();
+            extra.insert("provisioner".into(), json!([provisioner]));
+            twin_block(b, &real, twin_input(b), extra)
         })
         .collect();
     let main = json!({
