@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::parser::ValueSource;
+use cortex_cloud_types::{ApiKey, KeyId, KeyType};
 use prisma_emulator::capabilities::ScenarioBook;
 use prisma_emulator::config::AccessKey;
+use prisma_emulator::cortex::CortexConfig;
 use prisma_emulator::{EmulatorConfig, Faults, RateLimits};
 use prisma_types::SecretString;
 use rand::Rng;
@@ -129,6 +131,82 @@ pub struct EmulatorArgs {
     /// and printed when --listen is not a loopback address; on loopback none is required.
     #[arg(long, value_name = "PATH")]
     admin_token_file: Option<PathBuf>,
+    /// Cortex Cloud API key ID to accept (a positive integer; default: generated and printed).
+    #[arg(long, value_name = "ID")]
+    cortex_key_id: Option<String>,
+    /// Cortex Cloud API key for --cortex-key-id. Prefer the environment variable or
+    /// --cortex-key-file: a value on the command line is visible to every user of the machine.
+    #[arg(
+        long,
+        env = "AZURE_CORTEX_EMULATOR_CORTEX_KEY",
+        hide_env_values = true,
+        requires = "cortex_key_id"
+    )]
+    cortex_key: Option<String>,
+    /// File holding the Cortex Cloud API key for --cortex-key-id.
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "cortex_key",
+        requires = "cortex_key_id"
+    )]
+    cortex_key_file: Option<PathBuf>,
+    /// Security level of the Cortex Cloud key: standard or advanced (hash of key + nonce +
+    /// timestamp).
+    #[arg(long, default_value = "advanced", value_name = "standard|advanced")]
+    cortex_key_type: String,
+    /// Azure tenant IDs that approved the Cortex Cloud application (repeatable; default: the
+    /// demo tenant 0091a7ea-5021-42d3-a276-18004980b42b).
+    #[arg(long = "cortex-approved-tenant", value_name = "TENANT_ID")]
+    cortex_approved_tenants: Vec<String>,
+}
+
+/// The Cortex face's key from the flags, or a generated demo key (printed).
+fn cortex_config(args: &EmulatorArgs) -> anyhow::Result<(CortexConfig, bool)> {
+    let kind: KeyType = args
+        .cortex_key_type
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--cortex-key-type: {e}"))?;
+    let (id, key, generated_key) = match (
+        &args.cortex_key_id,
+        &args.cortex_key,
+        &args.cortex_key_file,
+    ) {
+        (Some(id), key, file) => {
+            let id: KeyId = id
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--cortex-key-id: {e}"))?;
+            let key = match (key, file) {
+                (Some(k), _) => k.clone(),
+                (None, Some(path)) => std::fs::read_to_string(path)
+                    .with_context(|| format!("--cortex-key-file: cannot read {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+                (None, None) => {
+                    bail!(
+                        "--cortex-key-id needs AZURE_CORTEX_EMULATOR_CORTEX_KEY or --cortex-key-file"
+                    )
+                }
+            };
+            (id, key, false)
+        }
+        (None, _, _) => {
+            let id = KeyId::new(rand::rng().random_range(1..10_000)).expect("positive");
+            (id, generated("", 64), true)
+        }
+    };
+    let key = ApiKey::new(id, SecretString::from(key), kind)
+        .map_err(|e| anyhow::anyhow!("--cortex-key: {}", e.message))?;
+    let mut config = CortexConfig::new(key.id, key.key, key.kind);
+    if !args.cortex_approved_tenants.is_empty() {
+        config.approved_tenants = Vec::new();
+        for t in &args.cortex_approved_tenants {
+            let tenant = prisma_types::TenantId::parse(t)
+                .map_err(|e| anyhow::anyhow!("--cortex-approved-tenant {t}: {}", e.message))?;
+            config.approved_tenants.push(tenant.to_string());
+        }
+    }
+    Ok((config, generated_key))
 }
 
 #[derive(Deserialize)]
@@ -181,6 +259,9 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
             (None, _, _) => (generated("emu-", 12), generated("", 32), true),
         };
     let mut config = EmulatorConfig::new(key_id.clone(), SecretString::from(secret.clone()));
+    let (cortex, cortex_printed) = cortex_config(&args)?;
+    let cortex_key = cortex.keys[0].clone();
+    config.cortex = cortex;
     if let Some(path) = &args.keys_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--keys-file: cannot read {}", path.display()))?;
@@ -265,6 +346,10 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
         "Prisma Cloud API emulator listening on {}",
         running.base_url()
     );
+    println!(
+        "Cortex Cloud API emulator listening on {} (/public_api/v1/cloud_onboarding/*)",
+        running.base_url()
+    );
     if let Some(proxy_addr) = args.connect_proxy {
         let listener = tokio::net::TcpListener::bind(proxy_addr)
             .await
@@ -297,6 +382,18 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
         println!("  PRISMA_SECRET_KEY={secret}");
     } else {
         println!("Access key: {key_id} (secret as configured)");
+    }
+    if cortex_printed {
+        println!("Cortex Cloud demo key (generated for this run):");
+        println!("  CORTEXCLOUD_API_URL={}", running.base_url());
+        println!("  CORTEXCLOUD_API_KEY_ID={}", cortex_key.id);
+        println!("  CORTEXCLOUD_API_KEY={}", cortex_key.key.expose());
+        println!("  CORTEXCLOUD_API_KEY_TYPE={}", cortex_key.kind);
+    } else {
+        println!(
+            "Cortex Cloud key: {} ({}, key as configured)",
+            cortex_key.id, cortex_key.kind
+        );
     }
     println!("Press Ctrl-C to stop.");
     cortex_cli::logging::shutdown_signal().await;

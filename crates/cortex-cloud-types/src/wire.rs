@@ -449,8 +449,9 @@ pub struct GetInstances {
 
 /// A page of a list endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct Page<T> {
-    #[serde(rename = "DATA", default)]
+    #[serde(rename = "DATA", default = "Vec::new")]
     pub data: Vec<T>,
     #[serde(rename = "FILTER_COUNT", default)]
     pub filter_count: u64,

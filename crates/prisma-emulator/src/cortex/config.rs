@@ -27,7 +27,7 @@ pub struct CortexConfig {
     /// a nonce may be used once within it.
     pub auth_window: Duration,
     /// The origin template links point at (the emulator's own URL as clients reach it). When
-    /// unset, links use the request's `Host` header over http.
+    /// unset, links use the request's `Host` header, with the listener's scheme.
     pub public_url: Option<String>,
     /// After the template's callback, the chosen capabilities move from 4 (retrieving) to
     /// their final codes one after another over this long (`callback.rs`).

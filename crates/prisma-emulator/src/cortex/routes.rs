@@ -131,7 +131,13 @@ fn origin(state: &EmulatorState, headers: &HeaderMap) -> String {
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    // Same scheme as the listener (the issuer is `{scheme}://{listen}`).
+    let scheme = if state.config.issuer.starts_with("https:") {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// The template links of `instance`, issued at `issued_ms`, valid for `ttl_ms`, signed

@@ -1,0 +1,237 @@
+//! The request loop of every endpoint: the shared attempt loop of [`platform_http`] with
+//! Cortex's parts — fresh key headers per attempt, the envelope, and which answers are worth
+//! another attempt.
+//!
+//! Retried: 429, 502, 503, 504 and transport failures (the official SDK's list, minus 401,
+//! which a static key never cures). A create (`create_instance_template`, `edit_instance`
+//! issue new templates) is re-sent only when the answer proves it was not processed — 429,
+//! 503, or a connection that never opened — so a timeout never makes a second pending
+//! instance.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cortex_cloud_types::{Reply, Request};
+use platform_http::attempts::Budget;
+use platform_http::retry::parse_retry_after;
+use platform_http::transport::{self, Exchange, header_str};
+use platform_http::{Failure, HttpEvent, Pacer, Verdict};
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth;
+use crate::config::ClientConfig;
+use crate::error::{ApiError, Error};
+
+/// Receives every call and retry event; must be cheap (called inline).
+pub type EventHook = Arc<dyn Fn(&HttpEvent) + Send + Sync>;
+
+/// The Cortex Cloud client. Cheap to clone; clones share pacing and the connection pool.
+#[derive(Clone)]
+pub struct CortexClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    http: reqwest::Client,
+    pacer: Pacer,
+    hook: Option<EventHook>,
+}
+
+/// One call: its name for pacing and events, its path, its body and whether it creates.
+pub(crate) struct Call {
+    pub endpoint: &'static str,
+    pub method: Method,
+    pub path: &'static str,
+    pub body: Option<Vec<u8>>,
+    pub creates: bool,
+}
+
+impl CortexClient {
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        Self::with_hook(config, None)
+    }
+
+    /// A client that reports every call and retry to `hook`.
+    pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.timeouts.connect)
+            .timeout(config.timeouts.request)
+            // The key travels in Authorization on every request; never follow a redirect.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("azure-cortex/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(pem) = &config.extra_ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| Error::config("ca_cert", format!("is not a PEM certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::config("http_client", e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pacer: Pacer::new(config.pacing.clone()),
+                config,
+                http,
+                hook,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    fn emit(&self, event: HttpEvent) {
+        if let Some(hook) = &self.inner.hook {
+            hook(&event);
+        }
+    }
+
+    /// POSTs `{"request_data": data}` and returns the `reply`.
+    pub(crate) async fn post<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &'static str,
+        data: &Q,
+        creates: bool,
+    ) -> Result<R, Error> {
+        let body = serde_json::to_vec(&Request::new(data)).expect("wire models always serialize");
+        let call = Call {
+            endpoint,
+            method: Method::POST,
+            path,
+            body: Some(body),
+            creates,
+        };
+        let (status, body) = self.execute(call).await?;
+        serde_json::from_slice::<Reply<R>>(&body)
+            .map(|r| r.reply)
+            .map_err(|e| Error::Decode {
+                endpoint: endpoint.to_owned(),
+                status,
+                message: e.to_string(),
+            })
+    }
+
+    pub(crate) async fn execute(&self, call: Call) -> Result<(u16, Vec<u8>), Error> {
+        let emit = |e: HttpEvent| self.emit(e);
+        let budget = Budget {
+            endpoint: call.endpoint,
+            pacer: &self.inner.pacer,
+            policy: &self.inner.config.retry,
+        };
+        let (client, call_ref) = (self, &call);
+        let outcome = platform_http::run(budget, &emit, retry_reason, move |n| async move {
+            client.attempt(call_ref, n).await
+        })
+        .await;
+        outcome.map_err(|failure| match failure {
+            Failure::Final(e) => e,
+            Failure::Exhausted {
+                attempts,
+                elapsed,
+                last,
+            } => Error::RetriesExhausted {
+                endpoint: call.endpoint.to_owned(),
+                attempts,
+                elapsed,
+                last: Box::new(last),
+            },
+        })
+    }
+
+    async fn attempt(&self, call: &Call, attempt: u32) -> Verdict<(u16, Vec<u8>), Error> {
+        let Some(auth) = auth::headers(&self.inner.config.key) else {
+            return Verdict::Fail(Error::config(
+                "key",
+                "holds characters a header cannot carry",
+            ));
+        };
+        let url = self.inner.config.api_url.join(call.path);
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), url)
+            .headers(auth)
+            .header("accept", "application/json");
+        if let Some(body) = &call.body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.clone());
+        }
+        let Exchange {
+            status,
+            headers,
+            body,
+            elapsed_ms,
+        } = match transport::exchange(request).await {
+            Ok(x) => x,
+            Err(broken) => {
+                self.emit(HttpEvent::Call {
+                    endpoint: call.endpoint.to_owned(),
+                    status: None,
+                    attempt,
+                    elapsed_ms: broken.elapsed_ms,
+                    request_id: None,
+                });
+                let maybe_processed = broken.kind.maybe_processed();
+                let error = Error::Transport {
+                    endpoint: call.endpoint.to_owned(),
+                    kind: broken.kind,
+                    maybe_processed,
+                    source: Some(broken.error),
+                };
+                return if call.creates && maybe_processed {
+                    Verdict::Fail(error)
+                } else {
+                    Verdict::Retry {
+                        error,
+                        retry_after: None,
+                    }
+                };
+            }
+        };
+        self.emit(HttpEvent::Call {
+            endpoint: call.endpoint.to_owned(),
+            status: Some(status.as_u16()),
+            attempt,
+            elapsed_ms,
+            request_id: header_str(&headers, "x-request-id"),
+        });
+        let code = status.as_u16();
+        if status.is_success() {
+            return Verdict::Done((code, body.to_vec()));
+        }
+        if code == 429 {
+            self.inner.pacer.drain(call.endpoint);
+        }
+        let retry_after = header_str(&headers, "retry-after")
+            .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let error = Error::Api(Box::new(ApiError::from_answer(
+            call.endpoint,
+            code,
+            &body,
+            retry_after,
+        )));
+        let retryable = matches!(code, 429 | 502 | 503 | 504);
+        let proves_not_processed = matches!(code, 429 | 503);
+        if retryable && (!call.creates || proves_not_processed) {
+            Verdict::Retry { error, retry_after }
+        } else {
+            Verdict::Fail(error)
+        }
+    }
+}
+
+fn retry_reason(error: &Error) -> String {
+    match error {
+        Error::Api(e) if e.status == 429 => "rate limited (429)".to_owned(),
+        Error::Api(e) => format!("server answered {}", e.status),
+        Error::Transport { kind, .. } => kind.to_string(),
+        other => other.code().to_owned(),
+    }
+}
