@@ -66,10 +66,47 @@ fn split_key(address: &str) -> (&str, &str) {
 }
 
 /// `sleep` argument: at most millisecond precision, no trailing zeros.
-fn seconds_arg(step_seconds: f64) -> String {
+pub(crate) fn seconds_arg(step_seconds: f64) -> String {
     let s = format!("{step_seconds:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() { "0".into() } else { s.into() }
+}
+
+/// The twin of builtin block `b`: `terraform_data.TYPE__NAME` with `b`'s `for_each`, the
+/// dependencies `builtin_resources` lists for it (translated to twin addresses), `input`, and
+/// the `extra` body entries (provisioners, lifecycle).
+pub(crate) fn twin_block(
+    b: &Block,
+    builtin_resources: &[crate::PlannedResource],
+    input: Value,
+    extra: Map<String, Value>,
+) -> Block {
+    let address = b.address();
+    let depends_on: Vec<Value> = builtin_resources
+        .iter()
+        .find(|r| r.config_address() == address)
+        .map(|r| {
+            r.depends_on
+                .iter()
+                .map(|d| json!(twin_address(d)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut body = Map::new();
+    if let Some(for_each) = b.body.get("for_each") {
+        body.insert("for_each".into(), for_each.clone());
+    }
+    body.insert("input".into(), input);
+    if !depends_on.is_empty() {
+        body.insert("depends_on".into(), Value::Array(depends_on));
+    }
+    body.extend(extra);
+    Block {
+        ty: "terraform_data".into(),
+        name: format!("{}__{}", b.ty, b.name),
+        body: Value::Object(body),
+        instances: b.instances.clone(),
+    }
 }
 
 /// Generates the twin of `builtin::generate(input)`; each resource sleeps `step_seconds`.
@@ -88,42 +125,19 @@ pub fn generate(input: &ConfigInput, step_seconds: f64) -> Result<GeneratedConfi
         .blocks
         .iter()
         .map(|b| {
-            let address = b.address();
-            let depends_on: Vec<Value> = builtin_resources
-                .iter()
-                .find(|r| r.config_address() == address)
-                .map(|r| {
-                    r.depends_on
-                        .iter()
-                        .map(|d| json!(twin_address(d)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut body = Map::new();
-            if let Some(for_each) = b.body.get("for_each") {
-                body.insert("for_each".into(), for_each.clone());
-            }
-            body.insert("input".into(), twin_input(b));
-            if !depends_on.is_empty() {
-                body.insert("depends_on".into(), Value::Array(depends_on));
-            }
+            let mut extra = Map::new();
             if b.ty == "time_rotating" {
-                body.insert(
+                extra.insert(
                     "triggers_replace".into(),
                     json!("${var.secret_rotation_days}"),
                 );
-                body.insert("lifecycle".into(), json!({ "ignore_changes": ["input"] }));
+                extra.insert("lifecycle".into(), json!({ "ignore_changes": ["input"] }));
             }
-            body.insert(
+            extra.insert(
                 "provisioner".into(),
                 json!([{ "local-exec": { "command": sleep } }]),
             );
-            Block {
-                ty: "terraform_data".into(),
-                name: format!("{}__{}", b.ty, b.name),
-                body: Value::Object(body),
-                instances: b.instances.clone(),
-            }
+            twin_block(b, &builtin_resources, twin_input(b), extra)
         })
         .collect();
 

@@ -19,7 +19,11 @@ pub const MAX_PAGE: u32 = 2000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct FilterData {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::wire::null_default"
+    )]
     pub sort: Vec<Sort>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,

@@ -185,7 +185,7 @@ pub struct CreateInstanceTemplate {
     pub account_details: Option<AccountDetails>,
     #[serde(default)]
     pub instance_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub custom_resources_tags: Vec<Tag>,
     #[serde(default)]
     pub collection_configuration: CollectionConfiguration,
@@ -383,7 +383,9 @@ pub struct TemplateLinks {
     pub manual: Manual,
 }
 
-fn null_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(
+/// `null` read as the default: Go's `encoding/json` writes a nil slice or struct pointer as
+/// `null` (the official SDK's `FilterData.sort`, unset tags).
+pub(crate) fn null_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(
     d: D,
 ) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
@@ -625,7 +627,7 @@ pub struct EditInstance {
     #[serde(default)]
     pub instance_name: String,
     pub cloud_provider: CloudProvider,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub custom_resources_tags: Vec<Tag>,
     #[serde(default)]
     pub scope_modifications: ScopeModifications,

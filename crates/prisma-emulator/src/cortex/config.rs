@@ -29,6 +29,9 @@ pub struct CortexConfig {
     /// The origin template links point at (the emulator's own URL as clients reach it). When
     /// unset, links use the request's `Host` header, with the listener's scheme.
     pub public_url: Option<String>,
+    /// After the template's callback, the chosen capabilities move from 4 (retrieving) to
+    /// their final codes one after another over this long (`callback.rs`).
+    pub capability_delay: Duration,
 }
 
 /// The demo tenant approved by default (the sandbox's tenant).
@@ -44,6 +47,7 @@ impl CortexConfig {
             link_ttl: Duration::from_secs(7 * 24 * 3600),
             auth_window: Duration::from_secs(300),
             public_url: None,
+            capability_delay: super::callback::DEFAULT_CAPABILITY_DELAY,
         }
     }
 

@@ -20,12 +20,15 @@
 //! [`router`] through [`extra_routes`] and change instances through [`state`].
 
 pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod filters;
 pub mod gateway;
 pub mod reply;
 pub mod routes;
 pub mod state;
+pub mod template;
+pub mod template_routes;
 
 use std::sync::Arc;
 
@@ -52,6 +55,6 @@ pub fn router(state: Arc<EmulatorState>) -> Router {
 
 /// Routes other Cortex modules add (template downloads, the callback). They sit behind the
 /// same gateway; [`gateway::is_unauthenticated`] lists the ones that carry no API key.
-fn extra_routes(_state: Arc<EmulatorState>) -> Router<Arc<EmulatorState>> {
-    Router::new()
+fn extra_routes(state: Arc<EmulatorState>) -> Router<Arc<EmulatorState>> {
+    template_routes::routes(state)
 }

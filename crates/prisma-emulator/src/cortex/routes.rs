@@ -140,26 +140,34 @@ fn origin(state: &EmulatorState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-/// The template links of `instance`, issued at `issued_ms`, valid for `ttl_ms`:
-/// `{origin}/_cortex/templates/tf-<guid>-<epoch>.tar.gz?Expires=<epoch + ttl>` and the
-/// `arm-<guid>-<epoch>.zip` twin — the file-name shape the official SDK parses the tracking
-/// GUID from. The download route behind them is the template module's.
+/// The template links of `instance`, issued at `issued_ms`, valid for `ttl_ms`, signed
+/// (`template.rs`): `{origin}/_cortex/templates/tf-<guid>-<epoch>.tar.gz?Expires=…&Signature=…`
+/// and the `arm-<guid>-<epoch>.tar.gz` twin — the file-name shape the official SDK parses the
+/// tracking GUID from. The download route behind them is `template_routes.rs`.
 pub fn template_links(
     origin: &str,
     instance_id: &str,
     issued_ms: i64,
     ttl_ms: i64,
+    signer: &super::template::LinkSigner,
 ) -> TemplateLinks {
-    let epoch = issued_ms / 1000;
-    let expires = (issued_ms + ttl_ms) / 1000;
-    let link = |prefix: &str, ext: &str| {
-        format!("{origin}/_cortex/templates/{prefix}-{instance_id}-{epoch}.{ext}?Expires={expires}")
+    use super::template::{TemplateKind, template_link};
+    let validity = std::time::Duration::from_millis(ttl_ms.max(0) as u64);
+    let link = |kind| {
+        template_link(
+            origin,
+            kind,
+            instance_id,
+            issued_ms / 1000,
+            validity,
+            signer,
+        )
     };
     TemplateLinks {
         automated: Automated::default(),
         manual: Manual {
-            tf: Some(link("tf", "tar.gz")),
-            arm: Some(link("arm", "zip")),
+            tf: Some(link(TemplateKind::Terraform)),
+            arm: Some(link(TemplateKind::Arm)),
             cf: None,
         },
     }
@@ -216,6 +224,7 @@ async fn create_instance_template(
             &i.id,
             i.links_issued_ms,
             link_ttl_ms(&state),
+            &state.cortex.links,
         )))
     })())
 }
@@ -290,6 +299,7 @@ async fn edit_instance(State(state): Shared, headers: HeaderMap, body: Bytes) ->
             &i.id,
             i.links_issued_ms,
             link_ttl_ms(&state),
+            &state.cortex.links,
         )))
     })())
 }

@@ -24,6 +24,8 @@ use super::filters::Searchable;
 pub struct CortexFace {
     state: Mutex<CortexState>,
     pub nonces: NonceBook,
+    /// Signs template links and callback upload URLs (a fresh key per process).
+    pub links: super::template::LinkSigner,
 }
 
 impl CortexFace {
@@ -31,6 +33,7 @@ impl CortexFace {
         Self {
             state: Mutex::new(CortexState::new(&config.approved_tenants)),
             nonces: NonceBook::default(),
+            links: super::template::LinkSigner::random(),
         }
     }
 
