@@ -21,8 +21,9 @@ FROM hashicorp/terraform:${TERRAFORM_VERSION} AS terraform
 FROM debian:bookworm-slim AS runtime
 # ca-certificates: TLS to Prisma Cloud, Cortex Cloud, Azure and the Terraform registry.
 # git: terraform fetches modules with it.
+# curl: the sandbox's Cortex Cloud template twin calls the emulator back with it.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git \
+    && apt-get install -y --no-install-recommends ca-certificates curl git \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 cortex \
     && useradd --system --uid 10001 --gid cortex --home-dir /var/lib/azure-cortex --shell /usr/sbin/nologin cortex \

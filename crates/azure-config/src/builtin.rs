@@ -95,7 +95,8 @@ pub const AUDIT_EVENTHUB_NAME: &str = "prisma-cloud-audit-logs";
 
 const APP: &str = "azuread_application.prisma_cloud";
 const SP_OBJECT_ID: &str = "${azuread_service_principal.prisma_cloud.object_id}";
-const GUID_REGEX: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+pub(crate) const GUID_REGEX: &str =
+    "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 /// One managed resource block, in creation order.
 #[derive(Clone, Debug)]
@@ -208,16 +209,16 @@ pub(crate) fn planned_resources(blocks: &[Block]) -> Vec<PlannedResource> {
     out
 }
 
-fn string_var(description: &str) -> Value {
+pub(crate) fn string_var(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
 
-fn validated(mut var: Value, condition: &str, error_message: &str) -> Value {
+pub(crate) fn validated(mut var: Value, condition: &str, error_message: &str) -> Value {
     var["validation"] = json!([{ "condition": condition, "error_message": error_message }]);
     var
 }
 
-fn guid_var(name: &str, description: &str) -> Value {
+pub(crate) fn guid_var(name: &str, description: &str) -> Value {
     validated(
         string_var(description),
         &format!("${{can(regex(\"{GUID_REGEX}\", var.{name}))}}"),

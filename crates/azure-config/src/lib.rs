@@ -29,6 +29,7 @@ use prisma_types::{Environment, FeatureSet, SubscriptionId, TenantId};
 use serde::{Deserialize, Serialize};
 
 pub mod builtin;
+pub mod cortex;
 pub mod expr;
 pub mod outputs;
 pub mod permissions;

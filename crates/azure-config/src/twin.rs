@@ -66,7 +66,7 @@ fn split_key(address: &str) -> (&str, &str) {
 }
 
 /// `sleep` argument: at most millisecond precision, no trailing zeros.
-fn seconds_arg(step_seconds: f64) -> String {
+pub(crate) fn seconds_arg(step_seconds: f64) -> String {
     let s = format!("{step_seconds:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() { "0".into() } else { s.into() }

@@ -13,11 +13,13 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::chain;
+use platform_http::attempts::Budget;
+use platform_http::transport::{self, Exchange, header_str};
+use platform_http::{Failure, HttpEvent, Pacer, Verdict};
+
 use crate::config::ClientConfig;
-use crate::error::{ApiError, AuthError, Error, TransportKind, safe_snippet};
+use crate::error::{ApiError, AuthError, Error, safe_snippet};
 use crate::events::{ClientEvent, EventHook};
-use crate::ratelimit::Pacer;
 use crate::retry::{is_retryable_status, parse_retry_after, proves_not_processed};
 use crate::session::{Renewal, Session};
 
@@ -102,17 +104,6 @@ impl<'a> Call<'a> {
 pub(crate) struct Reply {
     pub status: u16,
     pub body: bytes::Bytes,
-}
-
-enum Attempt {
-    Done(Reply),
-    /// 401 on a session call: revoke and replay.
-    Unauthorized(Error),
-    Retry {
-        error: Error,
-        retry_after: Option<Duration>,
-    },
-    Fail(Error),
 }
 
 impl PrismaClient {
@@ -260,78 +251,62 @@ impl PrismaClient {
         })
     }
 
-    /// Runs a call to completion under its own attempt budget and deadline.
+    /// Runs a call to completion under its own attempt budget and deadline (the shared loop
+    /// of [`platform_http::attempts`]; a 401 on a session call logs in again and replays once).
     pub(crate) async fn execute(&self, call: Call<'_>) -> Result<Reply, Error> {
-        let policy = &self.inner.config.retry;
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        let mut replayed = false;
-        loop {
-            attempt += 1;
-            let paced = self
-                .inner
-                .pacer
-                .acquire(call.endpoint, chain::priority(attempt))
-                .await;
-            chain::record(call.endpoint, paced, || {
-                self.inner.pacer.rate(call.endpoint)
-            });
+        let emit = |e: HttpEvent| self.emit(e.into());
+        let budget = Budget {
+            endpoint: call.endpoint,
+            pacer: &self.inner.pacer,
+            policy: &self.inner.config.retry,
+        };
+        let outcome = platform_http::run(budget, &emit, retry_reason, async |attempt| {
             let (token, generation) = match &call.auth {
                 AuthMode::None => (None, 0),
                 AuthMode::Explicit(t) => (Some(t.clone()), 0),
                 AuthMode::Session => {
                     // Boxed: logging in runs `execute` itself (with AuthMode::None).
-                    let (t, g) = Box::pin(self.session_token()).await?;
-                    (Some(t), g)
-                }
-            };
-            let outcome = self.attempt(&call, token.as_ref(), attempt).await;
-            let (error, retry_after) = match outcome {
-                Attempt::Done(reply) => return Ok(reply),
-                Attempt::Unauthorized(error) => {
-                    if matches!(call.auth, AuthMode::Session) && !replayed {
-                        // Log in again once and replay; this is not a retry.
-                        replayed = true;
-                        attempt -= 1;
-                        self.inner.session.revoke(generation);
-                        self.emit(ClientEvent::Replayed {
-                            endpoint: call.endpoint.to_owned(),
-                        });
-                        continue;
+                    match Box::pin(self.session_token()).await {
+                        Ok((t, g)) => (Some(t), g),
+                        Err(e) => return Verdict::Fail(e),
                     }
-                    return Err(error);
                 }
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { error, retry_after } => (error, retry_after),
             };
-            let delay = policy.delay(attempt, retry_after);
-            let elapsed = started.elapsed();
-            if attempt >= policy.max_attempts || elapsed + delay > policy.call_deadline {
-                return Err(Error::RetriesExhausted {
-                    endpoint: call.endpoint.to_owned(),
-                    attempts: attempt,
-                    elapsed,
-                    last: Box::new(error),
-                });
+            match self.attempt(&call, token.as_ref(), attempt).await {
+                Verdict::Replay(error) if matches!(call.auth, AuthMode::Session) => {
+                    self.inner.session.revoke(generation);
+                    self.emit(ClientEvent::Replayed {
+                        endpoint: call.endpoint.to_owned(),
+                    });
+                    Verdict::Replay(error)
+                }
+                Verdict::Replay(error) => Verdict::Fail(error),
+                other => other,
             }
-            let reason = retry_reason(&error);
-            tracing::debug!(endpoint = call.endpoint, attempt, %reason, delay_ms = delay.as_millis() as u64, "retrying");
-            self.emit(ClientEvent::Retry {
+        })
+        .await;
+        outcome.map_err(|failure| match failure {
+            Failure::Final(e) => e,
+            Failure::Exhausted {
+                attempts,
+                elapsed,
+                last,
+            } => Error::RetriesExhausted {
                 endpoint: call.endpoint.to_owned(),
-                attempt,
-                reason,
-                delay_ms: delay.as_millis() as u64,
-            });
-            tokio::time::sleep(delay).await;
-        }
+                attempts,
+                elapsed,
+                last: Box::new(last),
+            },
+        })
     }
 
+    /// One attempt: send, report, classify. A 401 asks for a replay (the caller decides).
     async fn attempt(
         &self,
         call: &Call<'_>,
         token: Option<&SecretString>,
         attempt: u32,
-    ) -> Attempt {
+    ) -> Verdict<Reply, Error> {
         let url = self.inner.config.base_url.join(&call.path);
         let mut request = self
             .inner
@@ -344,7 +319,7 @@ impl PrismaClient {
         if let Some(token) = token {
             let mut value = match HeaderValue::from_str(token.expose()) {
                 Ok(v) => v,
-                Err(_) => return Attempt::Fail(Error::Auth(AuthError::NoToken)),
+                Err(_) => return Verdict::Fail(Error::Auth(AuthError::NoToken)),
             };
             value.set_sensitive(true);
             request = request.header(AUTH_HEADER, value);
@@ -354,47 +329,35 @@ impl PrismaClient {
                 .header("content-type", "application/json")
                 .body(body.clone());
         }
-        let sent_at = Instant::now();
-        let result = async {
-            let mut response = request.send().await?;
-            let status = response.status();
-            let headers = std::mem::take(response.headers_mut());
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
-        }
-        .await;
-        let elapsed_ms = sent_at.elapsed().as_millis() as u64;
-        let (status, headers, body) = match result {
-            Ok(parts) => parts,
-            Err(e) => {
+        let Exchange {
+            status,
+            headers,
+            body,
+            elapsed_ms,
+        } = match transport::exchange(request).await {
+            Ok(exchange) => exchange,
+            Err(broken) => {
                 self.emit(ClientEvent::Call {
                     endpoint: call.endpoint.to_owned(),
                     status: None,
                     attempt,
-                    elapsed_ms,
+                    elapsed_ms: broken.elapsed_ms,
                     request_id: None,
                 });
-                let kind = if e.is_connect() {
-                    TransportKind::Connect
-                } else if e.is_timeout() {
-                    TransportKind::Timeout
-                } else {
-                    TransportKind::Broken
-                };
-                let maybe_processed = kind != TransportKind::Connect;
+                let maybe_processed = broken.kind.maybe_processed();
                 let error = Error::Transport {
                     endpoint: call.endpoint.to_owned(),
-                    kind,
+                    kind: broken.kind,
                     maybe_processed,
-                    source: Some(e.without_url()),
+                    source: Some(broken.error),
                 };
                 return if call.idempotent || !maybe_processed {
-                    Attempt::Retry {
+                    Verdict::Retry {
                         error,
                         retry_after: None,
                     }
                 } else {
-                    Attempt::Fail(error)
+                    Verdict::Fail(error)
                 };
             }
         };
@@ -406,9 +369,17 @@ impl PrismaClient {
             elapsed_ms,
             request_id: request_id.clone(),
         });
-        self.learn_limits(call.endpoint, &headers);
+        if let Some((rps, burst)) =
+            transport::learn_limits(&self.inner.pacer, call.endpoint, &headers)
+        {
+            self.emit(ClientEvent::PacingUpdated {
+                endpoint: call.endpoint.to_owned(),
+                rps,
+                burst,
+            });
+        }
         if status.is_success() {
-            return Attempt::Done(Reply {
+            return Verdict::Done(Reply {
                 status: status.as_u16(),
                 body,
             });
@@ -419,43 +390,18 @@ impl PrismaClient {
             _ => None,
         };
         if status == StatusCode::UNAUTHORIZED {
-            return Attempt::Unauthorized(error);
+            return Verdict::Replay(error);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.inner.pacer.drain(call.endpoint);
         }
         let code = status.as_u16();
         if is_retryable_status(code) && (call.idempotent || proves_not_processed(code)) {
-            Attempt::Retry { error, retry_after }
+            Verdict::Retry { error, retry_after }
         } else {
-            Attempt::Fail(error)
+            Verdict::Fail(error)
         }
     }
-
-    fn learn_limits(&self, endpoint: &str, headers: &HeaderMap) {
-        let rate = header_parse(headers, "x-ratelimit-replenish-rate");
-        let burst = header_parse(headers, "x-ratelimit-burst-capacity");
-        let remaining = header_parse(headers, "x-ratelimit-remaining");
-        if let Some((rps, burst)) = self.inner.pacer.observe(endpoint, rate, burst, remaining) {
-            self.emit(ClientEvent::PacingUpdated {
-                endpoint: endpoint.to_owned(),
-                rps,
-                burst,
-            });
-        }
-    }
-}
-
-/// A header's value parsed in place (no copy: this runs on every answer).
-fn header_parse<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 fn retry_reason(error: &Error) -> String {

@@ -63,25 +63,7 @@ pub enum Error {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    /// Could not connect: nothing was sent.
-    Connect,
-    /// No complete answer in time.
-    Timeout,
-    /// The connection broke (reset, closed early, body cut off).
-    Broken,
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TransportKind::Connect => "could not connect",
-            TransportKind::Timeout => "timed out",
-            TransportKind::Broken => "connection broken",
-        })
-    }
-}
+pub use platform_http::TransportKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {

@@ -55,3 +55,44 @@ impl ClientEvent {
 
 /// Receives every event; must be cheap (called inline).
 pub type EventHook = Arc<dyn Fn(&ClientEvent) + Send + Sync>;
+
+impl From<platform_http::HttpEvent> for ClientEvent {
+    fn from(e: platform_http::HttpEvent) -> Self {
+        use platform_http::HttpEvent as H;
+        match e {
+            H::Call {
+                endpoint,
+                status,
+                attempt,
+                elapsed_ms,
+                request_id,
+            } => ClientEvent::Call {
+                endpoint,
+                status,
+                attempt,
+                elapsed_ms,
+                request_id,
+            },
+            H::Retry {
+                endpoint,
+                attempt,
+                reason,
+                delay_ms,
+            } => ClientEvent::Retry {
+                endpoint,
+                attempt,
+                reason,
+                delay_ms,
+            },
+            H::PacingUpdated {
+                endpoint,
+                rps,
+                burst,
+            } => ClientEvent::PacingUpdated {
+                endpoint,
+                rps,
+                burst,
+            },
+        }
+    }
+}

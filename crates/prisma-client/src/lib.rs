@@ -1,5 +1,9 @@
 //! The Prisma Cloud CSPM API client used by every part of azure-cortex.
 //!
+//! It runs on the platform-neutral HTTP core [`platform_http`] (pacing, chains, retries, the
+//! attempt loop); this crate adds the Prisma session, its wire models and its error bodies.
+//! `chain`, `ratelimit` and `retry` are re-exported from there, so paths stay as they were.
+//!
 //! What it guarantees, and where:
 //! * [`config`] — stacks or URLs (plain http only to loopback unless opted in), credentials
 //!   from code or the environment (ours and the Terraform provider's names), timeouts.
@@ -16,14 +20,14 @@
 //! they appear in request bodies and headers only, never in errors, events or logs.
 
 pub mod api;
-pub mod chain;
+pub use platform_http::chain;
 mod client;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod messages;
-pub mod ratelimit;
-pub mod retry;
+pub use platform_http::ratelimit;
+pub use platform_http::retry;
 mod session;
 
 pub use api::{FeatureScope, Outcome, Registration, TemplateScope};

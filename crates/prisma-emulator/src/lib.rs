@@ -30,6 +30,7 @@ pub mod capabilities;
 mod clock;
 pub mod config;
 pub mod connect_proxy;
+pub mod cortex;
 pub mod error;
 pub mod gateway;
 pub mod net;

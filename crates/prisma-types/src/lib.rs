@@ -15,7 +15,8 @@
 pub mod account;
 pub mod feature;
 pub mod ids;
-pub mod secret;
+/// Re-exported from `platform-secret`, which both platforms' crates share.
+pub use platform_secret as secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod wire;
@@ -26,7 +27,7 @@ pub use account::{
 };
 pub use feature::{Environment, Feature, FeatureSet};
 pub use ids::{AccountGroupId, AccountName, ManagementGroupId, ObjectId, SubscriptionId, TenantId};
-pub use secret::SecretString;
+pub use platform_secret::SecretString;
 
 /// A value from outside that failed validation. `field` names the input (as the user or the
 /// wire calls it) so the message can say which one is wrong.

@@ -1,4 +1,4 @@
-//! [`SecretString`]: Prisma secret keys, Azure client secrets and JWTs.
+//! [`SecretString`]: Prisma Cloud secret keys, Cortex Cloud API keys, Azure client secrets and JWTs.
 //!
 //! The value is reachable only through [`SecretString::expose`], which is greppable. `Debug` and
 //! `Display` print `[REDACTED]`; there is no `Serialize` implementation, so a secret cannot slip

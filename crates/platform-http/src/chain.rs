@@ -53,7 +53,7 @@ pub async fn run<F: Future>(work: F) -> (F::Output, ChainStats) {
 }
 
 /// The queue a call's attempt waits in.
-pub(crate) fn priority(attempt: u32) -> Priority {
+pub fn priority(attempt: u32) -> Priority {
     let started = CHAIN
         .try_with(|c| !c.borrow().calls.is_empty())
         .unwrap_or(false);
@@ -66,7 +66,7 @@ pub(crate) fn priority(attempt: u32) -> Priority {
 
 /// Counts an attempt of the current chain (if any).
 /// `rps` is asked only inside a chain.
-pub(crate) fn record(endpoint: &'static str, paced: Duration, rps: impl FnOnce() -> Option<f64>) {
+pub fn record(endpoint: &'static str, paced: Duration, rps: impl FnOnce() -> Option<f64>) {
     let _ = CHAIN.try_with(|c| {
         let rps = rps();
         let mut stats = c.borrow_mut();

@@ -1,0 +1,29 @@
+//! The HTTP core under both platform clients (`prisma-client`, `cortex-cloud-client`).
+//!
+//! Everything here is platform-neutral: what a call is, how it is paced, when it is tried
+//! again and what the caller hears about it. Each client adds only its platform's parts —
+//! authentication (a Prisma session JWT; a Cortex key, hashed per attempt), its wire models and
+//! its error bodies.
+//!
+//! * [`ratelimit`] — one token bucket per endpoint with two queues (continuing work first),
+//!   following the server's `X-RateLimit-*` headers when it sends them.
+//! * [`chain`] — the calls of one piece of work, measured; later calls count as continuing.
+//! * [`retry`] — classification (throttling, transient 5xx, transport), full jitter with a cap,
+//!   `Retry-After`, a per-call attempt budget and deadline.
+//! * [`attempts`] — the loop every call runs: pace → attempt → classify → wait or stop.
+//! * [`transport`] — one HTTP exchange, its timing, and what kind of failure a broken one was.
+//! * [`events`] — the platform-neutral events of a call (exchange, retry, pacing learned).
+
+pub mod attempts;
+pub mod chain;
+pub mod events;
+pub mod ratelimit;
+pub mod retry;
+pub mod transport;
+
+pub use attempts::{Budget, Failure, Verdict, run};
+pub use chain::ChainStats;
+pub use events::HttpEvent;
+pub use ratelimit::{Pacer, PacingConfig, Priority};
+pub use retry::RetryPolicy;
+pub use transport::{Exchange, TransportKind};
