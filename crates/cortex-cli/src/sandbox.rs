@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use onboarding_engine::connections::{CortexApiUrl, CortexConnection, CortexKeyId, CortexKeyType};
+use onboarding_engine::connections::{ApiKey, ApiUrl, CortexConnection, KeyId, KeyType};
 use prisma_client::{BaseUrl, ClientConfig, Credentials};
 use prisma_emulator::{EmulatorConfig, Faults, RunningEmulator};
 use prisma_types::SecretString;
@@ -97,13 +97,17 @@ impl Sandbox {
         let base_url = BaseUrl::parse(&emulator.base_url(), false)
             .map_err(|e| CliError::failed("sandbox", e.to_string()))?;
         let client = ClientConfig::new(base_url, Credentials::new(key_id, secret));
+        let sandbox_error = |e: cortex_cloud_types::ValidationError| {
+            CliError::failed("sandbox", format!("Cortex key {}: {}", e.field, e.message))
+        };
         let cortex = CortexConnection {
-            api_url: CortexApiUrl::parse(&emulator.base_url())
-                .map_err(|e| CliError::failed("sandbox", format!("emulator URL {e}")))?,
-            key_id: CortexKeyId::parse(&rand::rng().random_range(1..10_000u32).to_string())
-                .map_err(|e| CliError::failed("sandbox", format!("key id {e}")))?,
-            key: SecretString::from(random_token(64)),
-            key_type: CortexKeyType::Advanced,
+            api_url: ApiUrl::parse(&emulator.base_url()).map_err(sandbox_error)?,
+            key: ApiKey::new(
+                KeyId::new(rand::rng().random_range(1..10_000u64)).map_err(sandbox_error)?,
+                SecretString::from(random_token(64)),
+                KeyType::Advanced,
+            )
+            .map_err(sandbox_error)?,
         };
         tracing::debug!(url = %emulator.base_url(), "sandbox emulator listening");
         Ok(Self {

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::request::{FieldError, RequestErrors};
 
-pub use cortex::{CortexApiUrl, CortexConnection, CortexKeyId, CortexKeyType};
+pub use cortex::{ApiKey, ApiUrl, CortexConnection, KeyId, KeyType};
 
 /// The store owner of every connection secret.
 pub const CONNECTION_OWNER: &str = "prisma-connection";
@@ -222,7 +222,7 @@ impl PlatformConnection {
     pub fn shown_key_id(&self) -> String {
         match self {
             Self::Prisma(p) => mask_key_id(&p.access_key_id),
-            Self::Cortex(c) => c.key_id.to_string(),
+            Self::Cortex(c) => c.key.id.to_string(),
         }
     }
 }
@@ -439,54 +439,13 @@ impl RawConnection {
     }
 
     fn cortex(&self, fail: &mut impl FnMut(&str, String)) -> Option<CortexConnection> {
-        let api_url = match self.api_url.as_deref() {
-            None => {
-                fail(
-                    "api_url",
-                    "is required: the API URL from Settings → Configurations → API Keys → \
-                     Copy API URL"
-                        .into(),
-                );
-                None
-            }
-            Some(raw) => CortexApiUrl::parse(raw)
-                .map_err(|e| fail("api_url", e))
-                .ok(),
-        };
-        let key_id = match &self.key_id {
-            None => {
-                fail(
-                    "key_id",
-                    "is required: the ID column of the API Keys table".into(),
-                );
-                None
-            }
-            Some(raw) => CortexKeyId::parse(&raw.text())
-                .map_err(|e| fail("key_id", e))
-                .ok(),
-        };
-        let key = match &self.key {
-            None => {
-                fail(
-                    "key",
-                    "is required: the key shown once when it was created".into(),
-                );
-                None
-            }
-            Some(k) => cortex::check_key(k).map_err(|e| fail("key", e)).ok(),
-        };
-        let key_type = match self.key_type.as_deref().map(str::trim) {
-            None | Some("") => Some(CortexKeyType::default()),
-            Some(raw) => CortexKeyType::parse(raw)
-                .map_err(|e| fail("key_type", e))
-                .ok(),
-        };
-        Some(CortexConnection {
-            api_url: api_url?,
-            key_id: key_id?,
-            key: key?,
-            key_type: key_type?,
-        })
+        cortex::parse(
+            self.api_url.as_deref(),
+            self.key_id.as_ref().map(KeyIdInput::text).as_deref(),
+            self.key.as_ref(),
+            self.key_type.as_deref(),
+            fail,
+        )
     }
 }
 
@@ -532,7 +491,7 @@ pub struct ConnectionView {
     pub key_id: Option<String>,
     /// Cortex Cloud: `standard` or `advanced`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_type: Option<CortexKeyType>,
+    pub key_type: Option<KeyType>,
     /// Always [`SECRET_PLACEHOLDER`].
     pub secret_key: String,
     /// For built-in ones: "sandbox emulator" or "the server's configured connection"; for
@@ -555,7 +514,7 @@ impl ConnectionView {
         let (access_key_id, key_id, key_type) = match target {
             PlatformConnection::Prisma(p) => (mask_key_id(&p.access_key_id), None, None),
             PlatformConnection::Cortex(c) => {
-                (String::new(), Some(c.key_id.to_string()), Some(c.key_type))
+                (String::new(), Some(c.key.id.to_string()), Some(c.key.kind))
             }
         };
         ConnectionView {
@@ -608,7 +567,7 @@ pub(crate) struct Stored {
     pub access_key_id: String,
     pub secret_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_type: Option<CortexKeyType>,
+    pub key_type: Option<KeyType>,
     #[serde(default)]
     pub saved_by: String,
     #[serde(default)]
@@ -629,9 +588,9 @@ impl Stored {
             ),
             PlatformConnection::Cortex(c) => (
                 c.api_url.to_string(),
-                c.key_id.to_string(),
-                c.key.expose().to_owned(),
-                Some(c.key_type),
+                c.key.id.to_string(),
+                c.key.key.expose().to_owned(),
+                Some(c.key.kind),
             ),
         };
         let stored = Stored {
@@ -662,12 +621,16 @@ impl Stored {
                 secret_key: SecretString::from(self.secret_key.as_str()),
             }),
             Platform::Cortex => PlatformConnection::Cortex(CortexConnection {
-                api_url: CortexApiUrl::parse(&self.api_url)
-                    .map_err(|e| format!("stored api_url {e}"))?,
-                key_id: CortexKeyId::parse(&self.access_key_id)
-                    .map_err(|e| format!("stored key_id {e}"))?,
-                key: SecretString::from(self.secret_key.as_str()),
-                key_type: self.key_type.unwrap_or_default(),
+                api_url: ApiUrl::parse(&self.api_url)
+                    .map_err(|e| format!("stored api_url {}", e.message))?,
+                key: ApiKey {
+                    id: self
+                        .access_key_id
+                        .parse::<KeyId>()
+                        .map_err(|e| format!("stored key_id {}", e.message))?,
+                    key: SecretString::from(self.secret_key.as_str()),
+                    kind: self.key_type.unwrap_or_default(),
+                },
             }),
         };
         Ok(Connection {
@@ -773,7 +736,7 @@ mod tests {
             name: Some("cortex-prod".into()),
             api_url: Some("https://acme.xdr.us.paloaltonetworks.com".into()),
             key_id: Some(KeyIdInput::Number(42)),
-            key: Some(SecretString::from("CANARY-CORTEX-KEY-7q")),
+            key: Some(SecretString::from("CANARY-CORTEX-KEY-7q-0123")),
             key_type: Some("standard".into()),
             ..RawConnection::default()
         }
@@ -903,8 +866,8 @@ mod tests {
             cortex.api_url.as_str(),
             "https://api-acme.xdr.us.paloaltonetworks.com"
         );
-        assert_eq!(cortex.key_id.get(), 42);
-        assert_eq!(cortex.key_type, CortexKeyType::Standard);
+        assert_eq!(cortex.key.id.get(), 42);
+        assert_eq!(cortex.key.kind, KeyType::Standard);
         // A key id may come as a string; the key type defaults to advanced.
         let c = RawConnection {
             key_id: Some("7".into()),
@@ -917,8 +880,8 @@ mod tests {
             panic!("not cortex")
         };
         assert_eq!(
-            (cortex.key_id.get(), cortex.key_type),
-            (7, CortexKeyType::Advanced)
+            (cortex.key.id.get(), cortex.key.kind),
+            (7, KeyType::Advanced)
         );
 
         let e = RawConnection {
@@ -931,7 +894,7 @@ mod tests {
         assert_eq!(fields, ["name", "api_url", "key_id", "key"]);
 
         let e = RawConnection {
-            key_id: Some("CANARY-CORTEX-KEY-7q".into()),
+            key_id: Some("CANARY-CORTEX-KEY-7q-0123".into()),
             key_type: Some("CANARY-type".into()),
             secret_key: Some(SecretString::from("CANARY-prisma-secret")),
             ..cortex_raw()
@@ -944,7 +907,7 @@ mod tests {
 
         // Cortex fields on a Prisma connection are named, not ignored.
         let e = RawConnection {
-            key: Some(SecretString::from("CANARY-CORTEX-KEY-7q")),
+            key: Some(SecretString::from("CANARY-CORTEX-KEY-7q-0123")),
             ..raw()
         }
         .validate()
@@ -970,8 +933,8 @@ mod tests {
         let PlatformConnection::Cortex(cortex) = &back.target else {
             panic!("not cortex")
         };
-        assert_eq!(cortex.key.expose(), "CANARY-CORTEX-KEY-7q");
-        assert_eq!(cortex.key_type, CortexKeyType::Standard);
+        assert_eq!(cortex.key.key.expose(), "CANARY-CORTEX-KEY-7q-0123");
+        assert_eq!(cortex.key.kind, KeyType::Standard);
         let view = ConnectionView::of("cortex-prod", false, &back.target, String::new());
         let shown = serde_json::to_string(&view).unwrap();
         assert!(!shown.contains("CANARY"), "{shown}");

@@ -23,7 +23,7 @@ pub mod batch_file;
 pub mod bus;
 pub mod concurrency;
 pub mod connections;
-// (pending merge) pub mod cortex;
+pub mod cortex;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -230,16 +230,14 @@ impl Problems {
 
 fn parse_scope(raw: &str) -> Option<CortexScope> {
     let s = raw.trim();
-    CortexScope::from_api_name(&s.to_ascii_uppercase()).or(match s
-        .to_ascii_lowercase()
-        .replace('-', "_")
-        .as_str()
-    {
-        "tenant" => Some(CortexScope::Tenant),
-        "management_group" | "mg" => Some(CortexScope::ManagementGroup),
-        "subscription" => Some(CortexScope::Subscription),
-        _ => None,
-    })
+    CortexScope::from_api_name(&s.to_ascii_uppercase()).or(
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "tenant" => Some(CortexScope::Tenant),
+            "management_group" | "mg" => Some(CortexScope::ManagementGroup),
+            "subscription" => Some(CortexScope::Subscription),
+            _ => None,
+        },
+    )
 }
 
 fn valid_location(s: &str) -> bool {
@@ -367,7 +365,10 @@ impl RawCortexRequest {
                         outpost_id: id.to_ascii_lowercase(),
                     })
                 } else {
-                    p.fail("outpost_id", "must be the outpost's ID: 32 hexadecimal digits");
+                    p.fail(
+                        "outpost_id",
+                        "must be the outpost's ID: 32 hexadecimal digits",
+                    );
                     None
                 }
             }
@@ -466,8 +467,7 @@ impl RawCortexRequest {
         p: &mut Problems,
         scope: Option<CortexScope>,
     ) -> Option<ScopeFilter<SubscriptionId>> {
-        let (mode, field, list) = match (&self.include_subscriptions, &self.exclude_subscriptions)
-        {
+        let (mode, field, list) = match (&self.include_subscriptions, &self.exclude_subscriptions) {
             (None, None) => return None,
             (Some(_), Some(_)) => {
                 p.fail(
@@ -639,8 +639,7 @@ impl RawCortexRequest {
                 return None;
             }
         };
-        if !enabled && (self.audit_logs_method.is_some() || self.audit_logs_data_events.is_some())
-        {
+        if !enabled && (self.audit_logs_method.is_some() || self.audit_logs_data_events.is_some()) {
             p.fail(
                 if self.audit_logs_method.is_some() {
                     "audit_logs_method"
@@ -797,10 +796,7 @@ mod tests {
         }
         .validate()
         .unwrap_err();
-        assert_eq!(
-            fields(&e),
-            ["management_group_id", "exclude_subscriptions"]
-        );
+        assert_eq!(fields(&e), ["management_group_id", "exclude_subscriptions"]);
         let e = raw("management_group").validate().unwrap_err();
         assert_eq!(fields(&e), ["management_group_id"]);
         let e = RawCortexRequest {

@@ -17,6 +17,7 @@ pub(crate) mod prisma;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use cortex_store::{JobRecord, StepRecord};
@@ -71,6 +72,10 @@ impl StepDone {
     }
 }
 
+/// What [`Flow::run_step`] returns.
+pub(crate) type StepFuture<'r> =
+    Pin<Box<dyn Future<Output = Result<StepDone, EngineError>> + Send + 'r>>;
+
 /// A platform's job: its steps, in order, and how each runs.
 pub(crate) trait Flow: Sized + Send + Sync {
     /// The request this flow's jobs store.
@@ -79,11 +84,10 @@ pub(crate) trait Flow: Sized + Send + Sync {
     /// The steps, in order (a resumed run starts at the first without a checkpoint).
     const STEPS: &'static [Step];
 
-    /// Runs `step`.
-    fn run_step(
-        run: &JobRun<'_, Self>,
-        step: Step,
-    ) -> impl Future<Output = Result<StepDone, EngineError>> + Send;
+    /// Runs `step`. Boxed: proving `Send` for an opaque trait-method future fails on the
+    /// clients' higher-ranked async closures ("not general enough"), a boxed one is proven
+    /// inside each flow.
+    fn run_step<'r>(run: &'r JobRun<'r, Self>, step: Step) -> StepFuture<'r>;
 
     /// Whether the request stops at an approval gate (and the job is not approved yet).
     fn needs_approval(run: &JobRun<'_, Self>) -> bool;

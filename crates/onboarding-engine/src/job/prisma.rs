@@ -20,7 +20,7 @@ use prisma_types::{AccountGroupId, AzureAccount, ObjectId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::{Flow, JobRun, StepDone, Stop, to_value};
+use super::{Flow, JobRun, StepDone, StepFuture, Stop, to_value};
 use crate::bus::emit;
 use crate::error::EngineError;
 use crate::events::{EngineEvent, Step};
@@ -73,30 +73,32 @@ impl Flow for PrismaFlow {
 
     const STEPS: &'static [Step] = &Step::ALL;
 
-    async fn run_step(run: &PrismaRun<'_>, step: Step) -> Result<StepDone, EngineError> {
-        Ok(match step {
-            Step::Validate => StepDone::empty(),
-            Step::Prerequisites => {
-                run.prerequisites().await?;
-                StepDone::empty()
-            }
-            Step::Resolve => StepDone::output(run.resolve().await?),
-            Step::AzureIdentity => match run.azure_identity().await? {
-                None if run.awaiting_approval() => StepDone::AwaitingApproval,
-                identity => StepDone::Finished {
-                    output: identity.and_then(to_value),
-                    warning: None,
-                },
-            },
-            Step::Preflight => {
-                let (states, warning) = run.preflight().await?;
-                StepDone::Finished {
-                    output: to_value(states),
-                    warning,
+    fn run_step<'r>(run: &'r PrismaRun<'r>, step: Step) -> StepFuture<'r> {
+        Box::pin(async move {
+            Ok(match step {
+                Step::Validate => StepDone::empty(),
+                Step::Prerequisites => {
+                    run.prerequisites().await?;
+                    StepDone::empty()
                 }
-            }
-            Step::Register => StepDone::output(run.register().await?),
-            Step::Verify => StepDone::output(run.verify().await?),
+                Step::Resolve => StepDone::output(run.resolve().await?),
+                Step::AzureIdentity => match run.azure_identity().await? {
+                    None if run.awaiting_approval() => StepDone::AwaitingApproval,
+                    identity => StepDone::Finished {
+                        output: identity.and_then(to_value),
+                        warning: None,
+                    },
+                },
+                Step::Preflight => {
+                    let (states, warning) = run.preflight().await?;
+                    StepDone::Finished {
+                        output: to_value(states),
+                        warning,
+                    }
+                }
+                Step::Register => StepDone::output(run.register().await?),
+                Step::Verify => StepDone::output(run.verify().await?),
+            })
         })
     }
 
