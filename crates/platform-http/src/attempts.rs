@@ -50,12 +50,19 @@ pub struct Budget<'a> {
 /// Runs a call to completion under its own attempt budget and deadline. `attempt` gets the
 /// attempt number (1 for the first); `reason` words an error for the retry event; `emit`
 /// hears every retry.
-pub async fn run<T, E>(
+///
+/// `attempt` returns a future per attempt; capture references (`let client = &self;` then
+/// `move |n| async move { … }`) rather than using an async closure, so the call's future stays
+/// `Send` for spawned tasks.
+pub async fn run<T, E, Fut>(
     budget: Budget<'_>,
     emit: &(dyn Fn(HttpEvent) + Send + Sync),
     reason: impl Fn(&E) -> String,
-    mut attempt: impl AsyncFnMut(u32) -> Verdict<T, E>,
-) -> Result<T, Failure<E>> {
+    mut attempt: impl FnMut(u32) -> Fut,
+) -> Result<T, Failure<E>>
+where
+    Fut: std::future::Future<Output = Verdict<T, E>>,
+{
     let Budget {
         endpoint,
         pacer,
@@ -131,7 +138,7 @@ mod tests {
             },
             &emit,
             |e: &&str| e.to_string(),
-            async |n| {
+            |n| async move {
                 if n < 3 {
                     Verdict::Retry {
                         error: "503",
@@ -164,9 +171,11 @@ mod tests {
             },
             &emit,
             |_: &u32| String::new(),
-            async |n| Verdict::Retry {
-                error: n,
-                retry_after: None,
+            |n| async move {
+                Verdict::Retry {
+                    error: n,
+                    retry_after: None,
+                }
             },
         )
         .await;
@@ -178,7 +187,7 @@ mod tests {
                 ..
             })
         ));
-        let mut calls = 0;
+        let calls = std::sync::atomic::AtomicU32::new(0);
         let out: Result<(), _> = run(
             Budget {
                 endpoint: "POST /x",
@@ -187,14 +196,14 @@ mod tests {
             },
             &emit,
             |_: &u32| String::new(),
-            async |n| {
-                calls += 1;
-                Verdict::Replay(n)
+            |n| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move { Verdict::Replay(n) }
             },
         )
         .await;
         // The replay does not count as an attempt: both tries were attempt 1.
         assert!(matches!(out, Err(Failure::Final(1))));
-        assert_eq!(calls, 2);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

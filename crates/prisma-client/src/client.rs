@@ -260,22 +260,23 @@ impl PrismaClient {
             pacer: &self.inner.pacer,
             policy: &self.inner.config.retry,
         };
-        let outcome = platform_http::run(budget, &emit, retry_reason, async |attempt| {
+        let (client, call) = (self, &call);
+        let outcome = platform_http::run(budget, &emit, retry_reason, move |attempt| async move {
             let (token, generation) = match &call.auth {
                 AuthMode::None => (None, 0),
                 AuthMode::Explicit(t) => (Some(t.clone()), 0),
                 AuthMode::Session => {
                     // Boxed: logging in runs `execute` itself (with AuthMode::None).
-                    match Box::pin(self.session_token()).await {
+                    match Box::pin(client.session_token()).await {
                         Ok((t, g)) => (Some(t), g),
                         Err(e) => return Verdict::Fail(e),
                     }
                 }
             };
-            match self.attempt(&call, token.as_ref(), attempt).await {
+            match client.attempt(call, token.as_ref(), attempt).await {
                 Verdict::Replay(error) if matches!(call.auth, AuthMode::Session) => {
-                    self.inner.session.revoke(generation);
-                    self.emit(ClientEvent::Replayed {
+                    client.inner.session.revoke(generation);
+                    client.emit(ClientEvent::Replayed {
                         endpoint: call.endpoint.to_owned(),
                     });
                     Verdict::Replay(error)
