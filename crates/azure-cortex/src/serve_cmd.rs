@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::ArgMatches;
-use cortex_cli::session::{Prisma, engine_config};
+use cortex_cli::session::Prisma;
 use cortex_cli::{CliError, Exit, GlobalArgs, Out};
 use cortex_web::{AppState, GeneratedAdmin, StartError, WebConfig, WebSettings};
 use onboarding_engine::Engine;
@@ -129,7 +129,11 @@ async fn serve(
     stop: CancellationToken,
 ) -> Result<(), CliError> {
     let store = cortex_cli::open_store(&config.data_dir, config.database_url.as_deref()).await?;
-    let engine = match Engine::new(store.clone(), prisma.config.clone(), engine_config(global)) {
+    let engine = match Engine::new(
+        store.clone(),
+        prisma.config.clone(),
+        prisma.engine_config(global),
+    ) {
         Ok(engine) => engine,
         Err(e) => {
             store.close().await;

@@ -64,7 +64,10 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
             "Prisma Cloud connection (PRISMA_API_URL, PRISMA_ACCESS_KEY_ID, PRISMA_SECRET_KEY)",
         )?,
     };
-    let mut config = engine_config(global);
+    let mut config = match &sandbox {
+        Some(prisma) => prisma.engine_config(global),
+        None => engine_config(global),
+    };
     config.concurrency = usize::from(args.concurrency.unwrap_or(args.max_concurrency));
     config.adaptive_concurrency = args.concurrency.is_none();
     config.lease = Duration::from_secs(args.lease_secs);

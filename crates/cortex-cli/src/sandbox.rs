@@ -9,10 +9,15 @@
 //! succeed, and `accounts list` shows what an earlier `onboard` created.
 //! Two sandbox commands running at once on one data directory each have their own emulator;
 //! each saves its own view, the last write wins.
+//!
+//! The same emulator process serves Cortex Cloud beside Prisma Cloud: the sandbox generates a
+//! Cortex API key too (an advanced one, as the official SDK defaults to) and the engine gets it
+//! as the built-in connection `cortex-sandbox` ([`Sandbox::cortex_connection`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use onboarding_engine::connections::{ApiKey, ApiUrl, CortexConnection, KeyId, KeyType};
 use prisma_client::{BaseUrl, ClientConfig, Credentials};
 use prisma_emulator::{EmulatorConfig, Faults, RunningEmulator};
 use prisma_types::SecretString;
@@ -40,6 +45,7 @@ pub struct Sandbox {
     stop: CancellationToken,
     snapshot: PathBuf,
     client: ClientConfig,
+    cortex: CortexConnection,
 }
 
 fn random_token(len: usize) -> String {
@@ -91,12 +97,25 @@ impl Sandbox {
         let base_url = BaseUrl::parse(&emulator.base_url(), false)
             .map_err(|e| CliError::failed("sandbox", e.to_string()))?;
         let client = ClientConfig::new(base_url, Credentials::new(key_id, secret));
+        let sandbox_error = |e: cortex_cloud_types::ValidationError| {
+            CliError::failed("sandbox", format!("Cortex key {}: {}", e.field, e.message))
+        };
+        let cortex = CortexConnection {
+            api_url: ApiUrl::parse(&emulator.base_url()).map_err(sandbox_error)?,
+            key: ApiKey::new(
+                KeyId::new(rand::rng().random_range(1..10_000u64)).map_err(sandbox_error)?,
+                SecretString::from(random_token(64)),
+                KeyType::Advanced,
+            )
+            .map_err(sandbox_error)?,
+        };
         tracing::debug!(url = %emulator.base_url(), "sandbox emulator listening");
         Ok(Self {
             emulator,
             stop,
             snapshot,
             client,
+            cortex,
         })
     }
 
@@ -107,6 +126,12 @@ impl Sandbox {
 
     pub fn base_url(&self) -> String {
         self.emulator.base_url()
+    }
+
+    /// The built-in Cortex Cloud connection `cortex-sandbox`: this emulator and its generated
+    /// Cortex key.
+    pub fn cortex_connection(&self) -> CortexConnection {
+        self.cortex.clone()
     }
 
     /// Writes the accounts and groups back to the data directory (if it exists) and stops the

@@ -85,6 +85,13 @@ impl Prisma {
         PrismaClient::new(self.config.clone()).map_err(CliError::from)
     }
 
+    /// [`engine_config`], with the sandbox's built-in Cortex Cloud connection when there is one.
+    pub fn engine_config(&self, global: &GlobalArgs) -> EngineConfig {
+        let mut config = engine_config(global);
+        config.cortex_sandbox = self.sandbox.as_ref().map(Sandbox::cortex_connection);
+        config
+    }
+
     /// Saves the sandbox state and stops the emulator.
     pub async fn close(self) -> Result<(), CliError> {
         match self.sandbox {
@@ -126,7 +133,7 @@ impl Session {
         // Prisma first: a missing configuration should not leave a new data directory behind.
         let prisma = Prisma::connect(global).await?;
         let store = open_store(&global.data_dir, global.database_url.as_deref()).await?;
-        let engine = Engine::new(store, prisma.config.clone(), engine_config(global))?;
+        let engine = Engine::new(store, prisma.config.clone(), prisma.engine_config(global))?;
         Ok(Self { engine, prisma })
     }
 

@@ -415,35 +415,62 @@ pub struct Readiness {
     pub store: String,
 }
 
-/// A Prisma Cloud connection to save (`POST /api/v1/connections`): replaces one of the same
-/// name.
+/// A platform connection to save (`POST /api/v1/connections`): replaces one of the same name.
+/// `platform` picks the fields: `prisma` (the default) takes `api_url`, `access_key_id` and
+/// `secret_key`; `cortex` takes `api_url`, `key_id`, `key` and `key_type`. A field of the
+/// other platform is refused by name.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ConnectionRequest {
-    /// Lowercase letters, digits and `-`, 1-40 characters; not `default`.
+    /// `prisma` (default) or `cortex`.
+    #[schema(value_type = Option<String>, example = "cortex")]
+    pub platform: Option<String>,
+    /// Lowercase letters, digits and `-`, 1-40 characters; not `default` nor
+    /// `cortex-sandbox`.
     pub name: String,
-    /// A stack name (`api2`, `eu`, …), an API or console host, or a URL (https; http only to a
-    /// loopback address).
+    /// Prisma Cloud: a stack name (`api2`, `eu`, …), an API or console host, or a URL. Cortex
+    /// Cloud: the API URL (`https://api-<tenant>.xdr.<region>.paloaltonetworks.com`; a console
+    /// URL is turned into it). https; http only to a loopback address.
     pub api_url: String,
-    pub access_key_id: String,
-    /// Stored encrypted; never returned (write-only).
+    /// Prisma Cloud only.
+    pub access_key_id: Option<String>,
+    /// Prisma Cloud only. Stored encrypted; never returned (write-only).
     #[schema(write_only)]
-    pub secret_key: String,
+    pub secret_key: Option<String>,
+    /// Cortex Cloud only: the key's ID (the API Keys table's ID column), a positive integer
+    /// given as a number or a string of digits.
+    #[schema(value_type = Option<String>, example = "17")]
+    pub key_id: Option<serde_json::Value>,
+    /// Cortex Cloud only: the API key. Stored encrypted; never returned (write-only).
+    #[schema(write_only)]
+    pub key: Option<String>,
+    /// Cortex Cloud only: `standard` or `advanced` (default, as the official SDK).
+    pub key_type: Option<String>,
 }
 
-/// A connection as shown: the access key id masked, never the secret.
+/// A connection as shown: never the secret.
 #[derive(Serialize, ToSchema)]
 pub struct ConnectionItem {
     pub name: String,
-    /// True for `default`, the server's configured connection.
+    /// `prisma` or `cortex`.
+    pub platform: String,
+    /// True for the server's built-in connections: `default` (the configured Prisma Cloud
+    /// one) and, in the sandbox, `cortex-sandbox`.
     pub default: bool,
     pub api_url: String,
-    /// The first 4 characters and `…` (only `…` for ids under 8 characters).
+    /// Prisma Cloud: the first 4 characters and `…` (only `…` for ids under 8 characters);
+    /// empty for Cortex Cloud.
     pub access_key_id: String,
+    /// Cortex Cloud: the key's ID (not a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Cortex Cloud: `standard` or `advanced`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
     /// Always `••••`, whatever the secret's length.
     pub secret_key: String,
-    /// `sandbox emulator` or `the server's configured connection` for `default`; who saved the
-    /// others and when.
+    /// `sandbox emulator` or `the server's configured connection` for built-in ones; who
+    /// saved the others and when.
     pub description: String,
     /// Why the stored connection cannot be used, if it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -454,9 +481,12 @@ impl From<onboarding_engine::ConnectionView> for ConnectionItem {
     fn from(c: onboarding_engine::ConnectionView) -> Self {
         ConnectionItem {
             name: c.name,
+            platform: c.platform.as_str().into(),
             default: c.default,
             api_url: c.api_url,
             access_key_id: c.access_key_id,
+            key_id: c.key_id,
+            key_type: c.key_type.map(|t| t.as_str().to_owned()),
             secret_key: c.secret_key,
             description: c.description,
             problem: c.problem,
@@ -489,6 +519,6 @@ pub struct ConnectionDeleted {
 pub struct ConnectionTestResult {
     pub name: String,
     pub ok: bool,
-    /// What happened; on failure Prisma Cloud client's own message (never a secret).
+    /// What happened; on failure the platform client's own message (never a secret).
     pub message: String,
 }

@@ -1,30 +1,40 @@
-//! Prisma Cloud connections: named stacks with their access keys, so one engine can onboard
-//! into several Prisma Cloud tenants.
+//! Platform connections: named Prisma Cloud stacks or Cortex Cloud tenants with their keys, so
+//! one engine can onboard into several tenants of either platform.
 //!
-//! * `default` is the connection the engine was started with (its [`crate::Engine::client`]; in
-//!   sandbox mode the emulator). It is not stored and cannot be saved or deleted.
+//! * `default` is the Prisma Cloud connection the engine was started with (its
+//!   [`crate::Engine::client`]; in sandbox mode the emulator). It is not stored and cannot be
+//!   saved or deleted. In sandbox mode [`CORTEX_SANDBOX_CONNECTION`] is the emulator's Cortex
+//!   Cloud face, beside it (also built in, never stored).
 //! * Every other connection is stored as **one encrypted secret**: owner
-//!   [`CONNECTION_OWNER`], name = the [`ConnectionName`], value = JSON `{api_url,
-//!   access_key_id, secret_key, saved_by, saved_at}` sealed like every store secret
-//!   (XChaCha20-Poly1305, bound to owner and name). Only the audit log (`connection.saved`,
-//!   `.replaced`, `.deleted`, `.tested`) holds a connection's name, URL and masked key id in
-//!   plaintext.
-//! * Outside input ([`RawConnection`]) is parsed once into a [`Connection`]: the name (lowercase
-//!   letters, digits, `-`, 1–40 characters, not `default`), the URL (a stack name, host or URL
-//!   as `prisma-client` parses it — plain http only to a loopback address), the access key id
-//!   and the secret key. Every bad field is named; no value is echoed.
-//! * What is shown ([`ConnectionView`]) masks the access key id (its first 4 characters and
-//!   `…`, only for ids of 8 characters or more) and shows the secret as `••••` whatever its
-//!   length. `Debug` of every type here is masked the same way.
+//!   [`CONNECTION_OWNER`], name = the [`ConnectionName`], value = JSON `{platform, api_url,
+//!   access_key_id, secret_key, key_type, saved_by, saved_at}` sealed like every store secret
+//!   (XChaCha20-Poly1305, bound to owner and name). For Cortex Cloud, `access_key_id` holds the
+//!   key's ID and `secret_key` the key. A value without `platform` was saved before Cortex Cloud
+//!   existed and is a Prisma Cloud connection (read compat). Only the audit log
+//!   (`connection.saved`, `.replaced`, `.deleted`, `.tested`) holds a connection's platform,
+//!   name, URL and masked key id in plaintext.
+//! * Outside input ([`RawConnection`]) is parsed once into a [`Connection`]: the platform
+//!   (`prisma`, the default, or `cortex`), the name (lowercase letters, digits, `-`, 1–40
+//!   characters, not a built-in one), then the platform's fields: for Prisma Cloud the URL (a
+//!   stack name, host or URL as `prisma-client` parses it — plain http only to a loopback
+//!   address), the access key id and the secret key; for Cortex Cloud the API URL, key id, key
+//!   and key type ([`cortex`]). A field of the other platform is refused by name. Every bad
+//!   field is named; no value is echoed.
+//! * What is shown ([`ConnectionView`]) masks a Prisma access key id (its first 4 characters
+//!   and `…`, only for ids of 8 characters or more), shows a Cortex key id (a small integer,
+//!   the console's *ID* column) and shows the secret as `••••` whatever its length. `Debug` of
+//!   every type here is masked the same way.
 //! * A job names its connection in [`crate::OnboardingRequest::connection`]. The engine keeps
-//!   one [`PrismaClient`] per connection (sessions and pacing are shared by its jobs), built with
-//!   the same event hook as the default client, so API calls are job events whichever
+//!   one [`PrismaClient`] per Prisma connection (sessions and pacing are shared by its jobs),
+//!   built with the same event hook as the default client, so API calls are job events whichever
 //!   connection makes them. Each job reads the stored connection when it first needs the client
 //!   and reuses the cached client only if it was built from the same values: a connection
 //!   saved or deleted by another replica takes effect for the next job there too. Saving or
 //!   deleting a connection here drops its cached client at once.
 //! * [`crate::Engine::test_connection`] logs in with a fresh client (short retry budget) and
 //!   reports ok or the client's own error message, which never holds a secret.
+
+pub mod cortex;
 
 use std::fmt;
 
@@ -34,10 +44,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::request::{FieldError, RequestErrors};
 
+pub use cortex::{ApiKey, ApiUrl, CortexConnection, KeyId, KeyType};
+
 /// The store owner of every connection secret.
 pub const CONNECTION_OWNER: &str = "prisma-connection";
 /// The name of the engine's own connection (configured at start, never stored).
 pub const DEFAULT_CONNECTION: &str = "default";
+/// The name of the sandbox's built-in Cortex Cloud connection (the emulator's Cortex face).
+pub const CORTEX_SANDBOX_CONNECTION: &str = "cortex-sandbox";
 /// What is shown instead of a secret key (the same whatever its length).
 pub const SECRET_PLACEHOLDER: &str = "••••";
 
@@ -78,6 +92,13 @@ impl ConnectionName {
             return Err(ValidationError::new(
                 field,
                 "'default' names the server's configured connection; choose another name",
+            ));
+        }
+        if s == CORTEX_SANDBOX_CONNECTION {
+            return Err(ValidationError::new(
+                field,
+                "'cortex-sandbox' names the sandbox's built-in Cortex Cloud connection; choose \
+                 another name",
             ));
         }
         Ok(Self(s.to_owned()))
@@ -124,19 +145,105 @@ pub fn mask_key_id(id: &str) -> String {
     }
 }
 
-/// A validated connection.
-#[derive(Clone)]
+/// The platform a connection reaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Prisma Cloud's CSPM API (access key id + secret key, JWT sessions).
+    #[default]
+    Prisma,
+    /// Cortex Cloud's Cloud Onboarding API (API key id + key, standard or advanced).
+    Cortex,
+}
+
+impl Platform {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "prisma" => Ok(Self::Prisma),
+            "cortex" => Ok(Self::Cortex),
+            _ => Err("must be prisma or cortex".into()),
+        }
+    }
+
+    /// `prisma` or `cortex`, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prisma => "prisma",
+            Self::Cortex => "cortex",
+        }
+    }
+
+    /// "Prisma Cloud" or "Cortex Cloud".
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Prisma => "Prisma Cloud",
+            Self::Cortex => "Cortex Cloud",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated connection: its name and the platform it reaches with its key.
+#[derive(Clone, Debug)]
 pub struct Connection {
     pub name: ConnectionName,
+    pub target: PlatformConnection,
+}
+
+/// Where a connection points and the key it uses, per platform.
+#[derive(Clone, Debug)]
+pub enum PlatformConnection {
+    Prisma(PrismaConnection),
+    Cortex(CortexConnection),
+}
+
+impl PlatformConnection {
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Prisma(_) => Platform::Prisma,
+            Self::Cortex(_) => Platform::Cortex,
+        }
+    }
+
+    /// The URL as shown.
+    pub fn api_url(&self) -> String {
+        match self {
+            Self::Prisma(p) => p.api_url.to_string(),
+            Self::Cortex(c) => c.api_url.to_string(),
+        }
+    }
+
+    /// The key id as it may be shown (masked for Prisma, the integer for Cortex).
+    pub fn shown_key_id(&self) -> String {
+        match self {
+            Self::Prisma(p) => mask_key_id(&p.access_key_id),
+            Self::Cortex(c) => c.key.id.to_string(),
+        }
+    }
+}
+
+impl Connection {
+    pub fn platform(&self) -> Platform {
+        self.target.platform()
+    }
+}
+
+/// A Prisma Cloud stack and the access key that reaches it.
+#[derive(Clone)]
+pub struct PrismaConnection {
     pub api_url: BaseUrl,
     pub access_key_id: String,
     pub secret_key: SecretString,
 }
 
-impl fmt::Debug for Connection {
+impl fmt::Debug for PrismaConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("name", &self.name.as_str())
+        f.debug_struct("PrismaConnection")
             .field("api_url", &self.api_url.to_string())
             .field("access_key_id", &mask_key_id(&self.access_key_id))
             .field("secret_key", &self.secret_key)
@@ -149,10 +256,43 @@ impl fmt::Debug for Connection {
 #[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConnection {
+    /// `prisma` (also when absent: bodies written before Cortex Cloud) or `cortex`.
+    pub platform: Option<String>,
     pub name: Option<String>,
     pub api_url: Option<String>,
+    /// Prisma Cloud only.
     pub access_key_id: Option<String>,
+    /// Prisma Cloud only.
     pub secret_key: Option<SecretString>,
+    /// Cortex Cloud only: the key's ID (a JSON number or a string of digits).
+    pub key_id: Option<KeyIdInput>,
+    /// Cortex Cloud only.
+    pub key: Option<SecretString>,
+    /// Cortex Cloud only: `standard` or `advanced` (the default).
+    pub key_type: Option<String>,
+}
+
+/// A Cortex key id as sent: `12` or `"12"`.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KeyIdInput {
+    Number(u64),
+    Text(String),
+}
+
+impl KeyIdInput {
+    fn text(&self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl From<&str> for KeyIdInput {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_owned())
+    }
 }
 
 /// Shows which fields were given, not their values: unvalidated input may hold anything (a
@@ -161,10 +301,14 @@ impl fmt::Debug for RawConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let given = |v: bool| if v { "given" } else { "absent" };
         f.debug_struct("RawConnection")
+            .field("platform", &given(self.platform.is_some()))
             .field("name", &given(self.name.is_some()))
             .field("api_url", &given(self.api_url.is_some()))
             .field("access_key_id", &given(self.access_key_id.is_some()))
             .field("secret_key", &given(self.secret_key.is_some()))
+            .field("key_id", &given(self.key_id.is_some()))
+            .field("key", &given(self.key.is_some()))
+            .field("key_type", &given(self.key_type.is_some()))
             .finish()
     }
 }
@@ -179,6 +323,13 @@ impl RawConnection {
                 message,
             })
         };
+        let platform = match Platform::parse(self.platform.as_deref().unwrap_or_default()) {
+            Ok(p) => p,
+            Err(message) => {
+                fail("platform", message);
+                return Err(RequestErrors { errors });
+            }
+        };
         let name = match self.name.as_deref() {
             None => {
                 fail("name", "is required".into());
@@ -188,6 +339,48 @@ impl RawConnection {
                 .map_err(|e| fail("name", e.message))
                 .ok(),
         };
+        let target = match platform {
+            Platform::Prisma => {
+                for (field, given) in [
+                    ("key_id", self.key_id.is_some()),
+                    ("key", self.key.is_some()),
+                    ("key_type", self.key_type.is_some()),
+                ] {
+                    if given {
+                        fail(
+                            field,
+                            "applies to Cortex Cloud connections (platform cortex); a Prisma \
+                             Cloud connection takes access_key_id and secret_key"
+                                .into(),
+                        );
+                    }
+                }
+                self.prisma(&mut fail).map(PlatformConnection::Prisma)
+            }
+            Platform::Cortex => {
+                for (field, given) in [
+                    ("access_key_id", self.access_key_id.is_some()),
+                    ("secret_key", self.secret_key.is_some()),
+                ] {
+                    if given {
+                        fail(
+                            field,
+                            "applies to Prisma Cloud connections; a Cortex Cloud connection \
+                             takes key_id, key and key_type"
+                                .into(),
+                        );
+                    }
+                }
+                self.cortex(&mut fail).map(PlatformConnection::Cortex)
+            }
+        };
+        match (name, target) {
+            (Some(name), Some(target)) if errors.is_empty() => Ok(Connection { name, target }),
+            _ => Err(RequestErrors { errors }),
+        }
+    }
+
+    fn prisma(&self, fail: &mut impl FnMut(&str, String)) -> Option<PrismaConnection> {
         let api_url = match self.api_url.as_deref() {
             None => {
                 fail(
@@ -238,19 +431,21 @@ impl RawConnection {
             }
             Some(s) => Some(SecretString::from(s.expose().trim())),
         };
-        match (name, api_url, access_key_id, secret_key) {
-            (Some(name), Some(api_url), Some(access_key_id), Some(secret_key))
-                if errors.is_empty() =>
-            {
-                Ok(Connection {
-                    name,
-                    api_url,
-                    access_key_id,
-                    secret_key,
-                })
-            }
-            _ => Err(RequestErrors { errors }),
-        }
+        Some(PrismaConnection {
+            api_url: api_url?,
+            access_key_id: access_key_id?,
+            secret_key: secret_key?,
+        })
+    }
+
+    fn cortex(&self, fail: &mut impl FnMut(&str, String)) -> Option<CortexConnection> {
+        cortex::parse(
+            self.api_url.as_deref(),
+            self.key_id.as_ref().map(KeyIdInput::text).as_deref(),
+            self.key.as_ref(),
+            self.key_type.as_deref(),
+            fail,
+        )
     }
 }
 
@@ -280,20 +475,27 @@ fn url_problem(e: prisma_client::Error) -> String {
     out
 }
 
-/// A connection as it may be shown: never the secret, the access key id masked.
+/// A connection as it may be shown: never the secret, a Prisma access key id masked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ConnectionView {
     pub name: String,
-    /// True for the engine's own connection (`default`).
+    pub platform: Platform,
+    /// True for the engine's own connections (`default`, and `cortex-sandbox` in the sandbox).
     pub default: bool,
     /// Where it points (empty when the stored value cannot be read).
     pub api_url: String,
-    /// Masked: see [`mask_key_id`].
+    /// Prisma Cloud: masked (see [`mask_key_id`]); Cortex Cloud: empty.
     pub access_key_id: String,
+    /// Cortex Cloud: the key's ID (the console's ID column, not a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Cortex Cloud: `standard` or `advanced`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<KeyType>,
     /// Always [`SECRET_PLACEHOLDER`].
     pub secret_key: String,
-    /// For `default`: "sandbox emulator" or "the server's configured connection"; for saved
-    /// ones, who saved them and when.
+    /// For built-in ones: "sandbox emulator" or "the server's configured connection"; for
+    /// saved ones, who saved them and when.
     pub description: String,
     /// Set when the stored value could not be read (e.g. encrypted under a key that is no
     /// longer in the keyring).
@@ -302,13 +504,43 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
-    /// A saved connection whose stored value cannot be used, and why.
-    pub(crate) fn unreadable(name: &ConnectionName, problem: String) -> Self {
+    /// How `target` is shown under `name`.
+    pub(crate) fn of(
+        name: &str,
+        default: bool,
+        target: &PlatformConnection,
+        description: String,
+    ) -> Self {
+        let (access_key_id, key_id, key_type) = match target {
+            PlatformConnection::Prisma(p) => (mask_key_id(&p.access_key_id), None, None),
+            PlatformConnection::Cortex(c) => {
+                (String::new(), Some(c.key.id.to_string()), Some(c.key.kind))
+            }
+        };
         ConnectionView {
-            name: name.to_string(),
+            name: name.to_owned(),
+            platform: target.platform(),
+            default,
+            api_url: target.api_url(),
+            access_key_id,
+            key_id,
+            key_type,
+            secret_key: SECRET_PLACEHOLDER.into(),
+            description,
+            problem: None,
+        }
+    }
+
+    /// A saved connection whose stored value cannot be used, and why.
+    pub(crate) fn unreadable(name: &str, platform: Platform, problem: String) -> Self {
+        ConnectionView {
+            name: name.to_owned(),
+            platform,
             default: false,
             api_url: String::new(),
             access_key_id: String::new(),
+            key_id: None,
+            key_type: None,
             secret_key: SECRET_PLACEHOLDER.into(),
             description: String::new(),
             problem: Some(problem),
@@ -324,12 +556,18 @@ pub struct ConnectionTest {
     pub message: String,
 }
 
-/// The stored JSON (inside the encrypted secret).
+/// The stored JSON (inside the encrypted secret). For Cortex Cloud, `access_key_id` is the
+/// key's ID and `secret_key` the key.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Stored {
+    /// Absent in values saved before Cortex Cloud: those are Prisma Cloud connections.
+    #[serde(default)]
+    pub platform: Platform,
     pub api_url: String,
     pub access_key_id: String,
     pub secret_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<KeyType>,
     #[serde(default)]
     pub saved_by: String,
     #[serde(default)]
@@ -341,10 +579,26 @@ impl Stored {
         let saved_at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
+        let (api_url, access_key_id, secret_key, key_type) = match &connection.target {
+            PlatformConnection::Prisma(p) => (
+                p.api_url.to_string(),
+                p.access_key_id.clone(),
+                p.secret_key.expose().to_owned(),
+                None,
+            ),
+            PlatformConnection::Cortex(c) => (
+                c.api_url.to_string(),
+                c.key.id.to_string(),
+                c.key.key.expose().to_owned(),
+                Some(c.key.kind),
+            ),
+        };
         let stored = Stored {
-            api_url: connection.api_url.to_string(),
-            access_key_id: connection.access_key_id.clone(),
-            secret_key: connection.secret_key.expose().to_owned(),
+            platform: connection.platform(),
+            api_url,
+            access_key_id,
+            secret_key,
+            key_type,
             saved_by: actor.to_owned(),
             saved_at,
         };
@@ -360,18 +614,45 @@ impl Stored {
     }
 
     pub(crate) fn connection(&self, name: &ConnectionName) -> Result<Connection, String> {
+        let target = match self.platform {
+            Platform::Prisma => PlatformConnection::Prisma(PrismaConnection {
+                api_url: BaseUrl::parse(&self.api_url, false).map_err(url_problem)?,
+                access_key_id: self.access_key_id.clone(),
+                secret_key: SecretString::from(self.secret_key.as_str()),
+            }),
+            Platform::Cortex => PlatformConnection::Cortex(CortexConnection {
+                api_url: ApiUrl::parse(&self.api_url)
+                    .map_err(|e| format!("stored api_url {}", e.message))?,
+                key: ApiKey {
+                    id: self
+                        .access_key_id
+                        .parse::<KeyId>()
+                        .map_err(|e| format!("stored key_id {}", e.message))?,
+                    key: SecretString::from(self.secret_key.as_str()),
+                    kind: self.key_type.unwrap_or_default(),
+                },
+            }),
+        };
         Ok(Connection {
             name: name.clone(),
-            api_url: BaseUrl::parse(&self.api_url, false).map_err(url_problem)?,
-            access_key_id: self.access_key_id.clone(),
-            secret_key: SecretString::from(self.secret_key.as_str()),
+            target,
         })
+    }
+
+    /// The description of a saved connection: who saved it and when.
+    pub(crate) fn description(&self) -> String {
+        match (self.saved_by.as_str(), self.saved_at.as_str()) {
+            ("", _) => "saved".into(),
+            (by, "") => format!("saved by {by}"),
+            (by, at) => format!("saved by {by} at {at}"),
+        }
     }
 }
 
 impl fmt::Debug for Stored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stored")
+            .field("platform", &self.platform)
             .field("api_url", &self.api_url)
             .field("access_key_id", &mask_key_id(&self.access_key_id))
             .field("secret_key", &"[REDACTED]")
@@ -381,7 +662,7 @@ impl fmt::Debug for Stored {
 
 /// The client configuration for `connection`: the default client's timeouts, retries, pacing
 /// and extra CA, with the connection's URL and key.
-pub(crate) fn client_config(base: &ClientConfig, connection: &Connection) -> ClientConfig {
+pub(crate) fn client_config(base: &ClientConfig, connection: &PrismaConnection) -> ClientConfig {
     let mut config = base.clone();
     config.base_url = connection.api_url.clone();
     config.credentials = Credentials::new(
@@ -389,6 +670,11 @@ pub(crate) fn client_config(base: &ClientConfig, connection: &Connection) -> Cli
         connection.secret_key.clone(),
     );
     config
+}
+
+/// Tests a Cortex Cloud connection (see [`cortex::test`]).
+pub(crate) async fn test_cortex(connection: &CortexConnection) -> ConnectionTest {
+    cortex::test(connection).await
 }
 
 /// A configuration for a connection test: one login, answered within seconds.
@@ -423,7 +709,7 @@ pub(crate) fn test_config(mut config: ClientConfig) -> ClientConfig {
 }
 
 /// Is `client` built from exactly `connection`'s values?
-pub(crate) fn built_from(client: &PrismaClient, connection: &Connection) -> bool {
+pub(crate) fn built_from(client: &PrismaClient, connection: &PrismaConnection) -> bool {
     let config = client.config();
     config.base_url == connection.api_url
         && config.credentials.access_key_id == connection.access_key_id
@@ -440,6 +726,26 @@ mod tests {
             api_url: Some("eu".into()),
             access_key_id: Some("AKIDEXAMPLE123".into()),
             secret_key: Some(SecretString::from("CANARY-SECRET-Kx9")),
+            ..RawConnection::default()
+        }
+    }
+
+    fn cortex_raw() -> RawConnection {
+        RawConnection {
+            platform: Some("cortex".into()),
+            name: Some("cortex-prod".into()),
+            api_url: Some("https://acme.xdr.us.paloaltonetworks.com".into()),
+            key_id: Some(KeyIdInput::Number(42)),
+            key: Some(SecretString::from("CANARY-CORTEX-KEY-7q-0123")),
+            key_type: Some("standard".into()),
+            ..RawConnection::default()
+        }
+    }
+
+    fn prisma(c: &Connection) -> &PrismaConnection {
+        match &c.target {
+            PlatformConnection::Prisma(p) => p,
+            other => panic!("not a Prisma connection: {other:?}"),
         }
     }
 
@@ -477,14 +783,18 @@ mod tests {
     #[test]
     fn a_connection_validates_every_field_and_reuses_the_clients_url_rules() {
         let c = raw().validate().unwrap();
-        assert_eq!(c.api_url.to_string(), "https://api.eu.prismacloud.io");
+        assert_eq!(c.platform(), Platform::Prisma);
+        assert_eq!(
+            prisma(&c).api_url.to_string(),
+            "https://api.eu.prismacloud.io"
+        );
         let c = RawConnection {
             api_url: Some("http://127.0.0.1:8443".into()),
             ..raw()
         }
         .validate()
         .unwrap();
-        assert_eq!(c.api_url.to_string(), "http://127.0.0.1:8443");
+        assert_eq!(prisma(&c).api_url.to_string(), "http://127.0.0.1:8443");
         let e = RawConnection {
             api_url: Some("http://api.prismacloud.io".into()),
             ..raw()
@@ -538,9 +848,109 @@ mod tests {
             .unwrap()
             .connection(&c.name)
             .unwrap();
-        assert_eq!(back.secret_key.expose(), "CANARY-SECRET-Kx9");
-        assert_eq!(back.api_url, c.api_url);
+        assert_eq!(prisma(&back).secret_key.expose(), "CANARY-SECRET-Kx9");
+        assert_eq!(prisma(&back).api_url, prisma(&c).api_url);
         let e = Stored::open(&c.name, &SecretString::from("CANARY-not-json")).unwrap_err();
         assert!(!e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
+    fn a_cortex_connection_takes_its_own_fields_and_names_the_bad_ones() {
+        let c = cortex_raw().validate().unwrap();
+        assert_eq!(c.platform(), Platform::Cortex);
+        let PlatformConnection::Cortex(cortex) = &c.target else {
+            panic!("not cortex")
+        };
+        // The console URL became the API origin.
+        assert_eq!(
+            cortex.api_url.as_str(),
+            "https://api-acme.xdr.us.paloaltonetworks.com"
+        );
+        assert_eq!(cortex.key.id.get(), 42);
+        assert_eq!(cortex.key.kind, KeyType::Standard);
+        // A key id may come as a string; the key type defaults to advanced.
+        let c = RawConnection {
+            key_id: Some("7".into()),
+            key_type: None,
+            ..cortex_raw()
+        }
+        .validate()
+        .unwrap();
+        let PlatformConnection::Cortex(cortex) = &c.target else {
+            panic!("not cortex")
+        };
+        assert_eq!(
+            (cortex.key.id.get(), cortex.key.kind),
+            (7, KeyType::Advanced)
+        );
+
+        let e = RawConnection {
+            platform: Some("cortex".into()),
+            ..RawConnection::default()
+        }
+        .validate()
+        .unwrap_err();
+        let fields: Vec<_> = e.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "api_url", "key_id", "key"]);
+
+        let e = RawConnection {
+            key_id: Some("CANARY-CORTEX-KEY-7q-0123".into()),
+            key_type: Some("CANARY-type".into()),
+            secret_key: Some(SecretString::from("CANARY-prisma-secret")),
+            ..cortex_raw()
+        }
+        .validate()
+        .unwrap_err();
+        let fields: Vec<_> = e.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["secret_key", "key_id", "key_type"], "{e}");
+        assert!(!e.to_string().contains("CANARY"), "{e}");
+
+        // Cortex fields on a Prisma connection are named, not ignored.
+        let e = RawConnection {
+            key: Some(SecretString::from("CANARY-CORTEX-KEY-7q-0123")),
+            ..raw()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.errors[0].field, "key");
+        let e = RawConnection {
+            platform: Some("aws".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.errors[0].field, "platform");
+        assert!(ConnectionName::parse(CORTEX_SANDBOX_CONNECTION).is_err());
+    }
+
+    #[test]
+    fn cortex_connections_are_sealed_whole_and_old_values_read_as_prisma() {
+        let c = cortex_raw().validate().unwrap();
+        let sealed = Stored::seal(&c, "web:alice");
+        let stored = Stored::open(&c.name, &sealed).unwrap();
+        assert!(!format!("{stored:?}").contains("CANARY"));
+        let back = stored.connection(&c.name).unwrap();
+        let PlatformConnection::Cortex(cortex) = &back.target else {
+            panic!("not cortex")
+        };
+        assert_eq!(cortex.key.key.expose(), "CANARY-CORTEX-KEY-7q-0123");
+        assert_eq!(cortex.key.kind, KeyType::Standard);
+        let view = ConnectionView::of("cortex-prod", false, &back.target, String::new());
+        let shown = serde_json::to_string(&view).unwrap();
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert_eq!(view.key_id.as_deref(), Some("42"));
+        assert_eq!(view.platform, Platform::Cortex);
+
+        // What `seal` wrote before platforms existed.
+        let name = ConnectionName::parse("old").unwrap();
+        let old = SecretString::from(
+            r#"{"api_url":"https://api.eu.prismacloud.io","access_key_id":"AKIDEXAMPLE123","secret_key":"s","saved_by":"cli","saved_at":""}"#,
+        );
+        let back = Stored::open(&name, &old)
+            .unwrap()
+            .connection(&name)
+            .unwrap();
+        assert_eq!(back.platform(), Platform::Prisma);
+        assert_eq!(prisma(&back).access_key_id, "AKIDEXAMPLE123");
     }
 }

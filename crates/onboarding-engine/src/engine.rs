@@ -22,13 +22,14 @@ use tokio_util::task::TaskTracker;
 use crate::bus::{EventBus, emit};
 use crate::concurrency::{Concurrency, Sizer};
 use crate::connections::{
-    self, CONNECTION_OWNER, Connection, ConnectionName, ConnectionTest, ConnectionView,
-    DEFAULT_CONNECTION, SECRET_PLACEHOLDER, Stored, mask_key_id,
+    self, CONNECTION_OWNER, CORTEX_SANDBOX_CONNECTION, Connection, ConnectionName, ConnectionTest,
+    ConnectionView, CortexConnection, DEFAULT_CONNECTION, Platform, PlatformConnection, Stored,
+    mask_key_id,
 };
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::identity::{CLIENT_SECRET, TerraformMode};
-use crate::job::{JobRun, Stop};
+use crate::job::{JobRun, PrismaFlow, Stop};
 use crate::lookups::BatchLookups;
 use crate::request::{FieldError, IdentitySource, OnboardingRequest, RequestErrors};
 
@@ -62,6 +63,9 @@ pub struct EngineConfig {
     pub state_policy: StatePolicy,
     /// Sandbox: the emulator stands in for Prisma and the twin for Azure.
     pub sandbox: bool,
+    /// The built-in Cortex Cloud connection `cortex-sandbox` (the emulator's Cortex face in
+    /// sandbox mode); never stored.
+    pub cortex_sandbox: Option<CortexConnection>,
 }
 
 impl EngineConfig {
@@ -87,6 +91,7 @@ impl EngineConfig {
             verify_timeout: Duration::from_secs(600),
             state_policy: StatePolicy::KeepEncrypted,
             sandbox: false,
+            cortex_sandbox: None,
         }
     }
 }
@@ -143,6 +148,13 @@ impl EngineInner {
                 .ok_or_else(|| EngineError::UnknownConnection {
                     name: name.to_string(),
                 })?;
+        let PlatformConnection::Prisma(connection) = connection.target else {
+            return Err(EngineError::WrongPlatform {
+                name: name.to_string(),
+                found: connection.platform(),
+                wanted: Platform::Prisma,
+            });
+        };
         if let Some(client) = self.cached(name)
             && connections::built_from(&client, &connection)
         {
@@ -250,8 +262,9 @@ impl Engine {
             },
             name,
             serde_json::json!({
-                "api_url": connection.api_url.to_string(),
-                "access_key_id": mask_key_id(&connection.access_key_id),
+                "platform": connection.platform(),
+                "api_url": connection.target.api_url(),
+                "key_id": connection.target.shown_key_id(),
             }),
         )
         .await;
@@ -287,32 +300,25 @@ impl Engine {
     /// masked, the secret never (see [`ConnectionView`]).
     pub async fn list_connections(&self) -> Result<Vec<ConnectionView>, EngineError> {
         let mut views = vec![self.default_connection()];
+        views.extend(self.cortex_sandbox_view());
         for raw in self.inner.store.list_secret_names(CONNECTION_OWNER).await? {
             let Ok(name) = ConnectionName::parse(&raw) else {
                 // Not written by `save_connection`: not a connection.
                 continue;
             };
-            views.push(
-                self.connection_view(&name)
-                    .await?
-                    .unwrap_or_else(|| ConnectionView {
-                        name: raw.clone(),
-                        default: false,
-                        api_url: String::new(),
-                        access_key_id: String::new(),
-                        secret_key: SECRET_PLACEHOLDER.into(),
-                        description: String::new(),
-                        problem: Some("deleted while listing".into()),
-                    }),
-            );
+            views.push(self.connection_view(&name).await?.unwrap_or_else(|| {
+                ConnectionView::unreadable(&raw, Platform::Prisma, "deleted while listing".into())
+            }));
         }
         Ok(views)
     }
 
-    /// One connection's view (`default` included); `None` if there is none of that name.
+    /// One connection's view (built-in ones included); `None` if there is none of that name.
     pub async fn connection(&self, name: &str) -> Result<Option<ConnectionView>, EngineError> {
-        if name.trim() == DEFAULT_CONNECTION {
-            return Ok(Some(self.default_connection()));
+        match name.trim() {
+            DEFAULT_CONNECTION => return Ok(Some(self.default_connection())),
+            CORTEX_SANDBOX_CONNECTION => return Ok(self.cortex_sandbox_view()),
+            _ => {}
         }
         match ConnectionName::parse(name) {
             Ok(name) => self.connection_view(&name).await,
@@ -322,19 +328,27 @@ impl Engine {
 
     fn default_connection(&self) -> ConnectionView {
         let config = self.inner.client.config();
-        ConnectionView {
-            name: DEFAULT_CONNECTION.into(),
-            default: true,
-            api_url: config.base_url.to_string(),
-            access_key_id: mask_key_id(&config.credentials.access_key_id),
-            secret_key: SECRET_PLACEHOLDER.into(),
-            description: if self.inner.config.sandbox {
-                "sandbox emulator".into()
-            } else {
-                "the server's configured connection".into()
-            },
-            problem: None,
-        }
+        let target = PlatformConnection::Prisma(connections::PrismaConnection {
+            api_url: config.base_url.clone(),
+            access_key_id: config.credentials.access_key_id.clone(),
+            secret_key: config.credentials.secret_key.clone(),
+        });
+        let description = if self.inner.config.sandbox {
+            "sandbox emulator".into()
+        } else {
+            "the server's configured connection".into()
+        };
+        ConnectionView::of(DEFAULT_CONNECTION, true, &target, description)
+    }
+
+    fn cortex_sandbox_view(&self) -> Option<ConnectionView> {
+        let cortex = self.inner.config.cortex_sandbox.clone()?;
+        Some(ConnectionView::of(
+            CORTEX_SANDBOX_CONNECTION,
+            true,
+            &PlatformConnection::Cortex(cortex),
+            "sandbox emulator (Cortex Cloud)".into(),
+        ))
     }
 
     async fn connection_view(
@@ -351,29 +365,22 @@ impl Engine {
             Ok(None) => return Ok(None),
             Err(cortex_store::StoreError::Crypto { .. }) => {
                 return Ok(Some(ConnectionView::unreadable(
-                    name,
+                    name.as_str(),
+                    Platform::Prisma,
                     "its stored value cannot be decrypted with this server's keys; save it again"
                         .into(),
                 )));
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Some(match Stored::open(name, &value) {
-            Ok(stored) => ConnectionView {
-                name: name.to_string(),
-                default: false,
-                api_url: stored.api_url.clone(),
-                access_key_id: mask_key_id(&stored.access_key_id),
-                secret_key: SECRET_PLACEHOLDER.into(),
-                description: match (stored.saved_by.as_str(), stored.saved_at.as_str()) {
-                    ("", _) => "saved".into(),
-                    (by, "") => format!("saved by {by}"),
-                    (by, at) => format!("saved by {by} at {at}"),
-                },
-                problem: None,
+        let view = match Stored::open(name, &value) {
+            Ok(stored) => match stored.connection(name) {
+                Ok(c) => ConnectionView::of(name.as_str(), false, &c.target, stored.description()),
+                Err(message) => ConnectionView::unreadable(name.as_str(), stored.platform, message),
             },
-            Err(message) => ConnectionView::unreadable(name, message),
-        }))
+            Err(message) => ConnectionView::unreadable(name.as_str(), Platform::Prisma, message),
+        };
+        Ok(Some(view))
     }
 
     /// Logs in with the connection's key (`None`: the default connection, with the engine's
@@ -393,9 +400,16 @@ impl Engine {
                         name: name.to_string(),
                     }
                 })?;
+                let prisma = match &connection.target {
+                    PlatformConnection::Prisma(p) => p,
+                    PlatformConnection::Cortex(c) => {
+                        let result = connections::test_cortex(c).await;
+                        return Ok(self.tested(actor, name.as_str(), result).await);
+                    }
+                };
                 let config = connections::test_config(connections::client_config(
                     self.inner.client.config(),
-                    &connection,
+                    prisma,
                 ));
                 (PrismaClient::new(config)?, name.to_string())
             }
@@ -412,22 +426,40 @@ impl Engine {
                 message: format!("{url} with access key {key}: {e}"),
             },
         };
+        Ok(self.tested(actor, &label, result).await)
+    }
+
+    /// Tests the sandbox's built-in Cortex Cloud connection;
+    /// [`EngineError::UnknownConnection`] outside the sandbox.
+    pub async fn test_cortex_sandbox(&self, actor: &str) -> Result<ConnectionTest, EngineError> {
+        let Some(cortex) = &self.inner.config.cortex_sandbox else {
+            return Err(EngineError::UnknownConnection {
+                name: CORTEX_SANDBOX_CONNECTION.into(),
+            });
+        };
+        let result = connections::test_cortex(cortex).await;
+        Ok(self.tested(actor, CORTEX_SANDBOX_CONNECTION, result).await)
+    }
+
+    /// Audits a connection test and returns its outcome.
+    async fn tested(&self, actor: &str, label: &str, result: ConnectionTest) -> ConnectionTest {
         self.audit(
             actor,
             "connection.tested",
-            &label,
+            label,
             serde_json::json!({"ok": result.ok}),
         )
         .await;
-        Ok(result)
+        result
     }
 
-    /// A request's connection must exist when it is submitted.
+    /// A request's connection must exist when it is submitted, and reach Prisma Cloud.
     async fn check_connections<'a>(
         &self,
         requests: impl Iterator<Item = (String, &'a OnboardingRequest)>,
     ) -> Result<(), EngineError> {
         let mut saved: Option<Vec<String>> = None;
+        let mut platforms: HashMap<ConnectionName, Option<Platform>> = HashMap::new();
         let mut errors = Vec::new();
         for (field, request) in requests {
             let Some(name) = &request.connection else {
@@ -445,6 +477,31 @@ impl Engine {
                 errors.push(FieldError {
                     field,
                     message: format!("no Prisma Cloud connection named '{name}'; known: {known}"),
+                });
+                continue;
+            }
+            let platform = match platforms.get(name) {
+                Some(p) => *p,
+                None => {
+                    // Unreadable: the job fails at prerequisites with the reason.
+                    let p = self
+                        .inner
+                        .load_connection(name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|c| c.platform());
+                    platforms.insert(name.clone(), p);
+                    p
+                }
+            };
+            if let Some(found @ Platform::Cortex) = platform {
+                errors.push(FieldError {
+                    field,
+                    message: format!(
+                        "'{name}' is a {} connection; this request onboards into Prisma Cloud",
+                        found.title()
+                    ),
                 });
             }
         }
@@ -872,7 +929,14 @@ impl Engine {
                 }
             };
             let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
-            let run = JobRun::new(inner, job.clone(), request, steps, cancel.clone());
+            let run = JobRun::new(
+                inner,
+                job.clone(),
+                request,
+                PrismaFlow::default(),
+                steps,
+                cancel.clone(),
+            );
             emit(EngineEvent::JobStarted {
                 attempt: job.attempts,
                 worker: inner.config.worker_id.clone(),

@@ -50,6 +50,16 @@ pub enum EngineError {
     UnknownConnection { name: String },
     #[error("Prisma Cloud connection '{name}': {message}")]
     ConnectionUnreadable { name: String, message: String },
+    #[error(
+        "connection '{name}' is a {} connection; this job needs a {} one",
+        found.title(),
+        wanted.title()
+    )]
+    WrongPlatform {
+        name: String,
+        found: crate::connections::Platform,
+        wanted: crate::connections::Platform,
+    },
 }
 
 impl EngineError {
@@ -76,6 +86,7 @@ impl EngineError {
             EngineError::SecretMissing => "secret_missing",
             EngineError::UnknownConnection { .. } => "unknown_connection",
             EngineError::ConnectionUnreadable { .. } => "connection_unreadable",
+            EngineError::WrongPlatform { .. } => "wrong_platform",
         }
     }
 }

@@ -30,7 +30,8 @@ use crate::bus::emit;
 use crate::engine::{EngineInner, StatePolicy};
 use crate::error::EngineError;
 use crate::events::EngineEvent;
-use crate::job::{IdentityOut, JobRun};
+use crate::job::IdentityOut;
+use crate::job::prisma::PrismaRun;
 use crate::request::{IdentitySource, Scope};
 
 /// The store name of a job's Azure client secret.
@@ -176,7 +177,7 @@ fn name_suffix(job: &str) -> String {
         .collect()
 }
 
-fn config_input(run: &JobRun<'_>) -> ConfigInput {
+fn config_input(run: &PrismaRun<'_>) -> ConfigInput {
     let r = &run.request;
     let scope = match r.scope {
         Scope::Subscription { .. } => ConfigScope::Subscription,
@@ -253,7 +254,7 @@ fn forward(event: RunnerEvent) {
 }
 
 /// Runs the Terraform identity step; `Ok(None)` means "planned, waiting for approval".
-pub(crate) async fn run_terraform(run: &JobRun<'_>) -> Result<Option<IdentityOut>, EngineError> {
+pub(crate) async fn run_terraform(run: &PrismaRun<'_>) -> Result<Option<IdentityOut>, EngineError> {
     let inner = run.inner;
     let job = run.job.id.to_string();
     let input = config_input(run);
@@ -380,7 +381,7 @@ fn finish_workspace(cache: &Path, providers: &str, dir: &Path) {
 
 /// init → plan → (approval gate) → apply → output. `Ok(None)`: planned, waiting for approval.
 async fn apply_workspace(
-    run: &JobRun<'_>,
+    run: &PrismaRun<'_>,
     tf: &TerraformRunner,
     plan: &Path,
 ) -> Result<Option<BTreeMap<String, terraform_runner::stream::OutputValue>>, EngineError> {
@@ -415,7 +416,7 @@ fn phase_done(outcome: &terraform_runner::runner::PhaseOutcome) {
 }
 
 async fn prisma_template(
-    run: &JobRun<'_>,
+    run: &PrismaRun<'_>,
     input: &ConfigInput,
 ) -> Result<GeneratedConfig, EngineError> {
     let scope = match &run.request.scope {
@@ -453,7 +454,7 @@ async fn prisma_template(
 /// Sandbox without Terraform: replays a stream of the configuration's resources and makes up
 /// the outputs an apply would have produced.
 async fn replay(
-    run: &JobRun<'_>,
+    run: &PrismaRun<'_>,
     generated: &GeneratedConfig,
     pace: Duration,
 ) -> Result<Option<BTreeMap<String, (bool, serde_json::Value)>>, EngineError> {

@@ -13,13 +13,17 @@
 //!   offline twin) in a per-job workspace, or an existing service principal.
 //! * [`events`] and [`bus`] — typed events, stored before they are published, replayable.
 //! * [`guidance`] — the fix and the docs link shown beside a failing capability.
-//! * [`connections`] — named Prisma Cloud connections (stack + access key, stored encrypted),
-//!   chosen per job; `default` is the one the engine was started with.
+//! * [`cortex`] — a Cortex Cloud onboarding request, validated at the edge in Cortex Cloud's
+//!   own terms (scopes, subscription and region filters, capabilities, audit logs).
+//! * [`connections`] — named platform connections (Prisma Cloud: stack + access key; Cortex
+//!   Cloud: API URL + key id, key, key type), stored encrypted, chosen per job; `default` is
+//!   the one the engine was started with.
 
 pub mod batch_file;
 pub mod bus;
 pub mod concurrency;
 pub mod connections;
+pub mod cortex;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -30,7 +34,10 @@ mod lookups;
 pub mod request;
 
 pub use concurrency::Concurrency;
-pub use connections::{Connection, ConnectionName, ConnectionTest, ConnectionView, RawConnection};
+pub use connections::{
+    Connection, ConnectionName, ConnectionTest, ConnectionView, Platform, PlatformConnection,
+    RawConnection,
+};
 pub use engine::{BatchReport, BatchRow, Engine, EngineConfig, StatePolicy};
 pub use error::EngineError;
 pub use events::{EngineEvent, Step};

@@ -3,7 +3,9 @@
 //! by a job and refused in bad input. Afterwards no log line at trace level, no event, no
 //! audit entry, no view, no test message, no error and no file in the data directory holds
 //! either secret key; the whole access key id appears nowhere either (but in the emulator's own
-//! log of a login: it plays Prisma Cloud's side).
+//! log of a login: it plays Prisma Cloud's side). A Cortex Cloud connection with a
+//! recognisable API key is saved, listed, tested, refused for a Prisma job and given in bad
+//! input beside them: its key appears nowhere either.
 //!
 //! Its own test binary: it installs the process-wide tracing subscriber.
 
@@ -24,6 +26,7 @@ const DEFAULT_SECRET: &str = "CANARY-DEFAULT-PRISMA-SECRET-m2";
 const CONN_KEY_ID: &str = "CANARYKEYID-conn-5521";
 const CONN_SECRET: &str = "CANARY-CONNECTION-SECRET-KEY-Pz4";
 const WRONG_SECRET: &str = "CANARY-WRONG-CONNECTION-SECRET-j8";
+const CORTEX_KEY: &str = "CANARY-CORTEX-API-KEY-standard-Wq7";
 
 #[test]
 fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
@@ -74,6 +77,7 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
             api_url: Some(emu.base_url()),
             access_key_id: Some(CONN_KEY_ID.into()),
             secret_key: Some(SecretString::from(secret)),
+            ..Default::default()
         };
         let mut shown = String::new();
         // Bad input: the errors name fields, never values.
@@ -91,8 +95,31 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
         engine.save_connection(&wrong, "t").await.unwrap();
         engine.save_connection(&good, "t").await.unwrap();
         engine.save_connection(&good, "t").await.unwrap();
+        let cortex_raw = RawConnection {
+            platform: Some("cortex".into()),
+            name: Some("cortex-a".into()),
+            api_url: Some("https://acme.xdr.us.paloaltonetworks.com".into()),
+            key_id: Some("17".into()),
+            key: Some(SecretString::from(CORTEX_KEY)),
+            key_type: Some("standard".into()),
+            ..Default::default()
+        };
+        let cortex = cortex_raw.validate().unwrap();
+        let bad_cortex = RawConnection {
+            key_id: Some(CORTEX_KEY.into()),
+            key_type: Some(CORTEX_KEY.into()),
+            secret_key: Some(SecretString::from(CORTEX_KEY)),
+            ..cortex_raw.clone()
+        };
+        let err = bad_cortex.validate().unwrap_err();
+        assert_eq!(err.errors.len(), 3, "{err}");
+        shown.push_str(&format!("{err} {err:?} {bad_cortex:?} {cortex:?}"));
+        engine.save_connection(&cortex, "t").await.unwrap();
         let views = engine.list_connections().await.unwrap();
-        assert_eq!(views.len(), 3);
+        assert_eq!(views.len(), 4);
+        let cortex_view = views.iter().find(|v| v.name == "cortex-a").unwrap();
+        assert_eq!(cortex_view.platform, onboarding_engine::Platform::Cortex);
+        assert_eq!(cortex_view.key_id.as_deref(), Some("17"));
         shown.push_str(&serde_json::to_string(&views).unwrap());
         shown.push_str(&format!("{views:?}"));
         let name = |n: &str| ConnectionName::parse(n).unwrap();
@@ -112,6 +139,11 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
             .await
             .unwrap_err();
         shown.push_str(&format!("{missing} {missing:?}"));
+        let cortex_test = engine
+            .test_connection(Some(&name("cortex-a")), "t")
+            .await
+            .unwrap();
+        shown.push_str(&format!("{cortex_test:?}"));
 
         // A job through each: one succeeds, one fails on the refused key.
         let request = |n: u32, connection: &str| {
@@ -131,6 +163,13 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
             .unwrap()
         };
         let azure = || Some(SecretString::from("azure-client-secret-value-0001"));
+        // A Prisma Cloud request naming the Cortex Cloud connection is refused at submit.
+        let refused = engine
+            .submit(&request(3, "cortex-a"), azure(), "t")
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("Cortex Cloud"), "{refused}");
+        shown.push_str(&format!("{refused} {refused:?}"));
         let a = engine
             .submit(&request(1, "tenant-b"), azure(), "t")
             .await
@@ -182,10 +221,16 @@ fn no_connection_secret_reaches_logs_events_audit_views_or_files() {
         );
         let files = files_under(dir.path());
         assert!(files.iter().any(|(p, _)| p.ends_with("cortex.db")));
-        for secret in [CONN_SECRET, WRONG_SECRET, DEFAULT_SECRET] {
+        for secret in [CONN_SECRET, WRONG_SECRET, DEFAULT_SECRET, CORTEX_KEY] {
             assert!(!logs.contains(secret), "{secret} in the logs");
         }
-        for secret in [CONN_SECRET, WRONG_SECRET, DEFAULT_SECRET, CONN_KEY_ID] {
+        for secret in [
+            CONN_SECRET,
+            WRONG_SECRET,
+            DEFAULT_SECRET,
+            CONN_KEY_ID,
+            CORTEX_KEY,
+        ] {
             assert!(!ours.contains(secret), "{secret} in our logs");
             assert!(!events.contains(secret), "{secret} in the events");
             assert!(!audit.contains(secret), "{secret} in the audit log");

@@ -149,6 +149,7 @@ async fn a_postgres_dump_holds_no_secret_in_plaintext() {
         api_url: Some(emu.base_url()),
         access_key_id: Some(KEY.into()),
         secret_key: Some(SecretString::from(PRISMA_SECRET)),
+        ..Default::default()
     }
     .validate()
     .unwrap();

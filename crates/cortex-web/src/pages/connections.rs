@@ -1,12 +1,13 @@
-//! The Prisma Cloud connections page (`/connections`).
+//! The connections page (`/connections`): Prisma Cloud and Cortex Cloud.
 //!
-//! Everyone signed in sees the list: name, stack URL, the masked access key id, and that the
-//! secret is stored encrypted (`default` is the server's configured connection; its key comes
-//! from the server's configuration). Operators get a "Test connection" button per row: a form
-//! POST to `/connections/{name}/test` that renders the page again with the outcome as an icon
-//! and a word. Admins also get the form to add one (the secret in a password field with
-//! `autocomplete=new-password`; saving an existing name replaces it) and a Delete button per
-//! saved connection. Every form carries the session's CSRF token; a refused form comes back
+//! Everyone signed in sees the list: name, platform, URL, the key id (a Prisma access key id
+//! masked; a Cortex key id and its type), and that the secret is stored encrypted (`default`
+//! is the server's configured connection, `cortex-sandbox` the sandbox's Cortex Cloud one;
+//! their keys come from the server's configuration). Operators get a "Test connection" button
+//! per row: a form POST to `/connections/{name}/test` that renders the page again with the
+//! outcome as an icon and a word. Admins also get one form per platform to add a connection
+//! (the secret in a password field with `autocomplete=new-password`; saving an existing name
+//! replaces it) and a Delete button per saved connection. Every form carries the session's CSRF token; a refused form comes back
 //! with each problem named and the values kept — except the secret, which is never echoed.
 
 use axum::extract::{Path, RawQuery, State};
@@ -29,21 +30,59 @@ use crate::state::AppState;
 
 pub struct ConnectionRow {
     pub name: String,
+    /// "Prisma Cloud" or "Cortex Cloud".
+    pub platform: String,
     pub default: bool,
     pub api_url: String,
-    pub access_key_id: String,
+    /// The access key id masked (Prisma Cloud), or the key id and its type (Cortex Cloud).
+    pub key_id: String,
     /// Where the secret is kept, in words.
     pub secret: String,
     pub description: String,
     pub problem: Option<String>,
 }
 
-/// The add form's values (never the secret).
+/// The add forms' values (never the secret): the form of `platform` shows them.
 #[derive(Default)]
 pub struct ConnectionValues {
+    /// `prisma` or `cortex`: which form was sent.
+    pub platform: String,
     pub name: String,
     pub api_url: String,
     pub access_key_id: String,
+    pub key_id: String,
+    pub key_type: String,
+}
+
+impl ConnectionValues {
+    /// The values the Prisma Cloud form shows (empty when the Cortex one was sent).
+    pub fn prisma(&self) -> ConnectionValues {
+        if self.platform == "cortex" {
+            ConnectionValues::default()
+        } else {
+            self.clone_values()
+        }
+    }
+
+    /// The values the Cortex Cloud form shows (empty when the Prisma one was sent).
+    pub fn cortex(&self) -> ConnectionValues {
+        if self.platform == "cortex" {
+            self.clone_values()
+        } else {
+            ConnectionValues::default()
+        }
+    }
+
+    fn clone_values(&self) -> ConnectionValues {
+        ConnectionValues {
+            platform: self.platform.clone(),
+            name: self.name.clone(),
+            api_url: self.api_url.clone(),
+            access_key_id: self.access_key_id.clone(),
+            key_id: self.key_id.clone(),
+            key_type: self.key_type.clone(),
+        }
+    }
 }
 
 /// A test's outcome, shown as an icon and a word.
@@ -86,10 +125,15 @@ async fn render(state: &AppState, p: &Principal, status: StatusCode, extras: Ext
                     } else {
                         "stored encrypted".into()
                     },
+                    key_id: match (&c.key_id, c.key_type) {
+                        (Some(id), Some(t)) => format!("{id} ({t})"),
+                        (Some(id), None) => id.clone(),
+                        _ => c.access_key_id.clone(),
+                    },
+                    platform: c.platform.title().into(),
                     name: c.name,
                     default: c.default,
                     api_url: c.api_url,
-                    access_key_id: c.access_key_id,
                     description: c.description,
                     problem: c.problem,
                 })
@@ -194,15 +238,22 @@ pub async fn add(State(state): State<AppState>, caller: FormCaller, body: String
             .filter(|v| !v.trim().is_empty())
     };
     let raw = RawConnection {
+        platform: one("platform"),
         name: one("name"),
         api_url: one("api_url"),
         access_key_id: one("access_key_id"),
         secret_key: one("secret_key").map(SecretString::from),
+        key_id: one("key_id").map(|id| id.as_str().into()),
+        key: one("key").map(SecretString::from),
+        key_type: one("key_type"),
     };
     let values = || ConnectionValues {
+        platform: raw.platform.clone().unwrap_or_default(),
         name: raw.name.clone().unwrap_or_default(),
         api_url: raw.api_url.clone().unwrap_or_default(),
         access_key_id: raw.access_key_id.clone().unwrap_or_default(),
+        key_id: one("key_id").unwrap_or_default(),
+        key_type: raw.key_type.clone().unwrap_or_default(),
     };
     let who = match permit(&state, caller, PageAction::SaveConnections, values()).await {
         Ok(who) => who,
@@ -308,15 +359,7 @@ pub async fn delete(
         Err(page) => return page,
     };
     let deleted = async {
-        let name = match crate::routes::connections::target(&name)? {
-            crate::routes::connections::Target::Saved(name) => name,
-            crate::routes::connections::Target::Default => {
-                return Err(ApiError::bad_parameter(
-                    "name",
-                    "default is the server's configured connection; it cannot be deleted",
-                ));
-            }
-        };
+        let name = crate::routes::connections::saved_target(&name)?;
         if state
             .engine()
             .delete_connection(&name, &who.actor())

@@ -1,14 +1,16 @@
-//! Prisma Cloud connections: list (viewer), save and delete (admin), test (operator).
+//! Platform connections (Prisma Cloud or Cortex Cloud): list (viewer), save and delete
+//! (admin), test (operator).
 //!
-//! `default` is the server's configured connection (in sandbox mode the emulator): listed and
-//! testable, never saved or deleted. The others are stored encrypted by the engine (see
-//! `onboarding_engine::connections`); answers show the access key id masked and the secret as
-//! `••••`, and no error echoes a submitted value.
+//! `default` is the server's configured Prisma Cloud connection (in sandbox mode the
+//! emulator), and in the sandbox `cortex-sandbox` is the emulator's Cortex Cloud face: listed
+//! and testable, never saved or deleted. The others are stored encrypted by the engine (see
+//! `onboarding_engine::connections`); answers show a Prisma access key id masked, a Cortex key
+//! id (an integer) as is and the secret as `••••`, and no error echoes a submitted value.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use onboarding_engine::connections::DEFAULT_CONNECTION;
+use onboarding_engine::connections::{CORTEX_SANDBOX_CONNECTION, DEFAULT_CONNECTION};
 use onboarding_engine::{ConnectionName, RawConnection};
 
 use crate::auth::{Admin, Authed, Operator};
@@ -20,19 +22,36 @@ use crate::views::{
     ConnectionTestResult,
 };
 
-/// A connection named in a path: `default`, or a saved one's name.
+/// A connection named in a path: a built-in one, or a saved one's name.
 pub(crate) enum Target {
     Default,
+    CortexSandbox,
     Saved(ConnectionName),
 }
 
 pub(crate) fn target(raw: &str) -> Result<Target, ApiError> {
-    if raw.trim() == DEFAULT_CONNECTION {
-        return Ok(Target::Default);
+    match raw.trim() {
+        DEFAULT_CONNECTION => return Ok(Target::Default),
+        CORTEX_SANDBOX_CONNECTION => return Ok(Target::CortexSandbox),
+        _ => {}
     }
     ConnectionName::parse(raw)
         .map(Target::Saved)
         .map_err(|e| ApiError::bad_parameter("name", e.message))
+}
+
+/// A saved connection named in a path; a built-in one is refused (it cannot be deleted).
+pub(crate) fn saved_target(raw: &str) -> Result<ConnectionName, ApiError> {
+    match target(raw)? {
+        Target::Saved(name) => Ok(name),
+        Target::Default | Target::CortexSandbox => Err(ApiError::bad_parameter(
+            "name",
+            format!(
+                "{} is a built-in connection of the server; it cannot be deleted",
+                raw.trim()
+            ),
+        )),
+    }
 }
 
 /// Saves a connection from outside input; the item as now stored and whether it replaced one.
@@ -64,6 +83,10 @@ pub(crate) async fn test_connection(
             DEFAULT_CONNECTION.to_owned(),
             state.engine().test_connection(None, actor).await?,
         ),
+        Target::CortexSandbox => (
+            CORTEX_SANDBOX_CONNECTION.to_owned(),
+            state.engine().test_cortex_sandbox(actor).await?,
+        ),
         Target::Saved(name) => (
             name.to_string(),
             state.engine().test_connection(Some(&name), actor).await?,
@@ -76,7 +99,8 @@ pub(crate) async fn test_connection(
     })
 }
 
-/// Every Prisma Cloud connection: `default` (the server's configured one) first.
+/// Every connection, of both platforms: `default` (the server's configured one) first, then
+/// `cortex-sandbox` in the sandbox, then the saved ones by name.
 #[utoipa::path(get, path = "/api/v1/connections", operation_id = "list_connections", tag = "connections",
     responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -90,7 +114,8 @@ pub async fn list(
     }))
 }
 
-/// Save a connection, stored encrypted (201); one of the same name is replaced (200).
+/// Save a Prisma Cloud or Cortex Cloud connection, stored encrypted (201); one of the same
+/// name is replaced (200).
 #[utoipa::path(post, path = "/api/v1/connections", operation_id = "save_connection", tag = "connections",
     request_body = ConnectionRequest,
     responses((status = 201, body = ConnectionSaved),
@@ -130,15 +155,7 @@ pub async fn delete(
     Admin(who): Admin,
     Path(raw): Path<String>,
 ) -> Result<axum::Json<ConnectionDeleted>, ApiError> {
-    let name = match target(&raw)? {
-        Target::Default => {
-            return Err(ApiError::bad_parameter(
-                "name",
-                "default is the server's configured connection; it cannot be deleted",
-            ));
-        }
-        Target::Saved(name) => name,
-    };
+    let name = saved_target(&raw)?;
     if !state
         .engine()
         .delete_connection(&name, &who.actor())
@@ -152,7 +169,7 @@ pub async fn delete(
     }))
 }
 
-/// Log in with the connection's key: `ok` and what happened (a refused key is a 200 with
+/// Try the connection's key (a Prisma Cloud login): `ok` and what happened (a refused key is a 200 with
 /// `ok: false` and the reason).
 #[utoipa::path(post, path = "/api/v1/connections/{name}/test", operation_id = "test_connection", tag = "connections",
     params(("name" = String, Path, description = "default, or a saved connection's name")),

@@ -8,6 +8,7 @@ mod auth;
 mod batch_rows;
 mod connection_pages;
 mod connections;
+mod cortex_connections;
 mod dashboard;
 mod events;
 mod job_page;

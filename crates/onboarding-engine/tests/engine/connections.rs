@@ -37,6 +37,7 @@ fn connection(name: &str, url: &str, key: &str, secret: &str) -> onboarding_engi
         api_url: Some(url.into()),
         access_key_id: Some(key.into()),
         secret_key: Some(SecretString::from(secret)),
+        ..Default::default()
     }
     .validate()
     .unwrap()

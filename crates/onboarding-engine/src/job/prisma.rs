@@ -1,15 +1,16 @@
-//! One job, step by step, with checkpoints.
+//! Prisma Cloud's flow: validate → prerequisites → resolve → azure_identity → preflight →
+//! register → verify.
 //!
-//! Each step records its start and, when it succeeds, a small checkpoint (never a secret) in
-//! the store. A job that is claimed again — after a crash, a lost lease, an approval or a
-//! resume — skips the steps that already succeeded and continues with the first that did not.
-//! Nothing that touches Prisma or Azure duplicates anything when repeated: Terraform converges
-//! on its state, and registration adopts an account that already exists.
+//! * **prerequisites**: the job's connection (a deleted one fails here with
+//!   `unknown_connection`), terraform, and Prisma Cloud accepting the key.
+//! * **resolve**: account-group names to IDs (optionally created), features checked against
+//!   `/cas/v1/features` — both looked up once per batch.
+//! * **azure_identity**: [`crate::identity`] (Terraform, or an existing service principal).
+//! * **preflight**, **register** (adopting an account that exists), **verify** (polling the
+//!   account's config status until every requested capability is ok).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cortex_store::{JobRecord, StepRecord};
 use prisma_client::{FeatureScope, Outcome, PrismaClient};
 use prisma_types::account::{
     AccountScope, AzureCredentials, EntraTenant, HierarchyEntry, SelectionType, Subscription,
@@ -18,27 +19,17 @@ use prisma_types::account::{
 use prisma_types::{AccountGroupId, AzureAccount, ObjectId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
-use tokio_util::sync::CancellationToken;
 
+use super::{Flow, JobRun, StepDone, StepFuture, Stop, to_value};
 use crate::bus::emit;
-use crate::engine::EngineInner;
 use crate::error::EngineError;
 use crate::events::{EngineEvent, Step};
 use crate::guidance;
 use crate::identity;
 use crate::request::{GroupRef, IdentitySource, OnboardingRequest, Scope};
 
-/// How a run of a job ended, short of success.
-pub(crate) enum Stop {
-    Failed(Option<Step>, EngineError),
-    AwaitingApproval,
-}
-
-impl From<EngineError> for Stop {
-    fn from(e: EngineError) -> Self {
-        Stop::Failed(None, e)
-    }
-}
+/// A Prisma Cloud job in progress.
+pub(crate) type PrismaRun<'a> = JobRun<'a, PrismaFlow>;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct ResolveOut {
@@ -70,46 +61,80 @@ pub struct CapabilityState {
     pub remediation: String,
 }
 
-pub(crate) struct JobRun<'a> {
-    pub inner: &'a EngineInner,
-    pub job: JobRecord,
-    pub request: OnboardingRequest,
-    pub cancel: CancellationToken,
-    /// The client of the request's connection, resolved when a step first needs it.
+/// What a Prisma Cloud run keeps: the client of the request's connection, resolved when a step
+/// first needs it.
+#[derive(Default)]
+pub(crate) struct PrismaFlow {
     client: OnceCell<PrismaClient>,
-    done: HashMap<String, Option<serde_json::Value>>,
-    timings: Vec<(Step, u64)>,
 }
 
-impl<'a> JobRun<'a> {
-    pub fn new(
-        inner: &'a EngineInner,
-        job: JobRecord,
-        request: OnboardingRequest,
-        steps: Vec<StepRecord>,
-        cancel: CancellationToken,
-    ) -> Self {
-        let done = steps
-            .into_iter()
-            .filter(|s| s.state == "succeeded")
-            .map(|s| (s.name, s.output))
-            .collect();
-        Self {
-            inner,
-            job,
-            request,
-            cancel,
-            client: OnceCell::new(),
-            done,
-            timings: Vec::new(),
-        }
+impl Flow for PrismaFlow {
+    type Request = OnboardingRequest;
+
+    const STEPS: &'static [Step] = &Step::ALL;
+
+    fn run_step<'r>(run: &'r PrismaRun<'r>, step: Step) -> StepFuture<'r> {
+        Box::pin(async move {
+            Ok(match step {
+                Step::Validate => StepDone::empty(),
+                Step::Prerequisites => {
+                    run.prerequisites().await?;
+                    StepDone::empty()
+                }
+                Step::Resolve => StepDone::output(run.resolve().await?),
+                Step::AzureIdentity => match run.azure_identity().await? {
+                    None if run.awaiting_approval() => StepDone::AwaitingApproval,
+                    identity => StepDone::Finished {
+                        output: identity.and_then(to_value),
+                        warning: None,
+                    },
+                },
+                Step::Preflight => {
+                    let (states, warning) = run.preflight().await?;
+                    StepDone::Finished {
+                        output: to_value(states),
+                        warning,
+                    }
+                }
+                Step::Register => StepDone::output(run.register().await?),
+                Step::Verify => StepDone::output(run.verify().await?),
+            })
+        })
     }
 
+    fn needs_approval(run: &PrismaRun<'_>) -> bool {
+        run.request.require_approval && run.request.uses_terraform()
+    }
+
+    fn result(run: &PrismaRun<'_>) -> Result<serde_json::Value, Stop> {
+        let register: RegisterOut = run.required(Step::Register)?;
+        let identity: Option<IdentityOut> = run.checkpoint(Step::AzureIdentity);
+        let capabilities: Vec<CapabilityState> = run.checkpoint(Step::Verify).unwrap_or_default();
+        emit(EngineEvent::JobSucceeded {
+            account_id: register.account_id.clone(),
+            outcome: outcome_name(register.outcome).into(),
+        });
+        Ok(serde_json::json!({
+            "account_id": register.account_id,
+            "account_name": run.request.name.as_str(),
+            "outcome": outcome_name(register.outcome),
+            "reconciled": register.reconciled,
+            "client_id": identity.as_ref().map(|i| i.client_id.clone()),
+            "service_principal_id": identity.as_ref().map(|i| i.service_principal_id.clone()),
+            "secret_expiry": identity.and_then(|i| i.secret_expiry),
+            "capabilities": capabilities,
+            "step_ms": run.step_ms(),
+        }))
+    }
+}
+
+impl PrismaRun<'_> {
     /// The Prisma Cloud client of the job's connection (the engine's own for `default`). The
     /// first step that calls it (`prerequisites`, or the first step of a resumed run) fails
     /// with `unknown_connection` if the connection was deleted after the job was submitted.
     pub async fn client(&self) -> Result<&PrismaClient, EngineError> {
-        self.client
+        self.flow
+            .client
             .get_or_try_init(|| async {
                 let client = self
                     .inner
@@ -127,137 +152,6 @@ impl<'a> JobRun<'a> {
                 Ok(client)
             })
             .await
-    }
-
-    pub fn resumed_from(&self) -> Option<Step> {
-        if self.done.is_empty() {
-            None
-        } else {
-            Step::ALL
-                .into_iter()
-                .find(|s| !self.done.contains_key(s.name()))
-        }
-    }
-
-    fn checkpoint<T: for<'de> Deserialize<'de>>(&self, step: Step) -> Option<T> {
-        self.done
-            .get(step.name())
-            .and_then(|v| v.clone())
-            .and_then(|v| serde_json::from_value(v).ok())
-    }
-
-    /// Runs every step not done yet; returns the job's result.
-    pub async fn run(mut self) -> Result<serde_json::Value, Stop> {
-        for step in Step::ALL {
-            if self.done.contains_key(step.name()) {
-                // Done earlier in this same job: before its approval gate, or in a run that
-                // stopped later. Not "skipped" work: it succeeded, and its result is reused.
-                let reason = if self.job.approved && self.request.require_approval {
-                    "completed before the approval"
-                } else {
-                    "completed in an earlier run of this job"
-                };
-                emit(EngineEvent::StepSkipped {
-                    step,
-                    reason: reason.into(),
-                });
-                continue;
-            }
-            if self.cancel.is_cancelled() {
-                return Err(Stop::Failed(Some(step), EngineError::Cancelled));
-            }
-            let store = &self.inner.store;
-            store
-                .step_started(self.job.id, step.name())
-                .await
-                .map_err(EngineError::from)?;
-            emit(EngineEvent::StepStarted { step });
-            let started = Instant::now();
-            let mut warning = None;
-            let outcome = match step {
-                Step::Validate => Ok(None),
-                Step::Prerequisites => self.prerequisites().await.map(|_| None),
-                Step::Resolve => self.resolve().await.map(to_value),
-                Step::AzureIdentity => self
-                    .azure_identity()
-                    .await
-                    .map(|o| o.map(to_value).unwrap_or(None)),
-                Step::Preflight => self.preflight().await.map(|(states, w)| {
-                    warning = w;
-                    to_value(states)
-                }),
-                Step::Register => self.register().await.map(to_value),
-                Step::Verify => self.verify().await.map(to_value),
-            };
-            let elapsed_ms = started.elapsed().as_millis() as u64;
-            match outcome {
-                Ok(None) if step == Step::AzureIdentity && self.awaiting_approval() => {
-                    // The step stays open: after approval it runs again and applies the plan.
-                    return Err(Stop::AwaitingApproval);
-                }
-                Ok(output) => {
-                    store
-                        .step_finished(self.job.id, step.name(), "succeeded", output.as_ref())
-                        .await
-                        .map_err(EngineError::from)?;
-                    self.done.insert(step.name().to_owned(), output);
-                    self.timings.push((step, elapsed_ms));
-                    emit(EngineEvent::StepFinished {
-                        step,
-                        elapsed_ms,
-                        warning,
-                    });
-                }
-                Err(e) => {
-                    // A step that fails because this run is being stopped (shutdown, a cancel
-                    // request, a lost lease: e.g. Terraform interrupted) was stopped, not
-                    // failed: the job is released for resume or cancelled, never failed.
-                    let e = if self.cancel.is_cancelled() {
-                        EngineError::Cancelled
-                    } else {
-                        e
-                    };
-                    let _ = store
-                        .step_finished(self.job.id, step.name(), "failed", None)
-                        .await;
-                    emit(EngineEvent::StepFailed {
-                        step,
-                        code: e.code().into(),
-                        message: e.to_string(),
-                    });
-                    return Err(Stop::Failed(Some(step), e));
-                }
-            }
-        }
-        self.result()
-    }
-
-    /// Whether the Terraform step must stop after its plan (real, twin or replayed).
-    pub(crate) fn awaiting_approval(&self) -> bool {
-        self.request.require_approval && self.request.uses_terraform() && !self.job.approved
-    }
-
-    fn result(&self) -> Result<serde_json::Value, Stop> {
-        let register: RegisterOut = self
-            .checkpoint(Step::Register)
-            .ok_or_else(|| EngineError::Workspace("register checkpoint missing".into()))?;
-        let identity: Option<IdentityOut> = self.checkpoint(Step::AzureIdentity);
-        let capabilities: Vec<CapabilityState> = self.checkpoint(Step::Verify).unwrap_or_default();
-        emit(EngineEvent::JobSucceeded {
-            account_id: register.account_id.clone(),
-            outcome: outcome_name(register.outcome).into(),
-        });
-        Ok(serde_json::json!({
-            "account_id": register.account_id,
-            "account_name": self.request.name.as_str(),
-            "outcome": outcome_name(register.outcome),
-            "reconciled": register.reconciled,
-            "client_id": identity.as_ref().map(|i| i.client_id.clone()),
-            "service_principal_id": identity.as_ref().map(|i| i.service_principal_id.clone()),
-            "secret_expiry": identity.and_then(|i| i.secret_expiry),
-            "capabilities": capabilities,
-            "step_ms": self.timings.iter().map(|(s, ms)| (s.name(), ms)).collect::<HashMap<_, _>>(),
-        }))
     }
 
     async fn prerequisites(&self) -> Result<(), EngineError> {
@@ -379,12 +273,8 @@ impl<'a> JobRun<'a> {
 
     /// The account as Prisma needs it, from the request, the resolved groups and the identity.
     async fn account(&self) -> Result<AzureAccount, EngineError> {
-        let resolved: ResolveOut = self
-            .checkpoint(Step::Resolve)
-            .ok_or_else(|| EngineError::Workspace("resolve checkpoint missing".into()))?;
-        let identity: IdentityOut = self
-            .checkpoint(Step::AzureIdentity)
-            .ok_or_else(|| EngineError::Workspace("identity checkpoint missing".into()))?;
+        let resolved: ResolveOut = self.required(Step::Resolve)?;
+        let identity: IdentityOut = self.required(Step::AzureIdentity)?;
         let secret = self
             .inner
             .store
@@ -558,9 +448,7 @@ impl<'a> JobRun<'a> {
     }
 
     async fn verify(&self) -> Result<Vec<CapabilityState>, EngineError> {
-        let register: RegisterOut = self
-            .checkpoint(Step::Register)
-            .ok_or_else(|| EngineError::Workspace("register checkpoint missing".into()))?;
+        let register: RegisterOut = self.required(Step::Register)?;
         let timeout = self.inner.config.verify_timeout;
         let client = self.client().await?;
         client
@@ -654,8 +542,4 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::Created => "created",
         Outcome::Adopted => "adopted",
     }
-}
-
-fn to_value<T: Serialize>(v: T) -> Option<serde_json::Value> {
-    serde_json::to_value(v).ok()
 }
