@@ -28,6 +28,8 @@ pub mod discovery;
 pub mod env;
 mod http;
 pub mod privileges;
+pub mod readiness;
 
 pub use credentials::{CredentialError, Identity, Method, check};
 pub use env::{Endpoints, Env};
+pub use readiness::{NotReady, Ready, ready};
