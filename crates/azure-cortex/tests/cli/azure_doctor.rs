@@ -103,3 +103,88 @@ fn an_az_that_only_says_please_run_az_login_fails_doctor() {
         ))
         .stdout(predicate::str::contains("fix: run `az login`"));
 }
+
+/// A real (non-sandbox) job whose Azure caller is a Reader: it fails in prerequisites with the
+/// missing roles in words, before any Terraform workspace exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_with_insufficient_privileges_fails_in_prerequisites_not_apply() {
+    let prisma = prisma_emulator::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        prisma_emulator::EmulatorConfig::new("prereq-key", "prereq-secret-0123456789"),
+        None,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let cloud = azure_emulator::spawn_cloud(
+        "127.0.0.1:0".parse().unwrap(),
+        azure_emulator::tenant_seed::contoso(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let sub = azure_emulator::tenant_seed::contoso().subscriptions[8]
+        .id
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let (prisma_url, azure_url) = (prisma.base_url(), cloud.base_url());
+    let output = tokio::task::spawn_blocking(move || {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_azure-cortex"));
+        for key in [
+            "ARM_USE_MSI",
+            "ARM_USE_OIDC",
+            "ARM_CLIENT_CERTIFICATE_PATH",
+            "RUST_LOG",
+        ] {
+            cmd.env_remove(key);
+        }
+        let output = cmd
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "onboard",
+                "subscription",
+                &sub,
+                "--tenant",
+                TENANT_ID,
+                "--name",
+                "prereq",
+            ])
+            .args(["--output", "json"])
+            .env("NO_COLOR", "1")
+            .env("PRISMA_API_URL", prisma_url)
+            .env("PRISMA_ACCESS_KEY_ID", "prereq-key")
+            .env("PRISMA_SECRET_KEY", "prereq-secret-0123456789")
+            .env("AZURE_CORTEX_AZURE_ENDPOINT", azure_url)
+            .env("ARM_TENANT_ID", TENANT_ID)
+            .env("ARM_CLIENT_ID", ids::CI_READER_APP)
+            .env("ARM_CLIENT_SECRET", ids::SANDBOX_SECRET)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        (output, data)
+    })
+    .await
+    .unwrap();
+    let (output, data) = output;
+    let stdout = text(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    let lines = json_lines(&output.stdout);
+    let failed = lines
+        .iter()
+        .find(|l| l.to_string().contains("lacks privileges Terraform needs"))
+        .unwrap_or_else(|| panic!("no privilege failure: {stdout}"));
+    let text_of = failed.to_string();
+    assert!(text_of.contains("prerequisites"), "{text_of}");
+    assert!(
+        text_of.contains("needs Owner or User Access Administrator there; you have Reader"),
+        "{text_of}"
+    );
+    assert!(
+        !stdout.contains("apply_start") && !stdout.contains("\"step\":\"azure_identity\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(ids::SANDBOX_SECRET));
+    let _ = data;
+}
