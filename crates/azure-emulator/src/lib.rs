@@ -5,12 +5,18 @@
 //! Faces:
 //! * [`entra`] — Entra ID's OpenID Connect provider (`login.microsoftonline.com`): discovery,
 //!   a sign-in page, token, JWKS with key rotation, end-session.
+//! * [`cloud`] — what a Terraform caller talks to: the token endpoints (client secret,
+//!   certificate, federated/OIDC, managed identity, the CLI's refresh), ARM and Graph, over
+//!   the seeded tenant [`tenant_seed`]. It has its own listener ([`spawn_cloud`]) because its
+//!   token endpoint shares Entra's path.
 //!
 //! Like the Prisma Cloud emulator, it starts from a listener and a shutdown signal ([`serve`]),
 //! so tests run it on `127.0.0.1:0`; [`spawn`] binds, builds the state for the bound address
 //! and serves in a task.
 
+pub mod cloud;
 pub mod entra;
+pub mod tenant_seed;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -83,4 +89,48 @@ pub async fn spawn(
         }
     });
     Ok(RunningAzure { addr, entra, task })
+}
+
+/// A running emulated cloud ([`cloud`]): point the authority host, ARM and Graph at
+/// [`RunningCloud::base_url`].
+pub struct RunningCloud {
+    pub addr: SocketAddr,
+    pub state: Arc<cloud::CloudState>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningCloud {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Binds `addr`, builds the cloud over `tenant` for that address and serves it in a task
+/// until `shutdown` resolves.
+pub async fn spawn_cloud(
+    addr: SocketAddr,
+    tenant: tenant_seed::Tenant,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningCloud, CloudStartError> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(cloud::CloudState::new(tenant, &format!("http://{addr}"))?);
+    let app = cloud::router(state.clone());
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "the emulated Azure cloud stopped");
+        }
+    });
+    Ok(RunningCloud { addr, state, task })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudStartError {
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("{0}")]
+    Keys(#[from] cloud::CloudKeyError),
 }

@@ -133,7 +133,7 @@ pub enum Command {
     Template(template::TemplateArgs),
     /// Check Terraform, Azure credentials, Prisma Cloud, the clock and the data directory.
     #[command(after_help = doctor::EXAMPLES)]
-    Doctor,
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs one command; errors are reported (stderr, and stdout with `--output json`) and turned
@@ -146,7 +146,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Groups(c) => groups::run(&global, &out, c).await,
         Command::Jobs(c) => jobs::run(&global, &out, c).await,
         Command::Template(a) => template::run(&global, &out, a).await,
-        Command::Doctor => doctor::run(&global, &out).await,
+        Command::Doctor(a) => doctor::run(&global, &out, a).await,
     };
     match result {
         Ok(exit) => exit.into(),

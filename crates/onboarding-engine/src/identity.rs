@@ -114,8 +114,78 @@ fn providers_key(main_tf_json: &serde_json::Value) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What `request` needs Terraform's Azure caller to be allowed (`azure_access::privileges`).
+pub fn privilege_target(
+    request: &crate::request::OnboardingRequest,
+) -> azure_access::privileges::Target {
+    use azure_access::privileges::{Target, TargetScope};
+    let scope = match &request.scope {
+        Scope::Subscription {
+            subscription_id, ..
+        } => TargetScope::Subscription(subscription_id.to_string()),
+        Scope::Tenant { tenant_id, .. } => TargetScope::Tenant(tenant_id.to_string()),
+        Scope::Entra { .. } => TargetScope::EntraOnly,
+    };
+    let (creates_identity, directory_readers, audit_log_export) = match &request.identity {
+        IdentitySource::Builtin {
+            directory_readers,
+            audit_log_export,
+            ..
+        } => (true, *directory_readers, *audit_log_export),
+        IdentitySource::PrismaTemplate => (true, false, false),
+        IdentitySource::Existing { .. } => (false, false, false),
+    };
+    Target {
+        scope,
+        creates_identity,
+        directory_readers,
+        audit_log_export,
+    }
+}
+
+/// Azure credentials and privileges, checked as `doctor --scope` checks them (one
+/// implementation: `azure_access::ready`): a configured method that yields no token, or a
+/// caller without the roles the request needs, fails the prerequisites, before Terraform.
+async fn check_azure(request: &crate::request::OnboardingRequest) -> Result<(), EngineError> {
+    let env = azure_access::Env::from_process();
+    let endpoints =
+        azure_access::Endpoints::from_env(&env).map_err(|e| EngineError::Prerequisite {
+            what: e.to_string(),
+            fix: "set it to the endpoint's https URL, or unset it for the public cloud".into(),
+        })?;
+    let target = privilege_target(request);
+    match azure_access::ready(&env, &endpoints, Some(&target)).await {
+        Ok(ready) => {
+            emit(EngineEvent::log(
+                "info",
+                format!("Azure credentials: {}", ready.identity.summary()),
+            ));
+            emit(EngineEvent::log(
+                "info",
+                "Azure privileges: nothing missing for this scope and these features",
+            ));
+            Ok(())
+        }
+        Err(not_ready) => {
+            if let Some(identity) = not_ready.identity() {
+                emit(EngineEvent::log(
+                    "info",
+                    format!("Azure credentials: {}", identity.summary()),
+                ));
+            }
+            Err(EngineError::Prerequisite {
+                what: not_ready.what(),
+                fix: not_ready.fix(),
+            })
+        }
+    }
+}
+
 /// The prerequisite check for Terraform identities.
-pub(crate) async fn check_terraform(inner: &EngineInner) -> Result<(), EngineError> {
+pub(crate) async fn check_terraform(
+    inner: &EngineInner,
+    request: &crate::request::OnboardingRequest,
+) -> Result<(), EngineError> {
     match &inner.config.terraform {
         TerraformMode::Replay { .. } => {
             emit(EngineEvent::log(
@@ -137,24 +207,7 @@ pub(crate) async fn check_terraform(inner: &EngineInner) -> Result<(), EngineErr
                 format!("terraform {} ({})", version.version, version.platform),
             ));
             if matches!(inner.config.terraform, TerraformMode::Real { .. }) {
-                let arm = std::env::var_os("ARM_CLIENT_ID").is_some()
-                    && (std::env::var_os("ARM_CLIENT_SECRET").is_some()
-                        || std::env::var_os("ARM_USE_OIDC").is_some()
-                        || std::env::var_os("ARM_USE_MSI").is_some());
-                if !arm && find_on_path("az").is_none() {
-                    return Err(EngineError::Prerequisite {
-                        what: "no Azure credentials for Terraform".into(),
-                        fix: "run `az login`, or set ARM_CLIENT_ID with ARM_CLIENT_SECRET (or ARM_USE_OIDC / ARM_USE_MSI)".into(),
-                    });
-                }
-                emit(EngineEvent::log(
-                    "info",
-                    if arm {
-                        "Azure credentials: ARM_* environment"
-                    } else {
-                        "Azure credentials: az CLI login"
-                    },
-                ));
+                check_azure(request).await?;
             } else {
                 emit(EngineEvent::log(
                     "info",

@@ -1,6 +1,7 @@
 //! The command line, end to end: the real `azure-cortex` binary with `--sandbox` (the
 //! in-process emulator and the Terraform twin) on a temp data directory.
 
+mod azure_doctor;
 mod batch;
 mod commands;
 mod common;

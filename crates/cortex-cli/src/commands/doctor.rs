@@ -1,7 +1,9 @@
 //! `azure-cortex doctor`: checks what onboarding needs, each with ok / warn / fail and a fix;
 //! exits 1 if any check fails.
 //!
-//! Terraform and its version; Azure credentials for Terraform (`ARM_*` or `az` on PATH);
+//! Terraform and its version; Azure credentials for Terraform, really checked: a token obtained
+//! the way the azurerm/azuread providers would, and who it names (`azure_access`), plus, with
+//! `--scope`, the privileges onboarding that scope needs;
 //! the Prisma Cloud configuration, reachability and key (a login); the clock against the API's
 //! `Date` header (warn beyond 60 s: tokens and Azure sign-ins depend on it); the data
 //! directory (exists, writable, not readable by others) and its key file (0600). With
@@ -11,8 +13,11 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use azure_access::privileges::{Target, TargetScope};
+use azure_access::{Endpoints, Env, NotReady};
 use onboarding_engine::identity::find_on_path;
 use prisma_client::ClientConfig;
+use prisma_types::{ManagementGroupId, SubscriptionId, TenantId};
 use serde::Serialize;
 use terraform_runner::runner::{RunnerConfig, TerraformRunner};
 
@@ -30,7 +35,9 @@ pub const EXAMPLES: &str = "\
 Examples:
   azure-cortex doctor
   azure-cortex --sandbox doctor
-  azure-cortex doctor --output json";
+  azure-cortex doctor --output json
+  azure-cortex doctor --scope management-group:contoso-root
+  azure-cortex doctor --scope subscription:5b1c0000-0000-4000-8000-000000000007 --directory-readers";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,28 +133,135 @@ async fn terraform(sandbox: bool) -> Check {
     }
 }
 
-fn azure_credentials(sandbox: bool) -> Check {
-    const NAME: &str = "azure_credentials";
-    if sandbox {
-        return Check::ok(NAME, "not needed: the sandbox applies the offline twin");
+/// `doctor`'s options: the target whose privileges to check.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct DoctorArgs {
+    /// Also check the privileges onboarding this scope needs: `subscription:<id>`,
+    /// `management-group:<id>`, `tenant:<tenant id>` (the tenant root group) or `entra`.
+    #[arg(long, value_parser = parse_scope)]
+    pub scope: Option<TargetScope>,
+    /// The identity already exists (Terraform creates nothing: no privileges needed).
+    #[arg(long, requires = "scope")]
+    pub existing_identity: bool,
+    /// The new service principal gets the Directory Readers role.
+    #[arg(long, requires = "scope")]
+    pub directory_readers: bool,
+    /// Entra ID audit logs are exported.
+    #[arg(long, requires = "scope")]
+    pub audit_log_export: bool,
+}
+
+/// `--scope KIND:ID`, its id validated like the onboarding request's.
+fn parse_scope(input: &str) -> Result<TargetScope, String> {
+    let (kind, id) = input.split_once(':').unwrap_or((input, ""));
+    match kind {
+        "subscription" => SubscriptionId::parse_as("scope", id)
+            .map(|s| TargetScope::Subscription(s.to_string()))
+            .map_err(|e| e.to_string()),
+        "management-group" => ManagementGroupId::parse_as("scope", id)
+            .map(|g| TargetScope::ManagementGroup(g.to_string()))
+            .map_err(|e| e.to_string()),
+        "tenant" => TenantId::parse_as("scope", id)
+            .map(|t| TargetScope::Tenant(t.to_string()))
+            .map_err(|e| e.to_string()),
+        "entra" => Ok(TargetScope::EntraOnly),
+        _ => Err(format!(
+            "scope: `{input}` is not subscription:<id>, management-group:<id>, tenant:<id> or entra"
+        )),
     }
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    if set("ARM_CLIENT_ID")
-        && (set("ARM_CLIENT_SECRET") || set("ARM_USE_OIDC") || set("ARM_USE_MSI"))
-    {
-        return Check::ok(NAME, "ARM_* environment variables");
+}
+
+/// The credential and privilege checks, shared with the job's prerequisites
+/// (`azure_access::ready`). The sandbox checks its emulated Azure (the seeded Contoso tenant,
+/// signed in as the ci-onboarding service principal) unless the environment chooses a method.
+async fn azure_checks(sandbox: bool, args: &DoctorArgs) -> Vec<Check> {
+    let mut env = Env::from_process();
+    let mut _cloud = None;
+    let endpoints = if sandbox {
+        let cloud = match azure_emulator::spawn_cloud(
+            "127.0.0.1:0".parse().expect("static address"),
+            azure_emulator::tenant_seed::contoso(),
+            std::future::pending(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return vec![Check::fail(
+                    "azure_credentials",
+                    format!("the sandbox's emulated Azure did not start: {e}"),
+                    "free a loopback port",
+                )];
+            }
+        };
+        if azure_access::credentials::detect(&env)
+            .is_none_or(|m| m == azure_access::Method::AzureCli)
+        {
+            use azure_emulator::tenant_seed::{TENANT_ID, ids};
+            env.set("ARM_TENANT_ID", TENANT_ID);
+            env.set("ARM_CLIENT_ID", ids::CI_ONBOARDING_APP);
+            env.set("ARM_CLIENT_SECRET", ids::SANDBOX_SECRET);
+        }
+        let endpoints = Endpoints::emulated(&cloud.base_url());
+        _cloud = Some(cloud);
+        endpoints
+    } else {
+        match Endpoints::from_env(&env) {
+            Ok(e) => e,
+            Err(e) => {
+                return vec![Check::fail(
+                    "azure_credentials",
+                    e.to_string(),
+                    "set it to an https URL",
+                )];
+            }
+        }
+    };
+    let target = args.scope.clone().map(|scope| Target {
+        scope,
+        creates_identity: !args.existing_identity,
+        directory_readers: args.directory_readers,
+        audit_log_export: args.audit_log_export,
+    });
+    let checks = match azure_access::ready(&env, &endpoints, target.as_ref()).await {
+        Ok(ready) => {
+            let mut checks = vec![Check::ok("azure_credentials", ready.identity.summary())];
+            if let Some(report) = ready.privileges {
+                checks.push(Check::ok(
+                    "azure_privileges",
+                    format!(
+                        "nothing missing (Azure roles at the scope: {}; directory roles: {})",
+                        list_or_none(&report.azure_roles),
+                        list_or_none(&report.directory_roles)
+                    ),
+                ));
+            }
+            checks
+        }
+        Err(NotReady::Credentials(e)) => vec![Check::fail("azure_credentials", e.reason, e.fix)],
+        Err(not_ready) => {
+            let identity = not_ready
+                .identity()
+                .map(|i| i.summary())
+                .unwrap_or_default();
+            vec![
+                Check::ok("azure_credentials", identity),
+                Check::fail("azure_privileges", not_ready.what(), not_ready.fix()),
+            ]
+        }
+    };
+    if let Some(cloud) = _cloud {
+        cloud.task.abort();
     }
-    if let Some(az) = find_on_path("az") {
-        return Check::ok(
-            NAME,
-            format!("az CLI at {} (Terraform uses its login)", az.display()),
-        );
+    checks
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
     }
-    Check::fail(
-        NAME,
-        "no Azure credentials for Terraform",
-        "run `az login`, or set ARM_CLIENT_ID with ARM_CLIENT_SECRET (or ARM_USE_OIDC / ARM_USE_MSI)",
-    )
 }
 
 async fn prisma_session(prisma: &Prisma, sandbox: bool) -> Check {
@@ -305,11 +419,9 @@ fn data_dir(dir: &Path) -> Vec<Check> {
     checks
 }
 
-pub async fn run(global: &GlobalArgs, out: &Out) -> Result<Exit, CliError> {
-    let mut checks = vec![
-        terraform(global.sandbox).await,
-        azure_credentials(global.sandbox),
-    ];
+pub async fn run(global: &GlobalArgs, out: &Out, args: DoctorArgs) -> Result<Exit, CliError> {
+    let mut checks = vec![terraform(global.sandbox).await];
+    checks.extend(azure_checks(global.sandbox, &args).await);
     match Prisma::connect(global).await {
         Ok(prisma) => {
             checks.push(prisma_session(&prisma, global.sandbox).await);

@@ -158,7 +158,7 @@ impl PrismaRun<'_> {
         // The connection first: a deleted one is named before anything else is checked.
         let client = self.client().await?;
         if self.request.uses_terraform() {
-            identity::check_terraform(self.inner).await?;
+            identity::check_terraform(self.inner, &self.request).await?;
         }
         client.ensure_session().await?;
         emit(EngineEvent::log(
