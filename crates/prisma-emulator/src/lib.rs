@@ -25,6 +25,7 @@
 //! another platform's face can sit beside them in the same process.
 
 pub mod admin;
+pub mod aging;
 pub mod auth;
 pub mod capabilities;
 mod clock;

@@ -24,6 +24,8 @@ pub struct EmulatorState {
     pub faults: Mutex<FaultDice>,
     pub scenarios: RwLock<ScenarioBook>,
     pub stats: Stats,
+    /// The emulator clock and the client secrets' end dates ([`crate::aging`]).
+    pub aging: crate::aging::Aging,
     /// The write-through snapshot file ([`crate::snapshot`]), when set.
     persist_path: RwLock<Option<PathBuf>>,
     /// Serialises snapshot saves.
@@ -43,6 +45,7 @@ impl EmulatorState {
             scenarios: RwLock::new(config.scenarios.clone()),
             store: Mutex::new(Store::new()),
             stats: Stats::default(),
+            aging: Default::default(),
             persist_path: RwLock::new(None),
             persist_lock: Mutex::new(()),
             config,
