@@ -15,6 +15,8 @@
 //! * [`guidance`] — the fix and the docs link shown beside a failing capability.
 //! * [`connections`] — named Prisma Cloud connections (stack + access key, stored encrypted),
 //!   chosen per job; `default` is the one the engine was started with.
+//! * [`watch`] — after onboarding: the health watch (scheduled, leased per account and round),
+//!   its history, and notifications to webhook / Slack / Teams sinks with dead letters.
 
 pub mod batch_file;
 pub mod bus;
@@ -28,6 +30,7 @@ pub mod identity;
 mod job;
 mod lookups;
 pub mod request;
+pub mod watch;
 
 pub use concurrency::Concurrency;
 pub use connections::{Connection, ConnectionName, ConnectionTest, ConnectionView, RawConnection};
