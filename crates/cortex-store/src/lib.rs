@@ -1,5 +1,6 @@
 //! Persistent storage for onboarding jobs: jobs and their leases, steps (resume checkpoints),
-//! progress events, batches, the audit log, and encrypted secrets.
+//! progress events, batches, the audit log, encrypted secrets, and the health watch's history
+//! and notifications (`health.rs`).
 //!
 //! One interface, [`Store`], with two backends picked by the URL scheme:
 //!
@@ -93,6 +94,9 @@ macro_rules! shared {
         }
     };
 }
+
+mod health;
+pub use health::{DeliveryRecord, HealthCheck, HealthRecord, NewNotification};
 
 impl Store {
     /// Opens `sqlite://PATH` (created if missing, WAL, busy_timeout 5 s) or `postgres://…`, and

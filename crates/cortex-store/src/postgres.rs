@@ -51,6 +51,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             "batch_rows",
             include_str!("../migrations/postgres/0003_batch_rows.sql"),
         ),
+        migration(
+            4,
+            "health",
+            include_str!("../migrations/postgres/0004_health.sql"),
+        ),
     ])
 }
 

@@ -66,6 +66,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             "batch_rows",
             include_str!("../migrations/sqlite/0003_batch_rows.sql"),
         ),
+        migration(
+            4,
+            "health",
+            include_str!("../migrations/sqlite/0004_health.sql"),
+        ),
     ])
 }
 

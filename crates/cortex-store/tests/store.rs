@@ -66,6 +66,9 @@ stories!(
     audit_list_ordering,
     master_key_mismatch_is_refused,
     batch_keeps_its_source_rows,
+    watch_leases_once_per_round,
+    health_history_and_latest,
+    notifications_once_and_dead_letters,
 );
 
 mod misc {

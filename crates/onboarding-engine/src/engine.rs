@@ -230,6 +230,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The shared state, for the engine's other modules (the health watch).
+    pub(crate) fn inner(&self) -> &EngineInner {
+        &self.inner
+    }
+
     /// The `default` connection's client (the one the engine was started with).
     pub fn client(&self) -> &PrismaClient {
         &self.inner.client

@@ -18,6 +18,8 @@
 //! * [`connections`] — named platform connections (Prisma Cloud: stack + access key; Cortex
 //!   Cloud: API URL + key id, key, key type), stored encrypted, chosen per job; `default` is
 //!   the one the engine was started with.
+//! * [`watch`] — after onboarding: the health watch (scheduled, leased per account and round),
+//!   its history, and notifications to webhook / Slack / Teams sinks with dead letters.
 
 pub mod batch_file;
 pub mod bus;
@@ -32,6 +34,7 @@ pub mod identity;
 mod job;
 mod lookups;
 pub mod request;
+pub mod watch;
 
 pub use concurrency::Concurrency;
 pub use connections::{

@@ -168,6 +168,7 @@ pub fn admin_router(state: Arc<EmulatorState>) -> Router {
             "/_emulator/scenarios",
             get(get_scenarios).put(put_scenarios),
         )
+        .merge(crate::aging::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,

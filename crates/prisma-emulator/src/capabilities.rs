@@ -183,7 +183,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 9] = [
+    pub(crate) const ALL: [Scenario; 9] = [
         Scenario::Healthy,
         Scenario::SubscriptionNotFound,
         Scenario::WrongServicePrincipal,
@@ -196,7 +196,7 @@ impl Scenario {
     ];
 
     /// The snake-case name (same as serde).
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scenario::Healthy => "healthy",
             Scenario::SubscriptionNotFound => "subscription_not_found",
@@ -210,7 +210,7 @@ impl Scenario {
         }
     }
 
-    fn parse(name: &str) -> Option<Scenario> {
+    pub(crate) fn parse(name: &str) -> Option<Scenario> {
         let name = name.trim();
         Scenario::ALL
             .into_iter()

@@ -26,6 +26,7 @@
 //! ([`cortex`], under `/public_api/v1/cloud_onboarding/` and `/api_keys/validate`).
 
 pub mod admin;
+pub mod aging;
 pub mod auth;
 pub mod capabilities;
 mod clock;

@@ -26,6 +26,8 @@ pub struct EmulatorState {
     pub stats: Stats,
     /// The Cortex Cloud face's instances, accounts and nonces.
     pub cortex: crate::cortex::CortexFace,
+    /// The emulator clock and the client secrets' end dates ([`crate::aging`]).
+    pub aging: crate::aging::Aging,
     /// The write-through snapshot file ([`crate::snapshot`]), when set.
     persist_path: RwLock<Option<PathBuf>>,
     /// Serialises snapshot saves.
@@ -46,6 +48,7 @@ impl EmulatorState {
             store: Mutex::new(Store::new()),
             stats: Stats::default(),
             cortex: crate::cortex::CortexFace::new(&config.cortex),
+            aging: Default::default(),
             persist_path: RwLock::new(None),
             persist_lock: Mutex::new(()),
             config,

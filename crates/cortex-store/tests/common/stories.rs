@@ -55,7 +55,8 @@ pub async fn migrations_idempotent(h: &Harness) {
         [
             Some("1".to_owned()),
             Some("2".to_owned()),
-            Some("3".to_owned())
+            Some("3".to_owned()),
+            Some("4".to_owned())
         ]
     );
     again.close().await;
@@ -1183,4 +1184,216 @@ pub async fn batch_keeps_its_source_rows(h: &Harness) {
         .unwrap_err();
     assert_eq!(err.code(), "conflict", "{err:?}");
     assert!(store.batch_rows(clash_batch.id).await.unwrap().is_empty());
+}
+
+fn health_check(key: &str, round: i64, status: &str) -> cortex_store::HealthCheck {
+    cortex_store::HealthCheck {
+        account_key: key.to_owned(),
+        platform: "prisma".to_owned(),
+        account_id: "5ab1e000-1111-4222-8333-444444444444".to_owned(),
+        account_name: "watched".to_owned(),
+        job_id: JobId::new().to_string(),
+        round,
+        checked_at_ms: 1_000 * round,
+        status: status.to_owned(),
+        capabilities: json!([{"capability": "flow_logs", "status": status}]),
+        changes: json!([]),
+        error: None,
+    }
+}
+
+/// One winner per account and round, even when replicas race; an expired unfinished lease is
+/// won again; a finished round is not.
+pub async fn watch_leases_once_per_round(h: &Harness) {
+    let store = &h.store;
+    let key = "prisma:default:5ab1e000-1111-4222-8333-444444444444";
+    let lease = Duration::from_secs(60);
+    let mut racers = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .claim_watch(key, 7, &format!("replica-{n}"), lease, 1_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += usize::from(r.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    // Within the lease nobody else wins; after it, an unfinished round is won again.
+    assert!(
+        !store
+            .claim_watch(key, 7, "late", lease, 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_watch(key, 7, "late", lease, 61_001)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_watch(key, 7, "replica-0-or-other")
+            .await
+            .unwrap()
+    );
+    assert!(store.finish_watch(key, 7, "late").await.unwrap());
+    assert!(
+        !store
+            .claim_watch(key, 7, "later", lease, 999_999)
+            .await
+            .unwrap()
+    );
+    // An older round is never claimed after a newer one; the next round is.
+    assert!(
+        !store
+            .claim_watch(key, 6, "old", lease, 999_999)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_watch(key, 8, "next", lease, 999_999)
+            .await
+            .unwrap()
+    );
+}
+
+/// History is newest first, one row per account and round; the latest per account is listed.
+pub async fn health_history_and_latest(h: &Harness) {
+    let store = &h.store;
+    let a = "prisma:default:a";
+    let b = "prisma:default:b";
+    assert!(
+        store
+            .record_health(&health_check(a, 1, "ok"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .record_health(&health_check(a, 2, "error"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .record_health(&health_check(a, 2, "ok"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .record_health(&health_check(b, 2, "ok"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let history = store.health_history(a, 10).await.unwrap();
+    let statuses: Vec<_> = history
+        .iter()
+        .map(|r| (r.check.round, r.check.status.as_str()))
+        .collect();
+    assert_eq!(statuses, [(2, "error"), (1, "ok")]);
+    assert_eq!(
+        history[0].check,
+        health_check(a, 2, "error").with_job(&history[0].check.job_id)
+    );
+    let latest = store.latest_health().await.unwrap();
+    let latest: BTreeMap<_, _> = latest
+        .iter()
+        .map(|r| {
+            (
+                r.check.account_key.as_str(),
+                (r.check.round, r.check.status.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(latest, BTreeMap::from([(a, (2, "error")), (b, (2, "ok"))]));
+}
+
+trait WithJob {
+    fn with_job(self, job: &str) -> Self;
+}
+
+impl WithJob for cortex_store::HealthCheck {
+    fn with_job(mut self, job: &str) -> Self {
+        self.job_id = job.to_owned();
+        self
+    }
+}
+
+/// A notification is inserted once per dedupe key, with a pending delivery per sink; outcomes
+/// are recorded and the dead ones listed.
+pub async fn notifications_once_and_dead_letters(h: &Harness) {
+    let store = &h.store;
+    let note = cortex_store::NewNotification {
+        dedupe_key: "degraded:prisma:default:a:2".to_owned(),
+        kind: "capability_degraded".to_owned(),
+        account_key: Some("prisma:default:a".to_owned()),
+        payload: json!({"kind": "capability_degraded", "account": "a"}),
+        created_at_ms: 5_000,
+    };
+    let sinks = ["ops-hook".to_owned(), "slack".to_owned()];
+    let mut racers = Vec::new();
+    for _ in 0..4 {
+        let (store, note, sinks) = (store.clone(), note.clone(), sinks.clone());
+        racers.push(tokio::spawn(async move {
+            store.insert_notification(&note, &sinks).await.unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for r in racers {
+        ids.extend(r.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "one insert wins: {ids:?}");
+    let id = ids[0];
+    let all = store.deliveries(None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(
+        all.iter()
+            .all(|d| d.state == "pending" && d.payload == note.payload)
+    );
+    assert!(
+        store
+            .set_delivery(id, "ops-hook", "delivered", 1, None, 6_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_delivery(
+                id,
+                "slack",
+                "dead",
+                5,
+                Some("HTTP 500 from the sink"),
+                7_000
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_delivery(id, "slack", "lost", 5, None, 7_000)
+            .await
+            .is_err()
+    );
+    let dead = store.deliveries(Some("dead"), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].sink, "slack");
+    assert_eq!(dead[0].attempts, 5);
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("HTTP 500 from the sink")
+    );
+    assert_eq!(dead[0].kind, "capability_degraded");
 }

@@ -460,23 +460,7 @@ impl PrismaRun<'_> {
         let mut last: Vec<CapabilityState> = Vec::new();
         loop {
             let items = client.config_status(&register.account_id).await?;
-            let mut states: Vec<CapabilityState> = wanted
-                .iter()
-                .map(|name| match items.iter().find(|i| &i.name == name) {
-                    Some(i) => CapabilityState {
-                        name: name.clone(),
-                        status: i.status.clone(),
-                        message: i.message.clone(),
-                        remediation: i.remediation.clone(),
-                    },
-                    None => CapabilityState {
-                        name: name.clone(),
-                        status: "ok".into(),
-                        message: String::new(),
-                        remediation: String::new(),
-                    },
-                })
-                .collect();
+            let mut states = capability_states(&wanted, &items);
             if states != last {
                 last = states.clone();
                 self.report(&mut states);
@@ -508,8 +492,33 @@ fn failing_summaries(states: &[CapabilityState]) -> Vec<String> {
         .collect()
 }
 
+/// Each wanted capability's state from a config status answer (which lists only the
+/// capabilities with problems: one not listed is `ok`).
+pub(crate) fn capability_states(
+    wanted: &[String],
+    items: &[prisma_types::wire::ConfigStatusItem],
+) -> Vec<CapabilityState> {
+    wanted
+        .iter()
+        .map(|name| match items.iter().find(|i| &i.name == name) {
+            Some(i) => CapabilityState {
+                name: name.clone(),
+                status: i.status.clone(),
+                message: i.message.clone(),
+                remediation: i.remediation.clone(),
+            },
+            None => CapabilityState {
+                name: name.clone(),
+                status: "ok".into(),
+                message: String::new(),
+                remediation: String::new(),
+            },
+        })
+        .collect()
+}
+
 /// The capability names Prisma reports for what this request asks for.
-fn requested_capabilities(r: &OnboardingRequest) -> Vec<String> {
+pub(crate) fn requested_capabilities(r: &OnboardingRequest) -> Vec<String> {
     use prisma_types::Feature;
     let mut names = Vec::new();
     if !matches!(r.scope, Scope::Entra { .. }) {

@@ -51,10 +51,25 @@ impl Sandbox {
         Self::start_with(mode, |_| {}, |_| {}).await
     }
 
+    /// [`Self::start`] on a store the test opened (PostgreSQL, say).
+    #[allow(dead_code)]
+    pub async fn start_on(mode: TerraformMode, store: Store) -> Self {
+        Self::start_full(mode, |_| {}, |_| {}, Some(store)).await
+    }
+
     pub async fn start_with(
         mode: TerraformMode,
         emulator: impl FnOnce(&mut EmulatorConfig),
         engine: impl FnOnce(&mut EngineConfig),
+    ) -> Self {
+        Self::start_full(mode, emulator, engine, None).await
+    }
+
+    async fn start_full(
+        mode: TerraformMode,
+        emulator: impl FnOnce(&mut EmulatorConfig),
+        engine: impl FnOnce(&mut EngineConfig),
+        store: Option<Store>,
     ) -> Self {
         let mut config = EmulatorConfig::new(ACCESS_KEY, SecretString::from(SECRET_KEY));
         config.read_delay = Duration::from_millis(100);
@@ -69,7 +84,10 @@ impl Sandbox {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = open_store(dir.path()).await;
+        let store = match store {
+            Some(store) => store,
+            None => open_store(dir.path()).await,
+        };
         let mut engine_config = EngineConfig::new(dir.path().to_path_buf(), mode);
         engine_config.sandbox = true;
         engine_config.verify_timeout = Duration::from_secs(3);

@@ -327,6 +327,7 @@ fn update(
     record.modified_ms = epoch_millis();
     record.modified_by = caller.access_key_id.clone();
     record.checks = checks;
+    record.checks = crate::aging::checks_now(state, record);
     store.refresh_group_membership();
     Ok(StatusCode::OK.into_response())
 }
@@ -385,7 +386,8 @@ pub async fn config_status(
     let store = state.store();
     let record = readable(&store, &id)
         .map_err(|_| ApiFailure::bad_request("account_id", "no such account"))?;
-    Ok(Json(to_config_status(&record.checks)).into_response())
+    let checks = crate::aging::checks_now(&state, &record);
+    Ok(Json(to_config_status(&checks)).into_response())
 }
 
 fn group_refs(store: &Store, ids: &[String]) -> Vec<GroupRef> {
