@@ -50,6 +50,11 @@ pub enum EngineError {
     UnknownConnection { name: String },
     #[error("Prisma Cloud connection '{name}': {message}")]
     ConnectionUnreadable { name: String, message: String },
+    #[error(
+        "the tenant's shared identity could not be applied (by job {job} of this batch): \
+         {message}"
+    )]
+    SharedIdentityFailed { job: String, message: String },
 }
 
 impl EngineError {
@@ -76,6 +81,7 @@ impl EngineError {
             EngineError::SecretMissing => "secret_missing",
             EngineError::UnknownConnection { .. } => "unknown_connection",
             EngineError::ConnectionUnreadable { .. } => "connection_unreadable",
+            EngineError::SharedIdentityFailed { .. } => "shared_identity_failed",
         }
     }
 }

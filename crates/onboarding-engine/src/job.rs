@@ -373,6 +373,7 @@ impl<'a> JobRun<'a> {
                     secret_expiry: None,
                 }))
             }
+            IdentitySource::SharedTenant { .. } => crate::tenant_identity::run(self).await,
             _ => identity::run_terraform(self).await,
         }
     }

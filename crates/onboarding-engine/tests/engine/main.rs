@@ -10,3 +10,4 @@ mod flows;
 mod lifecycle;
 mod preflight;
 mod secret_expiry;
+mod shared_identity;
