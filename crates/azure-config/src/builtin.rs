@@ -94,7 +94,7 @@ pub const ENTRA_LOG_CATEGORIES: [&str; 1] = ["AuditLogs"];
 pub const AUDIT_EVENTHUB_NAME: &str = "prisma-cloud-audit-logs";
 
 const APP: &str = "azuread_application.prisma_cloud";
-const SP_OBJECT_ID: &str = "${azuread_service_principal.prisma_cloud.object_id}";
+pub(crate) const SP_OBJECT_ID: &str = "${azuread_service_principal.prisma_cloud.object_id}";
 pub(crate) const GUID_REGEX: &str =
     "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
@@ -130,7 +130,11 @@ pub(crate) struct Model {
 
 /// Generates our configuration for `input`.
 pub fn generate(input: &ConfigInput) -> Result<GeneratedConfig, ConfigError> {
-    let model = model(input)?;
+    Ok(render(model(input)?))
+}
+
+/// The files of a configuration model.
+pub(crate) fn render(model: Model) -> GeneratedConfig {
     let mut root = Map::new();
     root.insert(
         "terraform".into(),
@@ -146,12 +150,12 @@ pub fn generate(input: &ConfigInput) -> Result<GeneratedConfig, ConfigError> {
     }
     root.insert("resource".into(), render_blocks(&model.blocks));
     root.insert("output".into(), Value::Object(model.outputs.clone()));
-    Ok(GeneratedConfig {
+    GeneratedConfig {
         main_tf_json: Value::Object(root),
-        tfvars_json: Value::Object(model.tfvars.clone()),
+        tfvars_json: Value::Object(model.tfvars),
         resources: planned_resources(&model.blocks),
         output_names: model.output_names,
-    })
+    }
 }
 
 /// `{ type: { name: body } }` for the blocks.
@@ -319,47 +323,12 @@ fn variables(input: &ConfigInput, m: &mut Model) {
     if let (Some(name), Some(sub)) = (subscription_var(scope), &input.subscription_id) {
         tfvars.insert(name.into(), json!(sub.as_str()));
     }
-    vars.insert(
-        "environment".into(),
-        validated(
-            string_var("Azure cloud of the providers: public, usgovernment or china."),
-            "${contains([\"public\", \"usgovernment\", \"china\"], var.environment)}",
-            "The environment must be public, usgovernment or china.",
-        ),
-    );
-    tfvars.insert(
-        "environment".into(),
-        json!(provider_environment(input.environment)),
-    );
-    vars.insert(
-        "name_suffix".into(),
-        validated(
-            string_var("Suffix of every name this configuration creates; fixed per job."),
-            "${can(regex(\"^[a-z0-9]{5}$\", var.name_suffix))}",
-            "The name_suffix must be 5 lower-case letters or digits.",
-        ),
-    );
-    tfvars.insert("name_suffix".into(), json!(input.name_suffix));
-    vars.insert(
-        "secret_rotation_days".into(),
-        validated(
-            json!({
-                "type": "number",
-                "description": "Client-secret lifetime and rotation period, in days.",
-            }),
-            &format!(
-                "${{var.secret_rotation_days >= 1 && var.secret_rotation_days <= {}}}",
-                crate::MAX_SECRET_ROTATION_DAYS
-            ),
-            &format!(
-                "The secret_rotation_days must be between 1 and {}.",
-                crate::MAX_SECRET_ROTATION_DAYS
-            ),
-        ),
-    );
-    tfvars.insert(
-        "secret_rotation_days".into(),
-        json!(input.secret_rotation_days),
+    identity_variables(
+        vars,
+        tfvars,
+        input.environment,
+        &input.name_suffix,
+        input.secret_rotation_days,
     );
     if scope.has_azure_rbac() {
         vars.insert(
@@ -410,7 +379,62 @@ fn variables(input: &ConfigInput, m: &mut Model) {
     }
 }
 
+/// The variables of the identity itself (every scope, and the tenant's shared identity):
+/// `environment`, `name_suffix`, `secret_rotation_days`.
+pub(crate) fn identity_variables(
+    vars: &mut Map<String, Value>,
+    tfvars: &mut Map<String, Value>,
+    environment: prisma_types::Environment,
+    name_suffix: &str,
+    secret_rotation_days: u32,
+) {
+    vars.insert(
+        "environment".into(),
+        validated(
+            string_var("Azure cloud of the providers: public, usgovernment or china."),
+            "${contains([\"public\", \"usgovernment\", \"china\"], var.environment)}",
+            "The environment must be public, usgovernment or china.",
+        ),
+    );
+    tfvars.insert(
+        "environment".into(),
+        json!(provider_environment(environment)),
+    );
+    vars.insert(
+        "name_suffix".into(),
+        validated(
+            string_var("Suffix of every name this configuration creates; fixed per job."),
+            "${can(regex(\"^[a-z0-9]{5}$\", var.name_suffix))}",
+            "The name_suffix must be 5 lower-case letters or digits.",
+        ),
+    );
+    tfvars.insert("name_suffix".into(), json!(name_suffix));
+    vars.insert(
+        "secret_rotation_days".into(),
+        validated(
+            json!({
+                "type": "number",
+                "description": "Client-secret lifetime and rotation period, in days.",
+            }),
+            &format!(
+                "${{var.secret_rotation_days >= 1 && var.secret_rotation_days <= {}}}",
+                crate::MAX_SECRET_ROTATION_DAYS
+            ),
+            &format!(
+                "The secret_rotation_days must be between 1 and {}.",
+                crate::MAX_SECRET_ROTATION_DAYS
+            ),
+        ),
+    );
+    tfvars.insert("secret_rotation_days".into(), json!(secret_rotation_days));
+}
+
 fn providers(input: &ConfigInput, m: &mut Model) {
+    providers_for(m, subscription_var(input.scope));
+}
+
+/// azuread and time always; azurerm configured with the subscription in `sub_var`, if any.
+pub(crate) fn providers_for(m: &mut Model, sub_var: Option<&str>) {
     m.required_providers.insert(
         "azuread".into(),
         json!({ "source": "hashicorp/azuread", "version": AZUREAD_VERSION }),
@@ -423,7 +447,7 @@ fn providers(input: &ConfigInput, m: &mut Model) {
         "azuread".into(),
         json!({ "tenant_id": "${var.tenant_id}", "environment": "${var.environment}" }),
     );
-    if let Some(sub_var) = subscription_var(input.scope) {
+    if let Some(sub_var) = sub_var {
         m.required_providers.insert(
             "azurerm".into(),
             json!({ "source": "hashicorp/azurerm", "version": AZURERM_VERSION }),
@@ -440,7 +464,7 @@ fn providers(input: &ConfigInput, m: &mut Model) {
     }
 }
 
-fn push(m: &mut Model, ty: &str, name: &str, body: Value) {
+pub(crate) fn push(m: &mut Model, ty: &str, name: &str, body: Value) {
     m.blocks.push(Block {
         ty: ty.to_owned(),
         name: name.to_owned(),
@@ -464,7 +488,7 @@ fn push_for_each(m: &mut Model, ty: &str, name: &str, body: Value, var: &str) {
     });
 }
 
-fn identity(m: &mut Model) {
+pub(crate) fn identity(m: &mut Model) {
     let mut app = json!({
         "display_name": "Prisma Cloud ${var.name_suffix}",
         "web": { "homepage_url": "https://www.paloaltonetworks.com/prisma/cloud" },
@@ -718,7 +742,7 @@ fn output(value: &str, description: &str) -> Value {
     json!({ "value": value, "description": description })
 }
 
-fn builtin_outputs(m: &mut Model) {
+pub(crate) fn builtin_outputs(m: &mut Model) {
     let names = m.output_names;
     let o = &mut m.outputs;
     o.insert(

@@ -10,6 +10,8 @@
 //! * [`outputs`] — output names (Prisma's §4.5 names) and which onboarding field each holds.
 //! * [`plan_words`] — a plan's changes in words, grouped (identity, roles at which scope, Graph
 //!   permissions, audit-log export), for real, twin and Prisma-template addresses alike.
+//! * [`tenant_identity`] — the bulk configuration: one identity per tenant, granted on many
+//!   subscriptions with `for_each` (and its twin), so a batch makes one app registration.
 //! * [`expr`] — a small scanner of Terraform template strings (`"${...}"`): references, used to
 //!   derive the dependency graph and to check generated configurations.
 //!
@@ -34,6 +36,7 @@ pub mod expr;
 pub mod outputs;
 pub mod permissions;
 pub mod plan_words;
+pub mod tenant_identity;
 pub mod twin;
 
 pub use outputs::OutputNames;

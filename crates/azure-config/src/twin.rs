@@ -111,13 +111,21 @@ pub(crate) fn twin_block(
 
 /// Generates the twin of `builtin::generate(input)`; each resource sleeps `step_seconds`.
 pub fn generate(input: &ConfigInput, step_seconds: f64) -> Result<GeneratedConfig, ConfigError> {
+    from_model(builtin::model(input)?, step_seconds)
+}
+
+/// The twin of a configuration model (ours for one scope, or the tenant's shared identity:
+/// [`crate::tenant_identity`]).
+pub(crate) fn from_model(
+    model: builtin::Model,
+    step_seconds: f64,
+) -> Result<GeneratedConfig, ConfigError> {
     if !step_seconds.is_finite() || !(0.0..=MAX_STEP_SECONDS).contains(&step_seconds) {
         return Err(ConfigError::new(
             "step_seconds",
             format!("must be between 0 and {MAX_STEP_SECONDS} seconds"),
         ));
     }
-    let model = builtin::model(input)?;
     let builtin_resources = builtin::planned_resources(&model.blocks);
     let sleep = format!("sleep {}", seconds_arg(step_seconds));
 

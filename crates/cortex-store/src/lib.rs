@@ -214,6 +214,23 @@ impl Store {
         dispatch!(self.finish_job(job, worker_id, state, result, error))
     }
 
+    /// Takes (or renews) the lease `name` for `holder` for `lease`: `true` when `holder` now
+    /// holds it — it was free, expired, or already `holder`'s. For work that is not a job,
+    /// which one process at a time may do (one tenant's shared identity's Terraform state).
+    pub async fn try_named_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.try_named_lease(name, holder, lease))
+    }
+
+    /// Gives the lease `name` up, if `holder` holds it (`true` then).
+    pub async fn release_named_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        dispatch!(self.release_named_lease(name, holder))
+    }
+
     /// Asks for the job to stop: sets `cancel_requested`; a `queued` or `awaiting_approval` job
     /// becomes `cancelled` at once. `false` if the job is unknown or already finished.
     pub async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {

@@ -56,6 +56,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             "health",
             include_str!("../migrations/postgres/0004_health.sql"),
         ),
+        migration(
+            5,
+            "named_leases",
+            include_str!("../migrations/postgres/0005_named_leases.sql"),
+        ),
     ])
 }
 
@@ -286,6 +291,40 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Postgres::lease_outcome(self.pools(), job, done.rows_affected()).await
+    }
+
+    pub(crate) async fn try_named_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO named_leases (name, holder, expires_at) \
+             VALUES ($1, $2, now() + make_interval(secs => $3)) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+             WHERE named_leases.holder = excluded.holder OR named_leases.expires_at < now()",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(lease_secs(lease))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn release_named_lease(
+        &self,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM named_leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {

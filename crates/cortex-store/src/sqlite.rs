@@ -71,6 +71,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             "health",
             include_str!("../migrations/sqlite/0004_health.sql"),
         ),
+        migration(
+            5,
+            "named_leases",
+            include_str!("../migrations/sqlite/0005_named_leases.sql"),
+        ),
     ])
 }
 
@@ -363,6 +368,41 @@ impl SqliteStore {
         .execute(&self.writer)
         .await?;
         Sqlite::lease_outcome(self.pools(), job, done.rows_affected()).await
+    }
+
+    pub(crate) async fn try_named_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let at = now();
+        let done = sqlx::query(
+            "INSERT INTO named_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+             WHERE named_leases.holder = excluded.holder OR named_leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ts(at + lease_duration(lease))?)
+        .bind(ts(at)?)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn release_named_lease(
+        &self,
+        name: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM named_leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub(crate) async fn request_cancel(&self, job: JobId) -> Result<bool, StoreError> {

@@ -69,6 +69,7 @@ stories!(
     watch_leases_once_per_round,
     health_history_and_latest,
     notifications_once_and_dead_letters,
+    named_leases_have_one_holder,
 );
 
 mod misc {

@@ -66,6 +66,22 @@ pub struct JobRequest {
 pub struct BatchRequest {
     pub label: String,
     pub rows: Vec<JobRequest>,
+    /// How the builtin subscription rows get their Azure identity. `shared-tenant` (default):
+    /// one app registration and client secret per tenant, granted each subscription's roles in
+    /// one Terraform run per tenant, added to by later batches; one secret to rotate, but it
+    /// opens every subscription of the tenant, and rows with `audit_log_export`,
+    /// `directory_readers` or `require_approval` are refused (400, naming the row's field).
+    /// `subscription`: one identity per subscription.
+    #[schema(value_type = Option<String>, example = "shared-tenant")]
+    pub identity_per: Option<IdentityPerName>,
+}
+
+/// `shared-tenant` | `subscription`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityPerName {
+    SharedTenant,
+    Subscription,
 }
 
 #[derive(Serialize, ToSchema)]

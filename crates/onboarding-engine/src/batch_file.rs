@@ -59,6 +59,9 @@ pub struct Hints {
 pub struct BatchDefaults {
     pub request: RawRequest,
     pub hints: Option<Hints>,
+    /// How the builtin subscription rows get their identity (default: one shared per tenant,
+    /// [`crate::tenant_identity`]).
+    pub identity_per: crate::tenant_identity::IdentityPer,
 }
 
 /// One row checked: the request it becomes, or every problem with it (fields prefixed with
@@ -277,7 +280,13 @@ pub fn validate_rows(rows: &[CsvRow], defaults: &BatchDefaults) -> Vec<CheckedRo
                     .collect::<Vec<_>>()
             });
             let result = match request {
-                Ok(r) if errors.is_empty() => Ok(r),
+                Ok(mut r) if errors.is_empty() => match defaults.identity_per.apply(&mut r) {
+                    Ok(()) => Ok(r),
+                    Err(f) => Err(vec![field(
+                        format!("row {} {}", row.row, f.field),
+                        f.message,
+                    )]),
+                },
                 Ok(_) => Err(errors),
                 Err(mut e) => {
                     errors.append(&mut e);
@@ -436,6 +445,7 @@ mod tests {
                 tenant: " (add a tenant_id column)",
                 name: " (fill the name column)",
             }),
+            ..BatchDefaults::default()
         };
         let checked = validate_rows(&rows, &defaults);
         assert!(checked[0].result.is_ok());
@@ -463,12 +473,17 @@ mod tests {
                 groups: vec!["Default Account Group".into()],
                 ..RawRequest::default()
             },
-            hints: None,
+            ..BatchDefaults::default()
         };
         let checked = validate_rows(&[with_groups], &defaults);
         let request = checked[0].result.as_ref().unwrap();
         assert_eq!(request.name.as_str(), format!("azure-{SUB}"));
         assert_eq!(request.groups, [crate::GroupRef::Name("Production".into())]);
+        // Bulk's default: the tenant's shared identity.
+        assert!(matches!(
+            request.identity,
+            crate::IdentitySource::SharedTenant { .. }
+        ));
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub(crate) struct EngineInner {
     pub sizer: Sizer,
     /// What the jobs of a batch look up once (account groups, features).
     pub lookups: BatchLookups,
+    /// The tenants' shared identities: one Terraform run at a time per tenant.
+    pub tenant_identities: crate::tenant_identity::Locks,
 }
 
 impl EngineInner {
@@ -220,6 +222,7 @@ impl Engine {
                 connections: Mutex::new(HashMap::new()),
                 sizer: Sizer::new(config.concurrency_mode()),
                 lookups: BatchLookups::default(),
+                tenant_identities: Default::default(),
                 config,
                 bus: EventBus::default(),
             }),

@@ -60,6 +60,11 @@ pub enum EngineError {
         found: crate::connections::Platform,
         wanted: crate::connections::Platform,
     },
+    #[error(
+        "the tenant's shared identity could not be applied (by job {job} of this batch): \
+         {message}"
+    )]
+    SharedIdentityFailed { job: String, message: String },
 }
 
 impl EngineError {
@@ -87,6 +92,7 @@ impl EngineError {
             EngineError::UnknownConnection { .. } => "unknown_connection",
             EngineError::ConnectionUnreadable { .. } => "connection_unreadable",
             EngineError::WrongPlatform { .. } => "wrong_platform",
+            EngineError::SharedIdentityFailed { .. } => "shared_identity_failed",
         }
     }
 }

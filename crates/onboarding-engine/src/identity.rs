@@ -78,7 +78,7 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn runner(
+pub(crate) fn runner(
     inner: &EngineInner,
     binary: &Path,
     workdir: &Path,
@@ -107,7 +107,7 @@ pub(crate) fn plugin_cache_dir(inner: &EngineInner) -> PathBuf {
 
 /// Identifies a configuration by the providers it requires, for its recorded dependency lock
 /// file: configurations with the same `required_providers` install the same builds.
-fn providers_key(main_tf_json: &serde_json::Value) -> String {
+pub(crate) fn providers_key(main_tf_json: &serde_json::Value) -> String {
     use sha2::Digest;
     let providers = &main_tf_json["terraform"]["required_providers"];
     let digest = sha2::Sha256::digest(providers.to_string().as_bytes());
@@ -132,7 +132,9 @@ pub fn privilege_target(
             audit_log_export,
             ..
         } => (true, *directory_readers, *audit_log_export),
-        IdentitySource::PrismaTemplate => (true, false, false),
+        IdentitySource::PrismaTemplate | IdentitySource::SharedTenant { .. } => {
+            (true, false, false)
+        }
         IdentitySource::Existing { .. } => (false, false, false),
     };
     Target {
@@ -220,7 +222,7 @@ pub(crate) async fn check_terraform(
 }
 
 /// A stable 5-character name suffix per job, so a re-run converges on the same names.
-fn name_suffix(job: &str) -> String {
+pub(crate) fn name_suffix(job: &str) -> String {
     let digest = job.bytes().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
     });
@@ -268,7 +270,7 @@ fn config_input(run: &PrismaRun<'_>) -> ConfigInput {
     }
 }
 
-fn workspace_dir(inner: &EngineInner, job: &str) -> Result<PathBuf, EngineError> {
+pub(crate) fn workspace_dir(inner: &EngineInner, job: &str) -> Result<PathBuf, EngineError> {
     let dir = inner.config.data_dir.join("workspaces").join(job);
     std::fs::create_dir_all(&dir)
         .map_err(|e| EngineError::Workspace(format!("{}: {e}", dir.display())))?;
@@ -277,18 +279,22 @@ fn workspace_dir(inner: &EngineInner, job: &str) -> Result<PathBuf, EngineError>
 }
 
 #[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), EngineError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| EngineError::Workspace(format!("{}: {e}", path.display())))
 }
 
 #[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> Result<(), EngineError> {
+pub(crate) fn set_mode(_: &Path, _: u32) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<(), EngineError> {
+pub(crate) fn write_json(
+    dir: &Path,
+    name: &str,
+    value: &serde_json::Value,
+) -> Result<(), EngineError> {
     let path = dir.join(name);
     let text =
         serde_json::to_string_pretty(value).map_err(|e| EngineError::Workspace(e.to_string()))?;
@@ -297,7 +303,7 @@ fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<(), E
     set_mode(&path, 0o600)
 }
 
-fn forward(event: RunnerEvent) {
+pub(crate) fn forward(event: RunnerEvent) {
     emit(match event {
         RunnerEvent::Message(m) => EngineEvent::from_terraform(&m),
         RunnerEvent::Stderr(line) | RunnerEvent::Unparsed(line) => {
@@ -422,7 +428,7 @@ pub(crate) async fn run_terraform(run: &PrismaRun<'_>) -> Result<Option<Identity
 /// After a successful apply: the workspace's lock file becomes the configuration's recorded
 /// one (if it is the first), and `.terraform/` (provider links, modules) goes. Neither failure
 /// fails the job: the identity exists; they are logged.
-fn finish_workspace(cache: &Path, providers: &str, dir: &Path) {
+pub(crate) fn finish_workspace(cache: &Path, providers: &str, dir: &Path) {
     if let Err(e) = plugin_cache::record_lock_file(cache, providers, dir) {
         tracing::warn!(error = %e, "could not record the dependency lock file");
     }
@@ -433,7 +439,7 @@ fn finish_workspace(cache: &Path, providers: &str, dir: &Path) {
 }
 
 /// init → plan → (approval gate) → apply → output. `Ok(None)`: planned, waiting for approval.
-async fn apply_workspace(
+pub(crate) async fn apply_workspace(
     run: &PrismaRun<'_>,
     tf: &TerraformRunner,
     plan: &Path,
@@ -596,7 +602,11 @@ async fn replay(
 
 /// A run that is repeated after the state was secured (a crash between the apply and the
 /// step's checkpoint) must start from that state, or Terraform would create everything again.
-async fn restore_state(inner: &EngineInner, job: &str, dir: &Path) -> Result<(), EngineError> {
+pub(crate) async fn restore_state(
+    inner: &EngineInner,
+    job: &str,
+    dir: &Path,
+) -> Result<(), EngineError> {
     let state = dir.join("terraform.tfstate");
     if !state.exists()
         && let Some(saved) = inner.store.get_secret(job, TERRAFORM_STATE).await?

@@ -11,6 +11,8 @@
 //!   preflight → register → verify, each with a checkpoint for resume.
 //! * [`identity`] — the Azure side: Terraform (our configuration, Prisma's template, or the
 //!   offline twin) in a per-job workspace, or an existing service principal.
+//! * [`tenant_identity`] — bulk with one identity per tenant: a batch's subscriptions in one
+//!   tenant share one app registration, granted each one's roles in one Terraform run.
 //! * [`events`] and [`bus`] — typed events, stored before they are published, replayable.
 //! * [`guidance`] — the fix and the docs link shown beside a failing capability.
 //! * [`cortex`] — a Cortex Cloud onboarding request, validated at the edge in Cortex Cloud's
@@ -34,6 +36,7 @@ pub mod identity;
 mod job;
 mod lookups;
 pub mod request;
+pub mod tenant_identity;
 pub mod watch;
 
 pub use concurrency::Concurrency;
@@ -47,3 +50,4 @@ pub use events::{EngineEvent, Step};
 pub use identity::TerraformMode;
 pub use job::CapabilityState;
 pub use request::{GroupRef, IdentitySource, OnboardingRequest, RawRequest, RequestErrors, Scope};
+pub use tenant_identity::IdentityPer;

@@ -93,6 +93,14 @@ pub enum IdentitySource {
         #[serde(default)]
         audit_log_export: bool,
     },
+    /// Bulk: the one identity of the subscription's tenant, shared by every subscription of
+    /// the tenant onboarded this way (`crate::tenant_identity`): one app registration and
+    /// secret, each subscription granted its roles in one Terraform configuration per tenant.
+    /// Set on a batch's builtin rows by [`crate::tenant_identity::IdentityPer::SharedTenant`].
+    SharedTenant {
+        #[serde(default = "default_rotation_days")]
+        secret_rotation_days: u32,
+    },
     /// An existing service principal; no Terraform. Its secret is stored with the job.
     Existing {
         client_id: ObjectId,

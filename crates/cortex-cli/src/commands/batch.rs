@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use onboarding_engine::batch_file::{
     BatchDefaults, BatchItem, CsvRow, Hints, parse_rows, validate_rows,
 };
-use onboarding_engine::{Concurrency, OnboardingRequest, RawRequest};
+use onboarding_engine::{Concurrency, IdentityPer, OnboardingRequest, RawRequest};
 use prisma_types::SecretString;
 
 use crate::GlobalArgs;
@@ -36,7 +36,12 @@ Example file:
 
 Examples:
   azure-cortex onboard batch subs.csv --tenant 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
-  azure-cortex onboard batch subs.csv --tenant … --name 'azure-{subscription_id}' --output json";
+  azure-cortex onboard batch subs.csv --tenant … --name 'azure-{subscription_id}' --output json
+  azure-cortex onboard batch subs.csv --tenant … --identity-per subscription --audit-log-export
+
+One identity per tenant (--identity-per shared-tenant, the default): the batch's subscriptions
+in a tenant share one app registration and client secret, each granted its own roles, in one
+Terraform configuration per tenant; a later batch in the tenant adds to it.";
 
 #[derive(clap::Args, Debug)]
 pub struct BatchArgs {
@@ -56,8 +61,31 @@ pub struct BatchArgs {
     /// at most 32].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: Option<u16>,
+    /// How the builtin identity is made: one per tenant shared by its subscriptions (one app
+    /// registration and secret, one Terraform run per tenant; later batches add to it), or
+    /// one per subscription. The shared secret opens every subscription of the tenant; rows
+    /// with --audit-log-export, --directory-readers or --require-approval need
+    /// `subscription`.
+    #[arg(long, value_enum, value_name = "PER", default_value = "shared-tenant")]
+    pub identity_per: IdentityPerArg,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--identity-per` ([`IdentityPer`]).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityPerArg {
+    SharedTenant,
+    Subscription,
+}
+
+impl From<IdentityPerArg> for IdentityPer {
+    fn from(a: IdentityPerArg) -> Self {
+        match a {
+            IdentityPerArg::SharedTenant => IdentityPer::SharedTenant,
+            IdentityPerArg::Subscription => IdentityPer::Subscription,
+        }
+    }
 }
 
 const HINTS: Hints = Hints {
@@ -94,6 +122,7 @@ fn batch_requests(
             ..args.common.raw()
         },
         hints: Some(HINTS),
+        identity_per: args.identity_per.into(),
     };
     let mut requests = Vec::new();
     for checked in validate_rows(rows, &defaults) {
@@ -210,6 +239,7 @@ mod tests {
             name: None,
             label: None,
             concurrency: None,
+            identity_per: IdentityPerArg::SharedTenant,
             common: CommonArgs {
                 identity: Some("existing".into()),
                 ..CommonArgs::default()

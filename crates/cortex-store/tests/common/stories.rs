@@ -56,7 +56,7 @@ pub async fn migrations_idempotent(h: &Harness) {
             Some("1".to_owned()),
             Some("2".to_owned()),
             Some("3".to_owned()),
-            Some("4".to_owned())
+            Some("5".to_owned())
         ]
     );
     again.close().await;
@@ -1396,4 +1396,39 @@ pub async fn notifications_once_and_dead_letters(h: &Harness) {
         Some("HTTP 500 from the sink")
     );
     assert_eq!(dead[0].kind, "capability_degraded");
+}
+
+/// A named lease has one holder at a time; the holder renews it; a released or expired lease
+/// goes to the next taker; a holder that lost it cannot release the new holder's.
+pub async fn named_leases_have_one_holder(h: &Harness) {
+    use std::time::Duration;
+    let store = &h.store;
+    let other = h.open_another(h.keyring.clone()).await;
+    let name = "tenant-identity/azure/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let long = Duration::from_secs(60);
+    assert!(store.try_named_lease(name, "worker-a", long).await.unwrap());
+    assert!(!other.try_named_lease(name, "worker-b", long).await.unwrap());
+    // Renewal by the holder; another name is free.
+    assert!(store.try_named_lease(name, "worker-a", long).await.unwrap());
+    assert!(
+        other
+            .try_named_lease("tenant-identity/azure/other", "worker-b", long)
+            .await
+            .unwrap()
+    );
+    assert!(!other.release_named_lease(name, "worker-b").await.unwrap());
+    assert!(store.release_named_lease(name, "worker-a").await.unwrap());
+    assert!(
+        other
+            .try_named_lease(name, "worker-b", Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    assert!(!store.try_named_lease(name, "worker-a", long).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Expired: taken over; the old holder's release does nothing to the new one.
+    assert!(store.try_named_lease(name, "worker-a", long).await.unwrap());
+    assert!(!other.release_named_lease(name, "worker-b").await.unwrap());
+    assert!(!other.try_named_lease(name, "worker-b", long).await.unwrap());
+    other.close().await;
 }

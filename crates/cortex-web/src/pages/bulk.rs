@@ -13,11 +13,11 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use onboarding_engine::RawRequest;
 use onboarding_engine::batch_file::{
     BatchDefaults, Hints, parse_rows, split_checked, validate_rows,
 };
 use onboarding_engine::request::FieldError;
+use onboarding_engine::{IdentityPer, RawRequest};
 use prisma_types::SecretString;
 use serde_json::Value;
 
@@ -74,6 +74,8 @@ pub struct BulkPage {
     pub connections: Vec<ConnectionOption>,
     pub csv: String,
     pub label: String,
+    /// `shared-tenant` (the default) or `subscription`: how builtin rows get their identity.
+    pub identity_per: &'static str,
     /// Problems of the whole file or form (header, a missing secret).
     pub problems: Vec<Problem>,
     /// The rows, once checked.
@@ -111,6 +113,7 @@ pub async fn bulk_page(State(state): State<AppState>, PageUser(p): PageUser) -> 
             features: features(&[]),
             csv: String::new(),
             label: String::new(),
+            identity_per: IdentityPer::default().as_str(),
             problems: Vec::new(),
             rows: Vec::new(),
             valid: 0,
@@ -170,6 +173,8 @@ pub async fn bulk_submit(
             problem,
         }) => (*who, Some((status, problem))),
     };
+    // An unknown value falls back to the default; the radio buttons offer only the two.
+    let identity_per = IdentityPer::parse(&form.get("identity_per")).unwrap_or_default();
     let connections = connection_options(&state, &values.connection).await;
     let mut page = BulkPage {
         nav: Nav::of(&who),
@@ -178,6 +183,7 @@ pub async fn bulk_submit(
         features: features(&chosen),
         csv: csv.clone(),
         label: label.clone(),
+        identity_per: identity_per.as_str(),
         problems: Vec::new(),
         rows: Vec::new(),
         valid: 0,
@@ -237,6 +243,7 @@ pub async fn bulk_submit(
     let defaults = BatchDefaults {
         request: base,
         hints: Some(HINTS),
+        identity_per,
     };
     let checked = validate_rows(&rows, &defaults);
     for c in &checked {

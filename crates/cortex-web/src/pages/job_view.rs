@@ -151,6 +151,13 @@ pub fn facts_of(r: &OnboardingRequest) -> Vec<Fact> {
                 }
                 text
             }
+            IdentitySource::SharedTenant {
+                secret_rotation_days,
+            } => format!(
+                "the tenant's one identity, shared by the subscriptions onboarded in bulk (one \
+                 app registration, each subscription granted its own roles); the client secret \
+                 rotates every {secret_rotation_days} days"
+            ),
             IdentitySource::PrismaTemplate => {
                 "created with Prisma Cloud's Terraform template".into()
             }
@@ -293,6 +300,9 @@ pub fn plan_context(r: &OnboardingRequest) -> PlanContext {
             IdentitySource::Builtin {
                 secret_rotation_days,
                 ..
+            }
+            | IdentitySource::SharedTenant {
+                secret_rotation_days,
             } => Some(*secret_rotation_days),
             _ => None,
         },

@@ -383,6 +383,8 @@ pub(super) fn prefill(
                 });
             }
         }
+        // Retried alone, a subscription of a bulk batch gets an identity of its own.
+        IdentitySource::SharedTenant { .. } => v.identity = "builtin".into(),
         IdentitySource::PrismaTemplate => v.identity = "prisma-template".into(),
         IdentitySource::Existing {
             client_id,

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use cortex_store::{BatchId, JobId, JobState};
 use onboarding_engine::batch_file::{REPORT_COLUMNS, report_records};
 use onboarding_engine::request::FieldError;
-use onboarding_engine::{OnboardingRequest, RawRequest};
+use onboarding_engine::{IdentityPer, OnboardingRequest, RawRequest};
 use prisma_types::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
@@ -323,12 +323,15 @@ pub async fn submit_batch(
             "the body must be a JSON object {label, rows}",
         ));
     };
-    if let Some(extra) = map.keys().find(|k| !matches!(k.as_str(), "label" | "rows")) {
+    if let Some(extra) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "label" | "rows" | "identity_per"))
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
             format!(
-                "unknown field `{}`, expected `label` or `rows`",
+                "unknown field `{}`, expected `label`, `rows` or `identity_per`",
                 extra.chars().take(40).collect::<String>()
             ),
         )
@@ -343,6 +346,18 @@ pub async fn submit_batch(
                 ApiError::bad_parameter("label", "must be a string of 1-200 characters")
                     .with_code("invalid_body"),
             );
+        }
+    };
+    let identity_per = match map.remove("identity_per") {
+        None | Some(Value::Null) => IdentityPer::default(),
+        Some(Value::String(s)) => IdentityPer::parse(&s)
+            .map_err(|m| ApiError::bad_parameter("identity_per", m).with_code("invalid_body"))?,
+        Some(_) => {
+            return Err(ApiError::bad_parameter(
+                "identity_per",
+                "must be \"shared-tenant\" or \"subscription\"",
+            )
+            .with_code("invalid_body"));
         }
     };
     let rows = match map.remove("rows") {
@@ -365,7 +380,13 @@ pub async fn submit_batch(
     let mut errors = Vec::new();
     for (i, row) in rows.into_iter().enumerate() {
         match parse_row(row, &format!("rows[{i}].")) {
-            Ok(item) => items.push(item),
+            Ok((mut request, secret)) => match identity_per.apply(&mut request) {
+                Ok(()) => items.push((request, secret)),
+                Err(f) => errors.push(FieldError {
+                    field: format!("rows[{i}].{}", f.field),
+                    message: f.message,
+                }),
+            },
             Err(e) => errors.extend(e),
         }
     }

@@ -17,6 +17,7 @@ mod pages;
 mod permits;
 mod replicas;
 mod security;
+mod shared_identity;
 mod sso;
 mod sso_harness;
 mod tokens;

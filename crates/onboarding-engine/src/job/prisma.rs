@@ -267,6 +267,7 @@ impl PrismaRun<'_> {
                     secret_expiry: None,
                 }))
             }
+            IdentitySource::SharedTenant { .. } => crate::tenant_identity::run(self).await,
             _ => identity::run_terraform(self).await,
         }
     }

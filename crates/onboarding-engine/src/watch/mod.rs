@@ -34,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 use crate::connections::ConnectionName;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::job::{CapabilityState, capability_states, requested_capabilities};
+use crate::job::CapabilityState;
+use crate::job::prisma::{capability_states, requested_capabilities};
 use crate::request::OnboardingRequest;
 
 /// Days before a client secret's end date at which a notice goes out (the tightest reached).

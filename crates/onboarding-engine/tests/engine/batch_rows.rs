@@ -15,7 +15,7 @@ async fn a_batch_from_a_file_keeps_its_skipped_rows_with_their_numbers() {
     let rows = parse_rows(csv.as_bytes(), false, "").unwrap();
     let defaults = BatchDefaults {
         request: existing(&a, "unused", 300),
-        hints: None,
+        ..BatchDefaults::default()
     };
     let (items, skipped) = split_checked(validate_rows(&rows, &defaults), &Some(secret(300)));
     assert_eq!(items.iter().map(|i| i.row).collect::<Vec<_>>(), [2, 6]);

@@ -10,4 +10,5 @@ mod flows;
 mod lifecycle;
 mod preflight;
 mod secret_expiry;
+mod shared_identity;
 mod watch;
