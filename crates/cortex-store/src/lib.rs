@@ -47,6 +47,7 @@ mod error;
 pub mod testing;
 
 pub mod keyring;
+pub mod notify;
 pub mod postgres;
 pub mod sqlite;
 mod types;
@@ -58,6 +59,7 @@ use serde_json::Value;
 
 pub use error::StoreError;
 pub use keyring::Keyring;
+pub use notify::{JobChanges, JobWatch};
 pub use types::{
     AuditEntry, AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState,
     NewBatch, NewJob, RowProblem, STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
@@ -300,6 +302,16 @@ impl Store {
     /// absent), in one query.
     pub async fn batch_last_seqs(&self, batch: BatchId) -> Result<Vec<(JobId, i64)>, StoreError> {
         shared!(self.batch_last_seqs(batch))
+    }
+
+    /// A watch of `job`'s changes (events appended, state changed) by any process on this
+    /// database: PostgreSQL's `LISTEN/NOTIFY` (see [`notify`]). On SQLite the watch never fires
+    /// and [`JobWatch::pushed`] says so: poll the store there.
+    pub async fn watch_job(&self, job: JobId) -> JobWatch {
+        match self {
+            Store::Sqlite(_) => JobWatch::silent(),
+            Store::Postgres(s) => s.watch_job(job).await,
+        }
     }
 
     /// Stores (or replaces) the secret, encrypted under the keyring's current key and bound to

@@ -66,6 +66,7 @@ stories!(
     audit_list_ordering,
     master_key_mismatch_is_refused,
     batch_keeps_its_source_rows,
+    job_changes_reach_other_replicas,
 );
 
 mod misc {

@@ -14,6 +14,7 @@ mod job_page;
 mod openapi;
 mod pages;
 mod permits;
+mod replica_streams;
 mod replicas;
 mod security;
 mod sso;
