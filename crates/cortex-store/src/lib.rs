@@ -243,6 +243,14 @@ impl Store {
         shared!(self.list_jobs(batch, limit))
     }
 
+    /// How many jobs are in each state (states without jobs are absent), in one aggregate
+    /// query.
+    pub async fn count_jobs_by_state(
+        &self,
+    ) -> Result<std::collections::BTreeMap<JobState, u64>, StoreError> {
+        shared!(self.count_jobs_by_state())
+    }
+
     /// The batch with its job counts, or `None` for an unknown batch.
     pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, StoreError> {
         shared!(self.batch_summary(batch))

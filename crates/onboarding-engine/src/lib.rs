@@ -27,6 +27,7 @@ pub mod guidance;
 pub mod identity;
 mod job;
 mod lookups;
+pub mod origin;
 pub mod request;
 
 pub use concurrency::Concurrency;
@@ -36,4 +37,5 @@ pub use error::EngineError;
 pub use events::{EngineEvent, Step};
 pub use identity::TerraformMode;
 pub use job::CapabilityState;
+pub use origin::RequestId;
 pub use request::{GroupRef, IdentitySource, OnboardingRequest, RawRequest, RequestErrors, Scope};
