@@ -160,6 +160,7 @@ async fn serve(
         } else {
             None
         };
+        cortex_web::metrics::set_build_info(env!("CARGO_PKG_VERSION"), env!("AZURE_CORTEX_COMMIT"));
         let (app, admin) = AppState::open(engine.clone(), config)
             .await
             .map_err(start_error)?;

@@ -213,6 +213,21 @@ where
         rows.iter().map(Self::job_from_row).collect()
     }
 
+    async fn count_jobs_by_state(
+        pools: Pools<'_, Self>,
+    ) -> Result<std::collections::BTreeMap<JobState, u64>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            .fetch_all(pools.reader)
+            .await?;
+        let mut counts = std::collections::BTreeMap::new();
+        for row in &rows {
+            let state = parse_state(&row.try_get::<String, _>("state")?)?;
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+            counts.insert(state, n);
+        }
+        Ok(counts)
+    }
+
     async fn batch_summary(
         pools: Pools<'_, Self>,
         batch: BatchId,

@@ -48,6 +48,7 @@ mod error;
 pub mod testing;
 
 pub mod keyring;
+pub mod notify;
 pub mod postgres;
 pub mod sqlite;
 mod types;
@@ -59,6 +60,7 @@ use serde_json::Value;
 
 pub use error::StoreError;
 pub use keyring::Keyring;
+pub use notify::{JobChanges, JobWatch};
 pub use types::{
     AuditEntry, AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState,
     NewBatch, NewJob, RowProblem, STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
@@ -262,6 +264,14 @@ impl Store {
         shared!(self.list_jobs(batch, limit))
     }
 
+    /// How many jobs are in each state (states without jobs are absent), in one aggregate
+    /// query.
+    pub async fn count_jobs_by_state(
+        &self,
+    ) -> Result<std::collections::BTreeMap<JobState, u64>, StoreError> {
+        shared!(self.count_jobs_by_state())
+    }
+
     /// The batch with its job counts, or `None` for an unknown batch.
     pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, StoreError> {
         shared!(self.batch_summary(batch))
@@ -321,6 +331,16 @@ impl Store {
     /// absent), in one query.
     pub async fn batch_last_seqs(&self, batch: BatchId) -> Result<Vec<(JobId, i64)>, StoreError> {
         shared!(self.batch_last_seqs(batch))
+    }
+
+    /// A watch of `job`'s changes (events appended, state changed) by any process on this
+    /// database: PostgreSQL's `LISTEN/NOTIFY` (see [`notify`]). On SQLite the watch never fires
+    /// and [`JobWatch::pushed`] says so: poll the store there.
+    pub async fn watch_job(&self, job: JobId) -> JobWatch {
+        match self {
+            Store::Sqlite(_) => JobWatch::silent(),
+            Store::Postgres(s) => s.watch_job(job).await,
+        }
     }
 
     /// Stores (or replaces) the secret, encrypted under the keyring's current key and bound to

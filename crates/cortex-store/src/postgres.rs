@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, insert_job_error};
 use crate::keyring::Keyring;
+use crate::notify::{CHANNEL, Feed, JobWatch, state_payload};
 use crate::{
     AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, MAX_LEASE, NewBatch, NewJob,
     StoreError, StoredEvent, migration,
@@ -69,6 +70,8 @@ fn migrator() -> sqlx::migrate::Migrator {
 pub struct PgStore {
     pool: PgPool,
     keyring: Arc<Keyring>,
+    /// This process's listener for job change notices (`notify.rs`), started on first watch.
+    feed: Arc<Feed>,
 }
 
 impl fmt::Debug for PgStore {
@@ -151,6 +154,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             keyring: Arc::new(keyring),
+            feed: Arc::default(),
         })
     }
 
@@ -267,6 +271,9 @@ impl PgStore {
         .bind(state.as_str())
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.notify_state(job).await;
+        }
         Postgres::lease_outcome(self.pools(), job, done.rows_affected()).await
     }
 
@@ -290,6 +297,9 @@ impl PgStore {
         .bind(error.map(Json))
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.notify_state(job).await;
+        }
         Postgres::lease_outcome(self.pools(), job, done.rows_affected()).await
     }
 
@@ -338,6 +348,9 @@ impl PgStore {
         .bind(job.0)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.notify_state(job).await;
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -361,6 +374,9 @@ impl PgStore {
         .bind(job.0)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.notify_state(job).await;
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -409,17 +425,22 @@ impl PgStore {
         event: &Value,
     ) -> Result<StoredEvent, StoreError> {
         // The UPDATE locks the job row until the statement commits: concurrent appends to the
-        // same job queue on it and each sees the previous one's seq.
+        // same job queue on it and each sees the previous one's seq. The notice (`<job>:<seq>`,
+        // for other replicas' streams) is delivered when the statement commits.
         let row = sqlx::query(
             "WITH bumped AS ( \
                  UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
-                 RETURNING id, last_event_seq) \
-             INSERT INTO job_events (job_id, seq, at, event) \
-             SELECT id, last_event_seq, now(), $2 FROM bumped \
-             RETURNING seq, at",
+                 RETURNING id, last_event_seq), \
+             inserted AS ( \
+                 INSERT INTO job_events (job_id, seq, at, event) \
+                 SELECT id, last_event_seq, now(), $2 FROM bumped \
+                 RETURNING seq, at) \
+             SELECT seq, at, pg_notify($3, $4 || ':' || seq)::text AS notified FROM inserted",
         )
         .bind(job.0)
         .bind(Json(event))
+        .bind(CHANNEL)
+        .bind(job.to_string())
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::not_found(format!("job {job}")))?;
@@ -466,6 +487,25 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Tells other replicas that `job`'s state changed (after the change committed). A notice
+    /// that cannot be sent is logged, not an error: the change itself is stored, and readers
+    /// still look at the store now and then.
+    async fn notify_state(&self, job: JobId) {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)::text")
+            .bind(CHANNEL)
+            .bind(state_payload(job))
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(%job, error = %e, "job change notice not sent");
+        }
+    }
+
+    /// A watch of `job`'s changes made by any process on this database (`notify.rs`).
+    pub(crate) async fn watch_job(&self, job: JobId) -> JobWatch {
+        self.feed.watch(&self.pool, job).await
     }
 
     pub(crate) async fn close(&self) {

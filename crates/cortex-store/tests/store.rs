@@ -70,6 +70,7 @@ stories!(
     health_history_and_latest,
     notifications_once_and_dead_letters,
     named_leases_have_one_holder,
+    job_changes_reach_other_replicas,
 );
 
 mod misc {

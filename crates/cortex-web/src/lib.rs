@@ -19,9 +19,11 @@
 //! * [`sse`] — job and batch event streams (resume with `Last-Event-ID`).
 //! * [`error`] — `{code, message, field?, errors?}` with stable codes; [`extract`] parses
 //!   input at the edge; [`views`] are the bodies; [`metrics`]; [`tls`].
+//! * [`access_log`] — request ids (`x-request-id`) and one access-log line per request.
 //! * [`conn`] — the accept loop: connection cap, header read and idle timeouts (plain and
 //!   TLS alike).
 
+pub mod access_log;
 pub mod auth;
 pub mod config;
 pub mod conn;
@@ -38,7 +40,7 @@ pub mod views;
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -66,11 +68,12 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(edge))
         .with_state(state);
-    if tls {
+    let app = if tls {
         app.layer(middleware::map_response(strict_transport_security))
     } else {
         app
-    }
+    };
+    app.layer(middleware::from_fn(access_log::layer))
 }
 
 /// Under TLS only (a plain-HTTP server must not pin browsers to HTTPS it does not serve):
@@ -119,6 +122,10 @@ pub async fn serve(
         }
     };
     tokio::spawn(signal);
+    tokio::spawn(tls::reload_on_hangup(
+        app.cert_reloader().cloned(),
+        token.clone(),
+    ));
     let result = conn::run(
         listener,
         router(app.clone()),
@@ -145,16 +152,17 @@ async fn route_not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -
 
 /// Counts requests by matched route (`/api/v1/jobs/{id}`, not the id).
 async fn record_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let response = next.run(req).await;
-    state
-        .metrics()
-        .record_http(&method, &route, response.status().as_u16());
+    let route = access_log::RouteTemplate::of(&req);
+    let mut response = next.run(req).await;
+    state.metrics().record_http(
+        &method,
+        &route.0,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response.extensions_mut().insert(route);
     response
 }
 
@@ -174,7 +182,13 @@ async fn edge(req: Request, next: Next) -> Response {
             .into_iter()
             .filter_map(|h| response.headers().get(&h).cloned().map(|v| (h, v)))
             .collect();
+        let route = response
+            .extensions_mut()
+            .remove::<access_log::RouteTemplate>();
         response = ApiError::for_status(status).into_response();
+        if let Some(route) = route {
+            response.extensions_mut().insert(route);
+        }
         for (h, v) in keep {
             response.headers_mut().insert(h, v);
         }

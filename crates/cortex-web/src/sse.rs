@@ -38,8 +38,11 @@ use crate::views::BatchView;
 
 /// How often a quiet stream looks at the store: whether its job ended without a final event (a
 /// queued job cancelled before any worker ran it), and for the events of a job that a worker in
-/// another process runs (the live bus is per process).
+/// another process runs (the live bus is per process). Where the store pushes change notices
+/// (PostgreSQL), those say when to look, and the look every [`PUSHED_IDLE_CHECK`] only backs
+/// them up.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
+const PUSHED_IDLE_CHECK: Duration = Duration::from_secs(30);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How a followed job's stream stopped.
@@ -84,6 +87,10 @@ async fn drain(
 }
 
 /// Sends every event of `job` after `after`, in order, then live ones, until the job ends.
+///
+/// Live events come from this process's bus; those of a job that another process runs come
+/// from the store, read when a change notice says there is something to read (PostgreSQL:
+/// `cortex_store::notify`), or every [`IDLE_CHECK`] where there are no notices (SQLite).
 async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<StoredEvent>) -> Follow {
     let store = state.engine().store();
     let mut last = after;
@@ -97,16 +104,24 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
         Ok(Some(_)) => {}
         _ => return Follow::Stopped,
     }
+    // Watched before the bus replays the store: whatever another process commits after this
+    // is announced, whatever it committed before is in the replay.
+    let mut watch = store.watch_job(job).await;
     let mut sub = state.engine().subscribe(job, after);
     let shutdown = state.shutdown_token().clone();
     loop {
+        let idle = if watch.pushed() {
+            PUSHED_IDLE_CHECK
+        } else {
+            IDLE_CHECK
+        };
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Follow::Stopped,
             _ = out.closed() => return Follow::Stopped,
             event = sub.recv() => {
                 let Some(event) = event else { return Follow::Stopped };
-                // Already sent by a poll of the store (a job run by another process).
+                // Already sent from the store (a job run by another process).
                 if event.seq <= last {
                     continue;
                 }
@@ -119,28 +134,52 @@ async fn follow(state: AppState, job: JobId, after: i64, out: mpsc::Sender<Store
                     return Follow::Ended(s);
                 }
             }
-            _ = tokio::time::sleep(IDLE_CHECK) => {
-                match store.get_job(job).await {
-                    Ok(Some(j)) if j.state.is_terminal() => {
-                        drop(sub);
-                        return match drain(&state, job, &mut last, &out).await {
-                            Ok(()) => Follow::Ended(j.state),
-                            Err(()) => Follow::Stopped,
-                        };
-                    }
-                    // Run by a worker in another process: its events reach this process only
-                    // through the store.
-                    Ok(Some(j))
-                        if j.state != JobState::Queued
-                            && drain(&state, job, &mut last, &out).await.is_err() =>
-                    {
-                        return Follow::Stopped;
-                    }
-                    _ => {}
+            changes = watch.changed() => {
+                let events = changes.missed || changes.event_seq.is_some_and(|seq| seq > last);
+                if let Some(done) =
+                    look(&state, job, &mut last, &out, changes.state || changes.missed, events).await
+                {
+                    return done;
+                }
+            }
+            _ = tokio::time::sleep(idle) => {
+                if let Some(done) = look(&state, job, &mut last, &out, true, true).await {
+                    return done;
                 }
             }
         }
     }
+}
+
+/// Looks at the store for a followed job: whether it ended (`check_state`: then the rest of
+/// its events are sent and the follow ends), and its events after `*last` (`events`; a queued
+/// job has none). `None` while the follow goes on.
+async fn look(
+    state: &AppState,
+    job: JobId,
+    last: &mut i64,
+    out: &mpsc::Sender<StoredEvent>,
+    check_state: bool,
+    events: bool,
+) -> Option<Follow> {
+    let mut queued = false;
+    if check_state {
+        match state.engine().store().get_job(job).await {
+            Ok(Some(j)) if j.state.is_terminal() => {
+                return Some(match drain(state, job, last, out).await {
+                    Ok(()) => Follow::Ended(j.state),
+                    Err(()) => Follow::Stopped,
+                });
+            }
+            Ok(Some(j)) => queued = j.state == JobState::Queued,
+            _ => {}
+        }
+    }
+    // Run by a worker in another process: its events reach this process only through the store.
+    if events && !queued && drain(state, job, last, out).await.is_err() {
+        return Some(Follow::Stopped);
+    }
+    None
 }
 
 /// One SSE frame: `id`, `event` and one `data` line (JSON has no raw newlines), then the blank

@@ -24,9 +24,10 @@ struct Inner {
     config: WebConfig,
     shutdown: CancellationToken,
     throttle: LoginThrottle,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     batch_hubs: crate::sse::BatchHubs,
     tls: Option<TlsAcceptor>,
+    cert_reloader: Option<Arc<crate::tls::CertReloader>>,
     oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
 }
 
@@ -42,14 +43,24 @@ impl AppState {
     /// The application over `engine` with the users in `auth`. Loads the TLS certificate and
     /// key when configured.
     pub fn new(engine: Engine, auth: AuthStore, config: WebConfig) -> Result<Self, StartError> {
-        let tls = match &config.tls {
-            Some(files) => Some(crate::tls::acceptor(files).map_err(StartError::Tls)?),
-            None => None,
+        let (tls, cert_reloader) = match &config.tls {
+            Some(files) => {
+                let (acceptor, reloader) = crate::tls::acceptor(files).map_err(StartError::Tls)?;
+                (Some(acceptor), Some(reloader))
+            }
+            None => (None, None),
         };
         let oidc = config
             .oidc
             .clone()
             .map(|c| Arc::new(crate::auth::oidc::OidcClient::new(c)));
+        let metrics = Arc::new(Metrics::default());
+        let observer = Arc::downgrade(&metrics);
+        engine.observe_events(Arc::new(move |event| {
+            if let Some(metrics) = observer.upgrade() {
+                metrics.observe_event(event);
+            }
+        }));
         Ok(Self {
             inner: Arc::new(Inner {
                 throttle: LoginThrottle::new(config.login_max_failures, config.login_window),
@@ -57,9 +68,10 @@ impl AppState {
                 auth,
                 config,
                 shutdown: CancellationToken::new(),
-                metrics: Metrics::default(),
+                metrics,
                 batch_hubs: crate::sse::BatchHubs::default(),
                 tls,
+                cert_reloader,
                 oidc,
             }),
         })
@@ -121,6 +133,11 @@ impl AppState {
 
     pub(crate) fn tls(&self) -> Option<&TlsAcceptor> {
         self.inner.tls.as_ref()
+    }
+
+    /// The certificate reloader under TLS (`serve` reloads on SIGHUP; tests may call it).
+    pub fn cert_reloader(&self) -> Option<&Arc<crate::tls::CertReloader>> {
+        self.inner.cert_reloader.as_ref()
     }
 
     pub fn is_tls(&self) -> bool {

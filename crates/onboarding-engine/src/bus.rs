@@ -17,6 +17,7 @@ use cortex_store::{JobId, Store, StoredEvent};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::events::EngineEvent;
+use crate::origin::RequestId;
 
 tokio::task_local! {
     static CURRENT_JOB: JobEvents;
@@ -44,10 +45,14 @@ pub fn emit(event: EngineEvent) {
     let _ = CURRENT_JOB.try_with(|job| job.emit(event));
 }
 
+/// Sees every event of the jobs this process runs, once stored (metrics).
+pub type EventObserver = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 /// Publishes stored events to live subscribers.
 #[derive(Clone, Default)]
 pub struct EventBus {
     channels: Arc<Mutex<HashMap<JobId, Channel>>>,
+    observers: Arc<Mutex<Vec<EventObserver>>>,
 }
 
 /// A job's live channel and how many writers feed it.
@@ -82,6 +87,14 @@ impl EventBus {
         }
     }
 
+    /// Adds an observer of every event this process's job writers store from now on.
+    pub fn observe(&self, observer: EventObserver) {
+        self.observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
+    }
+
     /// Jobs with a live channel right now.
     pub fn open_channels(&self) -> usize {
         self.channels
@@ -93,20 +106,42 @@ impl EventBus {
     /// Starts the writer for `job`; returns the sender and a handle that resolves once every
     /// event sent before the sender was dropped is stored and published.
     pub fn start_job(&self, store: Store, job: JobId) -> (JobEvents, tokio::task::JoinHandle<()>) {
+        self.start_job_from(store, job, None)
+    }
+
+    /// [`EventBus::start_job`] for a job submitted by request `origin`: each stored event
+    /// carries `"origin_request_id"` (`crate::origin`).
+    pub fn start_job_from(
+        &self,
+        store: Store,
+        job: JobId,
+        origin: Option<RequestId>,
+    ) -> (JobEvents, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<EngineEvent>();
         let publisher = self.channel(job, true);
         let bus = self.clone();
         let writer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                let value = match serde_json::to_value(&event) {
+                let mut value = match serde_json::to_value(&event) {
                     Ok(v) => v,
                     Err(e) => {
                         tracing::warn!(error = %e, "event not serializable");
                         continue;
                     }
                 };
+                if let (Some(origin), Some(object)) = (&origin, value.as_object_mut()) {
+                    object.insert("origin_request_id".to_owned(), origin.as_str().into());
+                }
                 match store.append_event(job, &value).await {
                     Ok(stored) => {
+                        let observers = bus
+                            .observers
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        for observe in &observers {
+                            observe(&stored.event);
+                        }
                         let _ = publisher.send(stored);
                     }
                     Err(e) => tracing::warn!(%job, error = %e, "event could not be stored"),

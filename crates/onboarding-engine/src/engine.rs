@@ -529,12 +529,14 @@ impl Engine {
         batch: Option<BatchId>,
         actor: &str,
     ) -> Result<NewJob, EngineError> {
+        let mut stored =
+            serde_json::to_value(request).map_err(|e| EngineError::Workspace(e.to_string()))?;
+        crate::origin::RequestId::stamp(&mut stored);
         Ok(NewJob {
             id: JobId(uuid::Uuid::now_v7()),
             batch_id: batch,
             kind: format!("onboard_{}", request.scope.label()),
-            request: serde_json::to_value(request)
-                .map_err(|e| EngineError::Workspace(e.to_string()))?,
+            request: stored,
             created_by: actor.to_owned(),
         })
     }
@@ -819,6 +821,12 @@ impl Engine {
         self.inner.bus.open_channels()
     }
 
+    /// Calls `observer` with every event of the jobs this process runs, once stored (for
+    /// per-process metrics: the platform calls this process made).
+    pub fn observe_events(&self, observer: crate::bus::EventObserver) {
+        self.inner.bus.observe(observer);
+    }
+
     /// Events of `job` after `after_seq`, then live ones (see [`crate::bus`]).
     pub fn subscribe(&self, job: JobId, after_seq: i64) -> mpsc::Receiver<StoredEvent> {
         self.inner
@@ -914,7 +922,10 @@ impl Engine {
     pub async fn run_job(&self, job: JobRecord, stop: CancellationToken) {
         let inner = &self.inner;
         let job_id = job.id;
-        let (events, writer) = inner.bus.start_job(inner.store.clone(), job_id);
+        let origin = crate::origin::RequestId::of_stored_request(&job.request);
+        let (events, writer) = inner
+            .bus
+            .start_job_from(inner.store.clone(), job_id, origin);
         let cancel = stop.child_token();
         let renewer = tokio::spawn(renew_lease(
             inner.store.clone(),

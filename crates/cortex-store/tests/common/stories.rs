@@ -1432,3 +1432,62 @@ pub async fn named_leases_have_one_holder(h: &Harness) {
     assert!(!other.try_named_lease(name, "worker-b", long).await.unwrap());
     other.close().await;
 }
+
+/// A watch on one replica hears of events and state changes made by another replica of the
+/// same database (PostgreSQL `LISTEN/NOTIFY`), coalesced and only for its own job; on SQLite a
+/// watch is never pushed (readers poll there).
+pub async fn job_changes_reach_other_replicas(h: &Harness) {
+    let watched = new_job("onboard");
+    let other_job = new_job("onboard");
+    h.store.insert_job(&watched).await.unwrap();
+    h.store.insert_job(&other_job).await.unwrap();
+    let mut watch = h.store.watch_job(watched.id).await;
+    if h.backend == Backend::Sqlite {
+        assert!(!watch.pushed(), "SQLite has no change notices");
+        return;
+    }
+    assert!(watch.pushed());
+    let replica_b = h.open_another(h.keyring.clone()).await;
+    // Liveness bound only (a notice takes milliseconds; bench/ measures it).
+    let next = async |watch: &mut cortex_store::JobWatch| {
+        tokio::time::timeout(Duration::from_secs(20), watch.changed())
+            .await
+            .expect("a change notice from the other replica")
+    };
+    replica_b
+        .append_event(other_job.id, &json!({"type": "progress"}))
+        .await
+        .unwrap();
+    for n in 1..=3 {
+        replica_b
+            .append_event(watched.id, &json!({"type": "progress", "n": n}))
+            .await
+            .unwrap();
+    }
+    // Notices of one job arrive in commit order: once the last is seen, all were.
+    let mut seen = 0;
+    while seen < 3 {
+        let changes = next(&mut watch).await;
+        assert!(!changes.state && !changes.missed, "{changes:?}");
+        seen = changes.event_seq.expect("an event seq");
+    }
+    assert_eq!(seen, 3);
+    // A state change: claimed, then finished by replica B.
+    let claimed = replica_b
+        .claim_job("worker-b", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    replica_b
+        .finish_job(claimed.id, "worker-b", JobState::Succeeded, None, None)
+        .await
+        .unwrap();
+    if claimed.id == watched.id {
+        assert!(next(&mut watch).await.state);
+    } else {
+        // The other job went first: cancelling ours is a state change too.
+        assert!(replica_b.request_cancel(watched.id).await.unwrap());
+        assert!(next(&mut watch).await.state);
+    }
+    replica_b.close().await;
+}

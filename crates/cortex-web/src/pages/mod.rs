@@ -281,7 +281,15 @@ pub async fn error_pages(req: axum::extract::Request, next: axum::middleware::Ne
         message: failure.message,
         field: failure.field,
     };
-    no_store((response.status(), page).into_response())
+    let route = response
+        .extensions()
+        .get::<crate::access_log::RouteTemplate>()
+        .cloned();
+    let mut page = no_store((response.status(), page).into_response());
+    if let Some(route) = route {
+        page.extensions_mut().insert(route);
+    }
+    page
 }
 
 /// The answer for a path nothing serves: a page (with the navigation) for a browser, the

@@ -569,10 +569,13 @@ async fn batches_accounts_groups_and_metrics() {
     );
     let text = r.text().await.unwrap();
     assert!(
-        text.contains("cortex_jobs{state=\"succeeded\"} 2"),
+        text.contains("cortex_jobs{scope=\"store\",state=\"succeeded\"} 2"),
         "{text}"
     );
-    assert!(text.contains("cortex_jobs{state=\"queued\"} 0"), "{text}");
+    assert!(
+        text.contains("cortex_jobs{scope=\"store\",state=\"queued\"} 0"),
+        "{text}"
+    );
     assert!(
         text.contains(
             "cortex_prisma_calls_total{endpoint=\"POST /cas/v1/azure_account\",status=\"200\"} 2"
@@ -580,7 +583,7 @@ async fn batches_accounts_groups_and_metrics() {
         "{text}"
     );
     assert!(text.contains("cortex_web_http_requests_total{method=\"GET\",route=\"/api/v1/batches/{id}\",status=\"200\"}"), "{text}");
-    // A second scrape counts only new events: the figures stay.
+    // A second scrape counts nothing twice: the figures stay.
     let again = server
         .request("GET", "/metrics", &viewer, None)
         .await

@@ -50,6 +50,8 @@ pub struct Options {
     pub login_max_failures: u32,
     /// Last changes to the web configuration (connection limits, token lifetimes, …).
     pub configure: fn(&mut WebConfig),
+    /// The job store's URL; `None`: SQLite in the server's directory.
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -59,13 +61,20 @@ impl Default for Options {
             tls: None,
             login_max_failures: 5,
             configure: |_| {},
+            database_url: None,
         }
     }
 }
 
 pub async fn open_store(dir: &std::path::Path) -> Store {
+    open_store_at(dir, None).await
+}
+
+/// The store at `url` (SQLite in `dir` when `None`), with `dir`'s master key.
+async fn open_store_at(dir: &std::path::Path, url: Option<&str>) -> Store {
+    let sqlite = format!("sqlite://{}", dir.join("cortex.db").display());
     Store::open(
-        &format!("sqlite://{}", dir.join("cortex.db").display()),
+        url.unwrap_or(&sqlite),
         Keyring::load_or_create(dir).unwrap(),
     )
     .await
@@ -75,7 +84,16 @@ pub async fn open_store(dir: &std::path::Path) -> Store {
 /// An engine on the store in `dir`, talking to the emulator at `emulator_url`. A second one on
 /// the same directory stands for a worker in another process (its event bus is its own).
 pub async fn engine_on(dir: &std::path::Path, emulator_url: &str) -> Engine {
-    let store = open_store(dir).await;
+    engine_at(dir, emulator_url, None).await
+}
+
+/// [`engine_on`] with the job store at `database_url` (`None`: SQLite in `dir`).
+pub async fn engine_at(
+    dir: &std::path::Path,
+    emulator_url: &str,
+    database_url: Option<&str>,
+) -> Engine {
+    let store = open_store_at(dir, database_url).await;
     let mut config = EngineConfig::new(
         dir.to_path_buf(),
         TerraformMode::Replay {
@@ -115,7 +133,7 @@ impl Server {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let engine = engine_on(dir.path(), &emu.base_url()).await;
+        let engine = engine_at(dir.path(), &emu.base_url(), options.database_url.as_deref()).await;
 
         let mut web = WebConfig::for_data_dir(dir.path());
         web.worker = options.worker;
