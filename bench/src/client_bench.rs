@@ -40,6 +40,9 @@ use prisma_types::{
 };
 
 const SECRET: &str = "bench-secret-key-not-a-real-one";
+
+/// `--in-process-emulator`: our library path's emulator runs on a thread of this process.
+static IN_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const AZURE_SECRET: &str = "bench-azure-client-secret-0001";
 
 const HELP: &str = "\
@@ -57,6 +60,8 @@ Options:
   --peers LIST         peers beside ours: sdk,naive (default), or none
   --peer-rates LIST    rates whose fault scenario also runs the peers (default 10)
   --python PATH        the peers' python (default: installed by bench/peers/setup)
+  --in-process-emulator  our library path's emulator on a thread of this process (the
+                       CLI and the peers still use --emulator)
   --no-cli             skip the CLI batch path
   --no-saturation      skip the saturation scenario (client CPU per request)
   --help               this text
@@ -89,9 +94,66 @@ impl Scenario {
     }
 }
 
+/// An emulator process, or one on a thread of this process (`--in-process-emulator`).
+enum Running {
+    Process(#[allow(dead_code)] Process),
+    Thread(#[allow(dead_code)] tokio_util::sync::DropGuard),
+}
+
 struct Emulator {
-    _process: Process,
+    _running: Running,
     url: String,
+}
+
+/// The emulator on its own thread and runtime in this process, set up as `start_emulator`'s
+/// command line sets it up. For our library path when a release build of the `azure-cortex`
+/// binary is not at hand; the client's CPU is then its own thread's alone.
+fn start_in_process(sc: &Scenario) -> anyhow::Result<Emulator> {
+    let mut config = prisma_emulator::EmulatorConfig::new("bench", SecretString::from(SECRET));
+    config.seed = 42;
+    config.read_delay = Duration::ZERO;
+    config.rate_limits = prisma_emulator::RateLimits::uniform(f64::from(sc.rps), sc.rps);
+    config.faults.latency_ms = sc.latency_ms;
+    if sc.faults {
+        config.faults.p_429 = 0.10;
+        config.faults.p_503 = 0.03;
+        config.faults.p_reset = 0.01;
+        config.faults.p_commit_then_drop = 0.01;
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signal = stop.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("emulator".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+                match prisma_emulator::spawn(addr, config, None, signal.cancelled_owned()).await {
+                    Ok(emu) => {
+                        let _ = tx.send(Ok(emu.addr));
+                        let _ = emu.task.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let addr = rx.recv().context("emulator thread")??;
+    Ok(Emulator {
+        _running: Running::Thread(stop.drop_guard()),
+        url: format!("http://{addr}"),
+    })
 }
 
 fn start_emulator(binary: &str, sc: &Scenario, tls: bool) -> anyhow::Result<Emulator> {
@@ -143,7 +205,7 @@ fn start_emulator(binary: &str, sc: &Scenario, tls: bool) -> anyhow::Result<Emul
         bail!("unexpected emulator output: {first}");
     }
     Ok(Emulator {
-        _process: process,
+        _running: Running::Process(process),
         url,
     })
 }
@@ -173,7 +235,13 @@ fn account(n: u32) -> AzureAccount {
 
 /// CPU time this process's threads have used, in nanoseconds of run time from
 /// `/proc/self/task/*/schedstat` (Linux; exact, unlike the 10 ms ticks of `/proc/self/stat`).
+/// With the emulator in this process, only the calling thread's (the client's runtime).
 fn process_cpu() -> Duration {
+    if IN_PROCESS.load(Ordering::Relaxed) {
+        let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+        let ns = text.split_whitespace().next().and_then(|v| v.parse().ok());
+        return Duration::from_nanos(ns.unwrap_or(0));
+    }
     let mut total = 0u64;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
@@ -520,6 +588,15 @@ async fn main() -> anyhow::Result<()> {
     let latency_ms: u64 = args.parsed("--latency-ms", 100)?;
     let latency_rate: u32 = args.parsed("--latency-rate", 10)?;
     let cli = !args.flag("--no-cli");
+    let in_process = args.flag("--in-process-emulator");
+    IN_PROCESS.store(in_process, Ordering::Relaxed);
+    let lib_emulator = |sc: &Scenario| {
+        if in_process {
+            start_in_process(sc)
+        } else {
+            start_emulator(&binary, sc, false)
+        }
+    };
     let python = if peers.is_empty() {
         String::new()
     } else {
@@ -554,8 +631,9 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     for (sc, with_peers) in scenarios {
-        let emu = start_emulator(&binary, &sc, false)?;
-        let ours = report(&sc, &emu, "azure-cortex", "lib", run_lib(&sc, &emu).await?).await?;
+        let emu = lib_emulator(&sc)?;
+        let mut ours = report(&sc, &emu, "azure-cortex", "lib", run_lib(&sc, &emu).await?).await?;
+        ours["emulator"] = if in_process { "thread" } else { "process" }.into();
         println!("{ours}");
         drop(emu);
         if cli && sc.faults {
@@ -593,7 +671,7 @@ async fn main() -> anyhow::Result<()> {
             latency_ms: 0,
             accounts: fixed_accounts.unwrap_or(2_000),
         };
-        let emu = start_emulator(&binary, &sc, false)?;
+        let emu = lib_emulator(&sc)?;
         let line = report(&sc, &emu, "azure-cortex", "lib", run_lib(&sc, &emu).await?).await?;
         println!("{line}");
     }
