@@ -78,6 +78,7 @@ async fn a_management_group_template_run_in_the_twin_connects_the_instance() {
         SecretString::from(KEY),
         KeyType::Standard,
     );
+    config.issuer = "http://127.0.0.1".into(); // plain http: links follow the listener
     config.cortex.capability_delay = Duration::from_millis(1500);
     let stop = CancellationToken::new();
     let emu = prisma_emulator::spawn(

@@ -123,6 +123,7 @@ async fn the_go_sdks_bodies_are_answered_with_replies_it_decodes() {
         SecretString::from(KEY),
         KeyType::Standard,
     );
+    config.issuer = "http://127.0.0.1".into(); // plain http: links follow the listener
     config.cortex.capability_delay = std::time::Duration::ZERO;
     let stop = CancellationToken::new();
     let emu = prisma_emulator::spawn(
