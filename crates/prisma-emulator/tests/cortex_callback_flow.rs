@@ -6,14 +6,13 @@
 //!
 //! Without `terraform` or `curl` on PATH the test prints `SKIPPED: ...` and passes.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cortex_cloud_types::{KeyId, KeyType, SecretString};
-use prisma_emulator::EmulatorConfig;
-use prisma_emulator::cortex::CortexConfig;
+mod cortex_support;
+
+use cortex_cloud_types::KeyType;
 use prisma_emulator::cortex::config::DEMO_TENANT;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -72,13 +71,8 @@ async fn a_management_group_template_run_in_the_twin_connects_the_instance() {
     if !tools_available() {
         return;
     }
-    let mut config = EmulatorConfig::new("prisma-key", SecretString::from("prisma-secret-0123"));
-    config.cortex = CortexConfig::new(
-        KeyId::new(7).unwrap(),
-        SecretString::from(KEY),
-        KeyType::Standard,
-    );
-    config.cortex.capability_delay = Duration::from_millis(1500);
+    let config =
+        cortex_support::config(7, KEY, KeyType::Standard, Duration::from_millis(1500), true);
     let stop = CancellationToken::new();
     let emu = prisma_emulator::spawn(
         "127.0.0.1:0".parse().unwrap(),
@@ -119,13 +113,11 @@ async fn a_management_group_template_run_in_the_twin_connects_the_instance() {
     );
     let bytes = download.bytes().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_end(&mut tar)
-        .unwrap();
-    tar::Archive::new(tar.as_slice())
-        .unpack(dir.path())
-        .unwrap();
+    for (path, text) in cortex_support::bundle_files(&bytes) {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
     let twin = dir.path().join("twin");
     std::fs::copy(
         dir.path().join("terraform.tfvars.json"),

@@ -9,11 +9,9 @@
 //! ARM link with the SDK's regex `arm-([a-f0-9]{32})-`, and the instance is connected by its
 //! template's callback in between, as in real use.
 
-use std::io::Read;
+mod cortex_support;
 
-use cortex_cloud_types::{KeyId, KeyType, SecretString};
-use prisma_emulator::EmulatorConfig;
-use prisma_emulator::cortex::CortexConfig;
+use cortex_cloud_types::KeyType;
 use prisma_emulator::cortex::config::DEMO_TENANT;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -117,13 +115,7 @@ fn check_list_row(row: &Value) {
 
 #[tokio::test]
 async fn the_go_sdks_bodies_are_answered_with_replies_it_decodes() {
-    let mut config = EmulatorConfig::new("prisma-key", SecretString::from("prisma-secret-0123"));
-    config.cortex = CortexConfig::new(
-        KeyId::new(9).unwrap(),
-        SecretString::from(KEY),
-        KeyType::Standard,
-    );
-    config.cortex.capability_delay = std::time::Duration::ZERO;
+    let config = cortex_support::config(9, KEY, KeyType::Standard, std::time::Duration::ZERO, true);
     let stop = CancellationToken::new();
     let emu = prisma_emulator::spawn(
         "127.0.0.1:0".parse().unwrap(),
@@ -198,19 +190,7 @@ async fn the_go_sdks_bodies_are_answered_with_replies_it_decodes() {
         .bytes()
         .await
         .unwrap();
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_end(&mut tar)
-        .unwrap();
-    let mut tfvars = Value::Null;
-    for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_string_lossy() == "terraform.tfvars.json" {
-            let mut s = String::new();
-            entry.read_to_string(&mut s).unwrap();
-            tfvars = serde_json::from_str(&s).unwrap();
-        }
-    }
+    let tfvars = cortex_support::bundle_tfvars(&bytes);
     let put = sdk
         .http
         .put(tfvars["upload_output_url"].as_str().unwrap())

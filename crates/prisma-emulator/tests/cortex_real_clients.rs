@@ -10,14 +10,13 @@
 //! certificate names `api-sandbox.xdr.us.paloaltonetworks.com`, its CONNECT proxy routes that
 //! host to it (`HTTPS_PROXY`), and the emulator's CA is the trusted bundle.
 
-use std::io::Read;
+mod cortex_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cortex_cloud_types::{KeyId, KeyType, SecretString};
-use prisma_emulator::EmulatorConfig;
+use cortex_cloud_types::KeyType;
 use prisma_emulator::connect_proxy::ProxyRoutes;
-use prisma_emulator::cortex::CortexConfig;
 use prisma_emulator::cortex::config::DEMO_TENANT;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -54,13 +53,13 @@ fn clients() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cortex_xdr_client_lists_and_toggles_against_the_emulator() {
     let root = tokio::task::spawn_blocking(clients).await.unwrap();
-    let mut config = EmulatorConfig::new("prisma-key", SecretString::from("prisma-secret-0123"));
-    config.cortex = CortexConfig::new(
-        KeyId::new(KEY_ID).unwrap(),
-        SecretString::from(KEY),
+    let config = cortex_support::config(
+        KEY_ID,
+        KEY,
         KeyType::Advanced,
+        std::time::Duration::ZERO,
+        false,
     );
-    config.cortex.capability_delay = std::time::Duration::ZERO;
     let tls = prisma_emulator::tls::generate(&[HOST.to_owned()]).unwrap();
     let stop = CancellationToken::new();
     let emu = prisma_emulator::spawn(
@@ -128,23 +127,9 @@ async fn cortex_xdr_client_lists_and_toggles_against_the_emulator() {
     let tf = reply["reply"]["manual"]["TF"]
         .as_str()
         .unwrap_or_else(|| panic!("{reply}"));
-    // Without `CortexConfig::public_url` links name the request's Host over http; this
-    // emulator speaks TLS, so the fixture asks over https.
-    let tf = tf.replacen("http://", "https://", 1);
+    let tf = tf.to_owned();
     let bytes = http.get(&tf).send().await.unwrap().bytes().await.unwrap();
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_end(&mut tar)
-        .unwrap();
-    let mut tfvars = Value::Null;
-    for entry in tar::Archive::new(tar.as_slice()).entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_string_lossy() == "terraform.tfvars.json" {
-            let mut s = String::new();
-            entry.read_to_string(&mut s).unwrap();
-            tfvars = serde_json::from_str(&s).unwrap();
-        }
-    }
+    let tfvars = cortex_support::bundle_tfvars(&bytes);
     let hosting = "5d000000-0000-4000-8000-0000000000a1";
     let upload = http
         .put(

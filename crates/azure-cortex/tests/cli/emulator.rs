@@ -172,3 +172,87 @@ async fn beyond_loopback_the_admin_endpoints_need_the_printed_token() {
     let local = Emulator::start(&["--listen", "127.0.0.1:0"]);
     assert!(!local.lines.iter().any(|l| l.contains("Bearer")));
 }
+
+#[tokio::test]
+async fn the_cortex_face_prints_a_demo_key_or_takes_the_one_given() {
+    // No Cortex flags: a demo key is generated and printed, and it works.
+    let demo = Emulator::start(&["--listen", "127.0.0.1:0", "--cortex-key-type", "standard"]);
+    let url = demo.after("  CORTEXCLOUD_API_URL=");
+    let id = demo.after("  CORTEXCLOUD_API_KEY_ID=");
+    let key = demo.after("  CORTEXCLOUD_API_KEY=");
+    assert_eq!(demo.after("  CORTEXCLOUD_API_KEY_TYPE="), "standard");
+    let http = reqwest::Client::new();
+    let validate = |key: String, id: String| {
+        http.get(format!("{url}/api_keys/validate"))
+            .header("authorization", key)
+            .header("x-xdr-auth-id", id)
+            .send()
+    };
+    assert_eq!(
+        validate(key.clone(), id.clone()).await.unwrap().status(),
+        200
+    );
+    assert_eq!(validate("x".repeat(40), id).await.unwrap().status(), 401);
+
+    // A key given through the environment is not printed.
+    const CORTEX_KEY: &str = "cortex-cmd-key-0123456789abcdef";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_azure-cortex"))
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--cortex-key-id",
+            "42",
+            "--cortex-key-type",
+            "standard",
+        ])
+        .env("AZURE_CORTEX_EMULATOR_CORTEX_KEY", CORTEX_KEY)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        let done = line == "Press Ctrl-C to stop.";
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l == "Cortex Cloud key: 42 (standard, key as configured)"),
+        "{banner:#?}"
+    );
+    assert!(
+        !banner.iter().any(|l| l.contains(CORTEX_KEY)),
+        "{banner:#?}"
+    );
+
+    // Bad flags name themselves and start nothing.
+    for (args, named) in [
+        (vec!["--cortex-key-id", "abc"], "--cortex-key-id"),
+        (vec!["--cortex-key-type", "bearer"], "--cortex-key-type"),
+        (
+            vec!["--cortex-approved-tenant", "not-a-guid"],
+            "--cortex-approved-tenant",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_azure-cortex"))
+            .args(["emulator", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .env("AZURE_CORTEX_EMULATOR_CORTEX_KEY", CORTEX_KEY)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}

@@ -6,8 +6,8 @@
 //! * `PUT {UPLOAD_PATH_PREFIX}<connector_id>?Expires&Signature` — the template's callback.
 //!
 //! The upload URL inside a bundle is built from the configured public URL, else from the `Host`
-//! the bundle was downloaded through (over http), like the links themselves, so the template
-//! calls back the emulator it came from.
+//! the bundle was downloaded through (with the listener's scheme), like the links themselves, so
+//! the template calls back the emulator it came from.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,6 +70,10 @@ pub trait TemplateHost: Send + Sync + 'static {
     /// The origin links and upload URLs use, when configured.
     fn public_url(&self) -> Option<String> {
         None
+    }
+    /// The scheme of an origin made from the `Host` header: the listener's.
+    fn scheme(&self) -> &'static str {
+        "http"
     }
     /// Creates the connected instance of a callback and lets its capabilities follow
     /// `capabilities`; a connector already connected returns its instance and changes nothing.
@@ -181,7 +185,7 @@ async fn download<H: TemplateHost>(
             else {
                 return link_refusal(LinkError::Malformed);
             };
-            format!("http://{authority}")
+            format!("{}://{authority}", host.scheme())
         }
     };
     let values = bundle_values(&record, host.signer(), &base);
@@ -384,6 +388,15 @@ impl TemplateHost for EmulatorState {
 
     fn public_url(&self) -> Option<String> {
         self.config.cortex.public_url.clone()
+    }
+
+    /// As the API's links: the issuer is `{scheme}://{listen}`.
+    fn scheme(&self) -> &'static str {
+        if self.config.issuer.starts_with("https:") {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     fn pending(&self, guid: &str) -> Option<PendingRecord> {
