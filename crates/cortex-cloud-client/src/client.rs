@@ -9,7 +9,7 @@
 //! instance.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use cortex_cloud_types::{Reply, Request};
 use platform_http::attempts::Budget;
@@ -56,21 +56,14 @@ impl CortexClient {
 
     /// A client that reports every call and retry to `hook`.
     pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.timeouts.connect)
-            .timeout(config.timeouts.request)
-            // The key travels in Authorization on every request; never follow a redirect.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("azure-cortex/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30));
-        if let Some(pem) = &config.extra_ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| Error::config("ca_cert", format!("is not a PEM certificate: {e}")))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::config("http_client", e.to_string()))?;
+        // Redirects are refused: the auth header would follow them to another host.
+        let http = transport::http_client(
+            config.timeouts.connect,
+            config.timeouts.request,
+            concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
+            config.extra_ca_pem.as_deref(),
+        )
+        .map_err(|(setting, message)| Error::config(setting, message))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pacer: Pacer::new(config.pacing.clone()),

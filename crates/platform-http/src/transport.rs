@@ -112,3 +112,26 @@ pub fn learn_limits(
     let remaining = header_parse(headers, "x-ratelimit-remaining");
     pacer.observe(endpoint, rate, burst, remaining)
 }
+
+/// The HTTP client both platforms use: connect and request timeouts, redirects refused (the
+/// key or token header would follow them), our user agent, an optional extra trusted CA.
+/// The error names what was wrong, for a configuration error.
+pub fn http_client(
+    connect: std::time::Duration,
+    request: std::time::Duration,
+    user_agent: &str,
+    extra_ca_pem: Option<&str>,
+) -> Result<reqwest::Client, (&'static str, String)> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .timeout(request)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        .pool_idle_timeout(std::time::Duration::from_secs(30));
+    if let Some(pem) = extra_ca_pem {
+        let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+            .map_err(|e| ("ca_cert", format!("is not a PEM certificate: {e}")))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| ("http_client", e.to_string()))
+}

@@ -2,7 +2,7 @@
 //! classify → (re-login and replay once on 401 | wait and retry | fail).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use prisma_types::SecretString;
 use prisma_types::wire::{
@@ -113,22 +113,14 @@ impl PrismaClient {
 
     /// A client that reports every call, retry and login to `hook`.
     pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.timeouts.connect)
-            .timeout(config.timeouts.request)
-            // x-redlock-auth is not a header reqwest strips on cross-host redirects; the API
-            // never redirects, so refuse all redirects rather than leak the token.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("azure-cortex/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30));
-        if let Some(pem) = &config.extra_ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| Error::config("ca_cert", format!("is not a PEM certificate: {e}")))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::config("http_client", e.to_string()))?;
+        // Redirects are refused: the auth header would follow them to another host.
+        let http = transport::http_client(
+            config.timeouts.connect,
+            config.timeouts.request,
+            concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
+            config.extra_ca_pem.as_deref(),
+        )
+        .map_err(|(setting, message)| Error::config(setting, message))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pacer: Pacer::new(config.pacing.clone()),
