@@ -254,7 +254,7 @@ test("the audit log shows who did what", async ({ page }) => {
 test("connections: add one (stored encrypted, shown masked), test it and the default, delete it", async ({ page }) => {
   await signIn(page);
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Connections" }).click();
-  await expect(page.getByRole("heading", { name: "Prisma Cloud connections" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Platform connections" })).toBeVisible();
   // The sandbox's own connection answers.
   await page.getByRole("button", { name: "Test connection default" }).click();
   await expect(page.locator("#test-result")).toContainText("Connection OK");

@@ -14,7 +14,7 @@
 //! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]); `?from=<job>`: filled from that job (*edit and retry*) |
 //! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
 //! | GET | `/audit` | viewer | the audit log |
-//! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud connections ([`connections`]) |
+//! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud and Cortex Cloud connections ([`connections`]) |
 //! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
 //! | POST | `/connections/{name}/delete` | admin | delete a saved one |
 //! | GET | `/assets/…` | anyone | our stylesheet and scripts |

@@ -148,7 +148,8 @@ pub struct ConnectionOption {
     pub selected: bool,
 }
 
-/// The connections to offer (just `default` if the saved ones cannot be listed).
+/// The Prisma Cloud connections to offer (just `default` if the saved ones cannot be listed):
+/// this wizard onboards into Prisma Cloud, so Cortex Cloud connections are not among them.
 pub(super) async fn connection_options(state: &AppState, chosen: &str) -> Vec<ConnectionOption> {
     let views = state.engine().list_connections().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "connections not listed for the onboarding form");
@@ -156,7 +157,7 @@ pub(super) async fn connection_options(state: &AppState, chosen: &str) -> Vec<Co
     });
     let mut options: Vec<ConnectionOption> = views
         .into_iter()
-        .filter(|c| c.problem.is_none())
+        .filter(|c| c.problem.is_none() && c.platform == onboarding_engine::Platform::Prisma)
         .map(|c| ConnectionOption {
             label: if c.default {
                 format!("{} — {} ({})", c.name, c.description, c.api_url)

@@ -26,7 +26,7 @@
 //! | POST | `/api/v1/accounts/{id}/enable`, `/disable` | operator | |
 //! | GET, POST | `/api/v1/groups` | viewer; operator to create | account groups |
 //! | GET | `/api/v1/audit` | viewer | the audit log |
-//! | GET, POST | `/api/v1/connections` | viewer; admin to save | Prisma Cloud connections |
+//! | GET, POST | `/api/v1/connections` | viewer; admin to save | platform connections (Prisma Cloud, Cortex Cloud) |
 //! | DELETE | `/api/v1/connections/{name}` | admin | delete a saved connection |
 //! | POST | `/api/v1/connections/{name}/test` | operator | log in with its key |
 

@@ -2,6 +2,7 @@
 //! bad field named (400), fields of the other platform refused, a Prisma job naming a Cortex
 //! connection refused, and a canary key that comes back in no API answer, page or file.
 
+use prisma_types::testing::{contains_bytes, files_under};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -198,20 +199,11 @@ async fn the_page_adds_a_cortex_connection_and_never_shows_its_key() {
     let (_, api) = server
         .call("GET", "/api/v1/connections", &admin, None)
         .await;
-    let mut files = Vec::new();
-    fn walk(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path.display().to_string(), bytes));
-            }
-        }
-    }
-    walk(server.dir.path(), &mut files);
+    let files = files_under(server.dir.path());
     assert!(
-        files.iter().any(|(p, _)| p.ends_with(".db")),
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "db")),
         "a SQLite file"
     );
     for text in [&page, &refused, &listed, &api.to_string()] {
@@ -219,10 +211,9 @@ async fn the_page_adds_a_cortex_connection_and_never_shows_its_key() {
     }
     for (path, bytes) in &files {
         assert!(
-            !bytes
-                .windows(CORTEX_KEY.len())
-                .any(|w| w == CORTEX_KEY.as_bytes()),
-            "the key in plaintext in {path}"
+            !contains_bytes(bytes, CORTEX_KEY.as_bytes()),
+            "the key in plaintext in {}",
+            path.display()
         );
     }
 }

@@ -23,7 +23,16 @@
 
 use std::collections::BTreeMap;
 
-use azure_config::cortex::{CloudEnvironment, CortexCapabilities, CortexScope};
+use azure_config::cortex::{CloudEnvironment, CortexCapabilities, CortexScope, CortexTemplate};
+use cortex_cloud_types::enums::{
+    AuditCollectionMethod, CloudPartition, CloudProvider, ModificationType, RegistryScanType,
+    ScanMode, Scope as WireScope,
+};
+use cortex_cloud_types::wire::{
+    AccountDetails, AdditionalCapabilities, AuditLogs, CollectionConfiguration,
+    CreateInstanceTemplate, RegionModification, RegistryScanningOptions, ScopeModifications,
+    SubscriptionModification, Tag,
+};
 use prisma_types::{ManagementGroupId, SubscriptionId, TenantId, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -68,55 +77,11 @@ impl From<CortexConnectionRef> for String {
     }
 }
 
-/// `INCLUDE` or `EXCLUDE` (`scope_modifications.*.type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum FilterMode {
-    Include,
-    Exclude,
-}
-
 /// A non-empty include or exclude list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScopeFilter<T> {
-    pub mode: FilterMode,
+    pub mode: ModificationType,
     pub ids: Vec<T>,
-}
-
-/// `registry_scanning_options`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RegistryScanning {
-    All,
-    LatestTag,
-    TagsModifiedDays { last_days: u8 },
-}
-
-/// `collection_configuration.audit_logs`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AuditLogs {
-    pub enabled: bool,
-    /// `AUTOMATED` (Cortex creates the Event Hub pipeline) or `CUSTOM`.
-    pub collection_method: AuditCollection,
-    pub data_events: bool,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AuditCollection {
-    #[default]
-    Automated,
-    Custom,
-}
-
-/// `scan_mode` (and `scan_env_id` for an outpost).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ScanMode {
-    /// Scanning in Cortex's environment (recommended).
-    Managed,
-    /// Scanning on an outpost in a cloud account of the customer's.
-    Outpost { outpost_id: String },
 }
 
 /// A validated Cortex Cloud onboarding.
@@ -138,15 +103,96 @@ pub struct CortexRequest {
     pub capabilities: CortexCapabilities,
     pub xsiam_analytics: bool,
     /// Set exactly when `capabilities.registry_scanning` is.
-    pub registry_scanning: Option<RegistryScanning>,
+    pub registry_scanning: Option<RegistryScanningOptions>,
     pub audit_logs: AuditLogs,
     pub scan_mode: ScanMode,
+    /// The outpost (`scan_env_id`), exactly when `scan_mode` is `OUTPOST`.
+    pub outpost_id: Option<String>,
     pub cloud_environment: CloudEnvironment,
     pub tags: BTreeMap<String, String>,
     pub require_approval: bool,
 }
 
 impl CortexRequest {
+    /// `create_instance_template`'s `request_data` for this onboarding: the tenant in
+    /// `account_details`, the filters as `scope_modifications`, the capabilities with unset
+    /// flags sent as `false` (Cortex's meaning of "not chosen"), the tags plus
+    /// `managed_by=paloaltonetworks`.
+    pub fn instance_template(&self) -> CreateInstanceTemplate {
+        let caps = &self.capabilities;
+        let mut tags: Vec<Tag> = self
+            .tags
+            .iter()
+            .map(|(key, value)| Tag {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        if !tags.iter().any(|t| t.key == "managed_by") {
+            tags.push(cortex_cloud_types::wire::managed_by_tag());
+        }
+        CreateInstanceTemplate {
+            cloud_provider: CloudProvider::Azure,
+            scope: match self.scope {
+                CortexScope::Tenant => WireScope::Organization,
+                CortexScope::ManagementGroup => WireScope::AccountGroup,
+                CortexScope::Subscription => WireScope::Account,
+            },
+            scan_mode: self.scan_mode,
+            account_details: Some(AccountDetails {
+                organization_id: self.tenant_id.to_string(),
+                ..AccountDetails::default()
+            }),
+            instance_name: self.instance_name.clone(),
+            custom_resources_tags: tags,
+            collection_configuration: CollectionConfiguration {
+                audit_logs: self.audit_logs.clone(),
+            },
+            scope_modifications: ScopeModifications {
+                subscriptions: self
+                    .subscriptions
+                    .as_ref()
+                    .map(|f| SubscriptionModification {
+                        enabled: true,
+                        kind: Some(f.mode),
+                        subscription_ids: Some(f.ids.iter().map(|id| id.to_string()).collect()),
+                    }),
+                regions: Some(match &self.regions {
+                    Some(f) => RegionModification {
+                        enabled: true,
+                        kind: Some(f.mode),
+                        regions: Some(f.ids.clone()),
+                    },
+                    None => RegionModification::default(),
+                }),
+                ..ScopeModifications::default()
+            },
+            additional_capabilities: AdditionalCapabilities {
+                xsiam_analytics: Some(self.xsiam_analytics),
+                data_security_posture_management: Some(caps.data_security_posture_management),
+                registry_scanning: Some(caps.registry_scanning),
+                registry_scanning_options: self.registry_scanning.clone(),
+                serverless_scanning: Some(caps.serverless_scanning),
+                agentless_disk_scanning: Some(caps.agentless_disk_scanning),
+            },
+            scan_env_id: self.outpost_id.clone(),
+            cloud_partition: Some(match self.cloud_environment {
+                CloudEnvironment::Public => CloudPartition::Commercial,
+                CloudEnvironment::UsGovernment => CloudPartition::Government,
+            }),
+        }
+    }
+
+    /// What the authentication template's `main.tf.json` is generated from.
+    pub fn template(&self) -> CortexTemplate {
+        CortexTemplate {
+            scope: self.scope,
+            capabilities: self.capabilities,
+            audit_logs: self.audit_logs.enabled,
+            cloud_environment: self.cloud_environment,
+        }
+    }
+
     /// What the job onboards, in words ("tenant 0091a7ea-…", "management group prod").
     pub fn label(&self) -> String {
         match (self.scope, &self.management_group_id) {
@@ -351,43 +397,32 @@ impl RawCortexRequest {
         let (capabilities, xsiam_analytics) = self.capabilities(&mut p);
         let registry_scanning = self.registry(&mut p, capabilities.registry_scanning);
         let audit_logs = self.audit_logs(&mut p);
-        let scan_mode = match (
-            self.scan_mode
-                .as_deref()
-                .map(|s| s.trim().to_ascii_uppercase()),
-            self.outpost_id.as_deref().map(str::trim),
-        ) {
-            (None, None) => Some(ScanMode::Managed),
-            (Some(m), None) if m == "MANAGED" => Some(ScanMode::Managed),
-            (Some(m), Some(id)) if m == "OUTPOST" => {
-                if is_hex32(id) {
-                    Some(ScanMode::Outpost {
-                        outpost_id: id.to_ascii_lowercase(),
-                    })
-                } else {
-                    p.fail(
-                        "outpost_id",
-                        "must be the outpost's ID: 32 hexadecimal digits",
-                    );
-                    None
-                }
-            }
-            (Some(m), None) if m == "OUTPOST" => {
-                p.fail("outpost_id", "is required with scan_mode OUTPOST");
-                None
-            }
-            (Some(m), Some(_)) if m == "MANAGED" => {
-                p.fail("outpost_id", "applies only to scan_mode OUTPOST");
-                None
-            }
-            (None, Some(_)) => {
-                p.fail("outpost_id", "applies only to scan_mode OUTPOST");
-                None
-            }
-            _ => {
+        let scan_mode = match self.scan_mode.as_deref().map(str::parse::<ScanMode>) {
+            None => Some(ScanMode::Managed),
+            Some(Ok(m)) => Some(m),
+            Some(Err(_)) => {
                 p.fail("scan_mode", "must be MANAGED or OUTPOST");
                 None
             }
+        };
+        let outpost_id = match (scan_mode, self.outpost_id.as_deref().map(str::trim)) {
+            (Some(ScanMode::Outpost), Some(id)) if is_hex32(id) => Some(id.to_ascii_lowercase()),
+            (Some(ScanMode::Outpost), Some(_)) => {
+                p.fail(
+                    "outpost_id",
+                    "must be the outpost's ID: 32 hexadecimal digits",
+                );
+                None
+            }
+            (Some(ScanMode::Outpost), None) => {
+                p.fail("outpost_id", "is required with scan_mode OUTPOST");
+                None
+            }
+            (_, Some(_)) => {
+                p.fail("outpost_id", "applies only to scan_mode OUTPOST");
+                None
+            }
+            (_, None) => None,
         };
         let cloud_environment = match self
             .cloud_environment
@@ -454,6 +489,7 @@ impl RawCortexRequest {
                 registry_scanning,
                 audit_logs,
                 scan_mode,
+                outpost_id,
                 cloud_environment,
                 tags,
                 require_approval: self.require_approval.unwrap_or(false),
@@ -476,8 +512,8 @@ impl RawCortexRequest {
                 );
                 return None;
             }
-            (Some(l), None) => (FilterMode::Include, "include_subscriptions", l),
-            (None, Some(l)) => (FilterMode::Exclude, "exclude_subscriptions", l),
+            (Some(l), None) => (ModificationType::Include, "include_subscriptions", l),
+            (None, Some(l)) => (ModificationType::Exclude, "exclude_subscriptions", l),
         };
         if scope == Some(CortexScope::Subscription) {
             p.fail(
@@ -514,8 +550,8 @@ impl RawCortexRequest {
                 );
                 return None;
             }
-            (Some(l), None) => (FilterMode::Include, "include_regions", l),
-            (None, Some(l)) => (FilterMode::Exclude, "exclude_regions", l),
+            (Some(l), None) => (ModificationType::Include, "include_regions", l),
+            (None, Some(l)) => (ModificationType::Exclude, "exclude_regions", l),
         };
         if list.is_empty() {
             p.fail(field, "is empty: list at least one region, or leave it out");
@@ -572,11 +608,11 @@ impl RawCortexRequest {
         (caps, xsiam)
     }
 
-    fn registry(&self, p: &mut Problems, on: bool) -> Option<RegistryScanning> {
+    fn registry(&self, p: &mut Problems, on: bool) -> Option<RegistryScanningOptions> {
         let kind = self
             .registry_scanning_type
             .as_deref()
-            .map(|s| s.trim().to_ascii_uppercase());
+            .map(str::parse::<RegistryScanType>);
         if !on {
             if kind.is_some() || self.registry_last_days.is_some() {
                 p.fail(
@@ -590,38 +626,42 @@ impl RawCortexRequest {
             }
             return None;
         }
-        match (kind.as_deref(), self.registry_last_days) {
-            (None | Some("ALL"), None) => Some(RegistryScanning::All),
-            (Some("LATEST_TAG"), None) => Some(RegistryScanning::LatestTag),
-            (Some("TAGS_MODIFIED_DAYS"), Some(d)) if (0..=90).contains(&d) => {
-                Some(RegistryScanning::TagsModifiedDays { last_days: d as u8 })
-            }
-            (Some("TAGS_MODIFIED_DAYS"), Some(_)) => {
-                p.fail("registry_last_days", "must be 0-90");
-                None
-            }
-            (Some("TAGS_MODIFIED_DAYS"), None) => {
-                p.fail(
-                    "registry_last_days",
-                    "is required with registry_scanning_type TAGS_MODIFIED_DAYS",
-                );
-                None
-            }
-            (None | Some("ALL") | Some("LATEST_TAG"), Some(_)) => {
-                p.fail(
-                    "registry_last_days",
-                    "applies only to registry_scanning_type TAGS_MODIFIED_DAYS",
-                );
-                None
-            }
-            _ => {
+        let kind = match kind {
+            None => RegistryScanType::All,
+            Some(Ok(k)) => k,
+            Some(Err(_)) => {
                 p.fail(
                     "registry_scanning_type",
                     "must be ALL, LATEST_TAG or TAGS_MODIFIED_DAYS",
                 );
-                None
+                return None;
             }
-        }
+        };
+        let last_days = match (kind, self.registry_last_days) {
+            (RegistryScanType::TagsModifiedDays, Some(d)) if (0..=90).contains(&d) => {
+                Some(d as u32)
+            }
+            (RegistryScanType::TagsModifiedDays, Some(_)) => {
+                p.fail("registry_last_days", "must be 0-90");
+                return None;
+            }
+            (RegistryScanType::TagsModifiedDays, None) => {
+                p.fail(
+                    "registry_last_days",
+                    "is required with registry_scanning_type TAGS_MODIFIED_DAYS",
+                );
+                return None;
+            }
+            (_, Some(_)) => {
+                p.fail(
+                    "registry_last_days",
+                    "applies only to registry_scanning_type TAGS_MODIFIED_DAYS",
+                );
+                return None;
+            }
+            (_, None) => None,
+        };
+        Some(RegistryScanningOptions { kind, last_days })
     }
 
     fn audit_logs(&self, p: &mut Problems) -> Option<AuditLogs> {
@@ -629,12 +669,11 @@ impl RawCortexRequest {
         let method = match self
             .audit_logs_method
             .as_deref()
-            .map(|s| s.trim().to_ascii_uppercase())
-            .as_deref()
+            .map(str::parse::<AuditCollectionMethod>)
         {
-            None | Some("AUTOMATED") => AuditCollection::Automated,
-            Some("CUSTOM") => AuditCollection::Custom,
-            Some(_) => {
+            None => AuditCollectionMethod::Automated,
+            Some(Ok(m)) => m,
+            Some(Err(_)) => {
                 p.fail("audit_logs_method", "must be AUTOMATED or CUSTOM");
                 return None;
             }
@@ -652,8 +691,8 @@ impl RawCortexRequest {
         }
         Some(AuditLogs {
             enabled,
-            collection_method: method,
-            data_events: self.audit_logs_data_events.unwrap_or(false),
+            collection_method: enabled.then_some(method),
+            data_events: enabled && self.audit_logs_data_events.unwrap_or(false),
         })
     }
 }
@@ -703,16 +742,42 @@ mod tests {
         // managed scanning, eastus.
         assert_eq!(r.capabilities, CortexCapabilities::ALL);
         assert!(r.xsiam_analytics);
-        assert_eq!(r.registry_scanning, Some(RegistryScanning::All));
+        assert_eq!(
+            r.registry_scanning,
+            Some(RegistryScanningOptions {
+                kind: RegistryScanType::All,
+                last_days: None
+            })
+        );
         assert_eq!(
             r.audit_logs,
             AuditLogs {
                 enabled: true,
-                collection_method: AuditCollection::Automated,
+                collection_method: Some(AuditCollectionMethod::Automated),
                 data_events: false
             }
         );
         assert_eq!(r.scan_mode, ScanMode::Managed);
+        // What is sent is what the client's own checks accept.
+        let body = r.instance_template();
+        body.validate().unwrap();
+        assert_eq!(body.scope, WireScope::AccountGroup);
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["account_details"]["organization_id"], TENANT);
+        assert_eq!(json["scope_modifications"]["regions"]["enabled"], false);
+        assert!(json["scope_modifications"].get("subscriptions").is_none());
+        assert_eq!(
+            json["additional_capabilities"]["registry_scanning_options"]["type"],
+            "ALL"
+        );
+        assert!(
+            json["custom_resources_tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["key"] == "managed_by" && t["value"] == "paloaltonetworks")
+        );
+        assert_eq!(r.template().scope, CortexScope::ManagementGroup);
         assert_eq!(r.location, "eastus");
         let back: CortexRequest =
             serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
@@ -742,22 +807,37 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.subscriptions.as_ref().map(|f| (f.mode, f.ids.len())),
-            Some((FilterMode::Exclude, 1))
+            Some((ModificationType::Exclude, 1))
         );
-        assert_eq!(r.regions.unwrap().ids, ["eastus", "westeurope"]);
+        assert_eq!(r.regions.as_ref().unwrap().ids, ["eastus", "westeurope"]);
+        let body = r.instance_template();
+        body.validate().unwrap();
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json["scope_modifications"]["subscriptions"],
+            serde_json::json!({"enabled": true, "type": "EXCLUDE", "subscription_ids": [SUB]})
+        );
+        assert_eq!(json["scan_env_id"], "e22b3a29260c404183d1a0ea6cbd4418");
+        assert_eq!(json["scan_mode"], "OUTPOST");
+        assert_eq!(json["cloud_partition"], "GOVERNMENT");
+        assert_eq!(
+            json["collection_configuration"]["audit_logs"]["collection_method"],
+            "CUSTOM"
+        );
         assert!(r.capabilities.agentless_disk_scanning && r.capabilities.registry_scanning);
         assert!(!r.capabilities.serverless_scanning && !r.xsiam_analytics);
         assert_eq!(
             r.registry_scanning,
-            Some(RegistryScanning::TagsModifiedDays { last_days: 30 })
+            Some(RegistryScanningOptions {
+                kind: RegistryScanType::TagsModifiedDays,
+                last_days: Some(30)
+            })
         );
-        assert_eq!(r.audit_logs.collection_method, AuditCollection::Custom);
         assert_eq!(
-            r.scan_mode,
-            ScanMode::Outpost {
-                outpost_id: "e22b3a29260c404183d1a0ea6cbd4418".into()
-            }
+            r.audit_logs.collection_method,
+            Some(AuditCollectionMethod::Custom)
         );
+        assert_eq!(r.scan_mode, ScanMode::Outpost);
         assert_eq!(r.cloud_environment, CloudEnvironment::UsGovernment);
         assert!(r.require_approval);
     }
