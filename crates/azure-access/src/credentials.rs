@@ -348,18 +348,25 @@ impl Source<'_> {
         })
     }
 
+    /// `ARM_TENANT_ID` and `ARM_CLIENT_ID`, both required by the service principal methods.
+    fn tenant_and_client(&self) -> Result<(String, String), CredentialError> {
+        Ok((
+            self.require(
+                "ARM_TENANT_ID",
+                "set ARM_TENANT_ID to the directory (tenant) id",
+            )?,
+            self.require(
+                "ARM_CLIENT_ID",
+                "set ARM_CLIENT_ID to the application (client) id",
+            )?,
+        ))
+    }
+
     async fn token(&self, resource: &str) -> Result<Token, CredentialError> {
         let scope = format!("{resource}.default");
         match self.method {
             Method::ClientSecret => {
-                let tenant = self.require(
-                    "ARM_TENANT_ID",
-                    "set ARM_TENANT_ID to the directory (tenant) id",
-                )?;
-                let client = self.require(
-                    "ARM_CLIENT_ID",
-                    "set ARM_CLIENT_ID to the application (client) id",
-                )?;
+                let (tenant, client) = self.tenant_and_client()?;
                 let secret = match self.env.get("ARM_CLIENT_SECRET") {
                     Some(s) => SecretString::new(s),
                     None => {
@@ -384,14 +391,7 @@ impl Source<'_> {
                     "check ARM_CLIENT_SECRET: use the secret's Value (not its Secret ID), and that it has not expired (App registrations → Certificates & secrets)").await
             }
             Method::ClientCertificate => {
-                let tenant = self.require(
-                    "ARM_TENANT_ID",
-                    "set ARM_TENANT_ID to the directory (tenant) id",
-                )?;
-                let client = self.require(
-                    "ARM_CLIENT_ID",
-                    "set ARM_CLIENT_ID to the application (client) id",
-                )?;
+                let (tenant, client) = self.tenant_and_client()?;
                 let assertion = self.certificate_assertion(&tenant, &client)?;
                 self.client_credentials(&tenant, &[
                     ("client_id", client.as_str()),

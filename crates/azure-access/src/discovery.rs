@@ -55,17 +55,66 @@ pub async fn discover(session: &Session, tenant: &str) -> Result<TenantTree, Dis
         });
     }
     let arm = &session.endpoints.arm;
-    let url = format!(
-        "{arm}providers/Microsoft.Management/managementGroups/{own}/descendants?api-version=2020-05-01"
-    );
-    let descendants = get_json(&session.http, &url, &session.arm_token).await.map_err(|e| DiscoveryError {
-        field: "tenant",
-        message: if e.status == 403 {
-            format!("the principal may not read the tenant root group of {own} ({}): give it Reader at the tenant root group (docs/azure-privileges.md)", e.code)
-        } else {
-            format!("reading the management groups failed: {e}")
-        },
-    })?;
+    let descendants_of = |group: &str| {
+        format!(
+            "{arm}providers/Microsoft.Management/managementGroups/{group}/descendants?api-version=2020-05-01"
+        )
+    };
+    // The whole tree from the tenant root group; a caller with access lower down (Owner of a
+    // group below the root, as is common) gets the tree below each top group it can see.
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    match get_json(&session.http, &descendants_of(own), &session.arm_token).await {
+        Ok(d) => items.extend(d["value"].as_array().cloned().unwrap_or_default()),
+        Err(e) if e.status == 403 => {
+            let list_url = format!(
+                "{arm}providers/Microsoft.Management/managementGroups?api-version=2020-05-01"
+            );
+            let visible = get_json(&session.http, &list_url, &session.arm_token)
+                .await
+                .map_err(|e| DiscoveryError {
+                    field: "tenant",
+                    message: format!("listing the management groups failed: {e}"),
+                })?;
+            let visible: Vec<serde_json::Value> =
+                visible["value"].as_array().cloned().unwrap_or_default();
+            let names: Vec<&str> = visible.iter().filter_map(|g| g["name"].as_str()).collect();
+            let tops: Vec<&serde_json::Value> = visible
+                .iter()
+                .filter(|g| {
+                    g["properties"]["parent"]["id"]
+                        .as_str()
+                        .map(last_segment)
+                        .is_none_or(|p| !names.iter().any(|n| n.eq_ignore_ascii_case(&p)))
+                })
+                .collect();
+            if tops.is_empty() {
+                return Err(DiscoveryError {
+                    field: "tenant",
+                    message: format!(
+                        "the principal may not read any management group of {own} ({}): give it Reader at the tenant root group (docs/azure-privileges.md)",
+                        e.code
+                    ),
+                });
+            }
+            for top in tops {
+                let name = top["name"].as_str().unwrap_or_default();
+                items.push(top.clone());
+                let d = get_json(&session.http, &descendants_of(name), &session.arm_token)
+                    .await
+                    .map_err(|e| DiscoveryError {
+                        field: "tenant",
+                        message: format!("reading the management groups below {name} failed: {e}"),
+                    })?;
+                items.extend(d["value"].as_array().cloned().unwrap_or_default());
+            }
+        }
+        Err(e) => {
+            return Err(DiscoveryError {
+                field: "tenant",
+                message: format!("reading the management groups failed: {e}"),
+            });
+        }
+    }
     let subs_url = format!("{arm}subscriptions?api-version=2022-12-01");
     let listed = get_json(&session.http, &subs_url, &session.arm_token)
         .await
@@ -93,7 +142,7 @@ pub async fn discover(session: &Session, tenant: &str) -> Result<TenantTree, Dis
         parent: None,
     }];
     let mut subscriptions = Vec::new();
-    for item in descendants["value"].as_array().into_iter().flatten() {
+    for item in &items {
         let name = item["name"].as_str().unwrap_or_default().to_owned();
         let display_name = item["properties"]["displayName"]
             .as_str()

@@ -23,6 +23,7 @@
 //! would be ours anyway. Each flow here is one HTTP exchange against Entra's documented
 //! endpoints; the CLI method runs `az account get-access-token`, as the providers do.
 
+pub mod coverage;
 pub mod credentials;
 pub mod discovery;
 pub mod env;

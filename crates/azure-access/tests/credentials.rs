@@ -341,16 +341,7 @@ async fn nothing_configured_says_what_to_set() {
 async fn a_subscription_the_principal_cannot_see_names_the_field_and_what_it_sees() {
     let cloud = cloud().await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = certificate(&cloud, dir.path(), Some(ids::CI_CERT_APP)).await;
-    let mut env = common::env(
-        dir.path(),
-        &[
-            ("ARM_TENANT_ID", tenant_seed::TENANT_ID),
-            ("ARM_CLIENT_ID", ids::CI_CERT_APP),
-            ("ARM_CLIENT_CERTIFICATE_PASSWORD", "pw"),
-        ],
-    );
-    env.set("ARM_CLIENT_CERTIFICATE_PATH", cert.display().to_string());
+    let mut env = cert_env(&cloud, dir.path()).await;
     // ci-cert is Owner at the landing zones only; the first subscription is a platform one.
     env.set("ARM_SUBSCRIPTION_ID", first_subscription());
     let e = refused(&env, &cloud).await;

@@ -109,16 +109,7 @@ async fn an_owner_with_the_directory_roles_lacks_nothing_until_the_scenario_remo
 async fn an_existing_identity_needs_nothing_and_a_certificate_principal_is_limited_to_its_group() {
     let cloud = cloud().await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = certificate(&cloud, dir.path(), Some(ids::CI_CERT_APP)).await;
-    let mut env = common::env(
-        dir.path(),
-        &[
-            ("ARM_TENANT_ID", tenant_seed::TENANT_ID),
-            ("ARM_CLIENT_ID", ids::CI_CERT_APP),
-            ("ARM_CLIENT_CERTIFICATE_PASSWORD", "pw"),
-        ],
-    );
-    env.set("ARM_CLIENT_CERTIFICATE_PATH", cert.display().to_string());
+    let env = cert_env(&cloud, dir.path()).await;
     let session = check(&env, &endpoints(&cloud)).await.unwrap();
     let existing = Target {
         creates_identity: false,

@@ -22,7 +22,7 @@
 //!     └── contoso-decommissioned "Decommissioned"     [4, all Disabled]
 //! ```
 //!
-//! 36 subscriptions, 5 of them not `Enabled`. The callers and what they may do are in
+//! 36 subscriptions, 6 of them not `Enabled`. The callers and what they may do are in
 //! [`callers`]; `docs/emulator.md` ("Emulated Azure") lists them with the scenario each serves.
 
 /// The tenant's id (also the tenant root group's id).
@@ -450,7 +450,7 @@ mod tests {
                 .iter()
                 .filter(|s| s.state != "Enabled")
                 .count(),
-            5
+            6
         );
         for g in &t.management_groups[1..] {
             assert!(t.group(g.parent.as_deref().unwrap()).is_some(), "{g:?}");

@@ -17,6 +17,7 @@
 //! ([`sandbox`]). Results and exit codes: [`report`], [`exit`]; the JSON shapes are in
 //! `docs/cli.md` and [`schemas`].
 
+pub mod azure;
 pub mod commands;
 pub mod exit;
 pub mod follow;
@@ -36,7 +37,7 @@ pub use output::{Format, Out};
 pub use sandbox::SandboxFaults;
 pub use session::open_store;
 
-use commands::{accounts, doctor, groups, jobs, onboard, template};
+use commands::{accounts, discover, doctor, groups, jobs, onboard, template};
 
 /// Examples shown by `azure-cortex --help`.
 pub const EXAMPLES: &str = "\
@@ -134,6 +135,9 @@ pub enum Command {
     /// Check Terraform, Azure credentials, Prisma Cloud, the clock and the data directory.
     #[command(after_help = doctor::EXAMPLES)]
     Doctor(doctor::DoctorArgs),
+    /// The tenant's management groups and subscriptions, joined with the platform's accounts.
+    #[command(after_help = discover::EXAMPLES)]
+    Discover(discover::DiscoverArgs),
 }
 
 /// Runs one command; errors are reported (stderr, and stdout with `--output json`) and turned
@@ -147,6 +151,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
         Command::Jobs(c) => jobs::run(&global, &out, c).await,
         Command::Template(a) => template::run(&global, &out, a).await,
         Command::Doctor(a) => doctor::run(&global, &out, a).await,
+        Command::Discover(a) => discover::run(&global, &out, a).await,
     };
     match result {
         Ok(exit) => exit.into(),

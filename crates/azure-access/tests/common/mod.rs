@@ -165,3 +165,18 @@ pub async fn certificate(
 fn rustls_pki_types_der(bytes: &[u8]) -> rustls_pki_types::PrivatePkcs8KeyDer<'static> {
     rustls_pki_types::PrivatePkcs8KeyDer::from(bytes.to_vec())
 }
+
+/// The ci-cert service principal signing in with a freshly registered certificate.
+pub async fn cert_env(cloud: &RunningCloud, dir: &Path) -> Env {
+    let cert = certificate(cloud, dir, Some(ids::CI_CERT_APP)).await;
+    let mut env = env(
+        dir,
+        &[
+            ("ARM_TENANT_ID", tenant_seed::TENANT_ID),
+            ("ARM_CLIENT_ID", ids::CI_CERT_APP),
+            ("ARM_CLIENT_CERTIFICATE_PASSWORD", "pw"),
+        ],
+    );
+    env.set("ARM_CLIENT_CERTIFICATE_PATH", cert.display().to_string());
+    env
+}

@@ -6,6 +6,7 @@ mod batch;
 mod commands;
 mod common;
 mod connections;
+mod discover;
 mod emulator;
 mod interrupt;
 mod onboard;

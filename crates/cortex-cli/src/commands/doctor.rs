@@ -13,8 +13,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use azure_access::NotReady;
 use azure_access::privileges::{Target, TargetScope};
-use azure_access::{Endpoints, Env, NotReady};
 use onboarding_engine::identity::find_on_path;
 use prisma_client::ClientConfig;
 use prisma_types::{ManagementGroupId, SubscriptionId, TenantId};
@@ -22,6 +22,7 @@ use serde::Serialize;
 use terraform_runner::runner::{RunnerConfig, TerraformRunner};
 
 use crate::GlobalArgs;
+use crate::azure::AzureTarget;
 use crate::exit::{CliError, Exit};
 use crate::output::Out;
 use crate::session::Prisma;
@@ -175,47 +176,9 @@ fn parse_scope(input: &str) -> Result<TargetScope, String> {
 /// (`azure_access::ready`). The sandbox checks its emulated Azure (the seeded Contoso tenant,
 /// signed in as the ci-onboarding service principal) unless the environment chooses a method.
 async fn azure_checks(sandbox: bool, args: &DoctorArgs) -> Vec<Check> {
-    let mut env = Env::from_process();
-    let mut _cloud = None;
-    let endpoints = if sandbox {
-        let cloud = match azure_emulator::spawn_cloud(
-            "127.0.0.1:0".parse().expect("static address"),
-            azure_emulator::tenant_seed::contoso(),
-            std::future::pending(),
-        )
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                return vec![Check::fail(
-                    "azure_credentials",
-                    format!("the sandbox's emulated Azure did not start: {e}"),
-                    "free a loopback port",
-                )];
-            }
-        };
-        if azure_access::credentials::detect(&env)
-            .is_none_or(|m| m == azure_access::Method::AzureCli)
-        {
-            use azure_emulator::tenant_seed::{TENANT_ID, ids};
-            env.set("ARM_TENANT_ID", TENANT_ID);
-            env.set("ARM_CLIENT_ID", ids::CI_ONBOARDING_APP);
-            env.set("ARM_CLIENT_SECRET", ids::SANDBOX_SECRET);
-        }
-        let endpoints = Endpoints::emulated(&cloud.base_url());
-        _cloud = Some(cloud);
-        endpoints
-    } else {
-        match Endpoints::from_env(&env) {
-            Ok(e) => e,
-            Err(e) => {
-                return vec![Check::fail(
-                    "azure_credentials",
-                    e.to_string(),
-                    "set it to an https URL",
-                )];
-            }
-        }
+    let azure = match AzureTarget::open(sandbox).await {
+        Ok(a) => a,
+        Err((reason, fix)) => return vec![Check::fail("azure_credentials", reason, fix)],
     };
     let target = args.scope.clone().map(|scope| Target {
         scope,
@@ -223,7 +186,7 @@ async fn azure_checks(sandbox: bool, args: &DoctorArgs) -> Vec<Check> {
         directory_readers: args.directory_readers,
         audit_log_export: args.audit_log_export,
     });
-    let checks = match azure_access::ready(&env, &endpoints, target.as_ref()).await {
+    match azure_access::ready(&azure.env, &azure.endpoints, target.as_ref()).await {
         Ok(ready) => {
             let mut checks = vec![Check::ok("azure_credentials", ready.identity.summary())];
             if let Some(report) = ready.privileges {
@@ -249,11 +212,7 @@ async fn azure_checks(sandbox: bool, args: &DoctorArgs) -> Vec<Check> {
                 Check::fail("azure_privileges", not_ready.what(), not_ready.fix()),
             ]
         }
-    };
-    if let Some(cloud) = _cloud {
-        cloud.task.abort();
     }
-    checks
 }
 
 fn list_or_none(v: &[String]) -> String {

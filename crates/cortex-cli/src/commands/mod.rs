@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod batch;
+pub mod discover;
 pub mod doctor;
 pub mod groups;
 pub mod jobs;

@@ -1,0 +1,85 @@
+//! `discover` on the sandbox tenant: the counts match the seeded tenant and the platform's
+//! accounts; a tenant that is not the credentials' is named.
+
+use azure_emulator::tenant_seed::{self, TENANT_ID};
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::common::*;
+
+#[test]
+fn discover_counts_the_seeded_tenant_and_the_onboarded_subscription() {
+    let sb = Sandbox::new();
+    let seed = tenant_seed::contoso();
+    let onboarded = &seed.subscriptions[6];
+    sb.cmd()
+        .args([
+            "onboard",
+            "subscription",
+            &onboarded.id,
+            "--tenant",
+            TENANT_ID,
+            "--name",
+            "corp-app-01",
+        ])
+        .assert()
+        .success();
+    let out = sb
+        .cmd()
+        .args(["discover", "--tenant", TENANT_ID, "--output", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["type"], "discover");
+    assert_eq!(report["totals"]["subscriptions"], seed.subscriptions.len());
+    assert_eq!(report["totals"]["own_account"], 1);
+    assert_eq!(
+        report["totals"]["not_onboarded"],
+        seed.subscriptions.len() - 1
+    );
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), seed.management_groups.len());
+    let corp = groups.iter().find(|g| g["id"] == "contoso-corp").unwrap();
+    assert_eq!(
+        (
+            corp["counts"]["subscriptions"].as_u64(),
+            corp["counts"]["own_account"].as_u64()
+        ),
+        (Some(12), Some(1))
+    );
+    assert_eq!(corp["depth"], 3);
+    let subs = report["subscriptions"].as_array().unwrap();
+    let mine = subs
+        .iter()
+        .find(|s| s["id"] == onboarded.id.as_str())
+        .unwrap();
+    assert_eq!(mine["coverage"]["state"], "own_account");
+    let disabled = subs.iter().filter(|s| s["state"] == "Disabled").count();
+    assert_eq!(disabled, 4);
+
+    sb.cmd()
+        .args(["discover", "--tenant", TENANT_ID, "--not-covered"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tenant 3f6e2a10-7c4d-4b8e-9a21-5d0c8e7b6a41: 36 subscriptions: 1 own account, 0 covered, 0 onboarded but not working, 35 not onboarded"))
+        .stdout(predicate::str::contains("      Corp (contoso-corp)  12 subs: 1 own, 0 covered, 0 not working, 11 not onboarded"))
+        .stdout(predicate::str::contains("corp-app-02").and(predicate::str::contains(&onboarded.id).not()));
+}
+
+#[test]
+fn another_tenant_is_named_with_the_one_the_credentials_sign_in_to() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .args(["discover", "--tenant", "11111111-2222-4333-8444-555555555555"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tenant: `11111111-2222-4333-8444-555555555555` is not the tenant of the Azure credentials in use; they sign in to 3f6e2a10-7c4d-4b8e-9a21-5d0c8e7b6a41"));
+    sb.cmd()
+        .args(["discover", "--tenant", "contoso"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tenant"));
+}
