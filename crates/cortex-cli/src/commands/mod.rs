@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod batch;
 pub mod doctor;
 pub mod groups;
+pub mod health;
 pub mod jobs;
 pub mod onboard;
 pub mod template;

@@ -10,6 +10,7 @@ mod connection_pages;
 mod connections;
 mod dashboard;
 mod events;
+mod health;
 mod job_page;
 mod openapi;
 mod pages;
