@@ -8,6 +8,7 @@ mod packaging_cmd;
 mod sandbox_sso;
 mod serve_cmd;
 mod users_cmd;
+mod watch_args;
 mod web_config;
 mod worker_cmd;
 

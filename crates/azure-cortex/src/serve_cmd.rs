@@ -52,6 +52,8 @@ pub struct ServeArgs {
     /// Do not run jobs here: queued jobs wait for an `azure-cortex worker`.
     #[arg(long)]
     pub no_worker: bool,
+    #[command(flatten)]
+    pub watch: crate::watch_args::WatchArgs,
 }
 
 impl ServeArgs {
@@ -109,7 +111,7 @@ pub async fn run(
     let result = async {
         // Prisma first: a missing configuration should not leave a new data directory behind.
         let prisma = Prisma::connect(&global).await?;
-        let served = serve(&global, &out, config, &prisma, stop).await;
+        let served = serve(&global, &out, config, &prisma, &args.watch, stop).await;
         let saved = prisma.close().await;
         served?;
         saved
@@ -126,6 +128,7 @@ async fn serve(
     out: &Out,
     mut config: WebConfig,
     prisma: &Prisma,
+    watch: &crate::watch_args::WatchArgs,
     stop: CancellationToken,
 ) -> Result<(), CliError> {
     let store = cortex_cli::open_store(&config.data_dir, config.database_url.as_deref()).await?;
@@ -169,9 +172,13 @@ async fn serve(
         if let Some(azure) = &sso {
             announce_sso(out, azure);
         }
+        let watching = watch.spawn(&engine, stop.clone())?;
         let served = cortex_web::serve(listener, app.clone(), stop.cancelled_owned())
             .await
             .map_err(|e| CliError::failed("serve", format!("the server stopped: {e}")));
+        if let Some(watching) = watching {
+            watching.abort();
+        }
         app.auth().close().await;
         served
     }

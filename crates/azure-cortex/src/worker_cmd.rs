@@ -43,6 +43,8 @@ pub struct WorkerArgs {
     /// Seconds to wait for capabilities to turn green [default: 600; 5 with --sandbox].
     #[arg(long)]
     pub verify_timeout_secs: Option<u64>,
+    #[command(flatten)]
+    pub watch: crate::watch_args::WatchArgs,
 }
 
 fn prisma_configured() -> bool {
@@ -83,7 +85,16 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
         cortex_cli::logging::shutdown_signal().await;
         signal.cancel();
     });
+    // A worker that stops when the queue is empty has no rounds to run.
+    let watch = if args.until_done {
+        None
+    } else {
+        args.watch.spawn(&engine, stop.clone())?
+    };
     let worked = engine.run_worker(stop, args.until_done).await;
+    if let Some(watch) = watch {
+        let _ = watch.await;
+    }
     if let Some(prisma) = sandbox {
         prisma.close().await?;
     }

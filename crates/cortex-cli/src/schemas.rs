@@ -9,6 +9,8 @@ pub const RESULT: &str = include_str!("../schemas/result.schema.json");
 pub const BATCH_RESULT: &str = include_str!("../schemas/batch_result.schema.json");
 /// An error: `{"type":"error",...}`.
 pub const ERROR: &str = include_str!("../schemas/error.schema.json");
+/// `accounts health`: `{"type":"account_health",...}` / `{"type":"account_health_history",...}`.
+pub const ACCOUNT_HEALTH: &str = include_str!("../schemas/account_health.schema.json");
 
 /// The event types the schema documents.
 pub fn event_types() -> Vec<String> {

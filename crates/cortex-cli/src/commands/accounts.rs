@@ -1,4 +1,4 @@
-//! `azure-cortex accounts list | show | status | enable | disable | offboard`: the Azure
+//! `azure-cortex accounts list | show | status | enable | disable | offboard | health`: the Azure
 //! accounts Prisma Cloud has, straight from its API (or the sandbox emulator).
 //!
 //! `offboard` disables the account (Prisma stops scanning it and keeps its history); only
@@ -18,7 +18,9 @@ Examples:
   azure-cortex --sandbox accounts list --output json
   azure-cortex accounts status 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f
   azure-cortex accounts offboard 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f            # disables
-  azure-cortex accounts offboard 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --delete   # deletes";
+  azure-cortex accounts offboard 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --delete   # deletes
+  azure-cortex accounts health --output json
+  azure-cortex accounts health 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f              # its history";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AccountsCommand {
@@ -53,6 +55,16 @@ pub enum AccountsCommand {
         #[arg(long)]
         delete: bool,
     },
+    /// What the health watch recorded: every onboarded account's current health, or one
+    /// account's history (from the store).
+    Health {
+        /// Show this account's history instead.
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+        /// Run one watch round in this process first.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 pub async fn run(
@@ -60,6 +72,9 @@ pub async fn run(
     out: &Out,
     command: AccountsCommand,
 ) -> Result<Exit, CliError> {
+    if let AccountsCommand::Health { id, check } = command {
+        return super::health::run(global, out, id, check).await;
+    }
     let prisma = Prisma::connect(global).await?;
     let result = match prisma.client() {
         Ok(client) => dispatch(global, out, &client, command).await,
@@ -108,6 +123,8 @@ async fn dispatch(
     command: AccountsCommand,
 ) -> Result<Exit, CliError> {
     match command {
+        // Read from the store before any Prisma connection (see `run`).
+        AccountsCommand::Health { id, check } => super::health::run(global, out, id, check).await,
         AccountsCommand::List => {
             let accounts = client.list_accounts().await?;
             let azure: Vec<_> = accounts

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod discover;
 pub mod doctor;
 pub mod groups;
+pub mod health;
 pub mod jobs;
 pub mod onboard;
 pub mod template;

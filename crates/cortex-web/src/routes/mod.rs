@@ -29,9 +29,15 @@
 //! | GET, POST | `/api/v1/connections` | viewer; admin to save | platform connections (Prisma Cloud, Cortex Cloud) |
 //! | DELETE | `/api/v1/connections/{name}` | admin | delete a saved connection |
 //! | POST | `/api/v1/connections/{name}/test` | operator | log in with its key |
+//! | GET | `/api/v1/health` | viewer | every watched account's current health |
+//! | GET | `/api/v1/accounts/{id}/health` | viewer | one account's health history |
+//! | GET, POST | `/api/v1/notifications/sinks` | viewer; admin to save | notification sinks (masked) |
+//! | DELETE | `/api/v1/notifications/sinks/{name}` | admin | delete a sink |
+//! | GET | `/api/v1/notifications/dead-letters` | viewer | notifications no sink took |
 
 pub mod accounts;
 pub mod connections;
+pub mod health;
 pub mod jobs;
 pub mod ops;
 pub mod session;
@@ -130,4 +136,10 @@ pub fn api() -> RouteTable {
         .post("/api/v1/connections", connections::save)
         .delete("/api/v1/connections/{name}", connections::delete)
         .post("/api/v1/connections/{name}/test", connections::test)
+        .get("/api/v1/health", health::list)
+        .get("/api/v1/accounts/{id}/health", health::history)
+        .get("/api/v1/notifications/sinks", health::list_sinks)
+        .post("/api/v1/notifications/sinks", health::save_sink)
+        .delete("/api/v1/notifications/sinks/{name}", health::delete_sink)
+        .get("/api/v1/notifications/dead-letters", health::dead_letters)
 }

@@ -212,6 +212,8 @@ impl utoipa::Modify for Security {
         super::accounts::list_audit,
         super::connections::list, super::connections::save, super::connections::delete,
         super::connections::test,
+        super::health::list, super::health::history, super::health::list_sinks,
+        super::health::save_sink, super::health::delete_sink, super::health::dead_letters,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),
@@ -220,6 +222,7 @@ impl utoipa::Modify for Security {
         (name = "groups", description = "Account groups"),
         (name = "audit", description = "Who did what"),
         (name = "connections", description = "Prisma Cloud stacks and access keys (stored encrypted, shown masked)"),
+        (name = "health", description = "The health watch after onboarding: current health, history, notification sinks, dead letters"),
         (name = "auth", description = "Sessions and API tokens"),
         (name = "ops", description = "Health, readiness, metrics, this document"),
     )

@@ -11,6 +11,7 @@ mod connections;
 mod cortex_connections;
 mod dashboard;
 mod events;
+mod health;
 mod job_page;
 mod metrics;
 mod openapi;

@@ -633,3 +633,25 @@ pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, En
 pub async fn current_health(store: &Store) -> Result<Vec<HealthRecord>, EngineError> {
     Ok(store.latest_health().await?)
 }
+
+/// One platform account's checks (under every connection it was onboarded through), newest
+/// first, at most `limit`.
+pub async fn account_history(
+    store: &Store,
+    account_id: &str,
+    limit: u32,
+) -> Result<Vec<HealthRecord>, EngineError> {
+    let mut history = Vec::new();
+    for latest in store.latest_health().await? {
+        if latest.check.account_id.eq_ignore_ascii_case(account_id) {
+            history.extend(
+                store
+                    .health_history(&latest.check.account_key, limit)
+                    .await?,
+            );
+        }
+    }
+    history.sort_by_key(|r| std::cmp::Reverse(r.check.checked_at_ms));
+    history.truncate(limit as usize);
+    Ok(history)
+}
