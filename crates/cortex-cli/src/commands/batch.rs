@@ -258,4 +258,38 @@ mod tests {
         assert!(fields.contains(&"row 2 subscription_id"), "{fields:?}");
         assert!(err.message.contains("give --name"), "{err}");
     }
+
+    #[test]
+    fn identity_per_shares_the_tenant_identity_by_default() {
+        let mut args = BatchArgs {
+            file: "x.csv".into(),
+            tenant: Some("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
+            name: Some("azure-{subscription_id}".into()),
+            label: None,
+            concurrency: None,
+            identity_per: IdentityPerArg::SharedTenant,
+            common: CommonArgs {
+                groups: vec!["Default Account Group".into()],
+                ..CommonArgs::default()
+            },
+        };
+        let rows = [CsvRow {
+            row: 2,
+            subscription_id: "8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f".into(),
+            name: None,
+            groups: Vec::new(),
+            tenant_id: None,
+        }];
+        let shared = batch_requests(&args, &rows, &None).unwrap();
+        assert!(matches!(
+            shared[0].identity,
+            onboarding_engine::IdentitySource::SharedTenant { .. }
+        ));
+        args.identity_per = IdentityPerArg::Subscription;
+        let own = batch_requests(&args, &rows, &None).unwrap();
+        assert!(matches!(
+            own[0].identity,
+            onboarding_engine::IdentitySource::Builtin { .. }
+        ));
+    }
 }

@@ -109,8 +109,13 @@ impl Sandbox {
 
     /// Runs the worker until no job is left to claim.
     pub async fn run(&self) {
+        self.run_within(Duration::from_secs(120)).await
+    }
+
+    /// The same with a longer guard against a hang, for big batches on a busy machine.
+    pub async fn run_within(&self, limit: Duration) {
         tokio::time::timeout(
-            Duration::from_secs(120),
+            limit,
             self.engine.run_worker(CancellationToken::new(), true),
         )
         .await

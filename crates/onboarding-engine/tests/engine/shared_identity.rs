@@ -11,6 +11,10 @@ use prisma_types::SecretString;
 
 use crate::common::*;
 
+/// A hang guard for the 50-job batch: it takes well under a minute alone, several on a loaded
+/// machine.
+const BIG_BATCH: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The twin with no pause per resource; `None` (the test is skipped) without terraform.
 fn twin() -> Option<TerraformMode> {
     match sandbox_mode() {
@@ -110,7 +114,7 @@ async fn fifty_subscriptions_in_one_tenant_share_one_identity_and_a_second_batch
         .submit_batch("fifty", shared_batch(0x5a00, 50), "t")
         .await
         .unwrap();
-    sb.run().await;
+    sb.run_within(BIG_BATCH).await;
 
     let plan = planned(&sb, &first).await;
     assert_eq!(
@@ -141,7 +145,7 @@ async fn fifty_subscriptions_in_one_tenant_share_one_identity_and_a_second_batch
         .submit_batch("ten more", shared_batch(0x5b00, 10), "t")
         .await
         .unwrap();
-    sb.run().await;
+    sb.run_within(BIG_BATCH).await;
     let plan = planned(&sb, &second).await;
     assert_eq!(plan.jobs_that_planned, 1);
     assert_eq!(plan.count("azuread_application.prisma_cloud"), 0);
