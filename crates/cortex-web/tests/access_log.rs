@@ -25,6 +25,15 @@ fn access_lines<'a>(text: &'a str, request_id: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// `GET path` with `x-request-id: id` and optional other headers.
+async fn get(server: &Server, path: &str, id: &str, extra: &[(&str, String)]) -> reqwest::Response {
+    let mut request = server.http.get(server.url(path)).header("x-request-id", id);
+    for (name, value) in extra {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap()
+}
+
 #[test]
 fn request_ids_reach_the_log_the_response_and_the_jobs_events() {
     let capture = LogCapture::install_global();
@@ -38,24 +47,12 @@ fn request_ids_reach_the_log_the_response_and_the_jobs_events() {
         let op = server.token(OPERATOR).await;
 
         // A valid id is kept and returned.
-        let r = server
-            .http
-            .get(server.url("/healthz"))
-            .header("x-request-id", "lb-7f3a:1")
-            .send()
-            .await
-            .unwrap();
+        let r = get(&server, "/healthz", "lb-7f3a:1", &[]).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-request-id"], "lb-7f3a:1");
 
         // An invalid one is replaced by a generated id; so is a missing one.
-        let r = server
-            .http
-            .get(server.url("/healthz"))
-            .header("x-request-id", "two words; and more")
-            .send()
-            .await
-            .unwrap();
+        let r = get(&server, "/healthz", "two words; and more", &[]).await;
         let replaced = r.headers()["x-request-id"].to_str().unwrap().to_owned();
         assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
         let r = server.http.get(server.url("/readyz")).send().await.unwrap();
@@ -65,23 +62,13 @@ fn request_ids_reach_the_log_the_response_and_the_jobs_events() {
 
         // Errors and unmatched paths carry one too; neither the query string nor a cookie is
         // logged.
-        let r = server
-            .http
-            .get(server.url(&format!("/api/v1/jobs?token={CANARY}")))
-            .header("x-request-id", "no-auth-1")
-            .header("cookie", format!("cortex_session={CANARY}"))
-            .send()
-            .await
-            .unwrap();
+        let cookie = ("cookie", format!("cortex_session={CANARY}"));
+        let path = format!("/api/v1/jobs?token={CANARY}");
+        let r = get(&server, &path, "no-auth-1", &[cookie]).await;
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()["x-request-id"], "no-auth-1");
-        let r = server
-            .http
-            .get(server.url(&format!("/nothing/here?secret={CANARY}")))
-            .header("x-request-id", "unmatched-1")
-            .send()
-            .await
-            .unwrap();
+        let path = format!("/nothing/here?secret={CANARY}");
+        let r = get(&server, &path, "unmatched-1", &[]).await;
         assert_eq!(r.status(), 404);
         assert_eq!(r.headers()["x-request-id"], "unmatched-1");
 
