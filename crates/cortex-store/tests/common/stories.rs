@@ -56,6 +56,7 @@ pub async fn migrations_idempotent(h: &Harness) {
             Some("1".to_owned()),
             Some("2".to_owned()),
             Some("3".to_owned()),
+            Some("4".to_owned()),
             Some("5".to_owned())
         ]
     );
