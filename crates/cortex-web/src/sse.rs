@@ -362,8 +362,14 @@ pub async fn batch_stream(
                 _ = tx.closed() => return,
                 m = hub.recv() => m,
             };
-            // Whatever else the hub has already published goes out in the same chunk: one
-            // write for many frames when the batch is busy.
+            // Whatever else the hub publishes within COALESCE goes out in the same chunk: one
+            // wake-up and one write for many frames when the batch is busy (500 subscribers
+            // of a busy batch would otherwise each wake and write once per event).
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(COALESCE) => {}
+            }
             let mut next = Some(first);
             let mut ended = false;
             while let Some(message) = next.take() {
@@ -410,6 +416,11 @@ pub async fn batch_stream(
 
 /// The most bytes of frames a batch subscriber gathers into one chunk.
 const MAX_CHUNK: usize = 64 * 1024;
+
+/// How long a batch subscriber waits after an event for the ones that follow, so that it
+/// wakes and writes once per window rather than once per event. Small beside what a person
+/// watching a batch notices; `sse-bench` measures the trade (docs/benchmarks.md).
+const COALESCE: Duration = Duration::from_millis(10);
 
 /// A stored event as a batch's hub publishes it: framed once, shared by every subscriber.
 #[derive(Debug)]
