@@ -96,6 +96,13 @@ pub const FRESH_EVERY: u32 = 4;
 /// our bucket holds this much of the rate less than the server's burst, and at least a token.
 pub const JITTER_SLACK: Duration = Duration::from_millis(20);
 
+/// A token counts as whole from here: refills are sums of float fractions, and a bucket a hair
+/// under one token after exactly one token's time must not wait another round.
+const WHOLE: f64 = 1.0 - 1e-9;
+
+/// The least a waiting call's timer sleeps (the timer's resolution is coarser anyway).
+const MIN_WAIT: Duration = Duration::from_micros(100);
+
 /// Our bucket's capacity for a server burst at `rps`: the burst less the jitter slack.
 fn capacity(rps: f64, burst: u32) -> f64 {
     let slack = (rps * JITTER_SLACK.as_secs_f64()).ceil().max(1.0);
@@ -114,12 +121,20 @@ struct Endpoint {
     streak: u32,
     /// A timer task grants tokens to the queues until they are empty.
     timer_armed: bool,
+    /// Tokens that refilled into a full bucket: capacity nobody used (for benchmarks).
+    wasted: f64,
+    /// Grants so far.
+    granted: u64,
 }
 
 impl Endpoint {
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rps).min(self.capacity);
+        let filled = self.tokens + elapsed * self.rps;
+        if filled > self.capacity {
+            self.wasted += filled - self.capacity.max(self.tokens);
+        }
+        self.tokens = filled.min(self.capacity);
         self.last = now;
     }
 
@@ -136,8 +151,11 @@ impl Endpoint {
                 self.streak = 0;
                 return None;
             }
-            if self.tokens < 1.0 {
-                let due = (1.0 - self.tokens) / self.rps;
+            if self.tokens < WHOLE {
+                // Never due "now": a refill too small to count (a float a hair under one
+                // token) would let the timer wake at once, refill nothing and spin — in paused
+                // time forever, since the clock never moves while it spins.
+                let due = ((1.0 - self.tokens) / self.rps).max(MIN_WAIT.as_secs_f64());
                 return Some(now + Duration::from_secs_f64(due));
             }
             let fresh_turn = self.continuing.is_empty()
@@ -156,9 +174,24 @@ impl Endpoint {
                 && w.send(()).is_ok()
             {
                 self.tokens -= 1.0;
+                self.granted += 1;
             }
         }
     }
+}
+
+/// One endpoint's bucket at a moment: see [`Pacer::snapshot`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSnapshot {
+    pub rps: f64,
+    pub queued_continuing: usize,
+    pub queued_fresh: usize,
+    /// Tokens granted so far.
+    pub granted: u64,
+    /// Tokens that refilled into a full bucket while nothing waited: the endpoint's capacity
+    /// left unused (÷ `rps` = seconds of the rate lost). The bucket starts full, so time before
+    /// the first call of a run and after its last count too.
+    pub wasted_tokens: f64,
 }
 
 type Shared = Arc<Mutex<Endpoint>>;
@@ -204,6 +237,8 @@ impl Pacer {
             fresh: VecDeque::new(),
             streak: 0,
             timer_armed: false,
+            wasted: 0.0,
+            granted: 0,
         }));
         map.insert(name.to_owned(), e.clone());
         e
@@ -219,8 +254,9 @@ impl Pacer {
         let rx = {
             let mut e = lock(&shared);
             e.refill(started);
-            if e.waiting() == 0 && e.tokens >= 1.0 {
+            if e.waiting() == 0 && e.tokens >= WHOLE {
                 e.tokens -= 1.0;
+                e.granted += 1;
                 return Duration::ZERO;
             }
             let (tx, rx) = oneshot::channel();
@@ -251,6 +287,20 @@ impl Pacer {
     /// Calls waiting for a token of `endpoint`.
     pub fn queued(&self, endpoint: &str) -> usize {
         lock(&self.endpoint(endpoint)).waiting()
+    }
+
+    /// What `endpoint`'s bucket has done so far (for benchmarks and diagnostics).
+    pub fn snapshot(&self, endpoint: &str) -> EndpointSnapshot {
+        let shared = self.endpoint(endpoint);
+        let mut e = lock(&shared);
+        e.refill(Instant::now());
+        EndpointSnapshot {
+            rps: e.rps,
+            queued_continuing: e.continuing.len(),
+            queued_fresh: e.fresh.len(),
+            granted: e.granted,
+            wasted_tokens: e.wasted,
+        }
     }
 
     /// Learns the server's limits from its headers. Returns the new (rps, burst) on a change.
@@ -639,6 +689,54 @@ mod tests {
             span < (2_000.0 - 196.0 + f64::from(rejected)) / 200.0 + 0.1,
             "{span}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_a_hair_under_a_token_never_makes_the_timer_spin() {
+        // Refills are float sums: after one token's time a bucket may hold 1 − 1e-12. The old
+        // pump answered "due now" for that (1e-12 / rps rounds to 0 ns), the timer woke at
+        // once, refilled nothing and spun: in paused time forever (the pipeline test hung).
+        let p = pacer(50.0, 50);
+        let shared = p.endpoint("GET /x");
+        let (tx, _rx) = oneshot::channel();
+        let now = Instant::now();
+        let mut e = lock(&shared);
+        e.fresh.push_back(tx);
+        e.tokens = 1.0 - 1e-12;
+        e.last = now;
+        // Counted as a whole token: granted, nothing left waiting.
+        assert_eq!(e.pump(now), None);
+        let (tx, _rx) = oneshot::channel();
+        e.fresh.push_back(tx);
+        e.tokens = 1.0 - 1e-6;
+        // Not whole: it waits, but never for nothing.
+        let due = e.pump(now).expect("still waiting");
+        assert!(due - now >= MIN_WAIT, "{:?}", due - now);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bucket_counts_the_capacity_nobody_used() {
+        // 10 req/s, server burst 2: our bucket holds one token.
+        let p = pacer(10.0, 2);
+        p.acquire("GET /x", Priority::Fresh).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Refilled to exactly full: nothing lost yet.
+        let s = p.snapshot("GET /x");
+        assert!(s.wasted_tokens < 1e-9, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let s = p.snapshot("GET /x");
+        assert!((s.wasted_tokens - 15.0).abs() < 1e-6, "{s:?}");
+        assert_eq!((s.granted, s.queued_continuing, s.queued_fresh), (1, 0, 0));
+        // A waiting call keeps the bucket from filling: no more waste while it waits.
+        p.acquire("GET /x", Priority::Fresh).await;
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire("GET /x", Priority::Continuing).await })
+        };
+        waiter.await.unwrap();
+        let s = p.snapshot("GET /x");
+        assert!((s.wasted_tokens - 15.0).abs() < 1e-6, "{s:?}");
+        assert_eq!(s.granted, 3);
     }
 
     #[tokio::test(start_paused = true)]
