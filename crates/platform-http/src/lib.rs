@@ -5,8 +5,8 @@
 //! authentication (a Prisma session JWT; a Cortex key, hashed per attempt), its wire models and
 //! its error bodies.
 //!
-//! * [`ratelimit`] — one token bucket per endpoint with two queues (continuing work first),
-//!   following the server's `X-RateLimit-*` headers when it sends them.
+//! * [`ratelimit`] — one token bucket per endpoint with three queues (retries, then continuing
+//!   work, then fresh), following the server's `X-RateLimit-*` headers when it sends them.
 //! * [`chain`] — the calls of one piece of work, measured; later calls count as continuing.
 //! * [`retry`] — classification (throttling, transient 5xx, transport), full jitter with a cap,
 //!   `Retry-After`, a per-call attempt budget and deadline.

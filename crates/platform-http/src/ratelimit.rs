@@ -1,14 +1,17 @@
-//! Client-side pacing: one token bucket per endpoint, mirroring the server's, with two queues.
+//! Client-side pacing: one token bucket per endpoint, mirroring the server's, with three queues.
 //!
 //! Bulk work should run at the server's limit, not bounce off it. A call takes a token of its
-//! endpoint's bucket when one is there; otherwise it waits in one of two queues and is granted
+//! endpoint's bucket when one is there; otherwise it waits in one of three queues and is granted
 //! a token as the bucket refills:
 //!
-//! * [`Priority::Continuing`] — retries, and later calls of a chain already under way (see
+//! * [`Priority::Retry`] — another attempt of a call that failed, first of all: at a later
+//!   stage of a pipeline it would otherwise wait behind that stage's whole backlog.
+//! * [`Priority::Continuing`] — later calls of a chain already under way (see
 //!   [`crate::chain`]). Finishing started work first keeps a retried onboarding from drifting
 //!   to the end of the run, where a second fault becomes the tail of the batch.
-//! * [`Priority::Fresh`] — first attempts of new work. While both queues wait, at least one
-//!   grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never starved.
+//! * [`Priority::Fresh`] — first attempts of new work. While started and fresh work both
+//!   wait, at least one grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never
+//!   starved.
 //!
 //! Tokens are granted only when the bucket holds one, so the client never sends faster than the
 //! rate it knows. That rate is the server's own: configuration first, then
@@ -83,13 +86,17 @@ impl PacingConfig {
 /// Which queue a call waits in when its endpoint has no token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Priority {
-    /// A retry, or a later call of a chain already under way.
+    /// Another attempt of a call that failed: served before everything else, so a retried
+    /// chain does not wait behind the backlog of first attempts at its own stage (at the end
+    /// of a run that backlog is what a retried chain's tail is made of).
+    Retry,
+    /// A later call of a chain already under way.
     Continuing,
     /// The first attempt of new work.
     Fresh,
 }
 
-/// While both queues wait, one grant in this many goes to the fresh queue.
+/// While started work and fresh work both wait, one grant in this many goes to the fresh queue.
 pub const FRESH_EVERY: u32 = 4;
 
 /// How early (against the pace) a call may reach the server without finding its bucket empty:
@@ -115,6 +122,7 @@ struct Endpoint {
     tokens: f64,
     last: Instant,
     learned: bool,
+    retries: VecDeque<oneshot::Sender<()>>,
     continuing: VecDeque<oneshot::Sender<()>>,
     fresh: VecDeque<oneshot::Sender<()>>,
     /// Grants to continuing calls in a row while a fresh call waited.
@@ -125,6 +133,8 @@ struct Endpoint {
     wasted: f64,
     /// Grants so far.
     granted: u64,
+    /// Tokens given up on the server's word (a 429, a low `Remaining`).
+    corrected: f64,
 }
 
 impl Endpoint {
@@ -139,7 +149,7 @@ impl Endpoint {
     }
 
     fn waiting(&self) -> usize {
-        self.continuing.len() + self.fresh.len()
+        self.retries.len() + self.continuing.len() + self.fresh.len()
     }
 
     /// Grants what the bucket holds to the queues, by priority. Returns when the next token
@@ -158,8 +168,9 @@ impl Endpoint {
                 let due = ((1.0 - self.tokens) / self.rps).max(MIN_WAIT.as_secs_f64());
                 return Some(now + Duration::from_secs_f64(due));
             }
-            let fresh_turn = self.continuing.is_empty()
-                || (!self.fresh.is_empty() && self.streak + 1 >= FRESH_EVERY);
+            let started_waits = !self.retries.is_empty() || !self.continuing.is_empty();
+            let fresh_turn =
+                !started_waits || (!self.fresh.is_empty() && self.streak + 1 >= FRESH_EVERY);
             let waiter = if fresh_turn {
                 self.streak = 0;
                 self.fresh.pop_front()
@@ -167,7 +178,9 @@ impl Endpoint {
                 if !self.fresh.is_empty() {
                     self.streak += 1;
                 }
-                self.continuing.pop_front()
+                self.retries
+                    .pop_front()
+                    .or_else(|| self.continuing.pop_front())
             };
             // A waiter that gave up (its call was dropped) takes no token.
             if let Some(w) = waiter
@@ -184,6 +197,7 @@ impl Endpoint {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointSnapshot {
     pub rps: f64,
+    /// Retries and later calls of started chains.
     pub queued_continuing: usize,
     pub queued_fresh: usize,
     /// Tokens granted so far.
@@ -192,6 +206,9 @@ pub struct EndpointSnapshot {
     /// left unused (÷ `rps` = seconds of the rate lost). The bucket starts full, so time before
     /// the first call of a run and after its last count too.
     pub wasted_tokens: f64,
+    /// Tokens our bucket gave up because the server's answer said it held fewer (a 429, a
+    /// low `X-RateLimit-Remaining`): capacity lost to corrections, not to idleness.
+    pub corrected_tokens: f64,
 }
 
 type Shared = Arc<Mutex<Endpoint>>;
@@ -233,12 +250,14 @@ impl Pacer {
             tokens: capacity,
             last: Instant::now(),
             learned: false,
+            retries: VecDeque::new(),
             continuing: VecDeque::new(),
             fresh: VecDeque::new(),
             streak: 0,
             timer_armed: false,
             wasted: 0.0,
             granted: 0,
+            corrected: 0.0,
         }));
         map.insert(name.to_owned(), e.clone());
         e
@@ -261,6 +280,7 @@ impl Pacer {
             }
             let (tx, rx) = oneshot::channel();
             match priority {
+                Priority::Retry => e.retries.push_back(tx),
                 Priority::Continuing => e.continuing.push_back(tx),
                 Priority::Fresh => e.fresh.push_back(tx),
             }
@@ -296,10 +316,11 @@ impl Pacer {
         e.refill(Instant::now());
         EndpointSnapshot {
             rps: e.rps,
-            queued_continuing: e.continuing.len(),
+            queued_continuing: e.retries.len() + e.continuing.len(),
             queued_fresh: e.fresh.len(),
             granted: e.granted,
             wasted_tokens: e.wasted,
+            corrected_tokens: e.corrected,
         }
     }
 
@@ -322,7 +343,9 @@ impl Pacer {
         e.refill(Instant::now());
         if let Some(remaining) = remaining {
             // The server held less than `remaining + 1` tokens: never more than that here.
-            e.tokens = e.tokens.min(f64::from(remaining) + 1.0);
+            let cap = f64::from(remaining) + 1.0;
+            e.corrected += (e.tokens - cap).max(0.0);
+            e.tokens = e.tokens.min(cap);
         }
         let capacity = capacity(rps, burst);
         if e.learned && (e.rps - rps).abs() < 1e-9 && (e.capacity - capacity).abs() < 1e-9 {
@@ -345,6 +368,7 @@ impl Pacer {
         let shared = self.endpoint(endpoint);
         let mut e = lock(&shared);
         e.refill(Instant::now());
+        e.corrected += (e.tokens - 1.0).max(0.0);
         e.tokens = e.tokens.min(1.0);
     }
 }
@@ -712,6 +736,25 @@ mod tests {
         // Not whole: it waits, but never for nothing.
         let due = e.pump(now).expect("still waiting");
         assert!(due - now >= MIN_WAIT, "{:?}", due - now);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_goes_before_later_calls_that_waited_longer() {
+        let p = pacer(10.0, 2); // one token
+        let log = Arc::new(Mutex::new(Vec::new()));
+        p.acquire("GET /x", Priority::Fresh).await; // empties the bucket
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            calls.push(call(&p, Priority::Continuing, "next", &log));
+        }
+        settle().await;
+        calls.push(call(&p, Priority::Retry, "retry", &log));
+        settle().await;
+        for c in calls {
+            c.await.unwrap();
+        }
+        let order: Vec<_> = log.lock().unwrap().iter().map(|(l, _)| *l).collect();
+        assert_eq!(order, ["retry", "next", "next", "next"]);
     }
 
     #[tokio::test(start_paused = true)]

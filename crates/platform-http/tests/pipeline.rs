@@ -111,6 +111,15 @@ async fn onboard(accounts: usize, rps: f64) -> (f64, f64, u64) {
         c.await.unwrap();
     }
     let wall = started.elapsed().as_secs_f64();
+    for endpoint in STAGES {
+        let s = pacer.snapshot(endpoint);
+        eprintln!(
+            "{endpoint}: granted {}, unused {:.2} s, given up on 429s {:.2} s",
+            s.granted,
+            s.wasted_tokens / s.rps,
+            s.corrected_tokens / s.rps
+        );
+    }
     let server = server.lock().unwrap();
     let bound = server
         .admitted
