@@ -64,6 +64,9 @@ Options:
                        CLI and the peers still use --emulator)
   --no-cli             skip the CLI batch path
   --no-saturation      skip the saturation scenario (client CPU per request)
+  --timeline FILE      append the library path's pacer samples (every 250 ms: per stage
+                       tokens granted, queued continuing/fresh, unused and corrected
+                       tokens) to FILE
   --help               this text
 
 Each scenario prints one JSON object per client; see the module docs and docs/benchmarks.md.";
@@ -356,6 +359,55 @@ async fn report(
     Ok(line)
 }
 
+/// The three endpoints of one onboarding, in chain order.
+const STAGES: [&str; 3] = [
+    "POST /cas/v1/cloud_account/status/azure",
+    "POST /cas/v1/azure_account",
+    "GET /v1/cloudAccounts/azureAccounts/{account_id}",
+];
+
+/// `--timeline FILE`: where the library path writes its pacer samples (JSON lines).
+static TIMELINE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Samples every stage's bucket each 250 ms until `done`: one JSON line per sample (`t`, per
+/// stage `[granted, queued continuing, queued fresh, unused tokens, corrected tokens]`) — where
+/// a stage's capacity went unused and whether its queue was empty then.
+async fn sample_timeline(
+    client: PrismaClient,
+    started: Instant,
+    done: tokio_util::sync::CancellationToken,
+) -> Vec<serde_json::Value> {
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = done.cancelled() => break,
+        }
+        let stages: serde_json::Map<_, _> = STAGES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let s = client.pacer().snapshot(name);
+                (
+                    format!("stage{}", i + 1),
+                    serde_json::json!([
+                        s.granted,
+                        s.queued_continuing,
+                        s.queued_fresh,
+                        round(s.wasted_tokens),
+                        round(s.corrected_tokens)
+                    ]),
+                )
+            })
+            .collect();
+        samples.push(
+            serde_json::json!({"t": round(started.elapsed().as_secs_f64()), "stages": stages}),
+        );
+    }
+    samples
+}
+
 /// Ours, through the library: every onboarding at once, each one chain.
 async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     let mut config = ClientConfig::new(
@@ -392,6 +444,17 @@ async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     let cpu_before = process_cpu();
     let requests_before = requests.load(Ordering::Relaxed);
     let started = Instant::now();
+    let lost_before: Vec<(f64, f64)> = STAGES
+        .iter()
+        .map(|name| {
+            let s = client.pacer().snapshot(name);
+            (s.wasted_tokens, s.corrected_tokens)
+        })
+        .collect();
+    let sampling = tokio_util::sync::CancellationToken::new();
+    let sampler = TIMELINE
+        .get()
+        .map(|_| tokio::spawn(sample_timeline(client.clone(), started, sampling.clone())));
     let results: Vec<_> = futures::stream::iter(0..sc.accounts)
         .map(|n| {
             let client = client.clone();
@@ -412,6 +475,38 @@ async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     let wall = started.elapsed();
     let cpu = process_cpu() - cpu_before;
     let calls = requests.load(Ordering::Relaxed) - requests_before;
+    sampling.cancel();
+    if let (Some(task), Some(path)) = (sampler, TIMELINE.get()) {
+        let mut out = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        );
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"scenario": sc.name(), "stages": STAGES})
+        )?;
+        for sample in task.await? {
+            writeln!(out, "{sample}")?;
+        }
+    }
+    // Each stage's capacity lost during the run, in seconds of its rate: `unused` while its
+    // bucket sat full with nothing to send (the tail after its last call included), `corrected`
+    // given up on the server's word (429s, a low `Remaining`).
+    let lost_s: serde_json::Map<_, _> = STAGES
+        .iter()
+        .zip(lost_before)
+        .map(|(name, (wasted, corrected))| {
+            let s = client.pacer().snapshot(name);
+            let lost = serde_json::json!({
+                "unused": round((s.wasted_tokens - wasted) / s.rps),
+                "corrected": round((s.corrected_tokens - corrected) / s.rps),
+            });
+            ((*name).to_owned(), lost)
+        })
+        .collect();
     let failures = results.iter().filter(|r| r.is_err()).count();
     let adopted = results
         .iter()
@@ -431,6 +526,7 @@ async fn run_lib(sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
         })
         .collect();
     extra.insert("last_call_s".into(), last_call_s.into());
+    extra.insert("lost_capacity_s".into(), lost_s.into());
     extra.insert(
         "client_cpu_us_per_request".into(),
         round(cpu.as_secs_f64() * 1e6 / calls.max(1) as f64).into(),
@@ -589,6 +685,9 @@ async fn main() -> anyhow::Result<()> {
     let latency_rate: u32 = args.parsed("--latency-rate", 10)?;
     let cli = !args.flag("--no-cli");
     let in_process = args.flag("--in-process-emulator");
+    if let Some(path) = args.value("--timeline") {
+        let _ = TIMELINE.set(path.into());
+    }
     IN_PROCESS.store(in_process, Ordering::Relaxed);
     let lib_emulator = |sc: &Scenario| {
         if in_process {

@@ -25,6 +25,21 @@ use cortex_bench::{Args, percentile, round};
 use cortex_store::{JobId, Keyring, NewJob, Store};
 use serde_json::json;
 
+const HELP: &str = "\
+notify-bench: how soon replica A sees an event replica B stored (PostgreSQL LISTEN/NOTIFY
+against polling), on a throwaway PostgreSQL cluster.
+
+Usage: notify-bench [OPTIONS]
+
+Options:
+  --events N       events in the notify mode (default 500; 0 skips it)
+  --gap-ms MS      time between two appends (default 20)
+  --poll-events N  events in the poll mode (default 20; 0 skips it)
+  --poll-ms MS     the poll mode's interval (default 1000)
+  --help           this text
+
+Prints one JSON object per mode; see the module docs and docs/benchmarks.md.";
+
 #[derive(Clone, Copy)]
 enum Mode {
     Notify,
@@ -117,6 +132,10 @@ fn summary(mut delays: Vec<f64>) -> serde_json::Value {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::from_env();
+    if args.flag("--help") || args.flag("-h") {
+        println!("{HELP}");
+        return Ok(());
+    }
     let events: i64 = args.parsed("--events", 500)?;
     let gap = Duration::from_millis(args.parsed("--gap-ms", 20)?);
     let poll_events: i64 = args.parsed("--poll-events", 20)?;

@@ -156,45 +156,26 @@ impl CortexClient {
                 .header("content-type", "application/json")
                 .body(body.clone());
         }
+        // A create may be re-sent only when its request certainly never reached the server.
+        let resend_ambiguous = !call.creates;
         let Exchange {
             status,
             headers,
             body,
-            elapsed_ms,
-        } = match transport::exchange(request).await {
-            Ok(x) => x,
-            Err(broken) => {
-                self.emit(HttpEvent::Call {
-                    endpoint: call.endpoint.to_owned(),
-                    status: None,
-                    attempt,
-                    elapsed_ms: broken.elapsed_ms,
-                    request_id: None,
-                });
-                let maybe_processed = broken.kind.maybe_processed();
-                let error = Error::Transport {
-                    endpoint: call.endpoint.to_owned(),
-                    kind: broken.kind,
-                    maybe_processed,
-                    source: Some(broken.error),
-                };
-                return if call.creates && maybe_processed {
-                    Verdict::Fail(error)
-                } else {
-                    Verdict::Retry {
-                        error,
-                        retry_after: None,
-                    }
-                };
-            }
-        };
-        self.emit(HttpEvent::Call {
-            endpoint: call.endpoint.to_owned(),
-            status: Some(status.as_u16()),
+            ..
+        } = match transport::send(
+            request,
+            call.endpoint,
             attempt,
-            elapsed_ms,
-            request_id: header_str(&headers, "x-request-id"),
-        });
+            resend_ambiguous,
+            "x-request-id",
+            &|e| self.emit(e),
+        )
+        .await
+        {
+            Ok(x) => x,
+            Err(broken) => return broken.verdict(Error::Transport),
+        };
         let code = status.as_u16();
         if status.is_success() {
             return Verdict::Done((code, body.to_vec()));
@@ -224,7 +205,7 @@ fn retry_reason(error: &Error) -> String {
     match error {
         Error::Api(e) if e.status == 429 => "rate limited (429)".to_owned(),
         Error::Api(e) => format!("server answered {}", e.status),
-        Error::Transport { kind, .. } => kind.to_string(),
+        Error::Transport(failure) => failure.kind.to_string(),
         other => other.code().to_owned(),
     }
 }

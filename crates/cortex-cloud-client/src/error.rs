@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cortex_cloud_types::{ErrorReply, ValidationError};
-use platform_http::TransportKind;
+pub use platform_http::{TransportFailure, TransportKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -17,14 +17,9 @@ pub enum Error {
     #[error("invalid input: {0}")]
     Invalid(#[from] ValidationError),
 
-    #[error("{endpoint}: {kind}{}", if *maybe_processed { " (the server may have processed it)" } else { "" })]
-    Transport {
-        endpoint: String,
-        kind: TransportKind,
-        maybe_processed: bool,
-        #[source]
-        source: Option<reqwest::Error>,
-    },
+    /// The request failed on the network (with whether it may have been processed).
+    #[error(transparent)]
+    Transport(TransportFailure),
 
     #[error("{0}")]
     Api(Box<ApiError>),
@@ -205,9 +200,7 @@ impl Error {
     /// Might the server have acted on the request (timeouts, broken connections, 5xx)?
     pub fn is_ambiguous(&self) -> bool {
         match self {
-            Error::Transport {
-                maybe_processed, ..
-            } => *maybe_processed,
+            Error::Transport(failure) => failure.maybe_processed,
             Error::Api(e) => e.status >= 500,
             Error::RetriesExhausted { last, .. } => last.is_ambiguous(),
             _ => false,

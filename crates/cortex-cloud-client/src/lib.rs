@@ -23,5 +23,5 @@ pub mod error;
 
 pub use client::{CortexClient, EventHook};
 pub use config::{ClientConfig, Timeouts};
-pub use error::{ApiError, Error};
+pub use error::{ApiError, Error, TransportFailure};
 pub use platform_http::{HttpEvent, PacingConfig, RetryPolicy};

@@ -28,25 +28,7 @@ pub use enums::{
 pub use envelope::{ErrCode, ErrExtra, ErrorReply, FieldError, Reply, Request};
 pub use filter::{Criterion, FilterData, FilterNode, Paging, SearchType, Sort, SortOrder};
 pub use key::{ApiKey, ApiUrl, KeyId, KeyType};
-pub use platform_secret::SecretString;
-
-/// A value from outside that failed validation; `field` names it as the user or the wire
-/// calls it, so the message can say which one is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ValidationError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use platform_secret::{SecretString, ValidationError};
 
 /// Lower-case 32-hex-digit id, the shape of instance ids, tracking GUIDs and outpost ids.
 pub fn is_instance_id(s: &str) -> bool {

@@ -2,8 +2,8 @@
 //!
 //! Run a piece of work inside [`run`] and the client knows which of its calls start new work
 //! and which continue work under way: the first call of a chain waits for a token as
-//! [`Priority::Fresh`], every later call (and every retry) as [`Priority::Continuing`], so
-//! work already started finishes first. A chain also measures itself — calls per endpoint
+//! [`Priority::Fresh`], every later call as [`Priority::Continuing`] and every retry as
+//! [`Priority::Retry`] (before both), so work already started finishes first. A chain also measures itself — calls per endpoint
 //! with the rate each was paced at, and the time spent waiting for tokens — which is what a
 //! caller needs to size its concurrency (Little's law: see the engine's batch runner).
 //! Outside a chain every first attempt is fresh.
@@ -57,7 +57,9 @@ pub fn priority(attempt: u32) -> Priority {
     let started = CHAIN
         .try_with(|c| !c.borrow().calls.is_empty())
         .unwrap_or(false);
-    if attempt > 1 || started {
+    if attempt > 1 {
+        Priority::Retry
+    } else if started {
         Priority::Continuing
     } else {
         Priority::Fresh
@@ -92,7 +94,7 @@ mod tests {
     #[tokio::test]
     async fn the_first_call_of_a_chain_is_fresh_and_the_rest_continue() {
         assert_eq!(priority(1), Priority::Fresh);
-        assert_eq!(priority(2), Priority::Continuing);
+        assert_eq!(priority(2), Priority::Retry);
         let ((), stats) = run(async {
             assert_eq!(priority(1), Priority::Fresh);
             record("GET /a", Duration::from_millis(5), || Some(10.0));

@@ -5,13 +5,15 @@
 //! authentication (a Prisma session JWT; a Cortex key, hashed per attempt), its wire models and
 //! its error bodies.
 //!
-//! * [`ratelimit`] — one token bucket per endpoint with two queues (continuing work first),
-//!   following the server's `X-RateLimit-*` headers when it sends them.
+//! * [`ratelimit`] — one token bucket per endpoint with three queues (retries, then continuing
+//!   work, then fresh), following the server's `X-RateLimit-*` headers when it sends them.
 //! * [`chain`] — the calls of one piece of work, measured; later calls count as continuing.
 //! * [`retry`] — classification (throttling, transient 5xx, transport), full jitter with a cap,
 //!   `Retry-After`, a per-call attempt budget and deadline.
 //! * [`attempts`] — the loop every call runs: pace → attempt → classify → wait or stop.
-//! * [`transport`] — one HTTP exchange, its timing, and what kind of failure a broken one was.
+//! * [`transport`] — one HTTP exchange, its timing, what kind of failure a broken one was, and
+//!   the exchange step of every attempt ([`transport::send`]: the call event, the shared
+//!   [`TransportFailure`], the call's re-send rule).
 //! * [`events`] — the platform-neutral events of a call (exchange, retry, pacing learned).
 
 pub mod attempts;
@@ -24,6 +26,6 @@ pub mod transport;
 pub use attempts::{Budget, Failure, Verdict, run};
 pub use chain::ChainStats;
 pub use events::HttpEvent;
-pub use ratelimit::{Pacer, PacingConfig, Priority};
+pub use ratelimit::{EndpointSnapshot, Pacer, PacingConfig, Priority};
 pub use retry::RetryPolicy;
-pub use transport::{Exchange, TransportKind};
+pub use transport::{BrokenAttempt, Exchange, TransportFailure, TransportKind};

@@ -1,14 +1,17 @@
-//! Client-side pacing: one token bucket per endpoint, mirroring the server's, with two queues.
+//! Client-side pacing: one token bucket per endpoint, mirroring the server's, with three queues.
 //!
 //! Bulk work should run at the server's limit, not bounce off it. A call takes a token of its
-//! endpoint's bucket when one is there; otherwise it waits in one of two queues and is granted
+//! endpoint's bucket when one is there; otherwise it waits in one of three queues and is granted
 //! a token as the bucket refills:
 //!
-//! * [`Priority::Continuing`] — retries, and later calls of a chain already under way (see
+//! * [`Priority::Retry`] — another attempt of a call that failed, first of all: at a later
+//!   stage of a pipeline it would otherwise wait behind that stage's whole backlog.
+//! * [`Priority::Continuing`] — later calls of a chain already under way (see
 //!   [`crate::chain`]). Finishing started work first keeps a retried onboarding from drifting
 //!   to the end of the run, where a second fault becomes the tail of the batch.
-//! * [`Priority::Fresh`] — first attempts of new work. While both queues wait, at least one
-//!   grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never starved.
+//! * [`Priority::Fresh`] — first attempts of new work. While started and fresh work both
+//!   wait, at least one grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never
+//!   starved.
 //!
 //! Tokens are granted only when the bucket holds one, so the client never sends faster than the
 //! rate it knows. That rate is the server's own: configuration first, then
@@ -83,18 +86,29 @@ impl PacingConfig {
 /// Which queue a call waits in when its endpoint has no token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Priority {
-    /// A retry, or a later call of a chain already under way.
+    /// Another attempt of a call that failed: served before everything else, so a retried
+    /// chain does not wait behind the backlog of first attempts at its own stage (at the end
+    /// of a run that backlog is what a retried chain's tail is made of).
+    Retry,
+    /// A later call of a chain already under way.
     Continuing,
     /// The first attempt of new work.
     Fresh,
 }
 
-/// While both queues wait, one grant in this many goes to the fresh queue.
+/// While started work and fresh work both wait, one grant in this many goes to the fresh queue.
 pub const FRESH_EVERY: u32 = 4;
 
 /// How early (against the pace) a call may reach the server without finding its bucket empty:
 /// our bucket holds this much of the rate less than the server's burst, and at least a token.
 pub const JITTER_SLACK: Duration = Duration::from_millis(20);
+
+/// A token counts as whole from here: refills are sums of float fractions, and a bucket a hair
+/// under one token after exactly one token's time must not wait another round.
+const WHOLE: f64 = 1.0 - 1e-9;
+
+/// The least a waiting call's timer sleeps (the timer's resolution is coarser anyway).
+const MIN_WAIT: Duration = Duration::from_micros(100);
 
 /// Our bucket's capacity for a server burst at `rps`: the burst less the jitter slack.
 fn capacity(rps: f64, burst: u32) -> f64 {
@@ -108,23 +122,34 @@ struct Endpoint {
     tokens: f64,
     last: Instant,
     learned: bool,
+    retries: VecDeque<oneshot::Sender<()>>,
     continuing: VecDeque<oneshot::Sender<()>>,
     fresh: VecDeque<oneshot::Sender<()>>,
     /// Grants to continuing calls in a row while a fresh call waited.
     streak: u32,
     /// A timer task grants tokens to the queues until they are empty.
     timer_armed: bool,
+    /// Tokens that refilled into a full bucket: capacity nobody used (for benchmarks).
+    wasted: f64,
+    /// Grants so far.
+    granted: u64,
+    /// Tokens given up on the server's word (a 429, a low `Remaining`).
+    corrected: f64,
 }
 
 impl Endpoint {
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rps).min(self.capacity);
+        let filled = self.tokens + elapsed * self.rps;
+        if filled > self.capacity {
+            self.wasted += filled - self.capacity.max(self.tokens);
+        }
+        self.tokens = filled.min(self.capacity);
         self.last = now;
     }
 
     fn waiting(&self) -> usize {
-        self.continuing.len() + self.fresh.len()
+        self.retries.len() + self.continuing.len() + self.fresh.len()
     }
 
     /// Grants what the bucket holds to the queues, by priority. Returns when the next token
@@ -136,12 +161,16 @@ impl Endpoint {
                 self.streak = 0;
                 return None;
             }
-            if self.tokens < 1.0 {
-                let due = (1.0 - self.tokens) / self.rps;
+            if self.tokens < WHOLE {
+                // Never due "now": a refill too small to count (a float a hair under one
+                // token) would let the timer wake at once, refill nothing and spin — in paused
+                // time forever, since the clock never moves while it spins.
+                let due = ((1.0 - self.tokens) / self.rps).max(MIN_WAIT.as_secs_f64());
                 return Some(now + Duration::from_secs_f64(due));
             }
-            let fresh_turn = self.continuing.is_empty()
-                || (!self.fresh.is_empty() && self.streak + 1 >= FRESH_EVERY);
+            let started_waits = !self.retries.is_empty() || !self.continuing.is_empty();
+            let fresh_turn =
+                !started_waits || (!self.fresh.is_empty() && self.streak + 1 >= FRESH_EVERY);
             let waiter = if fresh_turn {
                 self.streak = 0;
                 self.fresh.pop_front()
@@ -149,16 +178,37 @@ impl Endpoint {
                 if !self.fresh.is_empty() {
                     self.streak += 1;
                 }
-                self.continuing.pop_front()
+                self.retries
+                    .pop_front()
+                    .or_else(|| self.continuing.pop_front())
             };
             // A waiter that gave up (its call was dropped) takes no token.
             if let Some(w) = waiter
                 && w.send(()).is_ok()
             {
                 self.tokens -= 1.0;
+                self.granted += 1;
             }
         }
     }
+}
+
+/// One endpoint's bucket at a moment: see [`Pacer::snapshot`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSnapshot {
+    pub rps: f64,
+    /// Retries and later calls of started chains.
+    pub queued_continuing: usize,
+    pub queued_fresh: usize,
+    /// Tokens granted so far.
+    pub granted: u64,
+    /// Tokens that refilled into a full bucket while nothing waited: the endpoint's capacity
+    /// left unused (÷ `rps` = seconds of the rate lost). The bucket starts full, so time before
+    /// the first call of a run and after its last count too.
+    pub wasted_tokens: f64,
+    /// Tokens our bucket gave up because the server's answer said it held fewer (a 429, a
+    /// low `X-RateLimit-Remaining`): capacity lost to corrections, not to idleness.
+    pub corrected_tokens: f64,
 }
 
 type Shared = Arc<Mutex<Endpoint>>;
@@ -200,10 +250,14 @@ impl Pacer {
             tokens: capacity,
             last: Instant::now(),
             learned: false,
+            retries: VecDeque::new(),
             continuing: VecDeque::new(),
             fresh: VecDeque::new(),
             streak: 0,
             timer_armed: false,
+            wasted: 0.0,
+            granted: 0,
+            corrected: 0.0,
         }));
         map.insert(name.to_owned(), e.clone());
         e
@@ -219,12 +273,14 @@ impl Pacer {
         let rx = {
             let mut e = lock(&shared);
             e.refill(started);
-            if e.waiting() == 0 && e.tokens >= 1.0 {
+            if e.waiting() == 0 && e.tokens >= WHOLE {
                 e.tokens -= 1.0;
+                e.granted += 1;
                 return Duration::ZERO;
             }
             let (tx, rx) = oneshot::channel();
             match priority {
+                Priority::Retry => e.retries.push_back(tx),
                 Priority::Continuing => e.continuing.push_back(tx),
                 Priority::Fresh => e.fresh.push_back(tx),
             }
@@ -253,6 +309,21 @@ impl Pacer {
         lock(&self.endpoint(endpoint)).waiting()
     }
 
+    /// What `endpoint`'s bucket has done so far (for benchmarks and diagnostics).
+    pub fn snapshot(&self, endpoint: &str) -> EndpointSnapshot {
+        let shared = self.endpoint(endpoint);
+        let mut e = lock(&shared);
+        e.refill(Instant::now());
+        EndpointSnapshot {
+            rps: e.rps,
+            queued_continuing: e.retries.len() + e.continuing.len(),
+            queued_fresh: e.fresh.len(),
+            granted: e.granted,
+            wasted_tokens: e.wasted,
+            corrected_tokens: e.corrected,
+        }
+    }
+
     /// Learns the server's limits from its headers. Returns the new (rps, burst) on a change.
     pub fn observe(
         &self,
@@ -272,7 +343,9 @@ impl Pacer {
         e.refill(Instant::now());
         if let Some(remaining) = remaining {
             // The server held less than `remaining + 1` tokens: never more than that here.
-            e.tokens = e.tokens.min(f64::from(remaining) + 1.0);
+            let cap = f64::from(remaining) + 1.0;
+            e.corrected += (e.tokens - cap).max(0.0);
+            e.tokens = e.tokens.min(cap);
         }
         let capacity = capacity(rps, burst);
         if e.learned && (e.rps - rps).abs() < 1e-9 && (e.capacity - capacity).abs() < 1e-9 {
@@ -295,6 +368,7 @@ impl Pacer {
         let shared = self.endpoint(endpoint);
         let mut e = lock(&shared);
         e.refill(Instant::now());
+        e.corrected += (e.tokens - 1.0).max(0.0);
         e.tokens = e.tokens.min(1.0);
     }
 }
@@ -639,6 +713,73 @@ mod tests {
             span < (2_000.0 - 196.0 + f64::from(rejected)) / 200.0 + 0.1,
             "{span}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bucket_a_hair_under_a_token_never_makes_the_timer_spin() {
+        // Refills are float sums: after one token's time a bucket may hold 1 − 1e-12. The old
+        // pump answered "due now" for that (1e-12 / rps rounds to 0 ns), the timer woke at
+        // once, refilled nothing and spun: in paused time forever (the pipeline test hung).
+        let p = pacer(50.0, 50);
+        let shared = p.endpoint("GET /x");
+        let (tx, _rx) = oneshot::channel();
+        let now = Instant::now();
+        let mut e = lock(&shared);
+        e.fresh.push_back(tx);
+        e.tokens = 1.0 - 1e-12;
+        e.last = now;
+        // Counted as a whole token: granted, nothing left waiting.
+        assert_eq!(e.pump(now), None);
+        let (tx, _rx) = oneshot::channel();
+        e.fresh.push_back(tx);
+        e.tokens = 1.0 - 1e-6;
+        // Not whole: it waits, but never for nothing.
+        let due = e.pump(now).expect("still waiting");
+        assert!(due - now >= MIN_WAIT, "{:?}", due - now);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_goes_before_later_calls_that_waited_longer() {
+        let p = pacer(10.0, 2); // one token
+        let log = Arc::new(Mutex::new(Vec::new()));
+        p.acquire("GET /x", Priority::Fresh).await; // empties the bucket
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            calls.push(call(&p, Priority::Continuing, "next", &log));
+        }
+        settle().await;
+        calls.push(call(&p, Priority::Retry, "retry", &log));
+        settle().await;
+        for c in calls {
+            c.await.unwrap();
+        }
+        let order: Vec<_> = log.lock().unwrap().iter().map(|(l, _)| *l).collect();
+        assert_eq!(order, ["retry", "next", "next", "next"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bucket_counts_the_capacity_nobody_used() {
+        // 10 req/s, server burst 2: our bucket holds one token.
+        let p = pacer(10.0, 2);
+        p.acquire("GET /x", Priority::Fresh).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Refilled to exactly full: nothing lost yet.
+        let s = p.snapshot("GET /x");
+        assert!(s.wasted_tokens < 1e-9, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let s = p.snapshot("GET /x");
+        assert!((s.wasted_tokens - 15.0).abs() < 1e-6, "{s:?}");
+        assert_eq!((s.granted, s.queued_continuing, s.queued_fresh), (1, 0, 0));
+        // A waiting call keeps the bucket from filling: no more waste while it waits.
+        p.acquire("GET /x", Priority::Fresh).await;
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire("GET /x", Priority::Continuing).await })
+        };
+        waiter.await.unwrap();
+        let s = p.snapshot("GET /x");
+        assert!((s.wasted_tokens - 15.0).abs() < 1e-6, "{s:?}");
+        assert_eq!(s.granted, 3);
     }
 
     #[tokio::test(start_paused = true)]

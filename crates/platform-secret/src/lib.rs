@@ -5,10 +5,39 @@
 //! into a JSON log line, an event or an API response. Wire bodies that must carry the value (the
 //! `password` of `/login`, the `key` of an Azure account) opt in field by field with
 //! `#[serde(serialize_with = "secret::serialize_exposed")]`.
+//!
+//! [`ValidationError`] lives here too: the one "this input is wrong" error of both platforms'
+//! type crates (`prisma-types`, `cortex-cloud-types`), which depend on this crate and nothing
+//! else in common.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serializer};
+
+/// A value from outside that failed validation. `field` names the input (as the user or the
+/// wire calls it) so the message can say which one is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretString(Box<str>);

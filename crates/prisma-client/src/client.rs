@@ -136,6 +136,11 @@ impl PrismaClient {
         &self.inner.config
     }
 
+    /// The client's pacer (its buckets' state, for benchmarks and diagnostics).
+    pub fn pacer(&self) -> &Pacer {
+        &self.inner.pacer
+    }
+
     pub(crate) fn emit(&self, event: ClientEvent) {
         if let Some(hook) = &self.inner.hook {
             hook(&event);
@@ -326,42 +331,21 @@ impl PrismaClient {
             status,
             headers,
             body,
-            elapsed_ms,
-        } = match transport::exchange(request).await {
-            Ok(exchange) => exchange,
-            Err(broken) => {
-                self.emit(ClientEvent::Call {
-                    endpoint: call.endpoint.to_owned(),
-                    status: None,
-                    attempt,
-                    elapsed_ms: broken.elapsed_ms,
-                    request_id: None,
-                });
-                let maybe_processed = broken.kind.maybe_processed();
-                let error = Error::Transport {
-                    endpoint: call.endpoint.to_owned(),
-                    kind: broken.kind,
-                    maybe_processed,
-                    source: Some(broken.error),
-                };
-                return if call.idempotent || !maybe_processed {
-                    Verdict::Retry {
-                        error,
-                        retry_after: None,
-                    }
-                } else {
-                    Verdict::Fail(error)
-                };
-            }
-        };
-        let request_id = header_str(&headers, REQUEST_ID_HEADER);
-        self.emit(ClientEvent::Call {
-            endpoint: call.endpoint.to_owned(),
-            status: Some(status.as_u16()),
+            request_id,
+            ..
+        } = match transport::send(
+            request,
+            call.endpoint,
             attempt,
-            elapsed_ms,
-            request_id: request_id.clone(),
-        });
+            call.idempotent,
+            REQUEST_ID_HEADER,
+            &|e| self.emit(e.into()),
+        )
+        .await
+        {
+            Ok(exchange) => exchange,
+            Err(broken) => return broken.verdict(Error::Transport),
+        };
         if let Some((rps, burst)) =
             transport::learn_limits(&self.inner.pacer, call.endpoint, &headers)
         {
@@ -401,7 +385,7 @@ fn retry_reason(error: &Error) -> String {
     match error {
         Error::Api(e) if e.status == 429 => "rate limited (429)".to_owned(),
         Error::Api(e) => format!("server answered {}", e.status),
-        Error::Transport { kind, .. } => kind.to_string(),
+        Error::Transport(failure) => failure.kind.to_string(),
         other => other.code().to_owned(),
     }
 }

@@ -24,16 +24,9 @@ pub enum Error {
     #[error("invalid input: {0}")]
     Invalid(#[from] ValidationError),
 
-    /// The request failed on the network.
-    #[error("{endpoint}: {kind}{}", if *maybe_processed { " (the server may have processed it)" } else { "" })]
-    Transport {
-        endpoint: String,
-        kind: TransportKind,
-        /// True when the request had gone out, so a create may have been committed.
-        maybe_processed: bool,
-        #[source]
-        source: Option<reqwest::Error>,
-    },
+    /// The request failed on the network (with whether it may have been processed).
+    #[error(transparent)]
+    Transport(TransportFailure),
 
     /// The API answered with an error status (boxed: it is the largest variant).
     #[error("{0}")]
@@ -63,7 +56,7 @@ pub enum Error {
     },
 }
 
-pub use platform_http::TransportKind;
+pub use platform_http::{TransportFailure, TransportKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
@@ -178,9 +171,7 @@ impl Error {
     /// sending, 5xx.) Creates that fail this way must be reconciled, never blindly re-sent.
     pub fn is_ambiguous(&self) -> bool {
         match self {
-            Error::Transport {
-                maybe_processed, ..
-            } => *maybe_processed,
+            Error::Transport(failure) => failure.maybe_processed,
             Error::Api(e) => e.status >= 500,
             Error::RetriesExhausted { last, .. } => last.is_ambiguous(),
             _ => false,

@@ -34,7 +34,7 @@ pub use api::{FeatureScope, Outcome, Registration, TemplateScope};
 pub use chain::ChainStats;
 pub use client::PrismaClient;
 pub use config::{BaseUrl, ClientConfig, Credentials, Timeouts};
-pub use error::{ApiError, AuthError, Error, TransportKind};
+pub use error::{ApiError, AuthError, Error, TransportFailure, TransportKind};
 pub use events::{ClientEvent, EventHook};
 pub use ratelimit::{PacingConfig, Priority};
 pub use retry::RetryPolicy;

@@ -27,22 +27,4 @@ pub use account::{
 };
 pub use feature::{Environment, Feature, FeatureSet};
 pub use ids::{AccountGroupId, AccountName, ManagementGroupId, ObjectId, SubscriptionId, TenantId};
-pub use platform_secret::SecretString;
-
-/// A value from outside that failed validation. `field` names the input (as the user or the
-/// wire calls it) so the message can say which one is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ValidationError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use platform_secret::{SecretString, ValidationError};
