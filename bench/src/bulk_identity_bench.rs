@@ -22,12 +22,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cortex_bench::common::{EngineBench, Setup};
 use cortex_bench::{Args, round};
-use cortex_store::{JobState, Keyring, Store};
-use onboarding_engine::{Engine, EngineConfig, IdentityPer, RawRequest, TerraformMode};
-use prisma_client::{BaseUrl, ClientConfig, Credentials, PacingConfig};
-use prisma_emulator::{EmulatorConfig, RateLimits};
-use prisma_types::SecretString;
+use onboarding_engine::{IdentityPer, RawRequest, TerraformMode};
 use tokio_util::sync::CancellationToken;
 
 const HELP: &str = "\
@@ -67,38 +64,22 @@ async fn main() -> anyhow::Result<()> {
     let binary = onboarding_engine::identity::find_on_path("terraform")
         .ok_or_else(|| anyhow::anyhow!("terraform is not on PATH"))?;
 
-    let mut emulator = EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
-    emulator.rate_limits = RateLimits::uniform(f64::from(rps), rps);
-    emulator.read_delay = Duration::ZERO;
-    let stop = CancellationToken::new();
-    let emu = prisma_emulator::spawn(
-        "127.0.0.1:0".parse()?,
-        emulator,
-        None,
-        stop.clone().cancelled_owned(),
+    let bench = EngineBench::start(
+        Setup {
+            rps,
+            latency_ms: 0,
+            terraform: TerraformMode::Twin {
+                binary,
+                step_seconds,
+            },
+        },
+        |config| {
+            config.sandbox = true;
+            config.concurrency = concurrency;
+        },
     )
     .await?;
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(
-        &format!("sqlite://{}", dir.path().join("bench.db").display()),
-        Keyring::load_or_create(dir.path())?,
-    )
-    .await?;
-    let mut client = ClientConfig::new(
-        BaseUrl::parse(&emu.base_url(), false)?,
-        Credentials::new("bench", "bench-secret-key"),
-    );
-    client.pacing = PacingConfig::uniform(f64::from(rps), rps);
-    let mode = TerraformMode::Twin {
-        binary,
-        step_seconds,
-    };
-    let mut config = EngineConfig::new(dir.path().to_path_buf(), mode);
-    config.sandbox = true;
-    config.concurrency = concurrency;
-    config.verify_timeout = Duration::from_secs(120);
-    config.poll_interval = Duration::from_millis(20);
-    let engine = Engine::new(store.clone(), client, config)?;
+    let (engine, store, dir) = (&bench.engine, &bench.store, bench.dir.path());
     let mut items = Vec::new();
     for n in 0..jobs {
         let mut request = RawRequest {
@@ -117,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let (batch, job_ids) = engine.submit_batch("bench", items, "bench").await?;
 
-    let workspaces = dir.path().join("workspaces");
+    let workspaces = dir.join("workspaces");
     let sampling = CancellationToken::new();
     let sampler = tokio::spawn({
         let (sampling, workspaces) = (sampling.clone(), workspaces.clone());
@@ -136,20 +117,9 @@ async fn main() -> anyhow::Result<()> {
     sampling.cancel();
     let peak = sampler.await?;
 
-    let summary = engine.batch_summary(batch).await?.expect("batch");
-    let failures: u64 = summary
-        .by_state
-        .iter()
-        .filter(|(s, _)| **s != JobState::Succeeded)
-        .map(|(_, n)| *n)
-        .sum();
-    let stats = prisma_emulator::admin::stats_report(&emu.state);
-    let bound = stats
-        .endpoints
-        .iter()
-        .filter(|(name, _)| !name.contains("/login") && !name.contains("/auth_token"))
-        .map(|(_, e)| (e.admitted as f64 - f64::from(rps)).max(0.0) / f64::from(rps))
-        .fold(0.0, f64::max);
+    let failures = bench.failures(batch).await?;
+    let stats = bench.stats();
+    let bound = bench.bound_s(&stats);
     let (mut terraform_runs, mut app_registrations) = (0u32, BTreeSet::new());
     let mut client_ids = BTreeSet::new();
     for job in &job_ids {
@@ -172,12 +142,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let after = tree_bytes(&workspaces);
-    let db = ["bench.db", "bench.db-wal", "bench.db-shm"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum::<u64>();
-    store.close().await;
+    let db = bench.db_bytes();
     let per_job = |bytes: u64| bytes / u64::from(jobs.max(1));
     println!(
         "{}",
@@ -201,11 +166,11 @@ async fn main() -> anyhow::Result<()> {
             "workspace_bytes_after": after,
             "workspace_bytes_per_job_peak": per_job(peak),
             "workspace_bytes_per_job_after": per_job(after),
-            "plugin_cache_bytes": tree_bytes(&dir.path().join("terraform-plugins")),
+            "plugin_cache_bytes": tree_bytes(&dir.join("terraform-plugins")),
             "db_bytes_per_job": per_job(db),
-            "calls_per_endpoint": stats.endpoints.iter().map(|(k, v)| (k.clone(), v.admitted)).collect::<std::collections::BTreeMap<_, _>>(),
+            "calls_per_endpoint": EngineBench::calls_per_endpoint(&stats),
         })
     );
-    stop.cancel();
+    bench.close().await;
     Ok(())
 }
