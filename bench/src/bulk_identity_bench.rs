@@ -10,7 +10,9 @@
 //!   they admitted (max over endpoints of `(admitted − burst) / rate`), as in `engine-bench`;
 //!   `efficiency = bound / wall`.
 //! * `terraform_runs`: jobs that ran `terraform apply`; `app_registrations`: app registrations
-//!   those runs planned to create; `client_ids`: distinct identities the accounts got.
+//!   those runs planned to create; `client_ids`: distinct identities the accounts got;
+//!   `terraform_phases`: per phase (`init`, `plan`, `apply`), how many runs and their seconds
+//!   (the identity's state and each role-set chunk's state are runs of their own).
 //! * Disk: the data directory's `workspaces/` sampled every 100 ms (peak) and at the end, and
 //!   the provider plugin cache. The twin has no providers, so these bytes are configuration,
 //!   lock and state files only (see docs/benchmarks.md for what that does and does not show).
@@ -39,6 +41,7 @@ Options:
   --identity-per PER      shared-tenant (default) or subscription
   --step-seconds S        the twin's pause per resource (default 0)
   --concurrency N         the most jobs at once (default 32, sized by the engine)
+  --chunk N               subscriptions per role-set state (default 50)
   --help                  this text
 
 Needs terraform on PATH. Prints one JSON object; see docs/benchmarks.md.";
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let rps: u32 = args.parsed("--rate", 50)?;
     let step_seconds: f64 = args.parsed("--step-seconds", 0.0)?;
     let concurrency: usize = args.parsed("--concurrency", 32)?;
+    let chunk: usize = args.parsed("--chunk", azure_config::tenant_identity::ROLE_SET_CHUNK)?;
     let per = IdentityPer::parse(&args.value("--identity-per").unwrap_or_default())
         .map_err(anyhow::Error::msg)?;
     let binary = onboarding_engine::identity::find_on_path("terraform")
@@ -76,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         |config| {
             config.sandbox = true;
             config.concurrency = concurrency;
+            config.role_set_chunk = chunk;
         },
     )
     .await?;
@@ -122,12 +127,18 @@ async fn main() -> anyhow::Result<()> {
     let bound = bench.bound_s(&stats);
     let (mut terraform_runs, mut app_registrations) = (0u32, BTreeSet::new());
     let mut client_ids = BTreeSet::new();
+    // Terraform phase → (runs, seconds in them), over every job.
+    let mut phases: std::collections::BTreeMap<String, (u32, u64)> = Default::default();
     for job in &job_ids {
         let mut applied = false;
         for e in store.events_after(*job, 0, 1_000_000).await? {
             let event = &e.event;
-            if event["type"] == "terraform_phase" && event["phase"] == "apply" {
-                applied = true;
+            if event["type"] == "terraform_phase" {
+                let phase = event["phase"].as_str().unwrap_or("").to_owned();
+                let ms = event["elapsed_ms"].as_u64().unwrap_or(0);
+                let entry = phases.entry(phase.clone()).or_insert((0u32, 0u64));
+                *entry = (entry.0 + 1, entry.1 + ms);
+                applied |= phase == "apply";
             }
             if event["type"] == "terraform_planned_change"
                 && event["action"] == "create"
@@ -154,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             "identity_per": per.as_str(),
             "rate_limit_rps": rps,
             "step_seconds": step_seconds,
+            "role_set_chunk": chunk,
             "wall_s": round(wall.as_secs_f64()),
             "bound_s": round(bound),
             "efficiency": round(bound / wall.as_secs_f64()),
@@ -161,6 +173,10 @@ async fn main() -> anyhow::Result<()> {
             "duplicates": stats.accounts.saturating_sub(jobs as usize),
             "terraform_runs": terraform_runs,
             "app_registrations": app_registrations.len(),
+            "terraform_phases": phases
+                .iter()
+                .map(|(phase, (runs, ms))| (phase.clone(), serde_json::json!({ "runs": runs, "s": round(*ms as f64 / 1000.0) })))
+                .collect::<serde_json::Map<_, _>>(),
             "client_ids": client_ids.len(),
             "workspace_bytes_peak": peak,
             "workspace_bytes_after": after,
