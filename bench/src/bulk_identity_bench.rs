@@ -10,7 +10,9 @@
 //!   they admitted (max over endpoints of `(admitted − burst) / rate`), as in `engine-bench`;
 //!   `efficiency = bound / wall`.
 //! * `terraform_runs`: jobs that ran `terraform apply`; `app_registrations`: app registrations
-//!   those runs planned to create; `client_ids`: distinct identities the accounts got.
+//!   those runs planned to create; `client_ids`: distinct identities the accounts got;
+//!   `terraform_phases`: per phase (`init`, `plan`, `apply`), how many runs and their seconds
+//!   (the identity's state and each role-set chunk's state are runs of their own).
 //! * Disk: the data directory's `workspaces/` sampled every 100 ms (peak) and at the end, and
 //!   the provider plugin cache. The twin has no providers, so these bytes are configuration,
 //!   lock and state files only (see docs/benchmarks.md for what that does and does not show).
@@ -22,12 +24,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cortex_bench::common::{EngineBench, Setup};
 use cortex_bench::{Args, round};
-use cortex_store::{JobState, Keyring, Store};
-use onboarding_engine::{Engine, EngineConfig, IdentityPer, RawRequest, TerraformMode};
-use prisma_client::{BaseUrl, ClientConfig, Credentials, PacingConfig};
-use prisma_emulator::{EmulatorConfig, RateLimits};
-use prisma_types::SecretString;
+use onboarding_engine::{IdentityPer, RawRequest, TerraformMode};
 use tokio_util::sync::CancellationToken;
 
 const HELP: &str = "\
@@ -42,6 +41,7 @@ Options:
   --identity-per PER      shared-tenant (default) or subscription
   --step-seconds S        the twin's pause per resource (default 0)
   --concurrency N         the most jobs at once (default 32, sized by the engine)
+  --chunk N               subscriptions per role-set state (default 50)
   --help                  this text
 
 Needs terraform on PATH. Prints one JSON object; see docs/benchmarks.md.";
@@ -62,43 +62,29 @@ async fn main() -> anyhow::Result<()> {
     let rps: u32 = args.parsed("--rate", 50)?;
     let step_seconds: f64 = args.parsed("--step-seconds", 0.0)?;
     let concurrency: usize = args.parsed("--concurrency", 32)?;
+    let chunk: usize = args.parsed("--chunk", azure_config::tenant_identity::ROLE_SET_CHUNK)?;
     let per = IdentityPer::parse(&args.value("--identity-per").unwrap_or_default())
         .map_err(anyhow::Error::msg)?;
     let binary = onboarding_engine::identity::find_on_path("terraform")
         .ok_or_else(|| anyhow::anyhow!("terraform is not on PATH"))?;
 
-    let mut emulator = EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
-    emulator.rate_limits = RateLimits::uniform(f64::from(rps), rps);
-    emulator.read_delay = Duration::ZERO;
-    let stop = CancellationToken::new();
-    let emu = prisma_emulator::spawn(
-        "127.0.0.1:0".parse()?,
-        emulator,
-        None,
-        stop.clone().cancelled_owned(),
+    let bench = EngineBench::start(
+        Setup {
+            rps,
+            latency_ms: 0,
+            terraform: TerraformMode::Twin {
+                binary,
+                step_seconds,
+            },
+        },
+        |config| {
+            config.sandbox = true;
+            config.concurrency = concurrency;
+            config.role_set_chunk = chunk;
+        },
     )
     .await?;
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(
-        &format!("sqlite://{}", dir.path().join("bench.db").display()),
-        Keyring::load_or_create(dir.path())?,
-    )
-    .await?;
-    let mut client = ClientConfig::new(
-        BaseUrl::parse(&emu.base_url(), false)?,
-        Credentials::new("bench", "bench-secret-key"),
-    );
-    client.pacing = PacingConfig::uniform(f64::from(rps), rps);
-    let mode = TerraformMode::Twin {
-        binary,
-        step_seconds,
-    };
-    let mut config = EngineConfig::new(dir.path().to_path_buf(), mode);
-    config.sandbox = true;
-    config.concurrency = concurrency;
-    config.verify_timeout = Duration::from_secs(120);
-    config.poll_interval = Duration::from_millis(20);
-    let engine = Engine::new(store.clone(), client, config)?;
+    let (engine, store, dir) = (&bench.engine, &bench.store, bench.dir.path());
     let mut items = Vec::new();
     for n in 0..jobs {
         let mut request = RawRequest {
@@ -117,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let (batch, job_ids) = engine.submit_batch("bench", items, "bench").await?;
 
-    let workspaces = dir.path().join("workspaces");
+    let workspaces = dir.join("workspaces");
     let sampling = CancellationToken::new();
     let sampler = tokio::spawn({
         let (sampling, workspaces) = (sampling.clone(), workspaces.clone());
@@ -136,28 +122,23 @@ async fn main() -> anyhow::Result<()> {
     sampling.cancel();
     let peak = sampler.await?;
 
-    let summary = engine.batch_summary(batch).await?.expect("batch");
-    let failures: u64 = summary
-        .by_state
-        .iter()
-        .filter(|(s, _)| **s != JobState::Succeeded)
-        .map(|(_, n)| *n)
-        .sum();
-    let stats = prisma_emulator::admin::stats_report(&emu.state);
-    let bound = stats
-        .endpoints
-        .iter()
-        .filter(|(name, _)| !name.contains("/login") && !name.contains("/auth_token"))
-        .map(|(_, e)| (e.admitted as f64 - f64::from(rps)).max(0.0) / f64::from(rps))
-        .fold(0.0, f64::max);
+    let failures = bench.failures(batch).await?;
+    let stats = bench.stats();
+    let bound = bench.bound_s(&stats);
     let (mut terraform_runs, mut app_registrations) = (0u32, BTreeSet::new());
     let mut client_ids = BTreeSet::new();
+    // Terraform phase → (runs, seconds in them), over every job.
+    let mut phases: std::collections::BTreeMap<String, (u32, u64)> = Default::default();
     for job in &job_ids {
         let mut applied = false;
         for e in store.events_after(*job, 0, 1_000_000).await? {
             let event = &e.event;
-            if event["type"] == "terraform_phase" && event["phase"] == "apply" {
-                applied = true;
+            if event["type"] == "terraform_phase" {
+                let phase = event["phase"].as_str().unwrap_or("").to_owned();
+                let ms = event["elapsed_ms"].as_u64().unwrap_or(0);
+                let entry = phases.entry(phase.clone()).or_insert((0u32, 0u64));
+                *entry = (entry.0 + 1, entry.1 + ms);
+                applied |= phase == "apply";
             }
             if event["type"] == "terraform_planned_change"
                 && event["action"] == "create"
@@ -172,12 +153,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let after = tree_bytes(&workspaces);
-    let db = ["bench.db", "bench.db-wal", "bench.db-shm"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum::<u64>();
-    store.close().await;
+    let db = bench.db_bytes();
     let per_job = |bytes: u64| bytes / u64::from(jobs.max(1));
     println!(
         "{}",
@@ -189,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             "identity_per": per.as_str(),
             "rate_limit_rps": rps,
             "step_seconds": step_seconds,
+            "role_set_chunk": chunk,
             "wall_s": round(wall.as_secs_f64()),
             "bound_s": round(bound),
             "efficiency": round(bound / wall.as_secs_f64()),
@@ -196,16 +173,20 @@ async fn main() -> anyhow::Result<()> {
             "duplicates": stats.accounts.saturating_sub(jobs as usize),
             "terraform_runs": terraform_runs,
             "app_registrations": app_registrations.len(),
+            "terraform_phases": phases
+                .iter()
+                .map(|(phase, (runs, ms))| (phase.clone(), serde_json::json!({ "runs": runs, "s": round(*ms as f64 / 1000.0) })))
+                .collect::<serde_json::Map<_, _>>(),
             "client_ids": client_ids.len(),
             "workspace_bytes_peak": peak,
             "workspace_bytes_after": after,
             "workspace_bytes_per_job_peak": per_job(peak),
             "workspace_bytes_per_job_after": per_job(after),
-            "plugin_cache_bytes": tree_bytes(&dir.path().join("terraform-plugins")),
+            "plugin_cache_bytes": tree_bytes(&dir.join("terraform-plugins")),
             "db_bytes_per_job": per_job(db),
-            "calls_per_endpoint": stats.endpoints.iter().map(|(k, v)| (k.clone(), v.admitted)).collect::<std::collections::BTreeMap<_, _>>(),
+            "calls_per_endpoint": EngineBench::calls_per_endpoint(&stats),
         })
     );
-    stop.cancel();
+    bench.close().await;
     Ok(())
 }

@@ -11,26 +11,11 @@
 
 use std::time::{Duration, Instant};
 
+use cortex_bench::common::{EngineBench, Setup};
 use cortex_bench::{Args, round, rss_kib};
-use cortex_store::{JobState, Keyring, Store};
-use onboarding_engine::{Concurrency, Engine, EngineConfig, RawRequest, TerraformMode};
-use prisma_client::{BaseUrl, ClientConfig, Credentials, PacingConfig};
-use prisma_emulator::{EmulatorConfig, RateLimits};
+use onboarding_engine::{Concurrency, RawRequest, TerraformMode};
 use prisma_types::SecretString;
 use tokio_util::sync::CancellationToken;
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("bench.db"))
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
 
 const HELP: &str = "\
 engine-bench: one batch through the onboarding engine against the in-process emulator.
@@ -60,36 +45,19 @@ async fn main() -> anyhow::Result<()> {
     let fixed: Option<usize> = args.value("--concurrency").map(|v| v.parse()).transpose()?;
     let max_concurrency: usize = args.parsed("--max-concurrency", 256)?;
 
-    let mut emulator = EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
-    emulator.rate_limits = RateLimits::uniform(f64::from(rps), rps);
-    emulator.read_delay = Duration::ZERO;
-    emulator.faults.latency_ms = latency_ms;
-    let stop = CancellationToken::new();
-    let emu = prisma_emulator::spawn(
-        "127.0.0.1:0".parse()?,
-        emulator,
-        None,
-        stop.clone().cancelled_owned(),
+    let bench = EngineBench::start(
+        Setup {
+            rps,
+            latency_ms,
+            terraform: TerraformMode::sandbox(),
+        },
+        |config| {
+            config.concurrency = fixed.unwrap_or(max_concurrency);
+            config.adaptive_concurrency = fixed.is_none();
+        },
     )
     .await?;
-
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(
-        &format!("sqlite://{}", dir.path().join("bench.db").display()),
-        Keyring::load_or_create(dir.path())?,
-    )
-    .await?;
-    let mut client = ClientConfig::new(
-        BaseUrl::parse(&emu.base_url(), false)?,
-        Credentials::new("bench", "bench-secret-key"),
-    );
-    client.pacing = PacingConfig::uniform(f64::from(rps), rps);
-    let mut config = EngineConfig::new(dir.path().to_path_buf(), TerraformMode::sandbox());
-    config.concurrency = fixed.unwrap_or(max_concurrency);
-    config.adaptive_concurrency = fixed.is_none();
-    config.verify_timeout = Duration::from_secs(120);
-    config.poll_interval = Duration::from_millis(20);
-    let engine = Engine::new(store.clone(), client, config)?;
+    let engine = bench.engine.clone();
     let items = (0..jobs)
         .map(|n| {
             let raw = RawRequest {
@@ -131,25 +99,13 @@ async fn main() -> anyhow::Result<()> {
     sampling.cancel();
     let (rss_peak, most_jobs) = sampler.await?;
 
-    let summary = engine.batch_summary(batch).await?.expect("batch");
-    let failures: u64 = summary
-        .by_state
-        .iter()
-        .filter(|(s, _)| **s != JobState::Succeeded)
-        .map(|(_, n)| *n)
-        .sum();
-    let stats = prisma_emulator::admin::stats_report(&emu.state);
-    let bound = stats
-        .endpoints
-        .iter()
-        .filter(|(name, _)| !name.contains("/login") && !name.contains("/auth_token"))
-        .map(|(_, e)| (e.admitted as f64 - f64::from(rps)).max(0.0) / f64::from(rps))
-        .fold(0.0, f64::max);
+    let failures = bench.failures(batch).await?;
+    let stats = bench.stats();
+    let bound = bench.bound_s(&stats);
     let mut events = 0usize;
     for job in &job_ids {
-        events += store.events_after(*job, 0, 1_000_000).await?.len();
+        events += bench.store.events_after(*job, 0, 1_000_000).await?.len();
     }
-    store.close().await;
     println!(
         "{}",
         serde_json::json!({
@@ -173,10 +129,10 @@ async fn main() -> anyhow::Result<()> {
             "duplicates": stats.accounts.saturating_sub(jobs as usize),
             "events": events,
             "events_per_s": round(events as f64 / wall.as_secs_f64()),
-            "db_bytes_per_job": dir_size(dir.path()) / u64::from(jobs.max(1)),
-            "calls_per_endpoint": stats.endpoints.iter().map(|(k, v)| (k.clone(), v.admitted)).collect::<std::collections::BTreeMap<_, _>>(),
+            "db_bytes_per_job": bench.db_bytes() / u64::from(jobs.max(1)),
+            "calls_per_endpoint": EngineBench::calls_per_endpoint(&stats),
         })
     );
-    stop.cancel();
+    bench.close().await;
     Ok(())
 }

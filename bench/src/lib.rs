@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use anyhow::{Context, bail};
 
+pub mod common;
+
 /// The command line: `--name value` options and `--name` switches, anywhere.
 pub struct Args(Vec<String>);
 

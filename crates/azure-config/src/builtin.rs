@@ -149,7 +149,10 @@ pub(crate) fn render(model: Model) -> GeneratedConfig {
         root.insert("data".into(), Value::Object(model.data.clone()));
     }
     root.insert("resource".into(), render_blocks(&model.blocks));
-    root.insert("output".into(), Value::Object(model.outputs.clone()));
+    // An empty `output` object is a block without its label to Terraform: leave it out.
+    if !model.outputs.is_empty() {
+        root.insert("output".into(), Value::Object(model.outputs.clone()));
+    }
     GeneratedConfig {
         main_tf_json: Value::Object(root),
         tfvars_json: Value::Object(model.tfvars),
@@ -379,14 +382,13 @@ fn variables(input: &ConfigInput, m: &mut Model) {
     }
 }
 
-/// The variables of the identity itself (every scope, and the tenant's shared identity):
-/// `environment`, `name_suffix`, `secret_rotation_days`.
-pub(crate) fn identity_variables(
+/// `environment` (the providers' cloud) and `name_suffix` (of every name created): the
+/// identity's, and the shared identity's role sets' (their role names carry the suffix).
+pub(crate) fn naming_variables(
     vars: &mut Map<String, Value>,
     tfvars: &mut Map<String, Value>,
     environment: prisma_types::Environment,
     name_suffix: &str,
-    secret_rotation_days: u32,
 ) {
     vars.insert(
         "environment".into(),
@@ -409,6 +411,18 @@ pub(crate) fn identity_variables(
         ),
     );
     tfvars.insert("name_suffix".into(), json!(name_suffix));
+}
+
+/// The variables of the identity itself (every scope, and the tenant's shared identity):
+/// `environment`, `name_suffix`, `secret_rotation_days`.
+pub(crate) fn identity_variables(
+    vars: &mut Map<String, Value>,
+    tfvars: &mut Map<String, Value>,
+    environment: prisma_types::Environment,
+    name_suffix: &str,
+    secret_rotation_days: u32,
+) {
+    naming_variables(vars, tfvars, environment, name_suffix);
     vars.insert(
         "secret_rotation_days".into(),
         validated(
@@ -439,29 +453,39 @@ pub(crate) fn providers_for(m: &mut Model, sub_var: Option<&str>) {
         "azuread".into(),
         json!({ "source": "hashicorp/azuread", "version": AZUREAD_VERSION }),
     );
-    m.required_providers.insert(
-        "time".into(),
-        json!({ "source": "hashicorp/time", "version": TIME_VERSION }),
-    );
     m.providers.insert(
         "azuread".into(),
         json!({ "tenant_id": "${var.tenant_id}", "environment": "${var.environment}" }),
     );
+    time_provider(m);
     if let Some(sub_var) = sub_var {
-        m.required_providers.insert(
-            "azurerm".into(),
-            json!({ "source": "hashicorp/azurerm", "version": AZURERM_VERSION }),
-        );
-        m.providers.insert(
-            "azurerm".into(),
-            json!({
-                "features": {},
-                "tenant_id": "${var.tenant_id}",
-                "subscription_id": format!("${{var.{sub_var}}}"),
-                "environment": "${var.environment}",
-            }),
-        );
+        azurerm_provider(m, sub_var);
     }
+}
+
+/// `hashicorp/time` (the secret's rotation, the role replication wait).
+pub(crate) fn time_provider(m: &mut Model) {
+    m.required_providers.insert(
+        "time".into(),
+        json!({ "source": "hashicorp/time", "version": TIME_VERSION }),
+    );
+}
+
+/// `hashicorp/azurerm`, configured with the subscription in the variable `sub_var`.
+pub(crate) fn azurerm_provider(m: &mut Model, sub_var: &str) {
+    m.required_providers.insert(
+        "azurerm".into(),
+        json!({ "source": "hashicorp/azurerm", "version": AZURERM_VERSION }),
+    );
+    m.providers.insert(
+        "azurerm".into(),
+        json!({
+            "features": {},
+            "tenant_id": "${var.tenant_id}",
+            "subscription_id": format!("${{var.{sub_var}}}"),
+            "environment": "${var.environment}",
+        }),
+    );
 }
 
 pub(crate) fn push(m: &mut Model, ty: &str, name: &str, body: Value) {

@@ -67,10 +67,76 @@ pub fn output_names() -> OutputNames {
     }
 }
 
-/// The configuration for the real providers.
+/// The identity alone (a tenant whose role sets live in chunk states, see [`RoleSetInput`]).
+#[derive(Clone, Debug)]
+pub struct IdentityInput {
+    pub tenant_id: TenantId,
+    pub environment: Environment,
+    pub name_suffix: String,
+    pub secret_rotation_days: u32,
+}
+
+/// One chunk of role sets: at most [`ROLE_SET_CHUNK`] subscriptions' roles for the identity
+/// whose service principal is `principal_id`, in a configuration and state of their own.
+#[derive(Clone, Debug)]
+pub struct RoleSetInput {
+    pub tenant_id: TenantId,
+    pub environment: Environment,
+    /// The identity's suffix (the custom roles' names carry it).
+    pub name_suffix: String,
+    /// The service principal's object ID: the identity configuration's output.
+    pub principal_id: String,
+    /// The chunk's subscriptions. At least one.
+    pub subscriptions: BTreeMap<SubscriptionId, SubscriptionGrant>,
+}
+
+/// The most subscriptions one role-set configuration (and so one state, one plan) holds.
+///
+/// Terraform's plan time grows with the square of the instances in one plan (measured on
+/// Terraform 1.11 with the twin: 204 instances plan in 1.1 s of CPU, 404 in 3.2 s, 804 in
+/// 11.2 s; modules in one state do not change it — docs/benchmarks.md). 50 subscriptions are
+/// about 200 instances: a 500-subscription tenant plans in ten small runs instead of one of
+/// 2,000 instances, and a later batch plans only the chunks it adds to.
+pub const ROLE_SET_CHUNK: usize = 50;
+
+/// Places the subscriptions of `new` that have no chunk yet: into the last chunk while it
+/// has room (fewer than `chunk_size`), then into new chunks. A placed subscription keeps its
+/// chunk for good (its resources are in that chunk's state). Returns the chunks that gained
+/// subscriptions.
+pub fn place_in_chunks(
+    placed: &mut BTreeMap<SubscriptionId, u32>,
+    new: impl IntoIterator<Item = SubscriptionId>,
+    chunk_size: usize,
+) -> std::collections::BTreeSet<u32> {
+    let chunk_size = chunk_size.max(1);
+    let mut sizes: BTreeMap<u32, usize> = BTreeMap::new();
+    for chunk in placed.values() {
+        *sizes.entry(*chunk).or_default() += 1;
+    }
+    let (mut last, mut filled) = sizes
+        .iter()
+        .next_back()
+        .map_or((0, 0), |(chunk, n)| (*chunk, *n));
+    let mut gained = std::collections::BTreeSet::new();
+    for subscription in new {
+        if placed.contains_key(&subscription) {
+            continue;
+        }
+        if filled >= chunk_size {
+            last += 1;
+            filled = 0;
+        }
+        placed.insert(subscription, last);
+        filled += 1;
+        gained.insert(last);
+    }
+    gained
+}
+
+/// The identity and every subscription's role sets in one configuration (and state): for
+/// tenants onboarded before the role sets were chunked, and the sandbox replay.
 pub fn generate(input: &TenantIdentityInput) -> Result<GeneratedConfig, ConfigError> {
-    let model = model(input)?;
-    Ok(builtin::render(model))
+    Ok(builtin::render(model(input)?))
 }
 
 /// Its offline twin: the same addresses as `terraform_data`, each sleeping `step_seconds`.
@@ -81,36 +147,104 @@ pub fn generate_twin(
     twin::from_model(model(input)?, step_seconds)
 }
 
+/// The identity alone: app registration, service principal, rotation and secret.
+pub fn generate_identity(input: &IdentityInput) -> Result<GeneratedConfig, ConfigError> {
+    Ok(builtin::render(identity_model(input)?))
+}
+
+/// Its offline twin.
+pub fn generate_identity_twin(
+    input: &IdentityInput,
+    step_seconds: f64,
+) -> Result<GeneratedConfig, ConfigError> {
+    twin::from_model(identity_model(input)?, step_seconds)
+}
+
+/// One chunk's role sets, granted to `input.principal_id`. No outputs.
+pub fn generate_role_sets(input: &RoleSetInput) -> Result<GeneratedConfig, ConfigError> {
+    Ok(builtin::render(role_set_model(input)?))
+}
+
+/// Its offline twin.
+pub fn generate_role_sets_twin(
+    input: &RoleSetInput,
+    step_seconds: f64,
+) -> Result<GeneratedConfig, ConfigError> {
+    twin::from_model(role_set_model(input)?, step_seconds)
+}
+
 /// `"<subscription>/<role>"`: the instance key of a built-in role assignment.
 pub fn builtin_assignment_key(subscription: &SubscriptionId, role: &str) -> String {
     format!("{subscription}/{role}")
 }
 
-fn model(input: &TenantIdentityInput) -> Result<Model, ConfigError> {
-    let Some(first) = input.subscriptions.keys().next() else {
-        return Err(ConfigError::new(
-            "subscriptions",
-            "the shared identity needs at least one subscription",
-        ));
-    };
-    // The identity's own checks (suffix, rotation, features per environment) are the builtin
-    // configuration's, for each subscription.
-    for (subscription, grant) in &input.subscriptions {
+impl IdentityInput {
+    /// The identity with `subscriptions`' role sets in its own configuration.
+    pub fn with_subscriptions(
+        &self,
+        subscriptions: BTreeMap<SubscriptionId, SubscriptionGrant>,
+    ) -> TenantIdentityInput {
+        TenantIdentityInput {
+            tenant_id: self.tenant_id.clone(),
+            environment: self.environment,
+            name_suffix: self.name_suffix.clone(),
+            secret_rotation_days: self.secret_rotation_days,
+            subscriptions,
+        }
+    }
+}
+
+impl TenantIdentityInput {
+    /// The identity's own part.
+    pub fn identity(&self) -> IdentityInput {
+        IdentityInput {
+            tenant_id: self.tenant_id.clone(),
+            environment: self.environment,
+            name_suffix: self.name_suffix.clone(),
+            secret_rotation_days: self.secret_rotation_days,
+        }
+    }
+}
+
+/// The identity's own checks (suffix, rotation, features per environment) are the builtin
+/// configuration's, for each subscription (and once without one when there is none).
+fn validate(
+    identity: &IdentityInput,
+    subscriptions: &BTreeMap<SubscriptionId, SubscriptionGrant>,
+) -> Result<(), ConfigError> {
+    let check = |subscription: Option<&SubscriptionId>, grant: &SubscriptionGrant| {
         ConfigInput {
             scope: Scope::Subscription,
-            tenant_id: input.tenant_id.clone(),
-            subscription_id: Some(subscription.clone()),
+            tenant_id: identity.tenant_id.clone(),
+            subscription_id: Some(
+                subscription
+                    .cloned()
+                    .unwrap_or_else(|| SubscriptionId::parse(NO_SUBSCRIPTION).expect("a GUID")),
+            ),
             features: grant.features.clone(),
             flow_logs: grant.flow_logs,
-            environment: input.environment,
-            name_suffix: input.name_suffix.clone(),
-            secret_rotation_days: input.secret_rotation_days,
+            environment: identity.environment,
+            name_suffix: identity.name_suffix.clone(),
+            secret_rotation_days: identity.secret_rotation_days,
             directory_readers: false,
             audit_log_export: None,
         }
-        .validate()?;
+        .validate()
+    };
+    if subscriptions.is_empty() {
+        return check(None, &SubscriptionGrant::default());
     }
-    let mut m = Model {
+    for (subscription, grant) in subscriptions {
+        check(Some(subscription), grant)?;
+    }
+    Ok(())
+}
+
+/// Stands in for a subscription when the identity alone is checked.
+const NO_SUBSCRIPTION: &str = "00000000-0000-4000-8000-000000000000";
+
+fn empty_model() -> Model {
+    Model {
         scope: Scope::Subscription,
         variables: Map::new(),
         tfvars: Map::new(),
@@ -120,13 +254,22 @@ fn model(input: &TenantIdentityInput) -> Result<Model, ConfigError> {
         blocks: Vec::new(),
         outputs: Map::new(),
         output_names: output_names(),
-    };
+    }
+}
+
+fn tenant_variable(m: &mut Model, tenant_id: &TenantId) {
     m.variables.insert(
         "tenant_id".into(),
         builtin::guid_var("tenant_id", "Microsoft Entra tenant (directory) ID."),
     );
     m.tfvars
-        .insert("tenant_id".into(), json!(input.tenant_id.as_str()));
+        .insert("tenant_id".into(), json!(tenant_id.as_str()));
+}
+
+fn identity_model(input: &IdentityInput) -> Result<Model, ConfigError> {
+    validate(input, &BTreeMap::new())?;
+    let mut m = empty_model();
+    tenant_variable(&mut m, &input.tenant_id);
     builtin::identity_variables(
         &mut m.variables,
         &mut m.tfvars,
@@ -134,6 +277,108 @@ fn model(input: &TenantIdentityInput) -> Result<Model, ConfigError> {
         &input.name_suffix,
         input.secret_rotation_days,
     );
+    builtin::providers_for(&mut m, None);
+    builtin::identity(&mut m);
+    builtin::builtin_outputs(&mut m);
+    Ok(m)
+}
+
+fn model(input: &TenantIdentityInput) -> Result<Model, ConfigError> {
+    let identity = input.identity();
+    if input.subscriptions.is_empty() {
+        return Err(ConfigError::new(
+            "subscriptions",
+            "the shared identity needs at least one subscription",
+        ));
+    }
+    validate(&identity, &input.subscriptions)?;
+    let mut m = empty_model();
+    tenant_variable(&mut m, &input.tenant_id);
+    builtin::identity_variables(
+        &mut m.variables,
+        &mut m.tfvars,
+        input.environment,
+        &input.name_suffix,
+        input.secret_rotation_days,
+    );
+    let (subscription_keys, assignment_keys) = role_set_variables(&mut m, &input.subscriptions);
+    builtin::providers_for(&mut m, Some("provider_subscription_id"));
+    builtin::identity(&mut m);
+    rbac(
+        &mut m,
+        builtin::SP_OBJECT_ID,
+        subscription_keys,
+        assignment_keys,
+    );
+    builtin::builtin_outputs(&mut m);
+    Ok(m)
+}
+
+fn role_set_model(input: &RoleSetInput) -> Result<Model, ConfigError> {
+    if input.subscriptions.is_empty() {
+        return Err(ConfigError::new(
+            "subscriptions",
+            "a role-set chunk needs at least one subscription",
+        ));
+    }
+    if !is_guid(&input.principal_id) {
+        return Err(ConfigError::new(
+            "principal_id",
+            "must be the service principal's object ID, a lower-case GUID",
+        ));
+    }
+    let identity = IdentityInput {
+        tenant_id: input.tenant_id.clone(),
+        environment: input.environment,
+        name_suffix: input.name_suffix.clone(),
+        secret_rotation_days: 1,
+    };
+    validate(&identity, &input.subscriptions)?;
+    let mut m = empty_model();
+    tenant_variable(&mut m, &input.tenant_id);
+    builtin::naming_variables(
+        &mut m.variables,
+        &mut m.tfvars,
+        input.environment,
+        &input.name_suffix,
+    );
+    m.variables.insert(
+        "principal_id".into(),
+        builtin::guid_var(
+            "principal_id",
+            "Object ID of the tenant identity's service principal (its configuration's output).",
+        ),
+    );
+    m.tfvars
+        .insert("principal_id".into(), json!(input.principal_id));
+    let (subscription_keys, assignment_keys) = role_set_variables(&mut m, &input.subscriptions);
+    builtin::time_provider(&mut m);
+    builtin::azurerm_provider(&mut m, "provider_subscription_id");
+    rbac(
+        &mut m,
+        "${var.principal_id}",
+        subscription_keys,
+        assignment_keys,
+    );
+    Ok(m)
+}
+
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// `provider_subscription_id`, `subscriptions` and `builtin_role_assignments` with their
+/// values; returns the instance keys of the per-subscription and the built-in role blocks.
+fn role_set_variables(
+    m: &mut Model,
+    grants: &BTreeMap<SubscriptionId, SubscriptionGrant>,
+) -> (Vec<String>, Vec<String>) {
+    let first = grants.keys().next().expect("checked: at least one");
     m.variables.insert(
         "provider_subscription_id".into(),
         builtin::guid_var(
@@ -161,7 +406,7 @@ fn model(input: &TenantIdentityInput) -> Result<Model, ConfigError> {
     let mut subscriptions = Map::new();
     let mut assignments = Map::new();
     let mut assignment_keys = Vec::new();
-    for (subscription, grant) in &input.subscriptions {
+    for (subscription, grant) in grants {
         subscriptions.insert(
             subscription.to_string(),
             json!({
@@ -184,13 +429,10 @@ fn model(input: &TenantIdentityInput) -> Result<Model, ConfigError> {
         "builtin_role_assignments".into(),
         Value::Object(assignments),
     );
-    builtin::providers_for(&mut m, Some("provider_subscription_id"));
-    builtin::identity(&mut m);
-    let subscription_keys: Vec<String> =
-        input.subscriptions.keys().map(|s| s.to_string()).collect();
-    rbac(&mut m, subscription_keys, assignment_keys);
-    builtin::builtin_outputs(&mut m);
-    Ok(m)
+    (
+        grants.keys().map(|s| s.to_string()).collect(),
+        assignment_keys,
+    )
 }
 
 fn push_instances(m: &mut Model, ty: &str, name: &str, body: Value, keys: Vec<String>) {
@@ -202,8 +444,8 @@ fn push_instances(m: &mut Model, ty: &str, name: &str, body: Value, keys: Vec<St
     });
 }
 
-fn rbac(m: &mut Model, subscriptions: Vec<String>, assignments: Vec<String>) {
-    let sp = builtin::SP_OBJECT_ID;
+/// The role sets, granted to the principal `sp` (an expression).
+fn rbac(m: &mut Model, sp: &str, subscriptions: Vec<String>, assignments: Vec<String>) {
     push_instances(
         m,
         "azurerm_role_definition",
@@ -407,5 +649,122 @@ mod tests {
             g.features = FeatureSet::new([Feature::AgentlessScanning]);
         });
         assert_eq!(generate_twin(&china, 0.0).unwrap_err().field, "features");
+    }
+
+    #[test]
+    fn chunks_fill_up_then_open_and_placements_never_move() {
+        let mut placed = BTreeMap::new();
+        let gained = place_in_chunks(&mut placed, (1..=7).map(sub), 3);
+        assert_eq!(gained.into_iter().collect::<Vec<_>>(), [0, 1, 2]);
+        let chunk_of = |placed: &BTreeMap<SubscriptionId, u32>, i| placed[&sub(i)];
+        assert_eq!(
+            (1..=7).map(|i| chunk_of(&placed, i)).collect::<Vec<_>>(),
+            [0, 0, 0, 1, 1, 1, 2]
+        );
+        // A later batch: the last chunk's room first, then a new one; the placed stay put,
+        // and naming a placed subscription again places nothing.
+        let before = placed.clone();
+        let gained = place_in_chunks(&mut placed, [sub(2), sub(8), sub(9), sub(10)], 3);
+        assert_eq!(gained.into_iter().collect::<Vec<_>>(), [2, 3]);
+        assert!(before.iter().all(|(s, c)| placed[s] == *c));
+        assert_eq!([8, 9, 10].map(|i| chunk_of(&placed, i)), [2, 2, 3]);
+        assert!(place_in_chunks(&mut placed, [sub(1)], 3).is_empty());
+    }
+
+    fn role_sets(n: u32) -> RoleSetInput {
+        let input = input(n);
+        RoleSetInput {
+            tenant_id: input.tenant_id.clone(),
+            environment: input.environment,
+            name_suffix: input.name_suffix.clone(),
+            principal_id: "5e5e5e5e-0000-4000-8000-000000000001".into(),
+            subscriptions: input.subscriptions,
+        }
+    }
+
+    #[test]
+    fn the_identity_alone_has_no_role_and_no_azurerm() {
+        let config = generate_identity(&input(3).identity()).unwrap();
+        let addresses: Vec<String> = config
+            .resources
+            .iter()
+            .map(|r| r.config_address())
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                "azuread_application.prisma_cloud",
+                "azuread_service_principal.prisma_cloud",
+                "time_rotating.secret",
+                "azuread_application_password.prisma_cloud",
+            ]
+        );
+        let main = &config.main_tf_json;
+        assert!(main["provider"]["azurerm"].is_null());
+        assert!(main["variable"]["subscriptions"].is_null());
+        assert!(!main["output"]["c__application_client_id"].is_null());
+        let twin = generate_identity_twin(&input(3).identity(), 0.0).unwrap();
+        assert_eq!(twin.resources.len(), 4);
+        assert!(!twin.main_tf_json["variable"][twin::SECRET_SEED_VAR].is_null());
+    }
+
+    #[test]
+    fn a_chunk_grants_its_subscriptions_to_the_principal_it_is_given() {
+        let input = role_sets(4);
+        let config = generate_role_sets(&input).unwrap();
+        assert_eq!(count(&config, "azuread_application.prisma_cloud"), 0);
+        assert_eq!(count(&config, "azurerm_role_definition.prisma_cloud"), 4);
+        assert_eq!(count(&config, "azurerm_role_assignment.custom"), 4);
+        let custom = config
+            .resource(&format!("azurerm_role_assignment.custom[\"{}\"]", sub(2)))
+            .unwrap();
+        assert_eq!(
+            custom.depends_on,
+            ["time_sleep.role_definition_propagation"]
+        );
+        let main = &config.main_tf_json;
+        assert_eq!(
+            main["resource"]["azurerm_role_assignment"]["custom"]["principal_id"],
+            "${var.principal_id}"
+        );
+        assert_eq!(config.tfvars_json["principal_id"], input.principal_id);
+        assert!(main["provider"]["azuread"].is_null());
+        assert!(main["output"].is_null());
+        // Its twin: the same role addresses, no outputs, no secret seed.
+        let twin = generate_role_sets_twin(&input, 0.0).unwrap();
+        let real: Vec<String> = config.resources.iter().map(|r| r.address.clone()).collect();
+        let mirrored: Vec<String> = twin
+            .resources
+            .iter()
+            .map(|r| twin::builtin_address(&r.address).unwrap())
+            .collect();
+        assert_eq!(real, mirrored);
+        assert!(twin.main_tf_json["output"].is_null());
+        assert!(twin.main_tf_json["variable"][twin::SECRET_SEED_VAR].is_null());
+    }
+
+    #[test]
+    fn a_bad_chunk_names_the_field() {
+        let mut empty = role_sets(1);
+        empty.subscriptions.clear();
+        assert_eq!(
+            generate_role_sets(&empty).unwrap_err().field,
+            "subscriptions"
+        );
+        for bad in ["", "not-a-guid", "5E5E5E5E-0000-4000-8000-000000000001"] {
+            let mut input = role_sets(1);
+            input.principal_id = bad.into();
+            assert_eq!(
+                generate_role_sets_twin(&input, 0.0).unwrap_err().field,
+                "principal_id",
+                "{bad}"
+            );
+        }
+        let mut suffix = role_sets(1);
+        suffix.name_suffix = "X".into();
+        assert_eq!(
+            generate_role_sets(&suffix).unwrap_err().field,
+            "name_suffix"
+        );
     }
 }

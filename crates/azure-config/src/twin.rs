@@ -149,19 +149,51 @@ pub(crate) fn from_model(
         })
         .collect();
 
+    // A configuration without the identity (the shared identity's role-set chunks) has no
+    // outputs and no secret to seed.
+    let has_identity = model
+        .blocks
+        .iter()
+        .any(|b| b.ty == "azuread_application_password");
     let mut variables = model.variables.clone();
-    variables.insert(
-        SECRET_SEED_VAR.into(),
-        json!({
+    if has_identity {
+        variables.insert(
+            SECRET_SEED_VAR.into(),
+            json!({
             "type": "string",
             "sensitive": true,
             "description": "Seed of the twin's client secret; pass it as TF_VAR_twin_secret_seed.",
-        }),
-    );
+            }),
+        );
+    }
 
     let names = model.output_names;
-    let tf = |twin: &str, attr: &str| format!("${{terraform_data.{twin}.output.{attr}}}");
     let mut outputs = Map::new();
+    if has_identity {
+        identity_outputs(&model, &mut outputs);
+    }
+
+    let mut main = json!({
+        "terraform": { "required_version": REQUIRED_TERRAFORM },
+        "variable": variables,
+        "resource": builtin::render_blocks(&blocks),
+    });
+    // An empty `output` object is a block without its label to Terraform: leave it out.
+    if !outputs.is_empty() {
+        main["output"] = Value::Object(outputs);
+    }
+    Ok(GeneratedConfig {
+        main_tf_json: main,
+        tfvars_json: Value::Object(model.tfvars),
+        resources: builtin::planned_resources(&blocks),
+        output_names: names,
+    })
+}
+
+/// The identity's outputs, under the builtin configuration's names.
+fn identity_outputs(model: &builtin::Model, outputs: &mut Map<String, Value>) {
+    let names = model.output_names;
+    let tf = |twin: &str, attr: &str| format!("${{terraform_data.{twin}.output.{attr}}}");
     for (name, value) in [
         (Some(names.tenant_id), "${var.tenant_id}".to_owned()),
         (
@@ -197,19 +229,6 @@ pub(crate) fn from_model(
             "sensitive": true,
         }),
     );
-
-    let main = json!({
-        "terraform": { "required_version": REQUIRED_TERRAFORM },
-        "variable": variables,
-        "resource": builtin::render_blocks(&blocks),
-        "output": outputs,
-    });
-    Ok(GeneratedConfig {
-        main_tf_json: main,
-        tfvars_json: Value::Object(model.tfvars),
-        resources: builtin::planned_resources(&blocks),
-        output_names: names,
-    })
 }
 
 /// The twin's `input` for a builtin block: its address, a deterministic `id`, and the

@@ -66,6 +66,9 @@ pub struct EngineConfig {
     /// The built-in Cortex Cloud connection `cortex-sandbox` (the emulator's Cortex face in
     /// sandbox mode); never stored.
     pub cortex_sandbox: Option<CortexConnection>,
+    /// The most subscriptions per role-set state of a tenant's shared identity
+    /// ([`azure_config::tenant_identity::ROLE_SET_CHUNK`]; see [`crate::tenant_identity`]).
+    pub role_set_chunk: usize,
 }
 
 impl EngineConfig {
@@ -92,6 +95,7 @@ impl EngineConfig {
             state_policy: StatePolicy::KeepEncrypted,
             sandbox: false,
             cortex_sandbox: None,
+            role_set_chunk: azure_config::tenant_identity::ROLE_SET_CHUNK,
         }
     }
 }

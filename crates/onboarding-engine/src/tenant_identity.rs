@@ -36,13 +36,15 @@
 //! once with the same reason instead of each repeating a failing apply (a retry applies again).
 //! The state is always kept encrypted (the policy `remove` would lose the tenant's identity).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use azure_config::GeneratedConfig;
-use azure_config::tenant_identity::{self as config, SubscriptionGrant, TenantIdentityInput};
+use azure_config::tenant_identity::{
+    self as config, IdentityInput, RoleSetInput, SubscriptionGrant, place_in_chunks,
+};
 use cortex_store::{BatchId, JobId, JobState};
 use prisma_types::{FeatureSet, SecretString, SubscriptionId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -164,6 +166,12 @@ struct Record {
     secret_expiry: Option<String>,
     /// Subscription → what it was granted.
     subscriptions: BTreeMap<SubscriptionId, Grant>,
+    /// Subscription → the role-set chunk whose state holds its roles (placed before the
+    /// chunk's first apply, so a failed apply's partial state is found again). A granted
+    /// subscription without a chunk has its roles in the identity's own state: a tenant
+    /// onboarded before the role sets were chunked.
+    #[serde(default)]
+    chunks: BTreeMap<SubscriptionId, u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,20 +304,6 @@ pub(crate) async fn run(run: &PrismaRun<'_>) -> Result<Option<IdentityOut>, Engi
     };
     let _lease = take_lease(run, &key).await?;
 
-    if let Some(failed) = inner
-        .tenant_identities
-        .failures
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .filter(|f| f.batch == run.job.batch_id && f.at > arrived)
-    {
-        return Err(EngineError::SharedIdentityFailed {
-            job: failed.job.to_string(),
-            message: failed.message.clone(),
-        });
-    }
-
     let store = &inner.store;
     let record: Option<Record> = match store.get_secret(&key, RECORD).await? {
         Some(text) => Some(
@@ -334,6 +328,19 @@ pub(crate) async fn run(run: &PrismaRun<'_>) -> Result<Option<IdentityOut>, Engi
         ));
         record
     } else {
+        if let Some(failed) = inner
+            .tenant_identities
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|f| f.batch == run.job.batch_id && f.at > arrived)
+        {
+            return Err(EngineError::SharedIdentityFailed {
+                job: failed.job.to_string(),
+                message: failed.message.clone(),
+            });
+        }
         let mut wanted: BTreeMap<SubscriptionId, Grant> = record
             .as_ref()
             .map(|rec| rec.subscriptions.clone())
@@ -451,65 +458,205 @@ async fn apply(
     emit(EngineEvent::log(
         "info",
         format!(
-            "{} the tenant's shared identity for {} subscription(s), {} of them new in this run, \
-             in one Terraform configuration",
+            "{} the tenant's shared identity for {} subscription(s), {} of them new in this run \
+             (role sets in Terraform states of at most {} subscriptions each)",
             if record.is_some() {
                 "extending"
             } else {
                 "creating"
             },
             wanted.len(),
-            new.len()
+            new.len(),
+            inner.config.role_set_chunk.max(1)
         ),
     ));
-    let input = TenantIdentityInput {
+    let identity = IdentityInput {
         tenant_id,
         environment: r.environment,
         name_suffix: name_suffix.clone(),
         secret_rotation_days: rotation,
-        subscriptions: wanted
-            .iter()
-            .map(|(s, g)| {
-                let grant = SubscriptionGrant {
-                    features: g.features.clone(),
-                    flow_logs: g.flow_logs,
-                };
-                (s.clone(), grant)
-            })
-            .collect(),
     };
-    let store = &inner.store;
-    let outputs = match &inner.config.terraform {
-        TerraformMode::Real { binary } => {
-            let generated = config::generate(&input)?;
-            run_workspace(run, key, binary, &generated, Vec::new()).await?
-        }
+    let (binary, step_seconds) = match &inner.config.terraform {
+        TerraformMode::Real { binary } => (binary, None),
         TerraformMode::Twin {
             binary,
             step_seconds,
-        } => {
-            let generated = config::generate_twin(&input, *step_seconds)?;
-            let seed = match store.get_secret(key, TWIN_SEED).await? {
-                Some(seed) => seed,
-                None => {
-                    let bytes: [u8; 24] = rand::random();
-                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                    let seed = SecretString::from(hex);
-                    store.put_secret(key, TWIN_SEED, &seed).await?;
-                    seed
-                }
-            };
-            let env = vec![(
-                format!("TF_VAR_{}", azure_config::twin::SECRET_SEED_VAR),
-                seed,
-            )];
-            run_workspace(run, key, binary, &generated, env).await?
-        }
+        } => (binary, Some(*step_seconds)),
         TerraformMode::Replay { pace } => {
-            let generated = config::generate(&input)?;
-            replay(run, &generated, record.as_ref(), &new, *pace).await?
+            let generated = config::generate(&identity.with_subscriptions(grants(&wanted)))?;
+            let outputs = replay(run, &generated, record.as_ref(), &new, *pace).await?;
+            let mut record = identity_record(inner, key, &outputs, record, &identity).await?;
+            record.subscriptions = wanted;
+            save_record(inner, key, &record).await?;
+            return Ok(ready(record));
         }
     };
+    let chunked = Chunked {
+        run,
+        key,
+        binary,
+        step_seconds,
+        identity: &identity,
+    };
+    // A tenant onboarded before the role sets were chunked keeps its first subscriptions' role
+    // sets in the identity's own state: they stay in its configuration (or Terraform would
+    // plan to destroy them).
+    let in_identity_state: BTreeMap<SubscriptionId, Grant> = wanted
+        .iter()
+        .filter(|(s, _)| {
+            record.as_ref().is_some_and(|rec| {
+                rec.subscriptions.contains_key(*s) && !rec.chunks.contains_key(*s)
+            })
+        })
+        .map(|(s, g)| (s.clone(), g.clone()))
+        .collect();
+    let outputs = chunked.identity(&in_identity_state).await?;
+    let mut record = identity_record(inner, key, &outputs, record, &identity).await?;
+    record.subscriptions.extend(in_identity_state.clone());
+    let chunks = place_in_chunks(
+        &mut record.chunks,
+        wanted
+            .keys()
+            .filter(|s| !in_identity_state.contains_key(*s))
+            .cloned(),
+        inner.config.role_set_chunk,
+    );
+    // The placement is kept before any chunk applies: a failed apply's partial state belongs
+    // to the same chunk when the subscription comes again.
+    save_record(inner, key, &record).await?;
+    let changed: BTreeSet<u32> = wanted
+        .iter()
+        .filter(|(s, g)| {
+            !in_identity_state.contains_key(*s) && record.subscriptions.get(*s) != Some(g)
+        })
+        .filter_map(|(s, _)| record.chunks.get(s).copied())
+        .chain(chunks)
+        .collect();
+    for chunk in changed {
+        let members: BTreeMap<SubscriptionId, Grant> = record
+            .chunks
+            .iter()
+            .filter(|(_, c)| **c == chunk)
+            .filter_map(|(s, _)| wanted.get(s).map(|g| (s.clone(), g.clone())))
+            .collect();
+        chunked
+            .role_sets(chunk, &members, &record.service_principal_id)
+            .await?;
+        record.subscriptions.extend(members);
+        save_record(inner, key, &record).await?;
+    }
+    Ok(ready(record))
+}
+
+/// The role sets' grants in the configuration's terms.
+fn grants(wanted: &BTreeMap<SubscriptionId, Grant>) -> BTreeMap<SubscriptionId, SubscriptionGrant> {
+    wanted
+        .iter()
+        .map(|(s, g)| {
+            let grant = SubscriptionGrant {
+                features: g.features.clone(),
+                flow_logs: g.flow_logs,
+            };
+            (s.clone(), grant)
+        })
+        .collect()
+}
+
+/// The Terraform runs of one `apply` on real Terraform (or the twin): the identity's state,
+/// then each role-set chunk's.
+struct Chunked<'a, 'r> {
+    run: &'a PrismaRun<'r>,
+    key: &'a str,
+    binary: &'a Path,
+    /// `Some` for the twin.
+    step_seconds: Option<f64>,
+    identity: &'a IdentityInput,
+}
+
+impl Chunked<'_, '_> {
+    /// The identity's configuration (with the role sets kept in its state, if any) on the
+    /// identity's state; its outputs.
+    async fn identity(
+        &self,
+        in_state: &BTreeMap<SubscriptionId, Grant>,
+    ) -> Result<BTreeMap<String, String>, EngineError> {
+        let with_roles =
+            (!in_state.is_empty()).then(|| self.identity.with_subscriptions(grants(in_state)));
+        let Some(step_seconds) = self.step_seconds else {
+            let generated = match &with_roles {
+                Some(input) => config::generate(input)?,
+                None => config::generate_identity(self.identity)?,
+            };
+            return run_workspace(self.run, self.key, self.binary, &generated, Vec::new()).await;
+        };
+        let generated = match &with_roles {
+            Some(input) => config::generate_twin(input, step_seconds)?,
+            None => config::generate_identity_twin(self.identity, step_seconds)?,
+        };
+        let store = &self.run.inner.store;
+        let seed = match store.get_secret(self.key, TWIN_SEED).await? {
+            Some(seed) => seed,
+            None => {
+                let bytes: [u8; 24] = rand::random();
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let seed = SecretString::from(hex);
+                store.put_secret(self.key, TWIN_SEED, &seed).await?;
+                seed
+            }
+        };
+        let env = vec![(
+            format!("TF_VAR_{}", azure_config::twin::SECRET_SEED_VAR),
+            seed,
+        )];
+        run_workspace(self.run, self.key, self.binary, &generated, env).await
+    }
+
+    /// Chunk `chunk`'s configuration for `members` (every subscription placed in it) on the
+    /// chunk's own state.
+    async fn role_sets(
+        &self,
+        chunk: u32,
+        members: &BTreeMap<SubscriptionId, Grant>,
+        principal_id: &str,
+    ) -> Result<(), EngineError> {
+        emit(EngineEvent::log(
+            "info",
+            format!(
+                "role sets, chunk {chunk}: {} subscription(s) in its own Terraform state",
+                members.len()
+            ),
+        ));
+        let input = RoleSetInput {
+            tenant_id: self.identity.tenant_id.clone(),
+            environment: self.identity.environment,
+            name_suffix: self.identity.name_suffix.clone(),
+            principal_id: principal_id.to_owned(),
+            subscriptions: grants(members),
+        };
+        let generated = match self.step_seconds {
+            Some(step) => config::generate_role_sets_twin(&input, step)?,
+            None => config::generate_role_sets(&input)?,
+        };
+        let owner = chunk_owner(self.key, chunk);
+        run_workspace(self.run, &owner, self.binary, &generated, Vec::new()).await?;
+        Ok(())
+    }
+}
+
+/// The store owner of a role-set chunk's state (its workspace is named after it).
+fn chunk_owner(key: &str, chunk: u32) -> String {
+    format!("{key}/roles-{chunk}")
+}
+
+/// The identity's outputs into the record (the secret stored beside it), keeping the
+/// subscriptions and chunks of the record before.
+async fn identity_record(
+    inner: &EngineInner,
+    key: &str,
+    outputs: &BTreeMap<String, String>,
+    before: Option<Record>,
+    identity: &IdentityInput,
+) -> Result<Record, EngineError> {
     let names = config::output_names();
     let text = |name: &str| -> Result<String, EngineError> {
         outputs
@@ -521,19 +668,34 @@ async fn apply(
             })
     };
     let secret = SecretString::from(text(names.client_secret)?);
-    store.put_secret(key, CLIENT_SECRET, &secret).await?;
+    inner.store.put_secret(key, CLIENT_SECRET, &secret).await?;
+    let (subscriptions, chunks) = before
+        .map(|rec| (rec.subscriptions, rec.chunks))
+        .unwrap_or_default();
     let record = Record {
-        name_suffix,
-        secret_rotation_days: rotation,
+        name_suffix: identity.name_suffix.clone(),
+        secret_rotation_days: identity.secret_rotation_days,
         client_id: text(names.client_id)?,
         service_principal_id: text(names.service_principal_object_id)?,
         secret_expiry: names.secret_expiry.and_then(|n| text(n).ok()),
-        subscriptions: wanted,
+        subscriptions,
+        chunks,
     };
-    let json = serde_json::to_string(&record).map_err(|e| EngineError::Workspace(e.to_string()))?;
-    store
+    save_record(inner, key, &record).await?;
+    Ok(record)
+}
+
+async fn save_record(inner: &EngineInner, key: &str, record: &Record) -> Result<(), EngineError> {
+    let json = serde_json::to_string(record).map_err(|e| EngineError::Workspace(e.to_string()))?;
+    inner
+        .store
         .put_secret(key, RECORD, &SecretString::from(json))
         .await?;
+    Ok(())
+}
+
+/// Logs the identity as ready and returns it.
+fn ready(record: Record) -> Record {
     emit(EngineEvent::log(
         "info",
         format!(
@@ -544,7 +706,7 @@ async fn apply(
             record.subscriptions.len()
         ),
     ));
-    Ok(record)
+    record
 }
 
 /// init → plan → apply → output in the tenant's workspace, on its restored state; the state

@@ -233,3 +233,102 @@ async fn per_subscription_identities_stay_one_per_row() {
     assert_eq!(plan.count("azuread_application.prisma_cloud"), 3);
     assert_eq!(client_ids(&sb, &jobs).await.len(), 3);
 }
+
+/// The chunks whose role sets a job's Terraform runs applied, with their sizes, from its
+/// "role sets, chunk K: N subscription(s)" log lines.
+async fn chunks_applied(sb: &Sandbox, jobs: &[JobId]) -> Vec<(u32, usize)> {
+    let mut chunks = Vec::new();
+    for job in jobs {
+        for e in sb.events(*job).await {
+            let Some(text) = e.event["message"].as_str() else {
+                continue;
+            };
+            if let Some(rest) = text.strip_prefix("role sets, chunk ") {
+                let (chunk, rest) = rest.split_once(": ").unwrap();
+                let size = rest.split_once(' ').unwrap().0;
+                chunks.push((chunk.parse().unwrap(), size.parse().unwrap()));
+            }
+        }
+    }
+    chunks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_sets_go_in_chunk_states_and_a_later_batch_plans_only_the_chunks_it_adds_to() {
+    let Some(mode) = twin() else { return };
+    let sb = Sandbox::start_with(
+        mode,
+        |_| {},
+        |c| {
+            c.concurrency = 8;
+            c.role_set_chunk = 4;
+        },
+    )
+    .await;
+    let (_, first) = sb
+        .engine
+        .submit_batch("ten", shared_batch(0x8a00, 10), "t")
+        .await
+        .unwrap();
+    sb.run_within(BIG_BATCH).await;
+    let plan = planned(&sb, &first).await;
+    assert_eq!(plan.jobs_that_planned, 1, "{:?}", plan.per_job);
+    assert_eq!(plan.count("azuread_application.prisma_cloud"), 1);
+    assert_eq!(plan.count("azurerm_role_definition.prisma_cloud"), 10);
+    assert_eq!(plan.count("azurerm_role_assignment.custom"), 10);
+    assert_eq!(plan.count("azurerm_role_assignment.builtin"), 10);
+    assert!(plan.other_actions.is_empty(), "{:?}", plan.other_actions);
+    assert_eq!(chunks_applied(&sb, &first).await, [(0, 4), (1, 4), (2, 2)]);
+    let ids = client_ids(&sb, &first).await;
+    assert_eq!(ids.len(), 1);
+
+    // Each chunk has a state of its own in the store (the identity's beside them), and a
+    // workspace without plaintext state.
+    let store = sb.engine.store();
+    let key = onboarding_engine::tenant_identity::owner(
+        prisma_types::Environment::Azure,
+        &prisma_types::TenantId::parse(TENANT).unwrap(),
+    );
+    for state_owner in [
+        key.clone(),
+        format!("{key}/roles-0"),
+        format!("{key}/roles-1"),
+        format!("{key}/roles-2"),
+    ] {
+        assert!(
+            store
+                .get_secret(&state_owner, onboarding_engine::identity::TERRAFORM_STATE)
+                .await
+                .unwrap()
+                .is_some(),
+            "no state for {state_owner}"
+        );
+        let workspace = sb
+            .dir
+            .path()
+            .join("workspaces")
+            .join(state_owner.replace('/', "-"));
+        assert!(workspace.is_dir(), "{}", workspace.display());
+        assert!(!workspace.join("terraform.tfstate").exists());
+    }
+
+    // Three more: chunk 2 fills up (two), chunk 3 opens (one); chunks 0 and 1 are not planned.
+    let (_, second) = sb
+        .engine
+        .submit_batch("three more", shared_batch(0x8b00, 3), "t")
+        .await
+        .unwrap();
+    sb.run_within(BIG_BATCH).await;
+    assert_eq!(chunks_applied(&sb, &second).await, [(2, 4), (3, 1)]);
+    let plan = planned(&sb, &second).await;
+    assert_eq!(plan.jobs_that_planned, 1);
+    assert_eq!(plan.creates.len(), 3 * 4, "{:?}", plan.creates);
+    assert!(
+        plan.creates.iter().all(|a| a.contains("8b00")),
+        "{:?}",
+        plan.creates
+    );
+    assert!(plan.other_actions.is_empty(), "{:?}", plan.other_actions);
+    assert_eq!(client_ids(&sb, &second).await, ids);
+    assert_eq!(sb.engine.client().list_accounts().await.unwrap().len(), 13);
+}
