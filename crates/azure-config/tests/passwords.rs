@@ -24,6 +24,29 @@ fn outputs(d: &Path) -> Value {
     serde_json::from_str(&terraform(d, &["output", "-json"])).unwrap()
 }
 
+/// Writes the twin with `passwords`, checks that its plan does only `action` to exactly
+/// `addresses` (nothing else changes), and applies it.
+fn apply_set(
+    d: &Path,
+    i: &azure_config::ConfigInput,
+    passwords: &Passwords,
+    action: &str,
+    addresses: &[&str],
+) {
+    twin::generate_with_passwords(i, 0.0, passwords)
+        .unwrap()
+        .write_to(d)
+        .unwrap();
+    let plan = planned(d);
+    assert_eq!(
+        plan.keys().filter(|a| *a != "no-op").collect::<Vec<_>>(),
+        [action],
+        "nothing else changes: {plan:#?}"
+    );
+    assert_eq!(plan[action], addresses);
+    terraform(d, &["apply", "-input=false", "-no-color", "p"]);
+}
+
 #[test]
 fn a_rotation_adds_a_password_then_removes_the_old_one() {
     if !common::terraform_found() {
@@ -42,24 +65,16 @@ fn a_rotation_adds_a_password_then_removes_the_old_one() {
 
     let key = PasswordKey::parse("r20261202t0400").unwrap();
     let added = Passwords::initial().with_added(&key);
-    twin::generate_with_passwords(&i, 0.0, &added)
-        .unwrap()
-        .write_to(d)
-        .unwrap();
-    let plan = planned(d);
-    assert_eq!(
-        plan.keys().filter(|a| *a != "no-op").collect::<Vec<_>>(),
-        ["create"],
-        "adding a password changes nothing else: {plan:#?}"
-    );
-    assert_eq!(
-        plan["create"],
-        [
+    apply_set(
+        d,
+        &i,
+        &added,
+        "create",
+        &[
             "terraform_data.azuread_application_password__rotated[\"r20261202t0400\"]",
             "terraform_data.time_rotating__rotated[\"r20261202t0400\"]",
-        ]
+        ],
     );
-    terraform(d, &["apply", "-input=false", "-no-color", "p"]);
     assert_eq!(Passwords::from_state(&state(d)), added);
     let second = outputs(d);
     assert_ne!(
@@ -70,24 +85,16 @@ fn a_rotation_adds_a_password_then_removes_the_old_one() {
     assert!(second[END]["value"].as_str().is_some_and(|e| e.len() >= 20));
 
     let only = Passwords::only(&key);
-    twin::generate_with_passwords(&i, 0.0, &only)
-        .unwrap()
-        .write_to(d)
-        .unwrap();
-    let plan = planned(d);
-    assert_eq!(
-        plan.keys().filter(|a| *a != "no-op").collect::<Vec<_>>(),
-        ["delete"],
-        "{plan:#?}"
-    );
-    assert_eq!(
-        plan["delete"],
-        [
+    apply_set(
+        d,
+        &i,
+        &only,
+        "delete",
+        &[
             "terraform_data.azuread_application_password__prisma_cloud",
             "terraform_data.time_rotating__secret",
-        ]
+        ],
     );
-    terraform(d, &["apply", "-input=false", "-no-color", "p"]);
     assert_eq!(Passwords::from_state(&state(d)), only);
     assert_eq!(
         outputs(d)[SECRET]["value"],
