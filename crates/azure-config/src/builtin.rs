@@ -133,6 +133,17 @@ pub fn generate(input: &ConfigInput) -> Result<GeneratedConfig, ConfigError> {
     Ok(render(model(input)?))
 }
 
+/// Our configuration for `input` with the client secrets `passwords` (a rotation's steps:
+/// [`crate::passwords`]).
+pub fn generate_with_passwords(
+    input: &ConfigInput,
+    passwords: &crate::passwords::Passwords,
+) -> Result<GeneratedConfig, ConfigError> {
+    let mut m = model(input)?;
+    crate::passwords::apply(&mut m, passwords)?;
+    Ok(render(m))
+}
+
 /// The files of a configuration model.
 pub(crate) fn render(model: Model) -> GeneratedConfig {
     let mut root = Map::new();

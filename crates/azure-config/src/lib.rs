@@ -12,6 +12,8 @@
 //!   permissions, audit-log export), for real, twin and Prisma-template addresses alike.
 //! * [`tenant_identity`] — the bulk configuration: one identity per tenant, granted on many
 //!   subscriptions with `for_each` (and its twin), so a batch makes one app registration.
+//! * [`passwords`] — the client secrets as a set a rotation changes: a keyed password added
+//!   beside the old one, then the old one removed (outputs on the active one).
 //! * [`expr`] — a small scanner of Terraform template strings (`"${...}"`): references, used to
 //!   derive the dependency graph and to check generated configurations.
 //!
@@ -34,6 +36,7 @@ pub mod builtin;
 pub mod cortex;
 pub mod expr;
 pub mod outputs;
+pub mod passwords;
 pub mod permissions;
 pub mod plan_words;
 pub mod tenant_identity;

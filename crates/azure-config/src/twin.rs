@@ -114,6 +114,18 @@ pub fn generate(input: &ConfigInput, step_seconds: f64) -> Result<GeneratedConfi
     from_model(builtin::model(input)?, step_seconds)
 }
 
+/// The twin of [`builtin::generate_with_passwords`]: the same password set, modelled as
+/// `terraform_data` (each password its own key id, so its own secret).
+pub fn generate_with_passwords(
+    input: &ConfigInput,
+    step_seconds: f64,
+    passwords: &crate::passwords::Passwords,
+) -> Result<GeneratedConfig, ConfigError> {
+    let mut model = builtin::model(input)?;
+    crate::passwords::apply(&mut model, passwords)?;
+    from_model(model, step_seconds)
+}
+
 /// The twin of a configuration model (ours for one scope, or the tenant's shared identity:
 /// [`crate::tenant_identity`]).
 pub(crate) fn from_model(
@@ -194,6 +206,8 @@ pub(crate) fn from_model(
 fn identity_outputs(model: &builtin::Model, outputs: &mut Map<String, Value>) {
     let names = model.output_names;
     let tf = |twin: &str, attr: &str| format!("${{terraform_data.{twin}.output.{attr}}}");
+    let (password, instance) = crate::passwords::active_twin_password(model);
+    let active_password = format!("{password}{instance}");
     for (name, value) in [
         (Some(names.tenant_id), "${var.tenant_id}".to_owned()),
         (
@@ -205,10 +219,7 @@ fn identity_outputs(model: &builtin::Model, outputs: &mut Map<String, Value>) {
             tf("azuread_service_principal__prisma_cloud", "object_id"),
         ),
         (names.subscription_id, "${var.subscription_id}".to_owned()),
-        (
-            names.secret_expiry,
-            tf("azuread_application_password__prisma_cloud", "end_date"),
-        ),
+        (names.secret_expiry, tf(&active_password, "end_date")),
     ] {
         if let Some(name) = name {
             let description = model.outputs[name]["description"].clone();
@@ -223,7 +234,7 @@ fn identity_outputs(model: &builtin::Model, outputs: &mut Map<String, Value>) {
         json!({
             "value": format!(
                 "${{substr(sha256(\"${{var.{SECRET_SEED_VAR}}}/\
-                 ${{terraform_data.azuread_application_password__prisma_cloud.output.key_id}}\"), 0, 40)}}"
+                 ${{terraform_data.{active_password}.output.key_id}}\"), 0, 40)}}"
             ),
             "description": model.outputs[names.client_secret]["description"].clone(),
             "sensitive": true,
@@ -275,10 +286,7 @@ fn twin_input(b: &Block) -> Value {
         }
         ("azuread_application_password", _) => {
             input.insert("key_id".into(), json!(uuid(&address, "key_id")));
-            input.insert(
-                "end_date".into(),
-                json!("${terraform_data.time_rotating__secret.output.rotation_rfc3339}"),
-            );
+            input.insert("end_date".into(), json!(crate::passwords::twin_clock_of(b)));
         }
         _ => {}
     }

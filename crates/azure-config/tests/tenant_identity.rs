@@ -6,29 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use azure_config::tenant_identity::{self, SubscriptionGrant, TenantIdentityInput};
 use prisma_types::{Environment, Feature, FeatureSet, SubscriptionId, TenantId};
 use serde_json::Value;
 
-fn terraform(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("terraform")
-        .args(args)
-        .current_dir(dir)
-        .env("TF_IN_AUTOMATION", "1")
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_VAR_twin_secret_seed", "seed-tenant-identity")
-        .output()
-        .expect("run terraform");
-    assert!(
-        out.status.success(),
-        "terraform {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+mod common;
+use common::{planned, terraform};
 
 fn input(subscriptions: u32) -> TenantIdentityInput {
     let subscriptions: BTreeMap<SubscriptionId, SubscriptionGrant> = (1..=subscriptions)
@@ -54,26 +38,6 @@ fn input(subscriptions: u32) -> TenantIdentityInput {
     }
 }
 
-/// `terraform show -json` of a saved plan: the resource addresses per action.
-fn planned(dir: &Path) -> BTreeMap<String, Vec<String>> {
-    terraform(dir, &["plan", "-input=false", "-no-color", "-out=p"]);
-    let plan: Value = serde_json::from_str(&terraform(dir, &["show", "-json", "p"])).unwrap();
-    let mut by_action: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for change in plan["resource_changes"].as_array().unwrap() {
-        let actions = change["change"]["actions"].as_array().unwrap();
-        let action = actions
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect::<Vec<_>>()
-            .join("+");
-        by_action
-            .entry(action)
-            .or_default()
-            .push(change["address"].as_str().unwrap().to_owned());
-    }
-    by_action
-}
-
 fn creates_of(plan: &BTreeMap<String, Vec<String>>, twin_config: &str) -> usize {
     plan.get("create").map_or(0, |c| {
         c.iter()
@@ -87,11 +51,7 @@ fn creates_of(plan: &BTreeMap<String, Vec<String>>, twin_config: &str) -> usize 
 
 #[test]
 fn a_second_batch_adds_only_its_role_sets() {
-    let found = Command::new("terraform")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
+    if !common::terraform_found() {
         eprintln!("SKIPPED: terraform not on PATH");
         return;
     }

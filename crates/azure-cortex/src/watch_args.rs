@@ -16,6 +16,10 @@ pub struct WatchArgs {
     /// Days before a client secret's end date to notify at (comma-separated).
     #[arg(long, value_name = "DAYS", value_delimiter = ',', default_values_t = [30u32, 7, 1], value_parser = clap::value_parser!(u32).range(1..=365))]
     pub secret_warning_days: Vec<u32>,
+    /// Rotate client secrets our Terraform created this many days before their end date (a
+    /// `rotate_secret` job, once per end date across replicas); off when absent.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub rotate_before_days: Option<u32>,
     /// Do not run the health watch in this process.
     #[arg(long)]
     pub no_watch: bool,
@@ -26,6 +30,9 @@ impl WatchArgs {
         WatchConfig {
             interval: Duration::from_secs(self.watch_interval_secs),
             secret_warning_days: self.secret_warning_days.clone(),
+            rotate_before: self
+                .rotate_before_days
+                .map(|d| Duration::from_secs(u64::from(d) * 86_400)),
             ..WatchConfig::default()
         }
     }

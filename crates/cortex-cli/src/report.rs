@@ -78,10 +78,16 @@ pub fn request_summary(request: &serde_json::Value) -> (String, String, String) 
     let account = scope["subscription_id"]
         .as_str()
         .or_else(|| scope["tenant_id"].as_str())
+        // A rotation's or an offboarding's request names its account directly.
+        .or_else(|| request["account_id"].as_str())
         .unwrap_or_default()
         .to_owned();
     let kind = scope["kind"].as_str().unwrap_or_default().to_owned();
-    let name = request["name"].as_str().unwrap_or_default().to_owned();
+    let name = request["name"]
+        .as_str()
+        .or_else(|| request["account_name"].as_str())
+        .unwrap_or_default()
+        .to_owned();
     (kind, account, name)
 }
 

@@ -261,6 +261,12 @@ impl From<EngineError> for ApiError {
             e @ EngineError::ConnectionUnreadable { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "connection_unreadable", e.to_string())
             }
+            e @ EngineError::AccountNotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "account_not_found", e.to_string())
+            }
+            e @ EngineError::NotPossible { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_possible", e.to_string())
+            }
             other => ApiError::internal("engine", &other),
         }
     }

@@ -29,7 +29,7 @@ use crate::connections::{
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::identity::{CLIENT_SECRET, TerraformMode};
-use crate::job::{JobRun, PrismaFlow, Stop};
+use crate::job::{Flow, JobRun, LifecycleFlow, PrismaFlow, Stop};
 use crate::lookups::BatchLookups;
 use crate::request::{FieldError, IdentitySource, OnboardingRequest, RequestErrors};
 
@@ -838,7 +838,13 @@ impl Engine {
             .subscribe(self.inner.store.clone(), job, after_seq)
     }
 
-    async fn audit(&self, actor: &str, action: &str, target: &str, detail: serde_json::Value) {
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) {
         let entry = AuditEntry {
             actor: actor.to_owned(),
             action: action.to_owned(),
@@ -942,30 +948,17 @@ impl Engine {
         // One chain per job: its later calls go before other jobs' first ones, and what it
         // measured sizes the worker's concurrency.
         let (outcome, chain) = prisma_client::chain::run(events.clone().scope(async {
-            let request: OnboardingRequest = match serde_json::from_value(job.request.clone()) {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(Stop::Failed(
-                        None,
-                        EngineError::Workspace(format!("stored request unreadable: {e}")),
-                    ));
+            match job.kind.as_str() {
+                crate::lifecycle::ROTATE_KIND => {
+                    let flow = LifecycleFlow::<crate::lifecycle::RotateRequest>::default();
+                    run_flow(inner, &job, flow, &cancel).await
                 }
-            };
-            let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
-            let run = JobRun::new(
-                inner,
-                job.clone(),
-                request,
-                PrismaFlow::default(),
-                steps,
-                cancel.clone(),
-            );
-            emit(EngineEvent::JobStarted {
-                attempt: job.attempts,
-                worker: inner.config.worker_id.clone(),
-                resumed_from: run.resumed_from(),
-            });
-            run.run().await
+                crate::lifecycle::OFFBOARD_KIND => {
+                    let flow = LifecycleFlow::<crate::lifecycle::OffboardRequest>::default();
+                    run_flow(inner, &job, flow, &cancel).await
+                }
+                _ => run_flow(inner, &job, PrismaFlow::default(), &cancel).await,
+            }
         }))
         .await;
         if outcome.is_ok() {
@@ -1169,6 +1162,32 @@ pub struct BatchRow {
     pub outcome: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+/// Reads the job's stored request as `F`'s and runs its steps not done yet.
+async fn run_flow<F: Flow>(
+    inner: &EngineInner,
+    job: &JobRecord,
+    flow: F,
+    cancel: &CancellationToken,
+) -> Result<serde_json::Value, Stop>
+where
+    F::Request: serde::de::DeserializeOwned,
+{
+    let request: F::Request = serde_json::from_value(job.request.clone()).map_err(|e| {
+        Stop::Failed(
+            None,
+            EngineError::Workspace(format!("stored request unreadable: {e}")),
+        )
+    })?;
+    let steps = inner.store.steps(job.id).await.map_err(EngineError::from)?;
+    let run = JobRun::new(inner, job.clone(), request, flow, steps, cancel.clone());
+    emit(EngineEvent::JobStarted {
+        attempt: job.attempts,
+        worker: inner.config.worker_id.clone(),
+        resumed_from: run.resumed_from(),
+    });
+    run.run().await
 }
 
 /// How a run of a job is recorded once its events are flushed.

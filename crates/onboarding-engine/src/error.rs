@@ -65,6 +65,20 @@ pub enum EngineError {
          {message}"
     )]
     SharedIdentityFailed { job: String, message: String },
+    #[error(
+        "account {account_id} is not onboarded here (no succeeded onboarding job registered it)"
+    )]
+    AccountNotFound { account_id: String },
+    #[error("{what} is not possible: {why}")]
+    NotPossible { what: String, why: String },
+    /// A rotation or offboarding step failed with nothing lost: `next` says what stands and
+    /// what to do (the code is the cause's).
+    #[error("{source} — {next}")]
+    StepFailedSafely {
+        #[source]
+        source: Box<EngineError>,
+        next: String,
+    },
 }
 
 impl EngineError {
@@ -93,6 +107,9 @@ impl EngineError {
             EngineError::ConnectionUnreadable { .. } => "connection_unreadable",
             EngineError::WrongPlatform { .. } => "wrong_platform",
             EngineError::SharedIdentityFailed { .. } => "shared_identity_failed",
+            EngineError::AccountNotFound { .. } => "account_not_found",
+            EngineError::NotPossible { .. } => "not_possible",
+            EngineError::StepFailedSafely { source, .. } => source.code(),
         }
     }
 }

@@ -21,6 +21,18 @@ pub enum Step {
     Preflight,
     Register,
     Verify,
+    /// Rotation: a new client secret created beside the old one (Terraform).
+    AddPassword,
+    /// Rotation: the platform account switched to the new secret (tested first).
+    UpdateAccount,
+    /// Rotation: the old client secret removed (Terraform).
+    RemoveOldPassword,
+    /// Offboarding: the destroy plan of the Azure identity (the approval gate's review).
+    PlanDestroy,
+    /// Offboarding: the account disabled or deleted in the platform.
+    OffboardAccount,
+    /// Offboarding: `terraform destroy` of the Azure identity.
+    DestroyIdentity,
 }
 
 impl Step {
@@ -34,6 +46,51 @@ impl Step {
         Step::Verify,
     ];
 
+    /// A client-secret rotation's steps ([`crate::lifecycle`]).
+    pub const ROTATE: [Step; 5] = [
+        Step::Prerequisites,
+        Step::AddPassword,
+        Step::UpdateAccount,
+        Step::Verify,
+        Step::RemoveOldPassword,
+    ];
+
+    /// An offboarding's steps ([`crate::lifecycle`]).
+    pub const OFFBOARD: [Step; 4] = [
+        Step::Prerequisites,
+        Step::PlanDestroy,
+        Step::OffboardAccount,
+        Step::DestroyIdentity,
+    ];
+
+    /// The steps of a job of `kind` (an onboarding's for any `onboard_*` kind).
+    pub fn of_kind(kind: &str) -> &'static [Step] {
+        match kind {
+            crate::lifecycle::ROTATE_KIND => &Step::ROTATE,
+            crate::lifecycle::OFFBOARD_KIND => &Step::OFFBOARD,
+            _ => &Step::ALL,
+        }
+    }
+
+    /// What the step does, for pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Validate => "Validate the request",
+            Step::Prerequisites => "Check prerequisites",
+            Step::Resolve => "Resolve groups and features",
+            Step::AzureIdentity => "Azure identity (Terraform)",
+            Step::Preflight => "Preflight status check",
+            Step::Register => "Register in Prisma Cloud",
+            Step::Verify => "Verify capabilities",
+            Step::AddPassword => "Add the new client secret (Terraform)",
+            Step::UpdateAccount => "Switch the account to the new secret",
+            Step::RemoveOldPassword => "Remove the old client secret (Terraform)",
+            Step::PlanDestroy => "Plan the identity's destroy (review)",
+            Step::OffboardAccount => "Disable or delete the account",
+            Step::DestroyIdentity => "Destroy the Azure identity (Terraform)",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Step::Validate => "validate",
@@ -43,11 +100,21 @@ impl Step {
             Step::Preflight => "preflight",
             Step::Register => "register",
             Step::Verify => "verify",
+            Step::AddPassword => "add_password",
+            Step::UpdateAccount => "update_account",
+            Step::RemoveOldPassword => "remove_old_password",
+            Step::PlanDestroy => "plan_destroy",
+            Step::OffboardAccount => "offboard_account",
+            Step::DestroyIdentity => "destroy_identity",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| s.name() == name)
+        Step::ALL
+            .into_iter()
+            .chain(Step::ROTATE)
+            .chain(Step::OFFBOARD)
+            .find(|s| s.name() == name)
     }
 }
 

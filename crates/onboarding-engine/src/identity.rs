@@ -30,8 +30,8 @@ use crate::bus::emit;
 use crate::engine::{EngineInner, StatePolicy};
 use crate::error::EngineError;
 use crate::events::EngineEvent;
-use crate::job::IdentityOut;
 use crate::job::prisma::PrismaRun;
+use crate::job::{Flow, IdentityOut, JobRun};
 use crate::request::{IdentitySource, Scope};
 
 /// The store name of a job's Azure client secret.
@@ -233,7 +233,12 @@ pub(crate) fn name_suffix(job: &str) -> String {
 }
 
 fn config_input(run: &PrismaRun<'_>) -> ConfigInput {
-    let r = &run.request;
+    config_input_of(&run.request, &run.job.id.to_string())
+}
+
+/// The configuration input of onboarding `r` as job `job` generated it (its name suffix comes
+/// from the job id): a rotation or a destroy regenerates the same configuration from it.
+pub(crate) fn config_input_of(r: &crate::request::OnboardingRequest, job: &str) -> ConfigInput {
     let scope = match r.scope {
         Scope::Subscription { .. } => ConfigScope::Subscription,
         Scope::Tenant { .. } => ConfigScope::TenantWithGroups,
@@ -259,13 +264,13 @@ fn config_input(run: &PrismaRun<'_>) -> ConfigInput {
         features: r.features_for_scope(),
         flow_logs: r.flow_logs,
         environment: r.environment,
-        name_suffix: name_suffix(&run.job.id.to_string()),
+        name_suffix: name_suffix(job),
         secret_rotation_days: rotation,
         directory_readers: readers,
         audit_log_export: audit.then(|| azure_config::AuditLogExport {
             resource_group: "prisma-cloud-audit".into(),
             location: "westeurope".into(),
-            namespace_name: format!("prisma-audit-{}", name_suffix(&run.job.id.to_string())),
+            namespace_name: format!("prisma-audit-{}", name_suffix(job)),
         }),
     }
 }
@@ -345,55 +350,13 @@ pub(crate) async fn run_terraform(run: &PrismaRun<'_>) -> Result<Option<Identity
             None => return Ok(None),
         },
         TerraformMode::Real { binary } | TerraformMode::Twin { binary, .. } => {
-            write_json(&dir, "main.tf.json", &generated.main_tf_json)?;
-            write_json(&dir, "terraform.tfvars.json", &generated.tfvars_json)?;
-            restore_state(inner, &job, &dir).await?;
-            let mut env = Vec::new();
-            if matches!(inner.config.terraform, TerraformMode::Twin { .. }) {
-                // The twin derives its "client secret" from this seed, as Entra would mint one.
-                let seed: [u8; 24] = rand::random();
-                let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-                env.push((
-                    "TF_VAR_twin_secret_seed".to_owned(),
-                    SecretString::from(hex),
-                ));
-            }
-            let tf = runner(inner, binary, &dir, env);
-            let cache = plugin_cache_dir(inner);
-            let providers = providers_key(&generated.main_tf_json);
-            tracing::debug!(
-                providers_key = %providers,
-                cache = %cache.display(),
-                "provider plugin cache and dependency lock key"
-            );
-            if plugin_cache::seed_lock_file(&cache, &providers, &dir)
-                .map_err(|e| EngineError::Workspace(format!("dependency lock file: {e}")))?
-            {
-                emit(EngineEvent::log(
-                    "info",
-                    "providers pinned by the lock file recorded at this configuration's first run",
-                ));
-            }
-            let plan = dir.join("tfplan");
-            match apply_workspace(run, &tf, &plan).await {
-                Ok(Some(outputs)) => {
-                    secure_state(inner, &job, &dir, false).await?;
-                    finish_workspace(&cache, &providers, &dir);
-                    outputs
-                        .into_iter()
-                        .map(|(k, v)| (k, (v.sensitive, v.value)))
-                        .collect()
-                }
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    // Interrupted or failed: the state written so far holds secrets too. It is
-                    // encrypted into the store (and restored before the next init); the
-                    // plaintext files go.
-                    if let Err(secure) = secure_state(inner, &job, &dir, true).await {
-                        tracing::warn!(error = %secure, "could not secure the Terraform state");
-                    }
-                    return Err(e);
-                }
+            let env = twin_seed_env(inner, None);
+            match apply_on_state(run, binary, &job, &dir, &generated, env, Plan::Apply).await? {
+                Some(outputs) => outputs
+                    .into_iter()
+                    .map(|(k, v)| (k, (v.sensitive, v.value)))
+                    .collect(),
+                None => return Ok(None),
             }
         }
     };
@@ -425,6 +388,103 @@ pub(crate) async fn run_terraform(run: &PrismaRun<'_>) -> Result<Option<Identity
     Ok(Some(identity))
 }
 
+/// What a Terraform run on an identity's state does with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Create or change toward the configuration.
+    Apply,
+    /// Remove everything the state holds (`plan -destroy`).
+    Destroy,
+    /// Only the destroy plan, for review: stops after planning (at the approval gate when the
+    /// job needs approval), nothing applied; the approved run plans again on the same state.
+    DestroyReview,
+}
+
+/// The twin's secret seed as Terraform's environment (nothing outside the twin): `seed`, or a
+/// fresh one (the twin derives its "client secret" from it, as Entra would mint one).
+pub(crate) fn twin_seed_env(
+    inner: &EngineInner,
+    seed: Option<&SecretString>,
+) -> Vec<(String, SecretString)> {
+    if !matches!(inner.config.terraform, TerraformMode::Twin { .. }) {
+        return Vec::new();
+    }
+    let seed = seed.cloned().unwrap_or_else(new_twin_seed);
+    vec![("TF_VAR_twin_secret_seed".to_owned(), seed)]
+}
+
+/// A random seed for the twin's client secret.
+pub(crate) fn new_twin_seed() -> SecretString {
+    let seed: [u8; 24] = rand::random();
+    SecretString::from(seed.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// One Terraform run of `generated` in `dir` on the state stored under `owner` (restored
+/// first): init → plan (or `plan -destroy`) → approval gate → apply → outputs. The state is
+/// encrypted back under `owner` and every plaintext file that holds a secret removed, whether
+/// the run succeeded or not. `Ok(None)`: planned, waiting for approval (the plaintext files
+/// are removed then too: the approved run plans again on the same state).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply_on_state<F: Flow>(
+    run: &JobRun<'_, F>,
+    binary: &Path,
+    owner: &str,
+    dir: &Path,
+    generated: &GeneratedConfig,
+    env: Vec<(String, SecretString)>,
+    plan_kind: Plan,
+) -> Result<Option<BTreeMap<String, terraform_runner::stream::OutputValue>>, EngineError> {
+    let inner = run.inner;
+    write_json(dir, "main.tf.json", &generated.main_tf_json)?;
+    write_json(dir, "terraform.tfvars.json", &generated.tfvars_json)?;
+    restore_state(inner, owner, dir).await?;
+    let tf = runner(inner, binary, dir, env);
+    let cache = plugin_cache_dir(inner);
+    let providers = providers_key(&generated.main_tf_json);
+    tracing::debug!(
+        providers_key = %providers,
+        cache = %cache.display(),
+        "provider plugin cache and dependency lock key"
+    );
+    if plugin_cache::seed_lock_file(&cache, &providers, dir)
+        .map_err(|e| EngineError::Workspace(format!("dependency lock file: {e}")))?
+    {
+        emit(EngineEvent::log(
+            "info",
+            "providers pinned by the lock file recorded at this configuration's first run",
+        ));
+    }
+    let plan = dir.join("tfplan");
+    match apply_workspace(run, &tf, &plan, plan_kind).await {
+        Ok(Some(outputs)) if plan_kind == Plan::DestroyReview => {
+            // Nothing changed: the state stays as stored, the plaintext copies go.
+            secure_state(inner, owner, dir, true).await?;
+            Ok(Some(outputs))
+        }
+        Ok(Some(outputs)) => {
+            secure_state(inner, owner, dir, false).await?;
+            finish_workspace(&cache, &providers, dir);
+            Ok(Some(outputs))
+        }
+        Ok(None) => {
+            if plan_kind != Plan::Apply {
+                // Nothing changed yet: the state stays as stored, the plaintext copies go.
+                secure_state(inner, owner, dir, true).await?;
+            }
+            Ok(None)
+        }
+        Err(e) => {
+            // Interrupted or failed: the state written so far holds secrets too. It is
+            // encrypted into the store (and restored before the next init); the plaintext
+            // files go.
+            if let Err(secure) = secure_state(inner, owner, dir, true).await {
+                tracing::warn!(error = %secure, "could not secure the Terraform state");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// After a successful apply: the workspace's lock file becomes the configuration's recorded
 /// one (if it is the first), and `.terraform/` (provider links, modules) goes. Neither failure
 /// fails the job: the identity exists; they are logged.
@@ -439,17 +499,30 @@ pub(crate) fn finish_workspace(cache: &Path, providers: &str, dir: &Path) {
 }
 
 /// init → plan → (approval gate) → apply → output. `Ok(None)`: planned, waiting for approval.
-pub(crate) async fn apply_workspace(
-    run: &PrismaRun<'_>,
+pub(crate) async fn apply_workspace<F: Flow>(
+    run: &JobRun<'_, F>,
     tf: &TerraformRunner,
     plan: &Path,
+    plan_kind: Plan,
 ) -> Result<Option<BTreeMap<String, terraform_runner::stream::OutputValue>>, EngineError> {
     let mut sink = forward;
     let approved_plan_waiting = run.job.approved && plan.exists();
     if !approved_plan_waiting {
         let init = tf.init(&run.cancel, &mut sink).await?;
         phase_done(&init);
-        let planned = tf.plan(plan, &run.cancel, &mut sink).await?;
+        let planned = match plan_kind {
+            Plan::Apply => tf.plan(plan, &run.cancel, &mut sink).await?,
+            Plan::Destroy | Plan::DestroyReview => {
+                let out = format!("-out={}", plan.display());
+                tf.run(
+                    terraform_runner::runner::Phase::Plan,
+                    &["-destroy", &out],
+                    &run.cancel,
+                    &mut sink,
+                )
+                .await?
+            }
+        };
         phase_done(&planned);
         if run.awaiting_approval() {
             let (add, change, destroy) = planned.changes.unwrap_or_default();
@@ -460,10 +533,16 @@ pub(crate) async fn apply_workspace(
             });
             return Ok(None);
         }
+        if plan_kind == Plan::DestroyReview {
+            return Ok(Some(BTreeMap::new()));
+        }
     }
     let applied = tf.apply(plan, &run.cancel, &mut sink).await?;
     phase_done(&applied);
-    Ok(Some(tf.output().await?))
+    match plan_kind {
+        Plan::Apply => Ok(Some(tf.output().await?)),
+        Plan::Destroy | Plan::DestroyReview => Ok(Some(BTreeMap::new())),
+    }
 }
 
 /// How long a Terraform phase took, for the job's timeline and `/metrics`.
@@ -625,7 +704,7 @@ pub(crate) async fn restore_state(
 /// Encrypts the state into the store (or drops it, per policy — but a run that did not finish
 /// (`interrupted`) always keeps its state, or the resume would create everything again) and
 /// removes every plaintext file that holds the client secret: state, backup, saved plan.
-async fn secure_state(
+pub(crate) async fn secure_state(
     inner: &EngineInner,
     job: &str,
     dir: &Path,

@@ -20,6 +20,9 @@
 //! * [`connections`] — named platform connections (Prisma Cloud: stack + access key; Cortex
 //!   Cloud: API URL + key id, key, key type), stored encrypted, chosen per job; `default` is
 //!   the one the engine was started with.
+//! * [`lifecycle`] — after onboarding: rotating an account's client secret without downtime and
+//!   offboarding it (platform side, and `terraform destroy` of an identity we created, with a
+//!   plan review), each a job on the same runner.
 //! * [`watch`] — after onboarding: the health watch (scheduled, leased per account and round),
 //!   its history, and notifications to webhook / Slack / Teams sinks with dead letters.
 
@@ -34,6 +37,7 @@ pub mod events;
 pub mod guidance;
 pub mod identity;
 mod job;
+pub mod lifecycle;
 mod lookups;
 pub mod origin;
 pub mod request;

@@ -729,7 +729,7 @@ async fn run_workspace(
     plugin_cache::seed_lock_file(&cache, &providers, &dir)
         .map_err(|e| EngineError::Workspace(format!("dependency lock file: {e}")))?;
     let plan = dir.join("tfplan");
-    let applied = identity::apply_workspace(run, &tf, &plan).await;
+    let applied = identity::apply_workspace(run, &tf, &plan, identity::Plan::Apply).await;
     let secured = secure_state(inner, key, &dir).await;
     let outputs = applied?.ok_or_else(|| {
         EngineError::Workspace("the shared identity does not stop for approval".into())

@@ -12,6 +12,9 @@
 //! * `PUT /_emulator/accounts/{id}/scenario` `{"scenario": "flow_logs_role_missing"}`
 //! * `PUT /_emulator/accounts/{id}/secret` `{"end_date": "2026-01-01T00:00:00Z"}` (or `null`)
 //! * `GET /_emulator/clock`, `POST /_emulator/clock` `{"advance_secs": 86400}`
+//! * `PUT /_emulator/accounts/{id}/updates` `{"refuse": true}`: the account's updates
+//!   (`PUT /cas/v1/azure_account/{id}`) answer 400 `update_refused` until cleared, so a test
+//!   can fail a secret rotation in the middle. An emulator control only: no real error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -45,6 +48,8 @@ pub struct Aging {
     /// Account ID → the end date of the secret the account held when it was set. A later
     /// update with another key (a rotation) leaves that end date behind.
     secrets: std::sync::Mutex<BTreeMap<String, SecretEnd>>,
+    /// Accounts whose updates are refused.
+    refused_updates: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 struct SecretEnd {
@@ -56,6 +61,14 @@ impl Aging {
     /// Now, on the emulator clock (the wall clock plus every advance).
     pub fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_secs.load(Ordering::SeqCst))
+    }
+
+    /// Whether updates of `account_id` are refused (see the module docs).
+    pub fn refuses_updates(&self, account_id: &str) -> bool {
+        self.refused_updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(account_id)
     }
 
     fn secret_expired(&self, record: &AccountRecord) -> bool {
@@ -212,6 +225,33 @@ async fn put_secret(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdatesBody {
+    refuse: bool,
+}
+
+/// Refuses (or accepts again) the account's updates.
+async fn put_updates(
+    State(state): State<Arc<EmulatorState>>,
+    Path(id): Path<String>,
+    WireJson(body): WireJson<UpdatesBody>,
+) -> Result<Response, ApiFailure> {
+    let id = account_id(&id)?;
+    require_account(&state, &id)?;
+    let mut refused = state
+        .aging
+        .refused_updates
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if body.refuse {
+        refused.insert(id);
+    } else {
+        refused.remove(&id);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// What `GET /_emulator/clock` reports.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClockReport {
@@ -266,5 +306,6 @@ pub fn routes() -> Router<Arc<EmulatorState>> {
     Router::new()
         .route("/_emulator/accounts/{id}/scenario", put(put_scenario))
         .route("/_emulator/accounts/{id}/secret", put(put_secret))
+        .route("/_emulator/accounts/{id}/updates", put(put_updates))
         .route("/_emulator/clock", get(get_clock).post(advance_clock))
 }

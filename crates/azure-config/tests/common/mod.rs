@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
 
 use azure_config::{AuditLogExport, ConfigInput, DEFAULT_SECRET_ROTATION_DAYS, Scope};
 use prisma_types::{Environment, Feature, FeatureSet, SubscriptionId, TenantId};
@@ -132,4 +134,51 @@ pub fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object()
         .map(|m| m.keys().map(String::as_str).collect())
         .unwrap_or_default()
+}
+
+/// Whether `terraform` runs here (the tests that need it say SKIPPED and pass without it).
+pub fn terraform_found() -> bool {
+    Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `terraform ARGS` in `dir` (the twin's secret seed set), asserting success; its stdout.
+pub fn terraform(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("terraform")
+        .args(args)
+        .current_dir(dir)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_VAR_twin_secret_seed", "seed-twin-tests")
+        .output()
+        .expect("run terraform");
+    assert!(
+        out.status.success(),
+        "terraform {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `terraform show -json` of a saved plan: the resource addresses per action.
+pub fn planned(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    terraform(dir, &["plan", "-input=false", "-no-color", "-out=p"]);
+    let plan: Value = serde_json::from_str(&terraform(dir, &["show", "-json", "p"])).unwrap();
+    let mut by_action: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for change in plan["resource_changes"].as_array().unwrap() {
+        let actions = change["change"]["actions"].as_array().unwrap();
+        let action = actions
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join("+");
+        by_action
+            .entry(action)
+            .or_default()
+            .push(change["address"].as_str().unwrap().to_owned());
+    }
+    by_action
 }

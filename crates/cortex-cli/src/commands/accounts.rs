@@ -2,7 +2,10 @@
 //! accounts Prisma Cloud has, straight from its API (or the sandbox emulator).
 //!
 //! `offboard` disables the account (Prisma stops scanning it and keeps its history); only
-//! `offboard --delete` deletes it.
+//! `offboard --delete` deletes it. For an account onboarded here, `offboard` is a job that
+//! also destroys the Azure identity created for it (`--keep-identity` keeps it;
+//! `--require-approval` stops at the destroy plan), and `rotate-secret` rotates its client
+//! secret ([`super::lifecycle`]).
 
 use prisma_client::PrismaClient;
 use prisma_types::wire::CloudAccountListItem;
@@ -19,6 +22,9 @@ Examples:
   azure-cortex accounts status 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f
   azure-cortex accounts offboard 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f            # disables
   azure-cortex accounts offboard 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --delete   # deletes
+  azure-cortex accounts offboard 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --require-approval --interactive
+  azure-cortex accounts rotate-secret 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f
+  azure-cortex accounts rotate-secret 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --secret-file new-secret.txt
   azure-cortex accounts health --output json
   azure-cortex accounts health 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f              # its history";
 
@@ -47,14 +53,11 @@ pub enum AccountsCommand {
         #[arg(value_name = "ID")]
         id: String,
     },
-    /// Offboard: disable the account; with --delete, delete it from Prisma Cloud.
-    Offboard {
-        #[arg(value_name = "ID")]
-        id: String,
-        /// Delete the account instead of disabling it.
-        #[arg(long)]
-        delete: bool,
-    },
+    /// Offboard: disable the account (with --delete, delete it) and destroy the Azure
+    /// identity created for it here.
+    Offboard(super::lifecycle::OffboardArgs),
+    /// Rotate the account's Azure client secret without downtime.
+    RotateSecret(super::lifecycle::RotateArgs),
     /// What the health watch recorded: every onboarded account's current health, or one
     /// account's history (from the store).
     Health {
@@ -72,9 +75,21 @@ pub async fn run(
     out: &Out,
     command: AccountsCommand,
 ) -> Result<Exit, CliError> {
-    if let AccountsCommand::Health { id, check } = command {
-        return super::health::run(global, out, id, check).await;
-    }
+    let command = match command {
+        AccountsCommand::Health { id, check } => {
+            return super::health::run(global, out, id, check).await;
+        }
+        AccountsCommand::RotateSecret(args) => {
+            return super::lifecycle::rotate(global, out, args).await;
+        }
+        AccountsCommand::Offboard(args) => {
+            if let Some(exit) = super::lifecycle::offboard(global, out, &args).await? {
+                return Ok(exit);
+            }
+            AccountsCommand::Offboard(args)
+        }
+        other => other,
+    };
     let prisma = Prisma::connect(global).await?;
     let result = match prisma.client() {
         Ok(client) => dispatch(global, out, &client, command).await,
@@ -125,6 +140,7 @@ async fn dispatch(
     match command {
         // Read from the store before any Prisma connection (see `run`).
         AccountsCommand::Health { id, check } => super::health::run(global, out, id, check).await,
+        AccountsCommand::RotateSecret(args) => super::lifecycle::rotate(global, out, args).await,
         AccountsCommand::List => {
             let accounts = client.list_accounts().await?;
             let azure: Vec<_> = accounts
@@ -219,10 +235,11 @@ async fn dispatch(
         }
         AccountsCommand::Enable { id } => set_enabled(out, client, &id, true, "enable").await,
         AccountsCommand::Disable { id } => set_enabled(out, client, &id, false, "disable").await,
-        AccountsCommand::Offboard { id, delete: false } => {
-            set_enabled(out, client, &id, false, "offboard").await
+        AccountsCommand::Offboard(args) if !args.delete => {
+            set_enabled(out, client, &args.id, false, "offboard").await
         }
-        AccountsCommand::Offboard { id, delete: true } => {
+        AccountsCommand::Offboard(args) => {
+            let id = args.id;
             prisma_types::TenantId::parse_as("account_id", &id)?;
             if global.interactive {
                 let question =

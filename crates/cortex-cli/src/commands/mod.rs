@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod groups;
 pub mod health;
 pub mod jobs;
+pub mod lifecycle;
 pub mod onboard;
 pub mod template;
 

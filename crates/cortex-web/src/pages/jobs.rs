@@ -101,16 +101,6 @@ impl Outputs {
     }
 }
 
-const STEPS: [(&str, &str); 7] = [
-    ("validate", "Validate the request"),
-    ("prerequisites", "Check prerequisites"),
-    ("resolve", "Resolve groups and features"),
-    ("azure_identity", "Azure identity (Terraform)"),
-    ("preflight", "Preflight status check"),
-    ("register", "Register in Prisma Cloud"),
-    ("verify", "Verify capabilities"),
-];
-
 /// The newest plan the job stopped at for review, if any.
 fn plan_of(events: &[cortex_store::StoredEvent]) -> Option<PlanSummary> {
     events
@@ -140,18 +130,21 @@ pub async fn job_page(
     let recorded = store.steps(id).await?;
     let events = store.events_after(id, 0, u32::MAX).await?;
     let request: Option<OnboardingRequest> = serde_json::from_value(job.request.clone()).ok();
-    let steps = STEPS
+    let steps = onboarding_engine::Step::of_kind(&job.kind)
         .iter()
-        .map(|(key, label)| {
-            let record = recorded.iter().rev().find(|s| s.name == *key);
+        .map(|step| {
+            let (key, label) = (step.name(), step.label());
+            let record = recorded.iter().rev().find(|s| s.name == key);
             let state = match record {
-                // The plan waits at the identity step: say so rather than "running".
-                _ if *key == "azure_identity" && job.state == JobState::AwaitingApproval => {
+                // The plan waits at its Terraform step: say so rather than "running".
+                _ if matches!(key, "azure_identity" | "plan_destroy")
+                    && job.state == JobState::AwaitingApproval =>
+                {
                     "awaiting_approval"
                 }
                 // Pre-flight checks failed and the operator chose to register anyway.
                 Some(s)
-                    if *key == "preflight"
+                    if key == "preflight"
                         && s.state == "succeeded"
                         && job_view::preflight_warned(s.output.as_ref()) =>
                 {

@@ -75,7 +75,7 @@ pub(crate) fn split_secret(
     Ok((raw, secret))
 }
 
-fn job_ref(id: JobId, state: JobState) -> JobRef {
+pub(crate) fn job_ref(id: JobId, state: JobState) -> JobRef {
     JobRef {
         id: id.to_string(),
         state: state.to_string(),

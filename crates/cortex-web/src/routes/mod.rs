@@ -24,6 +24,8 @@
 //! | GET | `/api/v1/accounts` | viewer | Prisma's accounts |
 //! | GET, DELETE | `/api/v1/accounts/{id}` | viewer; operator to offboard | one account |
 //! | POST | `/api/v1/accounts/{id}/enable`, `/disable` | operator | |
+//! | POST | `/api/v1/accounts/{id}/rotate-secret` | operator | a `rotate_secret` job |
+//! | POST | `/api/v1/accounts/{id}/offboard` | operator | an `offboard` job (destroy with review) |
 //! | GET, POST | `/api/v1/groups` | viewer; operator to create | account groups |
 //! | GET | `/api/v1/audit` | viewer | the audit log |
 //! | GET, POST | `/api/v1/connections` | viewer; admin to save | platform connections (Prisma Cloud, Cortex Cloud) |
@@ -39,6 +41,7 @@ pub mod accounts;
 pub mod connections;
 pub mod health;
 pub mod jobs;
+pub mod lifecycle;
 pub mod ops;
 pub mod session;
 
@@ -129,6 +132,11 @@ pub fn api() -> RouteTable {
         .delete("/api/v1/accounts/{id}", accounts::offboard)
         .post("/api/v1/accounts/{id}/enable", accounts::enable)
         .post("/api/v1/accounts/{id}/disable", accounts::disable)
+        .post(
+            "/api/v1/accounts/{id}/rotate-secret",
+            lifecycle::rotate_secret,
+        )
+        .post("/api/v1/accounts/{id}/offboard", lifecycle::offboard)
         .get("/api/v1/groups", accounts::list_groups)
         .post("/api/v1/groups", accounts::create_group)
         .get("/api/v1/audit", accounts::list_audit)

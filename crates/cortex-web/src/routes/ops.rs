@@ -208,6 +208,7 @@ impl utoipa::Modify for Security {
         super::jobs::batch_report_csv, super::jobs::retry_batch,
         super::accounts::list, super::accounts::get, super::accounts::offboard,
         super::accounts::enable, super::accounts::disable,
+        super::lifecycle::rotate_secret, super::lifecycle::offboard,
         super::accounts::list_groups, super::accounts::create_group,
         super::accounts::list_audit,
         super::connections::list, super::connections::save, super::connections::delete,

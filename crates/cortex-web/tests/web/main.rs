@@ -13,6 +13,7 @@ mod dashboard;
 mod events;
 mod health;
 mod job_page;
+mod lifecycle;
 mod metrics;
 mod openapi;
 mod pages;

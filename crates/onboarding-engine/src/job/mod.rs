@@ -6,13 +6,15 @@
 //!   at an approval gate; skip what an earlier run of the same job finished.
 //! * A [`Flow`] says which steps a platform's job has and how each one runs. `prisma` is
 //!   Prisma Cloud's (validate → prerequisites → resolve → azure_identity → preflight →
-//!   register → verify).
+//!   register → verify). `lifecycle` has the client-secret rotation and the offboarding
+//!   ([`crate::lifecycle`]).
 //!
 //! A job that is claimed again — after a crash, a lost lease, an approval or a resume — skips
 //! the steps that already succeeded and continues with the first that did not. Nothing that
 //! touches the platform or Azure duplicates anything when repeated: each flow's steps are
 //! written to converge (Terraform on its state, registration adopting what exists).
 
+pub(crate) mod lifecycle;
 pub(crate) mod prisma;
 
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ use crate::engine::EngineInner;
 use crate::error::EngineError;
 use crate::events::{EngineEvent, Step};
 
+pub(crate) use lifecycle::LifecycleFlow;
 pub use prisma::CapabilityState;
 pub(crate) use prisma::{IdentityOut, PrismaFlow};
 

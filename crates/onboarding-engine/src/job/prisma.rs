@@ -98,6 +98,12 @@ impl Flow for PrismaFlow {
                 }
                 Step::Register => StepDone::output(run.register().await?),
                 Step::Verify => StepDone::output(run.verify().await?),
+                other => {
+                    return Err(EngineError::Workspace(format!(
+                        "step {} is not part of an onboarding",
+                        other.name()
+                    )));
+                }
             })
         })
     }
@@ -282,113 +288,12 @@ impl PrismaRun<'_> {
             .get_secret(&self.job.id.to_string(), identity::CLIENT_SECRET)
             .await?
             .ok_or(EngineError::SecretMissing)?;
-        let group_ids = resolved
-            .group_ids
-            .iter()
-            .map(|g| AccountGroupId::parse(g))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Workspace(e.to_string()))?;
-        let parse = |field: &str, v: &str| {
-            ObjectId::parse_as(field, v).map_err(|e| EngineError::Workspace(e.to_string()))
-        };
-        let credentials = AzureCredentials::new(
-            parse("client_id", &identity.client_id)?,
-            secret,
-            parse("service_principal_id", &identity.service_principal_id)?,
-        )
-        .map_err(|e| EngineError::MissingOutput { name: e.field })?;
-        let r = &self.request;
-        let scope = match &r.scope {
-            Scope::Subscription {
-                subscription_id,
-                tenant_id,
-            } => AccountScope::Subscription(Subscription {
-                subscription_id: subscription_id.clone(),
-                tenant_id: tenant_id.clone(),
-                name: r.name.clone(),
-                group_ids,
-                features: r.features.clone(),
-                monitor_flow_logs: r.flow_logs,
-                environment: r.environment,
-                enabled: r.enabled,
-            }),
-            Scope::Tenant {
-                tenant_id,
-                include_management_groups,
-                exclude_management_groups,
-                include_subscriptions,
-                exclude_subscriptions,
-            } => {
-                let mut selection = Vec::new();
-                if include_management_groups.is_empty() && include_subscriptions.is_empty() {
-                    selection.push(HierarchyEntry::WholeTenant);
-                }
-                for m in include_management_groups {
-                    selection.push(HierarchyEntry::ManagementGroup(
-                        m.clone(),
-                        SelectionType::Include,
-                    ));
-                }
-                for s in include_subscriptions {
-                    selection.push(HierarchyEntry::Subscription(
-                        s.clone(),
-                        SelectionType::Include,
-                    ));
-                }
-                for m in exclude_management_groups {
-                    selection.push(HierarchyEntry::ManagementGroup(
-                        m.clone(),
-                        SelectionType::Exclude,
-                    ));
-                }
-                for s in exclude_subscriptions {
-                    selection.push(HierarchyEntry::Subscription(
-                        s.clone(),
-                        SelectionType::Exclude,
-                    ));
-                }
-                AccountScope::Tenant(TenantWithGroups {
-                    tenant_id: tenant_id.clone(),
-                    name: r.name.clone(),
-                    default_account_group_id: group_ids[0].clone(),
-                    selection,
-                    features: r.features.clone(),
-                    monitor_flow_logs: r.flow_logs,
-                    environment: r.environment,
-                    enabled: r.enabled,
-                })
-            }
-            Scope::Entra { tenant_id } => AccountScope::Entra(EntraTenant {
-                tenant_id: tenant_id.clone(),
-                name: r.name.clone(),
-                group_ids,
-                environment: r.environment,
-                enabled: r.enabled,
-            }),
-        };
-        AzureAccount::new(scope, credentials).map_err(|e| EngineError::Workspace(e.to_string()))
+        azure_account(&self.request, &resolved, &identity, secret)
     }
 
-    /// Reports each capability's state as an event, with a fix for the failing ones (Prisma
-    /// Cloud's remediation when it gave one, else ours) and a link to the docs.
+    /// Reports each capability's state as an event ([`report_states`]).
     fn report(&self, states: &mut [CapabilityState]) {
-        let scope = self.request.role_scope();
-        for s in states.iter_mut() {
-            if s.status != "ok" && s.remediation.is_empty() {
-                s.remediation = guidance::fix_for(&s.name, &scope);
-            }
-            emit(EngineEvent::CapabilityStatus {
-                capability: s.name.clone(),
-                status: s.status.clone(),
-                message: s.message.clone(),
-                remediation: s.remediation.clone(),
-                docs_url: if s.status == "ok" {
-                    String::new()
-                } else {
-                    guidance::docs_url(&s.name).to_owned()
-                },
-            });
-        }
+        report_states(&self.request, states);
     }
 
     /// The pre-flight status checks. Any capability not `ok` stops the job here, before a
@@ -450,37 +355,77 @@ impl PrismaRun<'_> {
 
     async fn verify(&self) -> Result<Vec<CapabilityState>, EngineError> {
         let register: RegisterOut = self.required(Step::Register)?;
-        let timeout = self.inner.config.verify_timeout;
         let client = self.client().await?;
-        client
-            .wait_until_readable(&register.account_id, timeout.max(Duration::from_secs(5)))
-            .await?;
-        let wanted = requested_capabilities(&self.request);
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(500);
-        let mut last: Vec<CapabilityState> = Vec::new();
-        loop {
-            let items = client.config_status(&register.account_id).await?;
-            let mut states = capability_states(&wanted, &items);
-            if states != last {
-                last = states.clone();
-                self.report(&mut states);
-            }
-            if states.iter().all(|s| s.status == "ok") {
-                return Ok(states);
-            }
-            if started.elapsed() + pause > timeout || self.cancel.is_cancelled() {
-                return Err(EngineError::CapabilitiesFailing {
-                    failing: failing_summaries(&states),
-                    waited_s: started.elapsed().as_secs(),
-                });
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = self.cancel.cancelled() => {}
-            }
-            pause = (pause * 2).min(Duration::from_secs(15));
+        wait_until_green(
+            client,
+            &self.request,
+            &register.account_id,
+            self.inner.config.verify_timeout,
+            &self.cancel,
+        )
+        .await
+    }
+}
+
+/// Reports each capability's state as an event, with a fix for the failing ones (Prisma
+/// Cloud's remediation when it gave one, else ours) and a link to the docs.
+pub(crate) fn report_states(request: &OnboardingRequest, states: &mut [CapabilityState]) {
+    let scope = request.role_scope();
+    for s in states.iter_mut() {
+        if s.status != "ok" && s.remediation.is_empty() {
+            s.remediation = guidance::fix_for(&s.name, &scope);
         }
+        emit(EngineEvent::CapabilityStatus {
+            capability: s.name.clone(),
+            status: s.status.clone(),
+            message: s.message.clone(),
+            remediation: s.remediation.clone(),
+            docs_url: if s.status == "ok" {
+                String::new()
+            } else {
+                guidance::docs_url(&s.name).to_owned()
+            },
+        });
+    }
+}
+
+/// Polls the account's config status until every capability `request` asked for is `ok`
+/// (reporting each change), or fails with what is still failing after `timeout`.
+pub(crate) async fn wait_until_green(
+    client: &PrismaClient,
+    request: &OnboardingRequest,
+    account_id: &str,
+    timeout: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Vec<CapabilityState>, EngineError> {
+    client
+        .wait_until_readable(account_id, timeout.max(Duration::from_secs(5)))
+        .await?;
+    let wanted = requested_capabilities(request);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(500);
+    let mut last: Vec<CapabilityState> = Vec::new();
+    loop {
+        let items = client.config_status(account_id).await?;
+        let mut states = capability_states(&wanted, &items);
+        if states != last {
+            last = states.clone();
+            report_states(request, &mut states);
+        }
+        if states.iter().all(|s| s.status == "ok") {
+            return Ok(states);
+        }
+        if started.elapsed() + pause > timeout || cancel.is_cancelled() {
+            return Err(EngineError::CapabilitiesFailing {
+                failing: failing_summaries(&states),
+                waited_s: started.elapsed().as_secs(),
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = cancel.cancelled() => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(15));
     }
 }
 
@@ -552,4 +497,98 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::Created => "created",
         Outcome::Adopted => "adopted",
     }
+}
+
+/// The account as Prisma Cloud needs it: onboarding `r`, its resolved groups and identity, and
+/// the client secret (a rotation passes the new one).
+pub(crate) fn azure_account(
+    r: &OnboardingRequest,
+    resolved: &ResolveOut,
+    identity: &IdentityOut,
+    secret: prisma_types::SecretString,
+) -> Result<AzureAccount, EngineError> {
+    let group_ids = resolved
+        .group_ids
+        .iter()
+        .map(|g| AccountGroupId::parse(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::Workspace(e.to_string()))?;
+    let parse = |field: &str, v: &str| {
+        ObjectId::parse_as(field, v).map_err(|e| EngineError::Workspace(e.to_string()))
+    };
+    let credentials = AzureCredentials::new(
+        parse("client_id", &identity.client_id)?,
+        secret,
+        parse("service_principal_id", &identity.service_principal_id)?,
+    )
+    .map_err(|e| EngineError::MissingOutput { name: e.field })?;
+    let scope = match &r.scope {
+        Scope::Subscription {
+            subscription_id,
+            tenant_id,
+        } => AccountScope::Subscription(Subscription {
+            subscription_id: subscription_id.clone(),
+            tenant_id: tenant_id.clone(),
+            name: r.name.clone(),
+            group_ids,
+            features: r.features.clone(),
+            monitor_flow_logs: r.flow_logs,
+            environment: r.environment,
+            enabled: r.enabled,
+        }),
+        Scope::Tenant {
+            tenant_id,
+            include_management_groups,
+            exclude_management_groups,
+            include_subscriptions,
+            exclude_subscriptions,
+        } => {
+            let mut selection = Vec::new();
+            if include_management_groups.is_empty() && include_subscriptions.is_empty() {
+                selection.push(HierarchyEntry::WholeTenant);
+            }
+            for m in include_management_groups {
+                selection.push(HierarchyEntry::ManagementGroup(
+                    m.clone(),
+                    SelectionType::Include,
+                ));
+            }
+            for s in include_subscriptions {
+                selection.push(HierarchyEntry::Subscription(
+                    s.clone(),
+                    SelectionType::Include,
+                ));
+            }
+            for m in exclude_management_groups {
+                selection.push(HierarchyEntry::ManagementGroup(
+                    m.clone(),
+                    SelectionType::Exclude,
+                ));
+            }
+            for s in exclude_subscriptions {
+                selection.push(HierarchyEntry::Subscription(
+                    s.clone(),
+                    SelectionType::Exclude,
+                ));
+            }
+            AccountScope::Tenant(TenantWithGroups {
+                tenant_id: tenant_id.clone(),
+                name: r.name.clone(),
+                default_account_group_id: group_ids[0].clone(),
+                selection,
+                features: r.features.clone(),
+                monitor_flow_logs: r.flow_logs,
+                environment: r.environment,
+                enabled: r.enabled,
+            })
+        }
+        Scope::Entra { tenant_id } => AccountScope::Entra(EntraTenant {
+            tenant_id: tenant_id.clone(),
+            name: r.name.clone(),
+            group_ids,
+            environment: r.environment,
+            enabled: r.enabled,
+        }),
+    };
+    AzureAccount::new(scope, credentials).map_err(|e| EngineError::Workspace(e.to_string()))
 }

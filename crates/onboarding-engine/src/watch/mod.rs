@@ -56,6 +56,10 @@ pub struct WatchConfig {
     pub delivery: prisma_client::RetryPolicy,
     /// Who this replica is in the leases (defaults to the engine's worker id).
     pub holder: Option<String>,
+    /// Rotate a client secret our Terraform created this long before its end date (a
+    /// `rotate_secret` job, submitted once per end date across replicas); `None`: never
+    /// automatically.
+    pub rotate_before: Option<Duration>,
 }
 
 impl Default for WatchConfig {
@@ -66,6 +70,7 @@ impl Default for WatchConfig {
             secret_warning_days: DEFAULT_SECRET_WARNINGS.to_vec(),
             delivery: notify::default_policy(),
             holder: None,
+            rotate_before: None,
         }
     }
 }
@@ -86,8 +91,11 @@ pub struct WatchedAccount {
     /// The states onboarding ended with: the baseline before the first check.
     #[serde(skip)]
     pub onboarded_states: Vec<CapabilityState>,
-    /// The client secret's end date, when our Terraform created it.
+    /// The client secret's end date, when our Terraform created it (or a rotation set it).
     pub secret_expiry: Option<String>,
+    /// Whether our Terraform can rotate its secret (an identity created for it alone).
+    #[serde(skip)]
+    pub rotatable: bool,
 }
 
 /// The account key of a Prisma Cloud account.
@@ -383,11 +391,109 @@ impl HealthWatch {
         if let Some(note) = self.secret_note(account, now) {
             notes.push(note);
         }
+        notes.extend(self.rotation_notes(account).await?);
+        self.rotate_if_due(account, now).await;
         let mut sent = 0;
         for note in notes {
             sent += usize::from(self.send(note).await?);
         }
         Ok((result.is_ok(), sent))
+    }
+
+    /// A notification for each rotation of the account that failed (once per job).
+    async fn rotation_notes(
+        &self,
+        account: &WatchedAccount,
+    ) -> Result<Vec<NewNotification>, EngineError> {
+        let mut notes = Vec::new();
+        for job in self.store().list_jobs(None, u32::MAX).await? {
+            if job.kind != crate::lifecycle::ROTATE_KIND
+                || job.state != JobState::Failed
+                || job.request["onboarding_job"].as_str() != Some(account.job_id.as_str())
+            {
+                continue;
+            }
+            let message = job
+                .error
+                .as_ref()
+                .and_then(|e| e["message"].as_str())
+                .unwrap_or("failed")
+                .to_owned();
+            notes.push(self.note(
+                "rotation_failed",
+                format!("rotation_failed:{}", job.id),
+                account,
+                format!(
+                    "{}: the client secret rotation (job {}) failed: {message}",
+                    account.account_name, job.id
+                ),
+                json!({"rotation_job_id": job.id.to_string(), "error": message}),
+            ));
+        }
+        Ok(notes)
+    }
+
+    /// Submits a rotation when the secret is within `rotate_before` of its end date — once
+    /// per end date: this replica holds the account's lease for the round, and a rotation
+    /// already submitted for that end date (by any replica, in any round) is not repeated.
+    async fn rotate_if_due(&self, account: &WatchedAccount, now: OffsetDateTime) {
+        let (Some(lead), Some(end_text)) = (self.config.rotate_before, &account.secret_expiry)
+        else {
+            return;
+        };
+        let Ok(end) = OffsetDateTime::parse(end_text, &Rfc3339) else {
+            return;
+        };
+        if !account.rotatable || end - now > lead {
+            return;
+        }
+        let submitted = match self.store().list_jobs(None, u32::MAX).await {
+            Ok(jobs) => jobs.iter().any(|j| {
+                j.kind == crate::lifecycle::ROTATE_KIND
+                    && j.request["onboarding_job"].as_str() == Some(account.job_id.as_str())
+                    && j.request["replaces_expiry"].as_str() == Some(end_text.as_str())
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "automatic rotation: jobs not listed");
+                return;
+            }
+        };
+        if submitted {
+            return;
+        }
+        let options = crate::lifecycle::RotateOptions {
+            connection: Some(
+                account
+                    .connection
+                    .as_ref()
+                    .map_or(crate::connections::DEFAULT_CONNECTION, |c| c.as_str())
+                    .to_owned(),
+            ),
+            ..Default::default()
+        };
+        match self
+            .engine
+            .submit_rotation_as(
+                &account.account_id,
+                options,
+                crate::lifecycle::Trigger::Automatic,
+                Some(end_text.clone()),
+                WATCH_ACTOR,
+            )
+            .await
+        {
+            Ok(job) => {
+                self.audit(
+                    "rotation.scheduled",
+                    account,
+                    json!({"job_id": job.to_string(), "secret_expiry": end_text}),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::warn!(account = %account.key, error = %e, code = e.code(), "automatic rotation not submitted");
+            }
+        }
     }
 
     fn capability_note(
@@ -591,11 +697,30 @@ fn diff(before: &[(String, String)], now: &[CapabilityState]) -> Vec<Change> {
         .collect()
 }
 
-/// Every account the store's succeeded onboarding jobs registered (the newest job per account).
+/// Every account the store's succeeded onboarding jobs registered (the newest job per account)
+/// and no later offboarding removed; a later rotation's end date replaces the onboarding's.
 pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, EngineError> {
     let mut accounts: Vec<WatchedAccount> = Vec::new();
+    // Newest first: what a later job did is seen before the onboarding it acted on.
+    let mut offboarded: Vec<String> = Vec::new();
+    let mut rotated: Vec<(String, Option<String>)> = Vec::new();
     for job in store.list_jobs(None, u32::MAX).await? {
-        if job.state != JobState::Succeeded || !job.kind.starts_with("onboard_") {
+        if job.state != JobState::Succeeded {
+            continue;
+        }
+        let onboarding = job.request["onboarding_job"].as_str().map(str::to_owned);
+        match (job.kind.as_str(), onboarding) {
+            (crate::lifecycle::OFFBOARD_KIND, Some(o)) => offboarded.push(o),
+            (crate::lifecycle::ROTATE_KIND, Some(o)) if !rotated.iter().any(|(r, _)| *r == o) => {
+                let end = job
+                    .result
+                    .as_ref()
+                    .and_then(|r| r["secret_expiry"].as_str());
+                rotated.push((o, end.map(str::to_owned)));
+            }
+            _ => {}
+        }
+        if !job.kind.starts_with("onboard_") {
             continue;
         }
         let (Ok(request), Some(result)) = (
@@ -612,19 +737,43 @@ pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, En
         if accounts.iter().any(|a| a.key == key) {
             continue;
         }
+        let job_id = job.id.to_string();
+        if offboarded.contains(&job_id) {
+            // Keeps an older onboarding of the same account from standing in for it.
+            accounts.push(WatchedAccount {
+                key,
+                platform: "",
+                connection: None,
+                account_id: String::new(),
+                account_name: String::new(),
+                job_id,
+                capabilities: Vec::new(),
+                onboarded_states: Vec::new(),
+                secret_expiry: None,
+                rotatable: false,
+            });
+            continue;
+        }
+        let secret_expiry = match rotated.iter().find(|(o, _)| *o == job_id) {
+            Some((_, end)) => end.clone(),
+            None => result["secret_expiry"].as_str().map(str::to_owned),
+        };
         accounts.push(WatchedAccount {
             key,
             platform: "prisma",
             connection: request.connection.clone(),
             account_id: account_id.to_owned(),
             account_name: request.name.as_str().to_owned(),
-            job_id: job.id.to_string(),
+            job_id,
             capabilities: requested_capabilities(&request),
             onboarded_states: serde_json::from_value(result["capabilities"].clone())
                 .unwrap_or_default(),
-            secret_expiry: result["secret_expiry"].as_str().map(str::to_owned),
+            secret_expiry,
+            rotatable: crate::lifecycle::Ownership::of(&request)
+                == crate::lifecycle::Ownership::Ours,
         });
     }
+    accounts.retain(|a| !a.platform.is_empty());
     accounts.sort_by(|a, b| a.account_name.cmp(&b.account_name).then(a.key.cmp(&b.key)));
     Ok(accounts)
 }

@@ -297,6 +297,11 @@ fn update(
     let Some(existing) = store.accounts.get(&id).cloned() else {
         return Err(ApiFailure::new(StatusCode::NOT_FOUND, "not_found").subject("account_id"));
     };
+    if state.aging.refuses_updates(&id) {
+        return Err(
+            ApiFailure::new(StatusCode::BAD_REQUEST, "update_refused").subject("account_id")
+        );
+    }
     // Clients that re-send what they read get asterisks back in `key`: keep the stored secret.
     let key = body.key.expose();
     if !key.is_empty() && key.chars().all(|c| c == '*') {
