@@ -938,6 +938,11 @@ impl Engine {
         // One chain per job: its later calls go before other jobs' first ones, and what it
         // measured sizes the worker's concurrency.
         let (outcome, chain) = prisma_client::chain::run(events.clone().scope(async {
+            if job.kind == crate::drift::RECONCILE_KIND {
+                let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
+                return crate::drift::run_reconcile(inner, job.clone(), steps, cancel.clone())
+                    .await;
+            }
             let request: OnboardingRequest = match serde_json::from_value(job.request.clone()) {
                 Ok(r) => r,
                 Err(e) => {

@@ -21,6 +21,10 @@ pub enum Step {
     Preflight,
     Register,
     Verify,
+    /// A reconcile's first step: what it will change (`drift`).
+    Review,
+    /// A reconcile's update of the platform account.
+    Apply,
 }
 
 impl Step {
@@ -34,6 +38,9 @@ impl Step {
         Step::Verify,
     ];
 
+    /// A reconcile's steps (`drift`).
+    pub const RECONCILE: [Step; 3] = [Step::Review, Step::Apply, Step::Verify];
+
     pub fn name(self) -> &'static str {
         match self {
             Step::Validate => "validate",
@@ -43,11 +50,16 @@ impl Step {
             Step::Preflight => "preflight",
             Step::Register => "register",
             Step::Verify => "verify",
+            Step::Review => "review",
+            Step::Apply => "apply",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| s.name() == name)
+        Step::ALL
+            .into_iter()
+            .chain(Step::RECONCILE)
+            .find(|s| s.name() == name)
     }
 }
 

@@ -30,7 +30,7 @@ use crate::error::EngineError;
 use crate::events::{EngineEvent, Step};
 
 pub use prisma::CapabilityState;
-pub(crate) use prisma::{IdentityOut, PrismaFlow};
+pub(crate) use prisma::{IdentityOut, PrismaFlow, ResolveOut, tenant_selection};
 
 /// How a run of a job ended, short of success.
 pub(crate) enum Stop {
