@@ -6,6 +6,18 @@ use serde_json::json;
 
 use crate::common::*;
 
+/// A change on the platform: the emulated account disabled.
+fn disable_on_the_platform(server: &Server, account: &str) {
+    server
+        .emu
+        .state
+        .store()
+        .accounts
+        .get_mut(account)
+        .unwrap()
+        .enabled = false;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_finds_drift_reconciles_it_and_adopts_the_current_state() {
     let server = Server::start().await;
@@ -27,14 +39,7 @@ async fn the_api_finds_drift_reconciles_it_and_adopts_the_current_state() {
     assert_eq!(clean["report"]["drifted"], false);
 
     // Changed on the platform: disabled.
-    server
-        .emu
-        .state
-        .store()
-        .accounts
-        .get_mut(&sub)
-        .unwrap()
-        .enabled = false;
+    disable_on_the_platform(&server, &sub);
     let (_, found) = server.call("GET", &path, &viewer, None).await;
     assert_eq!(found["report"]["drifted"], true, "{found}");
     assert_eq!(found["report"]["differences"][0]["field"], "enabled");
@@ -68,14 +73,7 @@ async fn the_api_finds_drift_reconciles_it_and_adopts_the_current_state() {
     assert_eq!(after["report"]["drifted"], false, "{after}");
 
     // Adopt current: the platform's state becomes the desired one.
-    server
-        .emu
-        .state
-        .store()
-        .accounts
-        .get_mut(&sub)
-        .unwrap()
-        .enabled = false;
+    disable_on_the_platform(&server, &sub);
     let (status, adopted) = server
         .call(
             "POST",
