@@ -11,6 +11,8 @@ pub const BATCH_RESULT: &str = include_str!("../schemas/batch_result.schema.json
 pub const ERROR: &str = include_str!("../schemas/error.schema.json");
 /// `accounts health`: `{"type":"account_health",...}` / `{"type":"account_health_history",...}`.
 pub const ACCOUNT_HEALTH: &str = include_str!("../schemas/account_health.schema.json");
+/// `accounts drift | reconcile --adopt-current | adopt`: `schemas/account_drift.schema.json`.
+pub const ACCOUNT_DRIFT: &str = include_str!("../schemas/account_drift.schema.json");
 
 /// The event types the schema documents.
 pub fn event_types() -> Vec<String> {

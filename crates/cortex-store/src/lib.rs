@@ -99,6 +99,8 @@ macro_rules! shared {
 
 mod health;
 pub use health::{DeliveryRecord, HealthCheck, HealthRecord, NewNotification};
+mod drift;
+pub use drift::{DesiredStateRecord, DriftFinding};
 
 impl Store {
     /// Opens `sqlite://PATH` (created if missing, WAL, busy_timeout 5 s) or `postgres://…`, and

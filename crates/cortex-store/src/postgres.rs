@@ -62,6 +62,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             "named_leases",
             include_str!("../migrations/postgres/0005_named_leases.sql"),
         ),
+        migration(
+            6,
+            "desired_state",
+            include_str!("../migrations/postgres/0006_desired_state.sql"),
+        ),
     ])
 }
 

@@ -76,6 +76,11 @@ fn migrator() -> sqlx::migrate::Migrator {
             "named_leases",
             include_str!("../migrations/sqlite/0005_named_leases.sql"),
         ),
+        migration(
+            6,
+            "desired_state",
+            include_str!("../migrations/sqlite/0006_desired_state.sql"),
+        ),
     ])
 }
 

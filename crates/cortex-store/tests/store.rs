@@ -70,6 +70,7 @@ stories!(
     health_history_and_latest,
     notifications_once_and_dead_letters,
     named_leases_have_one_holder,
+    desired_states_and_drift_findings,
     job_changes_reach_other_replicas,
 );
 

@@ -258,6 +258,13 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownConnection { name } => {
                 ApiError::not_found(format!("connection {name} not found"))
             }
+            e @ (EngineError::NotManaged { .. } | EngineError::PlatformAccountMissing { .. }) => {
+                let code = e.code();
+                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
+            }
+            e @ EngineError::AlreadyManaged { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_managed", e.to_string())
+            }
             e @ EngineError::ConnectionUnreadable { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "connection_unreadable", e.to_string())
             }

@@ -949,6 +949,13 @@ impl Engine {
         // measured sizes the worker's concurrency.
         let (outcome, chain) = prisma_client::chain::run(events.clone().scope(async {
             match job.kind.as_str() {
+                crate::drift::RECONCILE_KIND => match inner.store.steps(job_id).await {
+                    Ok(steps) => {
+                        crate::drift::run_reconcile(inner, job.clone(), steps, cancel.clone())
+                            .await
+                    }
+                    Err(e) => Err(Stop::from(EngineError::from(e))),
+                },
                 crate::lifecycle::ROTATE_KIND => {
                     let flow = LifecycleFlow::<crate::lifecycle::RotateRequest>::default();
                     run_flow(inner, &job, flow, &cancel).await

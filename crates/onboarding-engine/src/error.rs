@@ -48,6 +48,17 @@ pub enum EngineError {
          was submitted); save it again under Connections, or resubmit with another connection"
     )]
     UnknownConnection { name: String },
+    #[error(
+        "account {account_id} is not managed by azure-cortex (neither onboarded nor adopted); \
+         adopt it first (`accounts adopt {account_id}`)"
+    )]
+    NotManaged { account_id: String },
+    #[error("account {account_id} is already managed by azure-cortex")]
+    AlreadyManaged { account_id: String },
+    #[error("account {account_id} does not exist in Prisma Cloud (deleted there?)")]
+    PlatformAccountMissing { account_id: String },
+    #[error("the account still differs from its desired state after the update: {}", differences.join("; "))]
+    DriftRemains { differences: Vec<String> },
     #[error("Prisma Cloud connection '{name}': {message}")]
     ConnectionUnreadable { name: String, message: String },
     #[error(
@@ -110,6 +121,10 @@ impl EngineError {
             EngineError::AccountNotFound { .. } => "account_not_found",
             EngineError::NotPossible { .. } => "not_possible",
             EngineError::StepFailedSafely { source, .. } => source.code(),
+            EngineError::NotManaged { .. } => "not_managed",
+            EngineError::AlreadyManaged { .. } => "already_managed",
+            EngineError::PlatformAccountMissing { .. } => "account_not_found",
+            EngineError::DriftRemains { .. } => "drift_remains",
         }
     }
 }

@@ -33,6 +33,10 @@ pub enum Step {
     OffboardAccount,
     /// Offboarding: `terraform destroy` of the Azure identity.
     DestroyIdentity,
+    /// A reconcile's first step: what it will change (`drift`).
+    Review,
+    /// A reconcile's update of the platform account.
+    Apply,
 }
 
 impl Step {
@@ -68,6 +72,7 @@ impl Step {
         match kind {
             crate::lifecycle::ROTATE_KIND => &Step::ROTATE,
             crate::lifecycle::OFFBOARD_KIND => &Step::OFFBOARD,
+            crate::drift::RECONCILE_KIND => &Step::RECONCILE,
             _ => &Step::ALL,
         }
     }
@@ -88,8 +93,12 @@ impl Step {
             Step::PlanDestroy => "Plan the identity's destroy (review)",
             Step::OffboardAccount => "Disable or delete the account",
             Step::DestroyIdentity => "Destroy the Azure identity (Terraform)",
+            Step::Review => "Review the changes",
+            Step::Apply => "Apply the onboarded configuration",
         }
     }
+    /// A reconcile's steps (`drift`).
+    pub const RECONCILE: [Step; 3] = [Step::Review, Step::Apply, Step::Verify];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -106,6 +115,8 @@ impl Step {
             Step::PlanDestroy => "plan_destroy",
             Step::OffboardAccount => "offboard_account",
             Step::DestroyIdentity => "destroy_identity",
+            Step::Review => "review",
+            Step::Apply => "apply",
         }
     }
 
@@ -114,6 +125,7 @@ impl Step {
             .into_iter()
             .chain(Step::ROTATE)
             .chain(Step::OFFBOARD)
+            .chain(Step::RECONCILE)
             .find(|s| s.name() == name)
     }
 }

@@ -31,6 +31,7 @@ pub mod bus;
 pub mod concurrency;
 pub mod connections;
 pub mod cortex;
+pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -233,6 +233,24 @@ impl PrismaClient {
         self.execute(call).await.map(|_| ())
     }
 
+    /// `PUT /cas/v1/azure_account/{id}` with a body built from a read (drift's reconcile): the
+    /// key is the read's masked one, which the platform answers by keeping the stored secret.
+    pub async fn update_azure_account_body(
+        &self,
+        account_id: &str,
+        body: &prisma_types::wire::AzureAccountRequest,
+        skip_status_checks: bool,
+    ) -> Result<(), Error> {
+        let id = account_path_id(account_id)?;
+        let call = Call::new(
+            "PUT /cas/v1/azure_account/{account_id}",
+            format!("/cas/v1/azure_account/{id}"),
+        )
+        .query("skipStatusChecks", skip_status_checks.to_string())
+        .json(body);
+        self.execute(call).await.map(|_| ())
+    }
+
     /// `GET /account/{id}/config/status`: the capabilities in warning or error, with remediation.
     pub async fn config_status(&self, account_id: &str) -> Result<Vec<ConfigStatusItem>, Error> {
         let id = account_path_id(account_id)?;

@@ -301,7 +301,8 @@ impl AzureAccount {
     }
 }
 
-fn hierarchy_wire(tenant: &TenantId, entry: &HierarchyEntry) -> HierarchySelection {
+/// One hierarchy entry as the wire spells it (a whole tenant is its root group, `ALL`).
+pub fn hierarchy_wire(tenant: &TenantId, entry: &HierarchyEntry) -> HierarchySelection {
     let (resource_id, display_name, node_type, selection) = match entry {
         HierarchyEntry::WholeTenant => (
             tenant.to_string(),

@@ -10,6 +10,7 @@
 use prisma_client::PrismaClient;
 use prisma_types::wire::CloudAccountListItem;
 
+use super::drift::DriftCommand;
 use crate::GlobalArgs;
 use crate::exit::{CliError, Exit};
 use crate::output::Out;
@@ -26,7 +27,12 @@ Examples:
   azure-cortex accounts rotate-secret 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f
   azure-cortex accounts rotate-secret 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --secret-file new-secret.txt
   azure-cortex accounts health --output json
-  azure-cortex accounts health 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f              # its history";
+  azure-cortex accounts health 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f              # its history
+  azure-cortex accounts drift --output json
+  azure-cortex accounts reconcile 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --require-approval
+  azure-cortex accounts reconcile 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f --adopt-current
+  azure-cortex accounts adopt --list
+  azure-cortex accounts adopt 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AccountsCommand {
@@ -68,6 +74,32 @@ pub enum AccountsCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Compare managed accounts with what azure-cortex set (desired → current), field by
+    /// field; exit 1 if one drifted.
+    Drift {
+        /// Only this account.
+        #[arg(value_name = "ACCOUNT_ID")]
+        id: Option<String>,
+    },
+    /// Put the desired configuration back (a job with a review), or adopt the current one.
+    Reconcile {
+        #[arg(value_name = "ACCOUNT_ID")]
+        id: String,
+        /// Make the current configuration the new desired state instead (audited).
+        #[arg(long)]
+        adopt_current: bool,
+        /// Stop at the review of what will change until approved (`jobs approve`).
+        #[arg(long, conflicts_with = "adopt_current")]
+        require_approval: bool,
+    },
+    /// Adopt accounts onboarded elsewhere (health watch and drift; no rotation or destroy).
+    Adopt {
+        /// List the Prisma Cloud accounts not managed here.
+        #[arg(long)]
+        list: bool,
+        #[arg(value_name = "ACCOUNT_ID")]
+        ids: Vec<String>,
+    },
 }
 
 pub async fn run(
@@ -88,7 +120,10 @@ pub async fn run(
             }
             AccountsCommand::Offboard(args)
         }
-        other => other,
+        other => match DriftCommand::from_accounts(other) {
+            Ok(drift) => return super::drift::run(global, out, drift).await,
+            Err(other) => other,
+        },
     };
     let prisma = Prisma::connect(global).await?;
     let result = match prisma.client() {
@@ -141,6 +176,13 @@ async fn dispatch(
         // Read from the store before any Prisma connection (see `run`).
         AccountsCommand::Health { id, check } => super::health::run(global, out, id, check).await,
         AccountsCommand::RotateSecret(args) => super::lifecycle::rotate(global, out, args).await,
+        // Read from the store and the platform through the engine (see `run`).
+        command @ (AccountsCommand::Drift { .. }
+        | AccountsCommand::Reconcile { .. }
+        | AccountsCommand::Adopt { .. }) => match DriftCommand::from_accounts(command) {
+            Ok(drift) => super::drift::run(global, out, drift).await,
+            Err(_) => Ok(Exit::Usage),
+        },
         AccountsCommand::List => {
             let accounts = client.list_accounts().await?;
             let azure: Vec<_> = accounts

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod batch;
 pub mod discover;
 pub mod doctor;
+pub mod drift;
 pub mod groups;
 pub mod health;
 pub mod jobs;

@@ -57,7 +57,8 @@ pub async fn migrations_idempotent(h: &Harness) {
             Some("2".to_owned()),
             Some("3".to_owned()),
             Some("4".to_owned()),
-            Some("5".to_owned())
+            Some("5".to_owned()),
+            Some("6".to_owned())
         ]
     );
     again.close().await;
@@ -1491,4 +1492,66 @@ pub async fn job_changes_reach_other_replicas(h: &Harness) {
         assert!(next(&mut watch).await.state);
     }
     replica_b.close().await;
+}
+
+fn desired_state(key: &str, origin: &str, enabled: bool) -> cortex_store::DesiredStateRecord {
+    cortex_store::DesiredStateRecord {
+        account_key: key.to_owned(),
+        platform: "prisma".to_owned(),
+        connection: None,
+        account_id: key.rsplit(':').next().unwrap_or(key).to_owned(),
+        account_name: format!("name of {key}"),
+        origin: origin.to_owned(),
+        job_id: None,
+        source: "adoption".to_owned(),
+        desired: json!({"enabled": enabled, "features": ["Remediation"]}),
+        updated_at_ms: 1_000,
+        updated_by: "alice@example.com".to_owned(),
+    }
+}
+
+/// Desired states are replaced per account; an unknown origin is refused; drift findings keep
+/// the latest per account and hand back the previous fingerprint.
+pub async fn desired_states_and_drift_findings(h: &Harness) {
+    let store = &h.store;
+    let a = "prisma:default:a";
+    store
+        .put_desired_state(&desired_state(a, "adopted", true))
+        .await
+        .unwrap();
+    store
+        .put_desired_state(&desired_state(a, "adopted", false))
+        .await
+        .unwrap();
+    let err = store
+        .put_desired_state(&desired_state("prisma:default:b", "stolen", true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    let all = store.desired_states().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].desired["enabled"], false);
+    assert_eq!(all[0].connection, None);
+
+    let finding = |fingerprint: &str, at: i64| cortex_store::DriftFinding {
+        account_key: a.to_owned(),
+        account_id: "a".to_owned(),
+        account_name: "name of a".to_owned(),
+        checked_at_ms: at,
+        fingerprint: fingerprint.to_owned(),
+        differences: json!([{"field": "enabled", "desired": true, "current": false}]),
+        error: None,
+    };
+    assert_eq!(
+        store.put_drift_finding(&finding("f1", 1)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.put_drift_finding(&finding("", 2)).await.unwrap(),
+        Some("f1".to_owned())
+    );
+    let findings = store.drift_findings().await.unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].checked_at_ms, 2);
+    assert_eq!(findings[0].fingerprint, "");
 }

@@ -36,9 +36,14 @@
 //! | GET, POST | `/api/v1/notifications/sinks` | viewer; admin to save | notification sinks (masked) |
 //! | DELETE | `/api/v1/notifications/sinks/{name}` | admin | delete a sink |
 //! | GET | `/api/v1/notifications/dead-letters` | viewer | notifications no sink took |
+//! | GET | `/api/v1/drift` | viewer | managed accounts: desired state, last drift finding, lifecycle |
+//! | GET | `/api/v1/accounts/{id}/drift` | viewer | compare one account with the platform now |
+//! | POST | `/api/v1/accounts/{id}/reconcile` | operator | reconcile job (optional review) or adopt current |
+//! | GET, POST | `/api/v1/adoption` | viewer; operator to adopt | unmanaged platform accounts; adopt them |
 
 pub mod accounts;
 pub mod connections;
+pub mod drift;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;
@@ -150,4 +155,9 @@ pub fn api() -> RouteTable {
         .post("/api/v1/notifications/sinks", health::save_sink)
         .delete("/api/v1/notifications/sinks/{name}", health::delete_sink)
         .get("/api/v1/notifications/dead-letters", health::dead_letters)
+        .get("/api/v1/drift", drift::list)
+        .get("/api/v1/accounts/{id}/drift", drift::check)
+        .post("/api/v1/accounts/{id}/reconcile", drift::reconcile)
+        .get("/api/v1/adoption", drift::adoptable)
+        .post("/api/v1/adoption", drift::adopt)
 }

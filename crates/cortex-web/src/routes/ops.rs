@@ -215,6 +215,8 @@ impl utoipa::Modify for Security {
         super::connections::test,
         super::health::list, super::health::history, super::health::list_sinks,
         super::health::save_sink, super::health::delete_sink, super::health::dead_letters,
+        super::drift::list, super::drift::check, super::drift::reconcile,
+        super::drift::adoptable, super::drift::adopt,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),
@@ -224,6 +226,7 @@ impl utoipa::Modify for Security {
         (name = "audit", description = "Who did what"),
         (name = "connections", description = "Prisma Cloud stacks and access keys (stored encrypted, shown masked)"),
         (name = "health", description = "The health watch after onboarding: current health, history, notification sinks, dead letters"),
+        (name = "drift", description = "Managed accounts against what was onboarded: drift, reconcile, adopt current, adopting accounts onboarded elsewhere"),
         (name = "auth", description = "Sessions and API tokens"),
         (name = "ops", description = "Health, readiness, metrics, this document"),
     )

@@ -10,6 +10,7 @@ mod connection_pages;
 mod connections;
 mod cortex_connections;
 mod dashboard;
+mod drift;
 mod events;
 mod health;
 mod job_page;

@@ -33,7 +33,7 @@ use crate::events::{EngineEvent, Step};
 
 pub(crate) use lifecycle::LifecycleFlow;
 pub use prisma::CapabilityState;
-pub(crate) use prisma::{IdentityOut, PrismaFlow};
+pub(crate) use prisma::{IdentityOut, PrismaFlow, ResolveOut, tenant_selection};
 
 /// How a run of a job ended, short of success.
 pub(crate) enum Stop {

@@ -429,6 +429,51 @@ pub(crate) async fn wait_until_green(
     }
 }
 
+/// A tenant request's hierarchy selection: the whole tenant when nothing is included, then the
+/// included management groups and subscriptions, then the excluded ones (empty for the other
+/// scopes). Onboarding sends it; drift compares with it.
+pub(crate) fn tenant_selection(scope: &Scope) -> Vec<HierarchyEntry> {
+    let Scope::Tenant {
+        include_management_groups,
+        exclude_management_groups,
+        include_subscriptions,
+        exclude_subscriptions,
+        ..
+    } = scope
+    else {
+        return Vec::new();
+    };
+    let mut selection = Vec::new();
+    if include_management_groups.is_empty() && include_subscriptions.is_empty() {
+        selection.push(HierarchyEntry::WholeTenant);
+    }
+    for m in include_management_groups {
+        selection.push(HierarchyEntry::ManagementGroup(
+            m.clone(),
+            SelectionType::Include,
+        ));
+    }
+    for s in include_subscriptions {
+        selection.push(HierarchyEntry::Subscription(
+            s.clone(),
+            SelectionType::Include,
+        ));
+    }
+    for m in exclude_management_groups {
+        selection.push(HierarchyEntry::ManagementGroup(
+            m.clone(),
+            SelectionType::Exclude,
+        ));
+    }
+    for s in exclude_subscriptions {
+        selection.push(HierarchyEntry::Subscription(
+            s.clone(),
+            SelectionType::Exclude,
+        ));
+    }
+    selection
+}
+
 /// `capability: why` for each capability not `ok` (the fixes travel in the events).
 fn failing_summaries(states: &[CapabilityState]) -> Vec<String> {
     states
@@ -465,11 +510,26 @@ pub(crate) fn capability_states(
 
 /// The capability names Prisma reports for what this request asks for.
 pub(crate) fn requested_capabilities(r: &OnboardingRequest) -> Vec<String> {
+    let scope = match r.scope {
+        Scope::Subscription { .. } => "subscription",
+        Scope::Tenant { .. } => "tenant",
+        Scope::Entra { .. } => "entra",
+    };
+    capability_names(scope, r.flow_logs, |f| r.features.contains(f))
+}
+
+/// The capability names Prisma reports for an account of `scope` (`subscription`, `tenant`
+/// or `entra`) with flow logs and the features `has` says are on.
+pub(crate) fn capability_names(
+    scope: &str,
+    flow_logs: bool,
+    has: impl Fn(prisma_types::Feature) -> bool,
+) -> Vec<String> {
     use prisma_types::Feature;
     let mut names = Vec::new();
-    if !matches!(r.scope, Scope::Entra { .. }) {
+    if scope != "entra" {
         names.push("Cloud Visibility Compliance and Governance".to_owned());
-        if r.flow_logs {
+        if flow_logs {
             names.push("Flow Logs".to_owned());
         }
         for (f, name) in [
@@ -481,12 +541,12 @@ pub(crate) fn requested_capabilities(r: &OnboardingRequest) -> Vec<String> {
             (Feature::Remediation, "Remediation"),
             (Feature::AutoProtect, "Auto Protect"),
         ] {
-            if r.features.contains(f) {
+            if has(f) {
                 names.push(name.to_owned());
             }
         }
     }
-    if !matches!(r.scope, Scope::Subscription { .. }) {
+    if scope != "subscription" {
         names.push("Microsoft Entra ID".to_owned());
     }
     names
@@ -536,41 +596,8 @@ pub(crate) fn azure_account(
             environment: r.environment,
             enabled: r.enabled,
         }),
-        Scope::Tenant {
-            tenant_id,
-            include_management_groups,
-            exclude_management_groups,
-            include_subscriptions,
-            exclude_subscriptions,
-        } => {
-            let mut selection = Vec::new();
-            if include_management_groups.is_empty() && include_subscriptions.is_empty() {
-                selection.push(HierarchyEntry::WholeTenant);
-            }
-            for m in include_management_groups {
-                selection.push(HierarchyEntry::ManagementGroup(
-                    m.clone(),
-                    SelectionType::Include,
-                ));
-            }
-            for s in include_subscriptions {
-                selection.push(HierarchyEntry::Subscription(
-                    s.clone(),
-                    SelectionType::Include,
-                ));
-            }
-            for m in exclude_management_groups {
-                selection.push(HierarchyEntry::ManagementGroup(
-                    m.clone(),
-                    SelectionType::Exclude,
-                ));
-            }
-            for s in exclude_subscriptions {
-                selection.push(HierarchyEntry::Subscription(
-                    s.clone(),
-                    SelectionType::Exclude,
-                ));
-            }
+        Scope::Tenant { tenant_id, .. } => {
+            let selection = tenant_selection(&r.scope);
             AccountScope::Tenant(TenantWithGroups {
                 tenant_id: tenant_id.clone(),
                 name: r.name.clone(),

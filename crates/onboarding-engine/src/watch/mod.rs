@@ -223,6 +223,16 @@ impl HealthWatch {
         self.engine.store()
     }
 
+    /// The engine the watch reads (drift checks share it).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The watch's clock now.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
     /// The round number at `now`.
     pub fn round_at(&self, now: OffsetDateTime) -> i64 {
         let interval = self.config.interval.as_secs().max(1) as i64;
@@ -255,6 +265,7 @@ impl HealthWatch {
         let now = (self.clock)();
         let round = self.round_at(now);
         let accounts = onboarded_accounts(self.store()).await?;
+        let managed = crate::drift::managed_accounts(&self.engine).await?;
         let mut report = RoundReport {
             round,
             accounts: accounts.len(),
@@ -271,6 +282,12 @@ impl HealthWatch {
                 continue;
             }
             let (checked, notes) = self.check_one(account, round, now).await?;
+            // Drift rides on the same lease: one comparison per account per round.
+            if let Some(managed) = managed.iter().find(|m| m.key == account.key)
+                && let Err(e) = crate::drift::check(self, managed).await
+            {
+                tracing::warn!(account = %account.key, error = %e, "drift check failed");
+            }
             report.checked += 1;
             report.failed += usize::from(!checked);
             report.notifications += notes;
@@ -604,7 +621,7 @@ impl HealthWatch {
     }
 
     /// Inserts the notification; if this replica's insert won, delivers it to every sink.
-    async fn send(&self, note: NewNotification) -> Result<bool, EngineError> {
+    pub(crate) async fn send(&self, note: NewNotification) -> Result<bool, EngineError> {
         let sinks = notify::load_sinks(self.store()).await?;
         let names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
         let Some(id) = self.store().insert_notification(&note, &names).await? else {
@@ -771,6 +788,31 @@ pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, En
             secret_expiry,
             rotatable: crate::lifecycle::Ownership::of(&request)
                 == crate::lifecycle::Ownership::Ours,
+        });
+    }
+    // Accounts onboarded elsewhere and adopted: watched with what they had when adopted.
+    for adopted in store.desired_states().await? {
+        if adopted.origin != "adopted" || accounts.iter().any(|a| a.key == adopted.account_key) {
+            continue;
+        }
+        let Ok(desired) = serde_json::from_value::<crate::drift::AccountConfig>(adopted.desired)
+        else {
+            continue;
+        };
+        accounts.push(WatchedAccount {
+            key: adopted.account_key,
+            platform: "prisma",
+            connection: adopted
+                .connection
+                .as_deref()
+                .and_then(|c| ConnectionName::parse(c).ok()),
+            account_id: adopted.account_id,
+            account_name: adopted.account_name,
+            job_id: String::new(),
+            capabilities: desired.capabilities(),
+            onboarded_states: Vec::new(),
+            secret_expiry: None,
+            rotatable: false,
         });
     }
     accounts.retain(|a| !a.platform.is_empty());

@@ -6,6 +6,7 @@ mod batch_rows;
 mod batches;
 mod common;
 mod connections;
+mod drift;
 mod failures;
 mod flows;
 mod lifecycle;

@@ -23,20 +23,20 @@ const SIGNING_KEY: &str = "CANARY-SIGNING-KEY-7f3a9c";
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
     body: Vec<u8>,
 }
 
 /// A local webhook receiver answering `status` (or 200) to every POST.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<Received>>>,
     _stop: CancellationToken,
 }
 
 impl Receiver {
-    async fn start(status: StatusCode) -> Receiver {
+    pub(crate) async fn start(status: StatusCode) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let seen = got.clone();
         let app = axum::Router::new().route(
@@ -72,7 +72,7 @@ impl Receiver {
         }
     }
 
-    fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         self.got
             .lock()
             .unwrap()
@@ -82,7 +82,13 @@ impl Receiver {
     }
 }
 
-async fn save_sink(engine: &Engine, name: &str, kind: &str, url: &str, key: Option<&str>) {
+pub(crate) async fn save_sink(
+    engine: &Engine,
+    name: &str,
+    kind: &str,
+    url: &str,
+    key: Option<&str>,
+) {
     let sink = RawSink {
         name: Some(name.into()),
         kind: Some(kind.into()),
@@ -95,7 +101,7 @@ async fn save_sink(engine: &Engine, name: &str, kind: &str, url: &str, key: Opti
 }
 
 /// A clock the test moves: a fixed start plus `offset` seconds.
-fn test_clock(
+pub(crate) fn test_clock(
     start: OffsetDateTime,
 ) -> (Arc<AtomicI64>, impl Fn() -> OffsetDateTime + Send + Sync) {
     let offset = Arc::new(AtomicI64::new(0));
@@ -105,7 +111,7 @@ fn test_clock(
     })
 }
 
-fn fast_watch() -> WatchConfig {
+pub(crate) fn fast_watch() -> WatchConfig {
     WatchConfig {
         interval: Duration::from_secs(60),
         delivery: RetryPolicy {
@@ -119,7 +125,7 @@ fn fast_watch() -> WatchConfig {
     }
 }
 
-async fn set_scenario(sb: &Sandbox, account: &str, scenario: &str) {
+pub(crate) async fn set_scenario(sb: &Sandbox, account: &str, scenario: &str) {
     let answer = reqwest::Client::new()
         .put(format!(
             "{}/_emulator/accounts/{account}/scenario",
@@ -133,7 +139,7 @@ async fn set_scenario(sb: &Sandbox, account: &str, scenario: &str) {
 }
 
 /// Onboards `n` existing-identity subscriptions (with flow logs) and returns their IDs.
-async fn onboard(sb: &Sandbox, ns: u16, n: u32) -> Vec<String> {
+pub(crate) async fn onboard(sb: &Sandbox, ns: u16, n: u32) -> Vec<String> {
     let mut subs = Vec::new();
     for i in 0..n {
         let sub = guid(ns, i);
