@@ -411,7 +411,7 @@ impl Engine {
                 let prisma = match &connection.target {
                     PlatformConnection::Prisma(p) => p,
                     PlatformConnection::Cortex(c) => {
-                        let result = connections::test_cortex(c).await;
+                        let result = connections::test_cortex(c, self.extra_ca_pem()).await;
                         return Ok(self.tested(actor, name.as_str(), result).await);
                     }
                 };
@@ -445,8 +445,44 @@ impl Engine {
                 name: CORTEX_SANDBOX_CONNECTION.into(),
             });
         };
-        let result = connections::test_cortex(cortex).await;
+        let result = connections::test_cortex(cortex, self.extra_ca_pem()).await;
         Ok(self.tested(actor, CORTEX_SANDBOX_CONNECTION, result).await)
+    }
+
+    /// The Cortex Cloud connection named `name`: the sandbox's built-in `cortex-sandbox` or a
+    /// saved one. [`EngineError::UnknownConnection`] if there is none of that name,
+    /// [`EngineError::WrongPlatform`] for a Prisma Cloud one. Its key stays in its
+    /// `SecretString`: callers build a client from it ([`connections::cortex::client_config`]).
+    pub async fn cortex_connection(&self, name: &str) -> Result<CortexConnection, EngineError> {
+        let unknown = || EngineError::UnknownConnection {
+            name: name.to_owned(),
+        };
+        if name == CORTEX_SANDBOX_CONNECTION {
+            return self.inner.config.cortex_sandbox.clone().ok_or_else(unknown);
+        }
+        if name == DEFAULT_CONNECTION {
+            return Err(EngineError::WrongPlatform {
+                name: name.to_owned(),
+                found: Platform::Prisma,
+                wanted: Platform::Cortex,
+            });
+        }
+        let parsed = ConnectionName::parse(name).map_err(|_| unknown())?;
+        match self.inner.load_connection(&parsed).await?.map(|c| c.target) {
+            Some(PlatformConnection::Cortex(c)) => Ok(c),
+            Some(PlatformConnection::Prisma(_)) => Err(EngineError::WrongPlatform {
+                name: name.to_owned(),
+                found: Platform::Prisma,
+                wanted: Platform::Cortex,
+            }),
+            None => Err(unknown()),
+        }
+    }
+
+    /// The extra trusted CA of the engine's own client (the emulator's, in tests over https):
+    /// Cortex Cloud clients trust it too.
+    pub fn extra_ca_pem(&self) -> Option<String> {
+        self.inner.client.config().extra_ca_pem.clone()
     }
 
     /// Audits a connection test and returns its outcome.
