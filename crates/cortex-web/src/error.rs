@@ -261,6 +261,10 @@ impl From<EngineError> for ApiError {
             e @ EngineError::ConnectionUnreadable { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "connection_unreadable", e.to_string())
             }
+            e @ EngineError::WrongPlatform { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "wrong_platform", e.to_string())
+                    .field("connection")
+            }
             other => ApiError::internal("engine", &other),
         }
     }

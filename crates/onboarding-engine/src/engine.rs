@@ -29,7 +29,7 @@ use crate::connections::{
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::identity::{CLIENT_SECRET, TerraformMode};
-use crate::job::{JobRun, PrismaFlow, Stop};
+use crate::job::Stop;
 use crate::lookups::BatchLookups;
 use crate::request::{FieldError, IdentitySource, OnboardingRequest, RequestErrors};
 
@@ -66,6 +66,8 @@ pub struct EngineConfig {
     /// The built-in Cortex Cloud connection `cortex-sandbox` (the emulator's Cortex face in
     /// sandbox mode); never stored.
     pub cortex_sandbox: Option<CortexConnection>,
+    /// An extra CA (PEM) the Cortex Cloud clients trust (the sandbox emulator's).
+    pub cortex_ca_pem: Option<String>,
 }
 
 impl EngineConfig {
@@ -92,6 +94,7 @@ impl EngineConfig {
             state_policy: StatePolicy::KeepEncrypted,
             sandbox: false,
             cortex_sandbox: None,
+            cortex_ca_pem: None,
         }
     }
 }
@@ -112,6 +115,8 @@ pub(crate) struct EngineInner {
     pub lookups: BatchLookups,
     /// The tenants' shared identities: one Terraform run at a time per tenant.
     pub tenant_identities: crate::tenant_identity::Locks,
+    /// One Cortex Cloud client per connection in use (see [`crate::job`]'s Cortex flow).
+    pub cortex_clients: Mutex<HashMap<String, cortex_cloud_client::CortexClient>>,
 }
 
 impl EngineInner {
@@ -223,6 +228,7 @@ impl Engine {
                 sizer: Sizer::new(config.concurrency_mode()),
                 lookups: BatchLookups::default(),
                 tenant_identities: Default::default(),
+                cortex_clients: Mutex::new(HashMap::new()),
                 config,
                 bus: EventBus::default(),
             }),
@@ -870,7 +876,13 @@ impl Engine {
             .subscribe(self.inner.store.clone(), job, after_seq)
     }
 
-    async fn audit(&self, actor: &str, action: &str, target: &str, detail: serde_json::Value) {
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) {
         let entry = AuditEntry {
             actor: actor.to_owned(),
             action: action.to_owned(),
@@ -973,32 +985,11 @@ impl Engine {
         let started = std::time::Instant::now();
         // One chain per job: its later calls go before other jobs' first ones, and what it
         // measured sizes the worker's concurrency.
-        let (outcome, chain) = prisma_client::chain::run(events.clone().scope(async {
-            let request: OnboardingRequest = match serde_json::from_value(job.request.clone()) {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(Stop::Failed(
-                        None,
-                        EngineError::Workspace(format!("stored request unreadable: {e}")),
-                    ));
-                }
-            };
-            let steps = inner.store.steps(job_id).await.map_err(EngineError::from)?;
-            let run = JobRun::new(
-                inner,
-                job.clone(),
-                request,
-                PrismaFlow::default(),
-                steps,
-                cancel.clone(),
-            );
-            emit(EngineEvent::JobStarted {
-                attempt: job.attempts,
-                worker: inner.config.worker_id.clone(),
-                resumed_from: run.resumed_from(),
-            });
-            run.run().await
-        }))
+        let (outcome, chain) = prisma_client::chain::run(events.clone().scope(crate::job::start(
+            inner,
+            job.clone(),
+            cancel.clone(),
+        )))
         .await;
         if outcome.is_ok() {
             inner.sizer.observe(started.elapsed(), &chain);

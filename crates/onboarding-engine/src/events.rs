@@ -21,6 +21,16 @@ pub enum Step {
     Preflight,
     Register,
     Verify,
+    /// Cortex Cloud: the pending instance (`create_instance_template`).
+    CreateInstance,
+    /// Cortex Cloud: the template bundle behind the signed link, checked.
+    DownloadTemplate,
+    /// Cortex Cloud: the template's Terraform run (plan, approval gate, apply).
+    ApplyTemplate,
+    /// Cortex Cloud: the instance the template's callback created.
+    AwaitConnection,
+    /// Cortex Cloud: the instance's accounts.
+    ListAccounts,
 }
 
 impl Step {
@@ -34,6 +44,18 @@ impl Step {
         Step::Verify,
     ];
 
+    /// Cortex Cloud's flow, in order.
+    pub const CORTEX: [Step; 8] = [
+        Step::Validate,
+        Step::Prerequisites,
+        Step::CreateInstance,
+        Step::DownloadTemplate,
+        Step::ApplyTemplate,
+        Step::AwaitConnection,
+        Step::Verify,
+        Step::ListAccounts,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Step::Validate => "validate",
@@ -43,11 +65,19 @@ impl Step {
             Step::Preflight => "preflight",
             Step::Register => "register",
             Step::Verify => "verify",
+            Step::CreateInstance => "create_instance",
+            Step::DownloadTemplate => "download_template",
+            Step::ApplyTemplate => "apply_template",
+            Step::AwaitConnection => "await_connection",
+            Step::ListAccounts => "list_accounts",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| s.name() == name)
+        Step::ALL
+            .into_iter()
+            .chain(Step::CORTEX)
+            .find(|s| s.name() == name)
     }
 }
 
@@ -177,6 +207,12 @@ pub enum EngineEvent {
         level: String,
         message: String,
     },
+    /// Cortex Cloud: an instance of the job — its pending instance once created (`PENDING`),
+    /// then the instance the template's callback created, with its status.
+    CortexInstance {
+        instance_id: String,
+        status: String,
+    },
 }
 
 impl EngineEvent {
@@ -189,40 +225,37 @@ impl EngineEvent {
 
     /// The job event for a client event (all of them carry endpoint names and numbers only).
     pub fn from_client(event: &ClientEvent) -> Option<Self> {
+        use cortex_cloud_client::HttpEvent;
         Some(match event {
+            // The calls and retries every platform's client reports alike.
             ClientEvent::Call {
                 endpoint,
                 status,
                 attempt,
                 elapsed_ms,
                 request_id,
-            } => EngineEvent::ApiCall {
-                endpoint: endpoint.clone(),
-                status: *status,
-                attempt: *attempt,
-                elapsed_ms: *elapsed_ms,
-                request_id: request_id.clone(),
-            },
-            ClientEvent::Retry {
-                endpoint,
-                reason,
-                delay_ms,
-                ..
-            } if reason.contains("429") => EngineEvent::RateLimited {
-                endpoint: endpoint.clone(),
-                delay_ms: *delay_ms,
-            },
+            } => {
+                return Self::from_http(&HttpEvent::Call {
+                    endpoint: endpoint.clone(),
+                    status: *status,
+                    attempt: *attempt,
+                    elapsed_ms: *elapsed_ms,
+                    request_id: request_id.clone(),
+                });
+            }
             ClientEvent::Retry {
                 endpoint,
                 attempt,
                 reason,
                 delay_ms,
-            } => EngineEvent::ApiRetry {
-                endpoint: endpoint.clone(),
-                attempt: *attempt,
-                reason: reason.clone(),
-                delay_ms: *delay_ms,
-            },
+            } => {
+                return Self::from_http(&HttpEvent::Retry {
+                    endpoint: endpoint.clone(),
+                    attempt: *attempt,
+                    reason: reason.clone(),
+                    delay_ms: *delay_ms,
+                });
+            }
             ClientEvent::Login { reason } => EngineEvent::ApiSession {
                 what: format!("login ({reason})"),
             },
@@ -239,6 +272,47 @@ impl EngineEvent {
                 format!("{endpoint}: the answer was lost; read back and settled as {outcome}"),
             ),
             ClientEvent::PacingUpdated { .. } => return None,
+        })
+    }
+
+    /// The job event for a platform-neutral call event (the Cortex Cloud client's).
+    pub fn from_http(event: &cortex_cloud_client::HttpEvent) -> Option<Self> {
+        use cortex_cloud_client::HttpEvent;
+        Some(match event {
+            HttpEvent::Call {
+                endpoint,
+                status,
+                attempt,
+                elapsed_ms,
+                request_id,
+            } => EngineEvent::ApiCall {
+                endpoint: endpoint.clone(),
+                status: *status,
+                attempt: *attempt,
+                elapsed_ms: *elapsed_ms,
+                request_id: request_id.clone(),
+            },
+            HttpEvent::Retry {
+                endpoint,
+                reason,
+                delay_ms,
+                ..
+            } if reason.contains("429") => EngineEvent::RateLimited {
+                endpoint: endpoint.clone(),
+                delay_ms: *delay_ms,
+            },
+            HttpEvent::Retry {
+                endpoint,
+                attempt,
+                reason,
+                delay_ms,
+            } => EngineEvent::ApiRetry {
+                endpoint: endpoint.clone(),
+                attempt: *attempt,
+                reason: reason.clone(),
+                delay_ms: *delay_ms,
+            },
+            HttpEvent::PacingUpdated { .. } => return None,
         })
     }
 

@@ -20,7 +20,8 @@ fn cortex_body(name: &str) -> Value {
     })
 }
 
-fn fields(v: &Value) -> Vec<String> {
+/// The fields an error answer's `errors` name, in order.
+pub(crate) fn fields(v: &Value) -> Vec<String> {
     v["errors"]
         .as_array()
         .map(|d| {

@@ -13,6 +13,7 @@
 //! touches the platform or Azure duplicates anything when repeated: each flow's steps are
 //! written to converge (Terraform on its state, registration adopting what exists).
 
+pub(crate) mod cortex;
 pub(crate) mod prisma;
 
 use std::collections::HashMap;
@@ -79,7 +80,7 @@ pub(crate) type StepFuture<'r> =
 /// A platform's job: its steps, in order, and how each runs.
 pub(crate) trait Flow: Sized + Send + Sync {
     /// The request this flow's jobs store.
-    type Request: Send + Sync;
+    type Request: Send + Sync + serde::de::DeserializeOwned;
 
     /// The steps, in order (a resumed run starts at the first without a checkpoint).
     const STEPS: &'static [Step];
@@ -235,6 +236,43 @@ impl<'a, F: Flow> JobRun<'a, F> {
         }
         F::result(&self)
     }
+}
+
+/// Runs a claimed job with its platform's flow (Cortex Cloud for
+/// [`crate::cortex::CORTEX_JOB_KIND`], Prisma Cloud otherwise) from its first unfinished step.
+pub(crate) async fn start(
+    inner: &EngineInner,
+    job: JobRecord,
+    cancel: CancellationToken,
+) -> Result<serde_json::Value, Stop> {
+    if job.kind == crate::cortex::CORTEX_JOB_KIND {
+        start_flow(inner, job, cortex::CortexFlow::default(), cancel).await
+    } else {
+        start_flow(inner, job, PrismaFlow::default(), cancel).await
+    }
+}
+
+async fn start_flow<F: Flow>(
+    inner: &EngineInner,
+    job: JobRecord,
+    flow: F,
+    cancel: CancellationToken,
+) -> Result<serde_json::Value, Stop> {
+    let request: F::Request = serde_json::from_value(job.request.clone()).map_err(|e| {
+        Stop::Failed(
+            None,
+            EngineError::Workspace(format!("stored request unreadable: {e}")),
+        )
+    })?;
+    let steps = inner.store.steps(job.id).await.map_err(EngineError::from)?;
+    let attempt = job.attempts;
+    let run = JobRun::new(inner, job, request, flow, steps, cancel);
+    emit(EngineEvent::JobStarted {
+        attempt,
+        worker: inner.config.worker_id.clone(),
+        resumed_from: run.resumed_from(),
+    });
+    run.run().await
 }
 
 pub(crate) fn to_value<T: Serialize>(v: T) -> Option<serde_json::Value> {

@@ -98,6 +98,12 @@ impl Flow for PrismaFlow {
                 }
                 Step::Register => StepDone::output(run.register().await?),
                 Step::Verify => StepDone::output(run.verify().await?),
+                other => {
+                    return Err(EngineError::Workspace(format!(
+                        "step {} is not a Prisma Cloud step",
+                        other.name()
+                    )));
+                }
             })
         })
     }
