@@ -16,7 +16,7 @@ pub struct CapabilityWords {
     pub sentence: &'static str,
 }
 
-/// The capabilities a request may turn on (fact sheet §4.1, §6), in the console's order.
+/// The capabilities a request may turn on (fact sheet sections 4.1 and 6), in the console's order.
 /// Discovery (posture and asset inventory) is always on and has no checkbox.
 pub const CAPABILITIES: [CapabilityWords; 5] = [
     CapabilityWords {

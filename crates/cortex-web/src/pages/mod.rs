@@ -57,6 +57,7 @@ mod instances;
 mod job_view;
 mod jobs;
 mod onboard;
+mod onboard_cortex;
 pub mod permits;
 
 pub use permits::{FormCaller, FormPage, May, PageAction, Refused};
