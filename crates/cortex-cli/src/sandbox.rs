@@ -66,6 +66,22 @@ impl Sandbox {
         if faults == SandboxFaults::Mix {
             config.faults = Faults::soak_mix();
         }
+        let sandbox_error = |e: cortex_cloud_types::ValidationError| {
+            CliError::failed("sandbox", format!("Cortex key {}: {}", e.field, e.message))
+        };
+        // The emulator's Cortex face accepts exactly the key the engine's `cortex-sandbox`
+        // connection holds.
+        let cortex_key = ApiKey::new(
+            KeyId::new(rand::rng().random_range(1..10_000u64)).map_err(sandbox_error)?,
+            SecretString::from(random_token(64)),
+            KeyType::Advanced,
+        )
+        .map_err(sandbox_error)?;
+        config.cortex = prisma_emulator::cortex::CortexConfig::new(
+            cortex_key.id,
+            cortex_key.key.clone(),
+            cortex_key.kind,
+        );
         let stop = CancellationToken::new();
         let emulator = prisma_emulator::spawn(
             "127.0.0.1:0".parse().expect("static address"),
@@ -97,17 +113,9 @@ impl Sandbox {
         let base_url = BaseUrl::parse(&emulator.base_url(), false)
             .map_err(|e| CliError::failed("sandbox", e.to_string()))?;
         let client = ClientConfig::new(base_url, Credentials::new(key_id, secret));
-        let sandbox_error = |e: cortex_cloud_types::ValidationError| {
-            CliError::failed("sandbox", format!("Cortex key {}: {}", e.field, e.message))
-        };
         let cortex = CortexConnection {
             api_url: ApiUrl::parse(&emulator.base_url()).map_err(sandbox_error)?,
-            key: ApiKey::new(
-                KeyId::new(rand::rng().random_range(1..10_000u64)).map_err(sandbox_error)?,
-                SecretString::from(random_token(64)),
-                KeyType::Advanced,
-            )
-            .map_err(sandbox_error)?,
+            key: cortex_key,
         };
         tracing::debug!(url = %emulator.base_url(), "sandbox emulator listening");
         Ok(Self {

@@ -12,12 +12,15 @@
     const scope = chosen("scope");
     const identity = chosen("identity");
     for (const e of form.querySelectorAll("[data-scope]")) e.hidden = e.dataset.scope !== scope;
+    for (const e of form.querySelectorAll("[data-scope-not]")) e.hidden = e.dataset.scopeNot === scope;
+    for (const e of form.querySelectorAll("[data-scan]")) e.hidden = e.dataset.scan !== chosen("scan_mode");
     for (const e of form.querySelectorAll("[data-identity]")) {
       const want = e.dataset.identity;
       e.hidden = want === "terraform" ? identity === "existing" : want !== identity;
     }
     const sub = document.getElementById("subscription_id");
-    if (sub) sub.required = scope === "subscription";
+    // Cortex Cloud needs a subscription at every scope (it hosts Cortex's resource group).
+    if (sub && form.dataset.platform !== "cortex") sub.required = scope === "subscription";
   }
   form.addEventListener("change", update);
   update();

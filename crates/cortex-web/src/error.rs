@@ -274,6 +274,10 @@ impl From<EngineError> for ApiError {
             e @ EngineError::NotPossible { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "not_possible", e.to_string())
             }
+            e @ EngineError::WrongPlatform { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "wrong_platform", e.to_string())
+                    .field("connection")
+            }
             other => ApiError::internal("engine", &other),
         }
     }

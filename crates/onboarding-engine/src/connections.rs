@@ -32,7 +32,8 @@
 //!   saved or deleted by another replica takes effect for the next job there too. Saving or
 //!   deleting a connection here drops its cached client at once.
 //! * [`crate::Engine::test_connection`] logs in with a fresh client (short retry budget) and
-//!   reports ok or the client's own error message, which never holds a secret.
+//!   reports ok or the client's own error message, which never holds a secret. A Cortex Cloud
+//!   connection is tried for real ([`cortex::test`]): its key, then the onboarding API.
 
 pub mod cortex;
 
@@ -673,8 +674,11 @@ pub(crate) fn client_config(base: &ClientConfig, connection: &PrismaConnection) 
 }
 
 /// Tests a Cortex Cloud connection (see [`cortex::test`]).
-pub(crate) async fn test_cortex(connection: &CortexConnection) -> ConnectionTest {
-    cortex::test(connection).await
+pub(crate) async fn test_cortex(
+    connection: &CortexConnection,
+    extra_ca_pem: Option<String>,
+) -> ConnectionTest {
+    cortex::test(connection, extra_ca_pem).await
 }
 
 /// A configuration for a connection test: one login, answered within seconds.

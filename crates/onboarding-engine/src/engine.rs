@@ -29,7 +29,7 @@ use crate::connections::{
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::identity::{CLIENT_SECRET, TerraformMode};
-use crate::job::{Flow, JobRun, LifecycleFlow, PrismaFlow, Stop};
+use crate::job::Stop;
 use crate::lookups::BatchLookups;
 use crate::request::{FieldError, IdentitySource, OnboardingRequest, RequestErrors};
 
@@ -69,6 +69,8 @@ pub struct EngineConfig {
     /// The most subscriptions per role-set state of a tenant's shared identity
     /// ([`azure_config::tenant_identity::ROLE_SET_CHUNK`]; see [`crate::tenant_identity`]).
     pub role_set_chunk: usize,
+    /// An extra CA (PEM) the Cortex Cloud clients trust (the sandbox emulator's).
+    pub cortex_ca_pem: Option<String>,
 }
 
 impl EngineConfig {
@@ -96,6 +98,7 @@ impl EngineConfig {
             sandbox: false,
             cortex_sandbox: None,
             role_set_chunk: azure_config::tenant_identity::ROLE_SET_CHUNK,
+            cortex_ca_pem: None,
         }
     }
 }
@@ -116,6 +119,8 @@ pub(crate) struct EngineInner {
     pub lookups: BatchLookups,
     /// The tenants' shared identities: one Terraform run at a time per tenant.
     pub tenant_identities: crate::tenant_identity::Locks,
+    /// One Cortex Cloud client per connection in use (see [`crate::job`]'s Cortex flow).
+    pub cortex_clients: Mutex<HashMap<String, cortex_cloud_client::CortexClient>>,
 }
 
 impl EngineInner {
@@ -227,6 +232,7 @@ impl Engine {
                 sizer: Sizer::new(config.concurrency_mode()),
                 lookups: BatchLookups::default(),
                 tenant_identities: Default::default(),
+                cortex_clients: Mutex::new(HashMap::new()),
                 config,
                 bus: EventBus::default(),
             }),
@@ -415,7 +421,7 @@ impl Engine {
                 let prisma = match &connection.target {
                     PlatformConnection::Prisma(p) => p,
                     PlatformConnection::Cortex(c) => {
-                        let result = connections::test_cortex(c).await;
+                        let result = connections::test_cortex(c, self.extra_ca_pem()).await;
                         return Ok(self.tested(actor, name.as_str(), result).await);
                     }
                 };
@@ -449,8 +455,44 @@ impl Engine {
                 name: CORTEX_SANDBOX_CONNECTION.into(),
             });
         };
-        let result = connections::test_cortex(cortex).await;
+        let result = connections::test_cortex(cortex, self.extra_ca_pem()).await;
         Ok(self.tested(actor, CORTEX_SANDBOX_CONNECTION, result).await)
+    }
+
+    /// The Cortex Cloud connection named `name`: the sandbox's built-in `cortex-sandbox` or a
+    /// saved one. [`EngineError::UnknownConnection`] if there is none of that name,
+    /// [`EngineError::WrongPlatform`] for a Prisma Cloud one. Its key stays in its
+    /// `SecretString`: callers build a client from it ([`connections::cortex::client_config`]).
+    pub async fn cortex_connection(&self, name: &str) -> Result<CortexConnection, EngineError> {
+        let unknown = || EngineError::UnknownConnection {
+            name: name.to_owned(),
+        };
+        if name == CORTEX_SANDBOX_CONNECTION {
+            return self.inner.config.cortex_sandbox.clone().ok_or_else(unknown);
+        }
+        if name == DEFAULT_CONNECTION {
+            return Err(EngineError::WrongPlatform {
+                name: name.to_owned(),
+                found: Platform::Prisma,
+                wanted: Platform::Cortex,
+            });
+        }
+        let parsed = ConnectionName::parse(name).map_err(|_| unknown())?;
+        match self.inner.load_connection(&parsed).await?.map(|c| c.target) {
+            Some(PlatformConnection::Cortex(c)) => Ok(c),
+            Some(PlatformConnection::Prisma(_)) => Err(EngineError::WrongPlatform {
+                name: name.to_owned(),
+                found: Platform::Prisma,
+                wanted: Platform::Cortex,
+            }),
+            None => Err(unknown()),
+        }
+    }
+
+    /// The extra trusted CA of the engine's own client (the emulator's, in tests over https):
+    /// Cortex Cloud clients trust it too.
+    pub fn extra_ca_pem(&self) -> Option<String> {
+        self.inner.client.config().extra_ca_pem.clone()
     }
 
     /// Audits a connection test and returns its outcome.
@@ -947,26 +989,11 @@ impl Engine {
         let started = std::time::Instant::now();
         // One chain per job: its later calls go before other jobs' first ones, and what it
         // measured sizes the worker's concurrency.
-        let (outcome, chain) = prisma_client::chain::run(events.clone().scope(async {
-            match job.kind.as_str() {
-                crate::drift::RECONCILE_KIND => match inner.store.steps(job_id).await {
-                    Ok(steps) => {
-                        crate::drift::run_reconcile(inner, job.clone(), steps, cancel.clone())
-                            .await
-                    }
-                    Err(e) => Err(Stop::from(EngineError::from(e))),
-                },
-                crate::lifecycle::ROTATE_KIND => {
-                    let flow = LifecycleFlow::<crate::lifecycle::RotateRequest>::default();
-                    run_flow(inner, &job, flow, &cancel).await
-                }
-                crate::lifecycle::OFFBOARD_KIND => {
-                    let flow = LifecycleFlow::<crate::lifecycle::OffboardRequest>::default();
-                    run_flow(inner, &job, flow, &cancel).await
-                }
-                _ => run_flow(inner, &job, PrismaFlow::default(), &cancel).await,
-            }
-        }))
+        let (outcome, chain) = prisma_client::chain::run(events.clone().scope(crate::job::start(
+            inner,
+            job.clone(),
+            cancel.clone(),
+        )))
         .await;
         if outcome.is_ok() {
             inner.sizer.observe(started.elapsed(), &chain);
@@ -1169,32 +1196,6 @@ pub struct BatchRow {
     pub outcome: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
-}
-
-/// Reads the job's stored request as `F`'s and runs its steps not done yet.
-async fn run_flow<F: Flow>(
-    inner: &EngineInner,
-    job: &JobRecord,
-    flow: F,
-    cancel: &CancellationToken,
-) -> Result<serde_json::Value, Stop>
-where
-    F::Request: serde::de::DeserializeOwned,
-{
-    let request: F::Request = serde_json::from_value(job.request.clone()).map_err(|e| {
-        Stop::Failed(
-            None,
-            EngineError::Workspace(format!("stored request unreadable: {e}")),
-        )
-    })?;
-    let steps = inner.store.steps(job.id).await.map_err(EngineError::from)?;
-    let run = JobRun::new(inner, job.clone(), request, flow, steps, cancel.clone());
-    emit(EngineEvent::JobStarted {
-        attempt: job.attempts,
-        worker: inner.config.worker_id.clone(),
-        resumed_from: run.resumed_from(),
-    });
-    run.run().await
 }
 
 /// How a run of a job is recorded once its events are flushed.

@@ -71,6 +71,21 @@ pub enum EngineError {
         found: crate::connections::Platform,
         wanted: crate::connections::Platform,
     },
+    #[error("Cortex Cloud: {0}")]
+    Cortex(#[from] cortex_cloud_client::Error),
+    #[error("{what} — fix: {fix}")]
+    CortexTemplate { what: String, fix: String },
+    #[error(
+        "the template ran but no instance connected within {waited_s} s: the template's \
+         create_connector callback did not reach Cortex Cloud. Fix: check the apply's \
+         create_connector output and that the machine running Terraform reaches Cortex Cloud, \
+         then resume the job (it waits again and creates nothing twice); or connect pending \
+         instance {pending_instance_id} by hand in the Cortex console (Manually connect)"
+    )]
+    CortexCallbackTimeout {
+        waited_s: u64,
+        pending_instance_id: String,
+    },
     #[error(
         "the tenant's shared identity could not be applied (by job {job} of this batch): \
          {message}"
@@ -125,6 +140,13 @@ impl EngineError {
             EngineError::AlreadyManaged { .. } => "already_managed",
             EngineError::PlatformAccountMissing { .. } => "account_not_found",
             EngineError::DriftRemains { .. } => "drift_remains",
+            EngineError::Cortex(e) => match e.code() {
+                "authentication" => "cortex_authentication",
+                "invalid_request" | "api_error" | "invalid_input" => "cortex_api_error",
+                _ => "cortex_unreachable",
+            },
+            EngineError::CortexTemplate { .. } => "cortex_template",
+            EngineError::CortexCallbackTimeout { .. } => "cortex_callback_timeout",
         }
     }
 }

@@ -37,6 +37,16 @@ pub enum Step {
     Review,
     /// A reconcile's update of the platform account.
     Apply,
+    /// Cortex Cloud: the pending instance (`create_instance_template`).
+    CreateInstance,
+    /// Cortex Cloud: the template bundle behind the signed link, checked.
+    DownloadTemplate,
+    /// Cortex Cloud: the template's Terraform run (plan, approval gate, apply).
+    ApplyTemplate,
+    /// Cortex Cloud: the instance the template's callback created.
+    AwaitConnection,
+    /// Cortex Cloud: the instance's accounts.
+    ListAccounts,
 }
 
 impl Step {
@@ -73,6 +83,7 @@ impl Step {
             crate::lifecycle::ROTATE_KIND => &Step::ROTATE,
             crate::lifecycle::OFFBOARD_KIND => &Step::OFFBOARD,
             crate::drift::RECONCILE_KIND => &Step::RECONCILE,
+            crate::cortex::CORTEX_JOB_KIND => &Step::CORTEX,
             _ => &Step::ALL,
         }
     }
@@ -95,10 +106,27 @@ impl Step {
             Step::DestroyIdentity => "Destroy the Azure identity (Terraform)",
             Step::Review => "Review the changes",
             Step::Apply => "Apply the onboarded configuration",
+            Step::CreateInstance => "Create the pending instance in Cortex Cloud",
+            Step::DownloadTemplate => "Download the authentication template",
+            Step::ApplyTemplate => "Run the template (Terraform)",
+            Step::AwaitConnection => "Wait for the template's callback",
+            Step::ListAccounts => "Read the instance's accounts",
         }
     }
     /// A reconcile's steps (`drift`).
     pub const RECONCILE: [Step; 3] = [Step::Review, Step::Apply, Step::Verify];
+
+    /// Cortex Cloud's flow, in order.
+    pub const CORTEX: [Step; 8] = [
+        Step::Validate,
+        Step::Prerequisites,
+        Step::CreateInstance,
+        Step::DownloadTemplate,
+        Step::ApplyTemplate,
+        Step::AwaitConnection,
+        Step::Verify,
+        Step::ListAccounts,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -117,6 +145,11 @@ impl Step {
             Step::DestroyIdentity => "destroy_identity",
             Step::Review => "review",
             Step::Apply => "apply",
+            Step::CreateInstance => "create_instance",
+            Step::DownloadTemplate => "download_template",
+            Step::ApplyTemplate => "apply_template",
+            Step::AwaitConnection => "await_connection",
+            Step::ListAccounts => "list_accounts",
         }
     }
 
@@ -126,6 +159,7 @@ impl Step {
             .chain(Step::ROTATE)
             .chain(Step::OFFBOARD)
             .chain(Step::RECONCILE)
+            .chain(Step::CORTEX)
             .find(|s| s.name() == name)
     }
 }
@@ -256,6 +290,12 @@ pub enum EngineEvent {
         level: String,
         message: String,
     },
+    /// Cortex Cloud: an instance of the job — its pending instance once created (`PENDING`),
+    /// then the instance the template's callback created, with its status.
+    CortexInstance {
+        instance_id: String,
+        status: String,
+    },
 }
 
 impl EngineEvent {
@@ -268,40 +308,37 @@ impl EngineEvent {
 
     /// The job event for a client event (all of them carry endpoint names and numbers only).
     pub fn from_client(event: &ClientEvent) -> Option<Self> {
+        use cortex_cloud_client::HttpEvent;
         Some(match event {
+            // The calls and retries every platform's client reports alike.
             ClientEvent::Call {
                 endpoint,
                 status,
                 attempt,
                 elapsed_ms,
                 request_id,
-            } => EngineEvent::ApiCall {
-                endpoint: endpoint.clone(),
-                status: *status,
-                attempt: *attempt,
-                elapsed_ms: *elapsed_ms,
-                request_id: request_id.clone(),
-            },
-            ClientEvent::Retry {
-                endpoint,
-                reason,
-                delay_ms,
-                ..
-            } if reason.contains("429") => EngineEvent::RateLimited {
-                endpoint: endpoint.clone(),
-                delay_ms: *delay_ms,
-            },
+            } => {
+                return Self::from_http(&HttpEvent::Call {
+                    endpoint: endpoint.clone(),
+                    status: *status,
+                    attempt: *attempt,
+                    elapsed_ms: *elapsed_ms,
+                    request_id: request_id.clone(),
+                });
+            }
             ClientEvent::Retry {
                 endpoint,
                 attempt,
                 reason,
                 delay_ms,
-            } => EngineEvent::ApiRetry {
-                endpoint: endpoint.clone(),
-                attempt: *attempt,
-                reason: reason.clone(),
-                delay_ms: *delay_ms,
-            },
+            } => {
+                return Self::from_http(&HttpEvent::Retry {
+                    endpoint: endpoint.clone(),
+                    attempt: *attempt,
+                    reason: reason.clone(),
+                    delay_ms: *delay_ms,
+                });
+            }
             ClientEvent::Login { reason } => EngineEvent::ApiSession {
                 what: format!("login ({reason})"),
             },
@@ -318,6 +355,47 @@ impl EngineEvent {
                 format!("{endpoint}: the answer was lost; read back and settled as {outcome}"),
             ),
             ClientEvent::PacingUpdated { .. } => return None,
+        })
+    }
+
+    /// The job event for a platform-neutral call event (the Cortex Cloud client's).
+    pub fn from_http(event: &cortex_cloud_client::HttpEvent) -> Option<Self> {
+        use cortex_cloud_client::HttpEvent;
+        Some(match event {
+            HttpEvent::Call {
+                endpoint,
+                status,
+                attempt,
+                elapsed_ms,
+                request_id,
+            } => EngineEvent::ApiCall {
+                endpoint: endpoint.clone(),
+                status: *status,
+                attempt: *attempt,
+                elapsed_ms: *elapsed_ms,
+                request_id: request_id.clone(),
+            },
+            HttpEvent::Retry {
+                endpoint,
+                reason,
+                delay_ms,
+                ..
+            } if reason.contains("429") => EngineEvent::RateLimited {
+                endpoint: endpoint.clone(),
+                delay_ms: *delay_ms,
+            },
+            HttpEvent::Retry {
+                endpoint,
+                attempt,
+                reason,
+                delay_ms,
+            } => EngineEvent::ApiRetry {
+                endpoint: endpoint.clone(),
+                attempt: *attempt,
+                reason: reason.clone(),
+                delay_ms: *delay_ms,
+            },
+            HttpEvent::PacingUpdated { .. } => return None,
         })
     }
 

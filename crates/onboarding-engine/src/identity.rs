@@ -148,15 +148,17 @@ pub fn privilege_target(
 /// Azure credentials and privileges, checked as `doctor --scope` checks them (one
 /// implementation: `azure_access::ready`): a configured method that yields no token, or a
 /// caller without the roles the request needs, fails the prerequisites, before Terraform.
-async fn check_azure(request: &crate::request::OnboardingRequest) -> Result<(), EngineError> {
+/// Every platform's flow checks its own [`azure_access::privileges::Target`] here.
+pub(crate) async fn check_azure(
+    target: &azure_access::privileges::Target,
+) -> Result<(), EngineError> {
     let env = azure_access::Env::from_process();
     let endpoints =
         azure_access::Endpoints::from_env(&env).map_err(|e| EngineError::Prerequisite {
             what: e.to_string(),
             fix: "set it to the endpoint's https URL, or unset it for the public cloud".into(),
         })?;
-    let target = privilege_target(request);
-    match azure_access::ready(&env, &endpoints, Some(&target)).await {
+    match azure_access::ready(&env, &endpoints, Some(target)).await {
         Ok(ready) => {
             emit(EngineEvent::log(
                 "info",
@@ -197,19 +199,9 @@ pub(crate) async fn check_terraform(
             Ok(())
         }
         TerraformMode::Twin { binary, .. } | TerraformMode::Real { binary } => {
-            let version = runner(inner, binary, &inner.config.data_dir, Vec::new())
-                .version()
-                .await
-                .map_err(|e| EngineError::Prerequisite {
-                    what: format!("terraform could not be run ({e})"),
-                    fix: "install Terraform ≥ 1.5 and put it on PATH".into(),
-                })?;
-            emit(EngineEvent::log(
-                "info",
-                format!("terraform {} ({})", version.version, version.platform),
-            ));
+            check_terraform_binary(inner, binary).await?;
             if matches!(inner.config.terraform, TerraformMode::Real { .. }) {
-                check_azure(request).await?;
+                check_azure(&privilege_target(request)).await?;
             } else {
                 emit(EngineEvent::log(
                     "info",
@@ -219,6 +211,25 @@ pub(crate) async fn check_terraform(
             Ok(())
         }
     }
+}
+
+/// `terraform version` runs (every flow's prerequisite when it applies a configuration).
+pub(crate) async fn check_terraform_binary(
+    inner: &EngineInner,
+    binary: &Path,
+) -> Result<(), EngineError> {
+    let version = runner(inner, binary, &inner.config.data_dir, Vec::new())
+        .version()
+        .await
+        .map_err(|e| EngineError::Prerequisite {
+            what: format!("terraform could not be run ({e})"),
+            fix: "install Terraform ≥ 1.5 and put it on PATH".into(),
+        })?;
+    emit(EngineEvent::log(
+        "info",
+        format!("terraform {} ({})", version.version, version.platform),
+    ));
+    Ok(())
 }
 
 /// A stable 5-character name suffix per job, so a re-run converges on the same names.
@@ -727,4 +738,47 @@ pub(crate) async fn secure_state(
         }
     }
     Ok(())
+}
+
+/// Moves a file that holds a secret (a saved plan waiting for approval) into the store,
+/// encrypted under `name`; the plaintext file goes. [`restore_parked`] puts it back.
+pub(crate) async fn park_file(
+    inner: &EngineInner,
+    job: &str,
+    name: &str,
+    path: &Path,
+) -> Result<(), EngineError> {
+    use base64::Engine as _;
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(());
+    };
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    inner
+        .store
+        .put_secret(job, name, &SecretString::from(text))
+        .await?;
+    std::fs::remove_file(path)
+        .map_err(|e| EngineError::Workspace(format!("{}: {e}", path.display())))
+}
+
+/// Writes a file [`park_file`] stored back to `path` (0600) unless it is there already.
+pub(crate) async fn restore_parked(
+    inner: &EngineInner,
+    job: &str,
+    name: &str,
+    path: &Path,
+) -> Result<(), EngineError> {
+    use base64::Engine as _;
+    if path.exists() {
+        return Ok(());
+    }
+    let Some(saved) = inner.store.get_secret(job, name).await? else {
+        return Ok(());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(saved.expose())
+        .map_err(|e| EngineError::Workspace(format!("{name}: {e}")))?;
+    std::fs::write(path, bytes)
+        .map_err(|e| EngineError::Workspace(format!("{}: {e}", path.display())))?;
+    set_mode(path, 0o600)
 }

@@ -17,6 +17,7 @@
 //! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud and Cortex Cloud connections ([`connections`]) |
 //! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
 //! | POST | `/connections/{name}/delete` | admin | delete a saved one |
+//! | GET | `/instances`, `/instances/{id}` | viewer | a Cortex Cloud connection's integration instances, and one with its capabilities and accounts, read live ([`instances`]) |
 //! | GET | `/assets/…` | anyone | our stylesheet and scripts |
 //!
 //! A visitor without a session is sent (303) to `/login?next=…`. The forms of signed-in pages
@@ -50,10 +51,13 @@ pub const LOGIN_FIELD: &str = "login_token";
 mod audit;
 mod bulk;
 pub mod connections;
+mod cortex_words;
 mod dashboard;
+mod instances;
 mod job_view;
 mod jobs;
 mod onboard;
+mod onboard_cortex;
 pub mod permits;
 
 pub use permits::{FormCaller, FormPage, May, PageAction, Refused};
@@ -104,6 +108,8 @@ pub fn router() -> Router<AppState> {
             get(connections::page).post(connections::add),
         )
         .route("/connections/{name}/test", post(connections::test))
+        .route("/instances", get(instances::instances_page))
+        .route("/instances/{id}", get(instances::instance_page))
         .route("/connections/{name}/delete", post(connections::delete))
         .route("/assets/{name}", get(asset))
 }

@@ -1,4 +1,5 @@
-//! The onboarding wizard: one page in numbered sections — scope, Prisma Cloud connection,
+//! The onboarding wizard (Prisma Cloud; a Cortex Cloud connection gets its own,
+//! [`super::onboard_cortex`]): one page in numbered sections — scope, Prisma Cloud connection,
 //! Azure identity, features (each saying what it needs in Azure), account groups, flow logs,
 //! review — submitted as one request. With "review the plan" on (the default when Terraform
 //! creates the identity), the job stops after `terraform plan` and its page is the review:
@@ -138,6 +139,8 @@ pub struct OnboardPage {
     pub flow_logs: azure_config::permissions::Needs,
     /// The Prisma Cloud connections to choose from.
     pub connections: Vec<ConnectionOption>,
+    /// The Cortex Cloud connections, offered as links to their own wizard.
+    pub cortex_connections: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -244,7 +247,13 @@ async fn render(
         values.new_groups = typed.join(", ");
     }
     let connections = connection_options(state, &values.connection).await;
+    let cortex_connections = super::onboard_cortex::cortex_options(state, "")
+        .await
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     let page = OnboardPage {
+        cortex_connections,
         nav,
         values,
         features: features(chosen_features),
@@ -262,7 +271,17 @@ pub async fn onboard_page(
     PageUser(p): PageUser,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let from = FormFields::parse(query.as_deref().unwrap_or("")).get("from");
+    let query = FormFields::parse(query.as_deref().unwrap_or(""));
+    let connection = query.get("connection");
+    if !connection.is_empty()
+        && super::onboard_cortex::cortex_options(&state, &connection)
+            .await
+            .iter()
+            .any(|c| c.selected)
+    {
+        return Ok(super::onboard_cortex::page(&state, Nav::of(&p), &connection).await);
+    }
+    let from = query.get("from");
     let (values, features, groups) = if from.is_empty() {
         (OnboardValues::default(), Vec::new(), Vec::new())
     } else {
@@ -570,6 +589,9 @@ pub async fn onboard_submit(
     body: String,
 ) -> Response {
     let form = FormFields::parse(&body);
+    if form.get("platform") == "cortex" {
+        return super::onboard_cortex::submit(&state, caller, &form).await;
+    }
     let Submitted {
         request,
         values,

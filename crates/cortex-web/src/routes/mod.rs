@@ -16,6 +16,7 @@
 //! | GET | `/api/v1/jobs/{id}` | viewer | a job and its steps |
 //! | GET | `/api/v1/jobs/{id}/events` | viewer | SSE |
 //! | POST | `/api/v1/jobs/{id}/cancel`, `/resume`, `/approve` | operator | job actions |
+//! | POST | `/api/v1/cortex/onboardings` | operator | submit a Cortex Cloud onboarding (a job) |
 //! | POST | `/api/v1/batches` | operator | submit a batch |
 //! | GET | `/api/v1/batches/{id}` | viewer | summary and report |
 //! | GET | `/api/v1/batches/{id}/events` | viewer | SSE |
@@ -44,6 +45,7 @@
 pub mod accounts;
 pub mod connections;
 pub mod drift;
+pub mod cortex;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;
@@ -127,6 +129,7 @@ pub fn api() -> RouteTable {
         .post("/api/v1/jobs/{id}/cancel", jobs::cancel)
         .post("/api/v1/jobs/{id}/resume", jobs::resume)
         .post("/api/v1/jobs/{id}/approve", jobs::approve)
+        .post("/api/v1/cortex/onboardings", cortex::submit)
         .post("/api/v1/batches", jobs::submit_batch)
         .get("/api/v1/batches/{id}", jobs::get_batch)
         .get("/api/v1/batches/{id}/events", jobs::batch_events)

@@ -204,6 +204,7 @@ impl utoipa::Modify for Security {
         super::session::list_tokens, super::session::create_token, super::session::delete_token,
         super::jobs::list, super::jobs::submit, super::jobs::get, super::jobs::events,
         super::jobs::cancel, super::jobs::resume, super::jobs::approve,
+        super::cortex::submit,
         super::jobs::submit_batch, super::jobs::get_batch, super::jobs::batch_events,
         super::jobs::batch_report_csv, super::jobs::retry_batch,
         super::accounts::list, super::accounts::get, super::accounts::offboard,

@@ -52,6 +52,8 @@ pub struct Options {
     pub configure: fn(&mut WebConfig),
     /// The job store's URL; `None`: SQLite in the server's directory.
     pub database_url: Option<String>,
+    /// Last changes to the emulator's configuration (its Cortex Cloud keys, …).
+    pub emulator: fn(&mut EmulatorConfig),
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             login_max_failures: 5,
             configure: |_| {},
             database_url: None,
+            emulator: |_| {},
         }
     }
 }
@@ -123,6 +126,7 @@ impl Server {
     pub async fn start_with(options: Options) -> Self {
         let mut emulator = EmulatorConfig::new(ACCESS_KEY, SecretString::from(SECRET_KEY));
         emulator.read_delay = Duration::from_millis(50);
+        (options.emulator)(&mut emulator);
         let emu_stop = CancellationToken::new();
         let emu = prisma_emulator::spawn(
             "127.0.0.1:0".parse().unwrap(),

@@ -20,7 +20,8 @@ fn cortex_body(name: &str) -> Value {
     })
 }
 
-fn fields(v: &Value) -> Vec<String> {
+/// The fields an error answer's `errors` name, in order.
+pub(crate) fn fields(v: &Value) -> Vec<String> {
     v["errors"]
         .as_array()
         .map(|d| {
@@ -68,7 +69,8 @@ async fn a_cortex_connection_is_saved_listed_and_refused_for_a_prisma_job() {
         .collect();
     assert_eq!(platforms, [("default", "prisma"), ("cortex-eu", "cortex")]);
 
-    // Testing it says plainly that the key was not tried (no Cortex Cloud client yet).
+    // Testing it tries the key for real: that tenant is not reachable from a test, so it fails
+    // (what a reachable tenant answers: cortex_test_connection.rs).
     let (status, tested) = server
         .call(
             "POST",

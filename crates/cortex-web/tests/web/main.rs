@@ -9,6 +9,8 @@ mod batch_rows;
 mod connection_pages;
 mod connections;
 mod cortex_connections;
+mod cortex_onboardings;
+mod cortex_test_connection;
 mod dashboard;
 mod drift;
 mod events;

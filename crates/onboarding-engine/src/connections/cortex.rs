@@ -12,6 +12,7 @@
 //! * `key`: inside [`ApiKey`], a `SecretString`: stored encrypted, never shown.
 
 use std::fmt;
+use std::time::Duration;
 
 pub use cortex_cloud_types::key::{ApiKey, ApiUrl, KeyId, KeyType};
 use prisma_types::SecretString;
@@ -110,17 +111,93 @@ pub(crate) fn parse(
     })
 }
 
-/// Tests a Cortex Cloud connection. This build has no Cortex Cloud client yet (it is being
-/// built beside this module, in `cortex-cloud-client`), so the answer says the key was not
-/// tried — never that it was accepted.
-pub(crate) async fn test(connection: &CortexConnection) -> super::ConnectionTest {
-    super::ConnectionTest {
-        ok: false,
-        message: format!(
-            "Cortex Cloud at {} with key {} ({}): saved, but not tried — this build cannot call \
-             Cortex Cloud yet",
-            connection.api_url, connection.key.id, connection.key.kind
-        ),
+/// The client configuration for `connection`: its URL and key, Cortex's default budgets, and
+/// the engine's extra trusted CA (the emulator's, when it serves https).
+pub fn client_config(
+    connection: &CortexConnection,
+    extra_ca_pem: Option<String>,
+) -> cortex_cloud_client::ClientConfig {
+    let mut config =
+        cortex_cloud_client::ClientConfig::new(connection.api_url.clone(), connection.key.clone());
+    config.extra_ca_pem = extra_ca_pem;
+    config
+}
+
+/// [`client_config`] for a person waiting on a page or a test: answered within seconds
+/// (three attempts, short timeouts, a 30 s budget per call) instead of Cortex's minutes.
+pub fn interactive_config(
+    connection: &CortexConnection,
+    extra_ca_pem: Option<String>,
+) -> cortex_cloud_client::ClientConfig {
+    let mut config = client_config(connection, extra_ca_pem);
+    config.timeouts = cortex_cloud_client::Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(15),
+    };
+    config.retry = cortex_cloud_client::RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(2),
+        max_retry_after: Duration::from_secs(5),
+        call_deadline: Duration::from_secs(30),
+    };
+    config
+}
+
+/// Tests a Cortex Cloud connection: the key against `GET /api_keys/validate`, then the Cloud
+/// Onboarding API itself (`get_azure_approved_tenants`, which needs the key's role to hold the
+/// onboarding permission and the tenant's license to include it). The answer says what works
+/// (URL, key id and type, the approved tenants) or the client's sentence with its fix; neither
+/// ever holds the key. Cortex's API reports no key expiry, so the answer points at the console
+/// column that does.
+pub(crate) async fn test(
+    connection: &CortexConnection,
+    extra_ca_pem: Option<String>,
+) -> super::ConnectionTest {
+    let what = format!(
+        "Cortex Cloud at {} with key {} ({})",
+        connection.api_url, connection.key.id, connection.key.kind
+    );
+    let failed = |message: String| super::ConnectionTest { ok: false, message };
+    let client = match cortex_cloud_client::CortexClient::new(interactive_config(
+        connection,
+        extra_ca_pem,
+    )) {
+        Ok(c) => c,
+        Err(e) => return failed(format!("{what}: {e}")),
+    };
+    if let Err(e) = client.validate_key().await {
+        return failed(format!("{what}: the key was not accepted: {e}"));
+    }
+    match client.approved_tenants(None).await {
+        Ok(tenants) => {
+            let approved: Vec<&str> = tenants
+                .iter()
+                .filter(|t| t.is_still_approved)
+                .map(|t| t.tenant_id.as_str())
+                .collect();
+            let tenants = match approved.as_slice() {
+                [] => {
+                    "no Azure tenant has approved the Cortex Cloud application yet (a tenant admin \
+                       approves it in the console's Azure onboarding wizard, Select or approve \
+                       your Microsoft Azure tenant, before its first onboarding)"
+                        .to_owned()
+                }
+                [one] => format!("1 approved Azure tenant: {one}"),
+                many => format!("{} approved Azure tenants: {}", many.len(), many.join(", ")),
+            };
+            super::ConnectionTest {
+                ok: true,
+                message: format!(
+                    "{what}: key accepted; the Cloud Onboarding API answers, {tenants}. The \
+                     key's expiry is in the Expiration column of Settings, Configurations, API \
+                     Keys (the API does not report it)"
+                ),
+            }
+        }
+        Err(e) => failed(format!(
+            "{what}: the key is valid, but the Cloud Onboarding API refused it: {e}"
+        )),
     }
 }
 

@@ -15,6 +15,7 @@
 //! written to converge (Terraform on its state, registration adopting what exists).
 
 pub(crate) mod lifecycle;
+pub(crate) mod cortex;
 pub(crate) mod prisma;
 
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ pub(crate) type StepFuture<'r> =
 /// A platform's job: its steps, in order, and how each runs.
 pub(crate) trait Flow: Sized + Send + Sync {
     /// The request this flow's jobs store.
-    type Request: Send + Sync;
+    type Request: Send + Sync + serde::de::DeserializeOwned;
 
     /// The steps, in order (a resumed run starts at the first without a checkpoint).
     const STEPS: &'static [Step];
@@ -238,6 +239,56 @@ impl<'a, F: Flow> JobRun<'a, F> {
         }
         F::result(&self)
     }
+}
+
+/// Runs a claimed job with its platform's flow (Cortex Cloud for
+/// [`crate::cortex::CORTEX_JOB_KIND`], Prisma Cloud otherwise) from its first unfinished step.
+pub(crate) async fn start(
+    inner: &EngineInner,
+    job: JobRecord,
+    cancel: CancellationToken,
+) -> Result<serde_json::Value, Stop> {
+    match job.kind.as_str() {
+        crate::cortex::CORTEX_JOB_KIND => {
+            start_flow(inner, job, cortex::CortexFlow::default(), cancel).await
+        }
+        crate::lifecycle::ROTATE_KIND => {
+            let flow = LifecycleFlow::<crate::lifecycle::RotateRequest>::default();
+            start_flow(inner, job, flow, cancel).await
+        }
+        crate::lifecycle::OFFBOARD_KIND => {
+            let flow = LifecycleFlow::<crate::lifecycle::OffboardRequest>::default();
+            start_flow(inner, job, flow, cancel).await
+        }
+        crate::drift::RECONCILE_KIND => {
+            let steps = inner.store.steps(job.id).await.map_err(EngineError::from)?;
+            crate::drift::run_reconcile(inner, job, steps, cancel).await
+        }
+        _ => start_flow(inner, job, PrismaFlow::default(), cancel).await,
+    }
+}
+
+async fn start_flow<F: Flow>(
+    inner: &EngineInner,
+    job: JobRecord,
+    flow: F,
+    cancel: CancellationToken,
+) -> Result<serde_json::Value, Stop> {
+    let request: F::Request = serde_json::from_value(job.request.clone()).map_err(|e| {
+        Stop::Failed(
+            None,
+            EngineError::Workspace(format!("stored request unreadable: {e}")),
+        )
+    })?;
+    let steps = inner.store.steps(job.id).await.map_err(EngineError::from)?;
+    let attempt = job.attempts;
+    let run = JobRun::new(inner, job, request, flow, steps, cancel);
+    emit(EngineEvent::JobStarted {
+        attempt,
+        worker: inner.config.worker_id.clone(),
+        resumed_from: run.resumed_from(),
+    });
+    run.run().await
 }
 
 pub(crate) fn to_value<T: Serialize>(v: T) -> Option<serde_json::Value> {
