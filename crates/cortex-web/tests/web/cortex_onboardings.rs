@@ -70,9 +70,9 @@ async fn a_cortex_onboarding_is_queued_and_bad_fields_are_named() {
         .call("GET", &format!("/api/v1/jobs/{id}"), &viewer, None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(job["job"]["kind"], "cortex_onboarding");
-    assert_eq!(job["job"]["request"]["scope"], "management_group");
-    assert_eq!(job["job"]["request"]["connection"], "cortex-eu");
+    assert_eq!(job["kind"], "cortex_onboarding");
+    assert_eq!(job["request"]["scope"], "management_group");
+    assert_eq!(job["request"]["connection"], "cortex-eu");
     assert!(
         !job.to_string().contains("CANARY"),
         "no key in the job view"
