@@ -46,6 +46,8 @@ pub struct Sandbox {
     snapshot: PathBuf,
     client: ClientConfig,
     cortex: CortexConnection,
+    /// No saved state was found: this is the data directory's first sandbox start.
+    fresh: bool,
 }
 
 fn random_token(len: usize) -> String {
@@ -76,8 +78,10 @@ impl Sandbox {
         .await
         .map_err(|e| CliError::failed("sandbox", format!("cannot start the emulator: {e}")))?;
         let snapshot = data_dir.join(SNAPSHOT_FILE);
+        let mut fresh = false;
         match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
             Ok(loaded) => {
+                fresh = !loaded;
                 tracing::debug!(loaded, path = %snapshot.display(), "sandbox snapshot");
                 if data_dir.is_dir() {
                     emulator.state.persist_to(snapshot.clone());
@@ -116,7 +120,28 @@ impl Sandbox {
             snapshot,
             client,
             cortex,
+            fresh,
         })
+    }
+
+    /// On the data directory's first start only: some subscriptions of the seeded Azure tenant
+    /// are already onboarded ([`prisma_emulator::seed`]), so the Coverage page shows a mix;
+    /// saved at once. Returns how many accounts were planted.
+    pub fn plant_seed(&self) -> Result<usize, CliError> {
+        if !self.fresh {
+            return Ok(0);
+        }
+        let planted = prisma_emulator::seed::plant(&self.emulator.state);
+        prisma_emulator::snapshot::persist(&self.emulator.state).map_err(|e| {
+            CliError::failed(
+                "sandbox",
+                format!(
+                    "cannot save the sandbox state {}: {e}",
+                    self.snapshot.display()
+                ),
+            )
+        })?;
+        Ok(planted)
     }
 
     /// The client configuration for this emulator (its generated key included).

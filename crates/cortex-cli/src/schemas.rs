@@ -11,6 +11,9 @@ pub const BATCH_RESULT: &str = include_str!("../schemas/batch_result.schema.json
 pub const ERROR: &str = include_str!("../schemas/error.schema.json");
 /// `accounts health`: `{"type":"account_health",...}` / `{"type":"account_health_history",...}`.
 pub const ACCOUNT_HEALTH: &str = include_str!("../schemas/account_health.schema.json");
+/// `discover` (`{"type":"discover",...}`) and the web's `GET /api/v1/coverage` (the same
+/// object without `type`).
+pub const COVERAGE: &str = include_str!("../schemas/coverage.schema.json");
 
 /// The event types the schema documents.
 pub fn event_types() -> Vec<String> {

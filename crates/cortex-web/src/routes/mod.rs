@@ -37,6 +37,7 @@
 
 pub mod accounts;
 pub mod connections;
+pub mod coverage;
 pub mod health;
 pub mod jobs;
 pub mod ops;
@@ -142,4 +143,5 @@ pub fn api() -> RouteTable {
         .post("/api/v1/notifications/sinks", health::save_sink)
         .delete("/api/v1/notifications/sinks/{name}", health::delete_sink)
         .get("/api/v1/notifications/dead-letters", health::dead_letters)
+        .get("/api/v1/coverage", coverage::get)
 }

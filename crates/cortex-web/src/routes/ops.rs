@@ -214,6 +214,7 @@ impl utoipa::Modify for Security {
         super::connections::test,
         super::health::list, super::health::history, super::health::list_sinks,
         super::health::save_sink, super::health::delete_sink, super::health::dead_letters,
+        super::coverage::get,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),
@@ -223,6 +224,7 @@ impl utoipa::Modify for Security {
         (name = "audit", description = "Who did what"),
         (name = "connections", description = "Prisma Cloud stacks and access keys (stored encrypted, shown masked)"),
         (name = "health", description = "The health watch after onboarding: current health, history, notification sinks, dead letters"),
+        (name = "coverage", description = "Which subscriptions of the Azure tenant the platform covers"),
         (name = "auth", description = "Sessions and API tokens"),
         (name = "ops", description = "Health, readiness, metrics, this document"),
     )

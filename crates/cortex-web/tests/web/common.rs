@@ -52,6 +52,8 @@ pub struct Options {
     pub configure: fn(&mut WebConfig),
     /// The job store's URL; `None`: SQLite in the server's directory.
     pub database_url: Option<String>,
+    /// Where coverage reads Azure (`None`: the process's environment).
+    pub azure: Option<cortex_web::AzureAccess>,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             login_max_failures: 5,
             configure: |_| {},
             database_url: None,
+            azure: None,
         }
     }
 }
@@ -158,6 +161,9 @@ impl Server {
             .unwrap();
         let tls = options.tls.is_some();
         let app = AppState::new(engine.clone(), auth, web).unwrap();
+        if let Some(azure) = options.azure {
+            app.set_azure(azure);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();

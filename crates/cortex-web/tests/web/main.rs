@@ -9,6 +9,7 @@ mod batch_rows;
 mod connection_pages;
 mod connections;
 mod cortex_connections;
+mod coverage;
 mod dashboard;
 mod events;
 mod health;
