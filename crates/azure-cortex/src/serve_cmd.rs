@@ -257,7 +257,7 @@ fn announce(
         return;
     }
     let mode = if config.sandbox {
-        " (sandbox: the Prisma Cloud emulator and the Terraform twin in this process)"
+        " (sandbox: the Prisma Cloud emulator, an emulated Azure and the Terraform twin in this process)"
     } else {
         ""
     };

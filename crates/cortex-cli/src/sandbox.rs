@@ -78,14 +78,13 @@ impl Sandbox {
         .await
         .map_err(|e| CliError::failed("sandbox", format!("cannot start the emulator: {e}")))?;
         let snapshot = data_dir.join(SNAPSHOT_FILE);
-        let mut fresh = false;
-        match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
+        let fresh = match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
             Ok(loaded) => {
-                fresh = !loaded;
                 tracing::debug!(loaded, path = %snapshot.display(), "sandbox snapshot");
                 if data_dir.is_dir() {
                     emulator.state.persist_to(snapshot.clone());
                 }
+                !loaded
             }
             Err(e) => {
                 stop.cancel();
@@ -97,7 +96,7 @@ impl Sandbox {
                     ),
                 ));
             }
-        }
+        };
         let base_url = BaseUrl::parse(&emulator.base_url(), false)
             .map_err(|e| CliError::failed("sandbox", e.to_string()))?;
         let client = ClientConfig::new(base_url, Credentials::new(key_id, secret));

@@ -763,10 +763,7 @@ async fn serve_sandbox_reads_the_emulated_azure_and_starts_with_part_of_the_tena
     let sb = Sandbox::new();
     let server = serve_sandbox(sb.data_dir(), "0.05");
     let banner = server.banner.join("\n");
-    assert!(
-        banner.contains(&format!("Emulated Azure: tenant Contoso ({TENANT_ID})")),
-        "{banner}"
-    );
+    assert!(banner.contains("an emulated Azure"), "{banner}");
     let password = server
         .banner
         .iter()
