@@ -520,6 +520,16 @@ fn users_add_creates_users_and_names_bad_input() {
 }
 
 /// `serve --sandbox` on a free port over `data_dir`, with the Terraform twin's step time.
+/// The `admin` password a first start printed.
+fn generated_password(server: &Served) -> String {
+    server
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("a password line")
+        .to_owned()
+}
+
 fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
     let mut command = binary();
     command
@@ -537,12 +547,7 @@ fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
 
 /// Signs in as admin on a first sandbox start (the printed password).
 async fn admin_session(server: &Served) -> (String, String) {
-    let password = server
-        .banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password: "))
-        .expect("a password line")
-        .to_owned();
+    let password = generated_password(&server);
     login(&server.url, "admin", &password).await
 }
 
@@ -656,12 +661,7 @@ async fn sigkill_of_serve_sandbox_mid_batch_loses_no_account() {
     let sb = Sandbox::new();
     let serve = || serve_sandbox(sb.data_dir(), "0.05");
     let server = serve();
-    let password = server
-        .banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password: "))
-        .expect("a password line")
-        .to_owned();
+    let password = generated_password(&server);
     let (cookie, csrf) = login(&server.url, "admin", &password).await;
     let rows: Vec<Value> = (1..=ROWS)
         .map(|n| {
@@ -764,12 +764,7 @@ async fn serve_sandbox_reads_the_emulated_azure_and_starts_with_part_of_the_tena
     let server = serve_sandbox(sb.data_dir(), "0.05");
     let banner = server.banner.join("\n");
     assert!(banner.contains("an emulated Azure"), "{banner}");
-    let password = server
-        .banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password: "))
-        .expect("a password line")
-        .to_owned();
+    let password = generated_password(&server);
     let (cookie, _) = login(&server.url, "admin", &password).await;
     let (status, coverage) = get(&server.url("/api/v1/coverage"), &cookie).await;
     assert_eq!(status, 200, "{coverage}");
