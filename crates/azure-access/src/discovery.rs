@@ -36,7 +36,54 @@ pub struct TenantTree {
 #[error("{field}: {message}")]
 pub struct DiscoveryError {
     pub field: &'static str,
+    /// A sentence with the fix.
     pub message: String,
+    /// Why: the input names something the credentials cannot read, Azure refused, or Azure
+    /// throttled (callers map it to their status: a bad request, a refusal, a retry later).
+    #[serde(skip)]
+    pub kind: DiscoveryFailure,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiscoveryFailure {
+    /// The tenant asked for is not the credentials' tenant.
+    #[default]
+    WrongTenant,
+    /// ARM answered 401/403: the principal may not read this.
+    NoAccess,
+    /// ARM answered 429.
+    Throttled,
+    /// ARM was unreachable or answered something else.
+    Unavailable,
+}
+
+/// `what` failed with `e`, in words with the fix.
+fn arm_failure(what: &str, e: &crate::http::ApiError) -> DiscoveryError {
+    let (kind, message) = match e.status {
+        429 => (
+            DiscoveryFailure::Throttled,
+            format!(
+                "Azure Resource Manager is throttling these calls while {what} ({}: {}): wait a minute and try again; other tools reading the tenant with the same principal share its limit",
+                e.code, e.message
+            ),
+        ),
+        401 | 403 => (
+            DiscoveryFailure::NoAccess,
+            format!(
+                "the principal may not read the tenant while {what} ({}: {}): give it Reader at the tenant root group, or at the management groups to cover (docs/azure-privileges.md)",
+                e.code, e.message
+            ),
+        ),
+        _ => (
+            DiscoveryFailure::Unavailable,
+            format!("{what} failed ({e}): check the ARM endpoint and try again"),
+        ),
+    };
+    DiscoveryError {
+        field: "tenant",
+        message,
+        kind,
+    }
 }
 
 fn last_segment(id: &str) -> String {
@@ -52,6 +99,7 @@ pub async fn discover(session: &Session, tenant: &str) -> Result<TenantTree, Dis
             message: format!(
                 "`{tenant}` is not the tenant of the Azure credentials in use; they sign in to {own}"
             ),
+            kind: DiscoveryFailure::WrongTenant,
         });
     }
     let arm = &session.endpoints.arm;
@@ -71,10 +119,7 @@ pub async fn discover(session: &Session, tenant: &str) -> Result<TenantTree, Dis
             );
             let visible = get_json(&session.http, &list_url, &session.arm_token)
                 .await
-                .map_err(|e| DiscoveryError {
-                    field: "tenant",
-                    message: format!("listing the management groups failed: {e}"),
-                })?;
+                .map_err(|e| arm_failure("listing the management groups", &e))?;
             let visible: Vec<serde_json::Value> =
                 visible["value"].as_array().cloned().unwrap_or_default();
             let names: Vec<&str> = visible.iter().filter_map(|g| g["name"].as_str()).collect();
@@ -94,6 +139,7 @@ pub async fn discover(session: &Session, tenant: &str) -> Result<TenantTree, Dis
                         "the principal may not read any management group of {own} ({}): give it Reader at the tenant root group (docs/azure-privileges.md)",
                         e.code
                     ),
+                    kind: DiscoveryFailure::NoAccess,
                 });
             }
             for top in tops {
@@ -101,27 +147,18 @@ pub async fn discover(session: &Session, tenant: &str) -> Result<TenantTree, Dis
                 items.push(top.clone());
                 let d = get_json(&session.http, &descendants_of(name), &session.arm_token)
                     .await
-                    .map_err(|e| DiscoveryError {
-                        field: "tenant",
-                        message: format!("reading the management groups below {name} failed: {e}"),
+                    .map_err(|e| {
+                        arm_failure(&format!("reading the management groups below {name}"), &e)
                     })?;
                 items.extend(d["value"].as_array().cloned().unwrap_or_default());
             }
         }
-        Err(e) => {
-            return Err(DiscoveryError {
-                field: "tenant",
-                message: format!("reading the management groups failed: {e}"),
-            });
-        }
+        Err(e) => return Err(arm_failure("reading the management groups", &e)),
     }
     let subs_url = format!("{arm}subscriptions?api-version=2022-12-01");
     let listed = get_json(&session.http, &subs_url, &session.arm_token)
         .await
-        .map_err(|e| DiscoveryError {
-            field: "tenant",
-            message: format!("listing subscriptions failed: {e}"),
-        })?;
+        .map_err(|e| arm_failure("listing subscriptions", &e))?;
     let state_of = |id: &str| {
         listed["value"]
             .as_array()

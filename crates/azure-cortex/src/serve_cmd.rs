@@ -4,7 +4,9 @@
 //!
 //! Configuration: [`crate::web_config`] (flag > environment > file). With `--sandbox` Prisma
 //! Cloud is the in-process emulator with the data directory's snapshot (written through: a
-//! `kill -9` loses nothing) and Azure the Terraform twin; on the first start an `admin` is
+//! `kill -9` loses nothing; the first start plants accounts for part of the seeded tenant),
+//! Azure the Terraform twin, and discovery and the Coverage page read the emulated Azure (its
+//! cloud face over the seeded tenant, in this process, signed in as ci-onboarding); on the first start an `admin` is
 //! created and its generated password printed once, on stdout, and nowhere else. Without it Prisma Cloud comes from
 //! `PRISMA_*` as for every other command.
 //!
@@ -163,14 +165,36 @@ async fn serve(
         } else {
             None
         };
+        // The sandbox's emulated Azure (the seeded tenant): discovery and the Coverage page
+        // read it; its first start has some of the tenant onboarded already.
+        let azure =
+            if config.sandbox {
+                if let Some(sandbox) = &prisma.sandbox {
+                    sandbox.plant_seed()?;
+                }
+                Some(cortex_cli::azure::AzureTarget::open(true).await.map_err(
+                    |(reason, fix)| CliError::failed("azure_sandbox", format!("{reason} ({fix})")),
+                )?)
+            } else {
+                None
+            };
         cortex_web::metrics::set_build_info(env!("CARGO_PKG_VERSION"), env!("AZURE_CORTEX_COMMIT"));
         let (app, admin) = AppState::open(engine.clone(), config)
             .await
             .map_err(start_error)?;
+        if let Some(azure) = &azure {
+            app.set_azure(cortex_web::AzureAccess {
+                env: azure.env.clone(),
+                endpoints: Ok(azure.endpoints.clone()),
+            });
+        }
         let users = app.auth().user_count().await.unwrap_or(0);
         announce(out, &app, local, admin, users);
         if let Some(azure) = &sso {
             announce_sso(out, azure);
+        }
+        if let Some(azure) = &azure {
+            announce_azure(out, azure);
         }
         let watching = watch.spawn(&engine, stop.clone())?;
         let served = cortex_web::serve(listener, app.clone(), stop.cancelled_owned())
@@ -233,7 +257,7 @@ fn announce(
         return;
     }
     let mode = if config.sandbox {
-        " (sandbox: the Prisma Cloud emulator and the Terraform twin in this process)"
+        " (sandbox: the Prisma Cloud emulator, an emulated Azure and the Terraform twin in this process)"
     } else {
         ""
     };
@@ -308,6 +332,24 @@ fn announce_sso(out: &Out, azure: &azure_emulator::RunningAzure) {
     ));
     for (user, role) in crate::sandbox_sso::SANDBOX_USERS {
         out.line(&format!("  {user:<24} {role}"));
+    }
+}
+
+/// The sandbox's emulated Azure: where it is and whom discovery signs in as.
+fn announce_azure(out: &Out, azure: &cortex_cli::azure::AzureTarget) {
+    use azure_emulator::tenant_seed::{TENANT_ID, TENANT_NAME};
+    let url = azure.endpoints.arm.to_string();
+    if out.json() {
+        out.json_line(&serde_json::json!({
+            "type": "azure", "tenant_id": TENANT_ID, "endpoint": url,
+        }));
+        return;
+    }
+    if !out.quiet {
+        out.line(&format!(
+            "Emulated Azure: tenant {TENANT_NAME} ({TENANT_ID}) at {url} · the Coverage page and \
+             `azure-cortex --sandbox discover --tenant {TENANT_ID}` read it"
+        ));
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Sandbox {
     snapshot: PathBuf,
     client: ClientConfig,
     cortex: CortexConnection,
+    /// No saved state was found: this is the data directory's first sandbox start.
+    fresh: bool,
 }
 
 fn random_token(len: usize) -> String {
@@ -92,12 +94,13 @@ impl Sandbox {
         .await
         .map_err(|e| CliError::failed("sandbox", format!("cannot start the emulator: {e}")))?;
         let snapshot = data_dir.join(SNAPSHOT_FILE);
-        match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
+        let fresh = match prisma_emulator::snapshot::load(&emulator.state, &snapshot) {
             Ok(loaded) => {
                 tracing::debug!(loaded, path = %snapshot.display(), "sandbox snapshot");
                 if data_dir.is_dir() {
                     emulator.state.persist_to(snapshot.clone());
                 }
+                !loaded
             }
             Err(e) => {
                 stop.cancel();
@@ -109,7 +112,7 @@ impl Sandbox {
                     ),
                 ));
             }
-        }
+        };
         let base_url = BaseUrl::parse(&emulator.base_url(), false)
             .map_err(|e| CliError::failed("sandbox", e.to_string()))?;
         let client = ClientConfig::new(base_url, Credentials::new(key_id, secret));
@@ -124,7 +127,28 @@ impl Sandbox {
             snapshot,
             client,
             cortex,
+            fresh,
         })
+    }
+
+    /// On the data directory's first start only: some subscriptions of the seeded Azure tenant
+    /// are already onboarded ([`prisma_emulator::seed`]), so the Coverage page shows a mix;
+    /// saved at once. Returns how many accounts were planted.
+    pub fn plant_seed(&self) -> Result<usize, CliError> {
+        if !self.fresh {
+            return Ok(0);
+        }
+        let planted = prisma_emulator::seed::plant(&self.emulator.state);
+        prisma_emulator::snapshot::persist(&self.emulator.state).map_err(|e| {
+            CliError::failed(
+                "sandbox",
+                format!(
+                    "cannot save the sandbox state {}: {e}",
+                    self.snapshot.display()
+                ),
+            )
+        })?;
+        Ok(planted)
     }
 
     /// The client configuration for this emulator (its generated key included).

@@ -13,6 +13,9 @@ pub const ERROR: &str = include_str!("../schemas/error.schema.json");
 pub const ACCOUNT_HEALTH: &str = include_str!("../schemas/account_health.schema.json");
 /// `accounts drift | reconcile --adopt-current | adopt`: `schemas/account_drift.schema.json`.
 pub const ACCOUNT_DRIFT: &str = include_str!("../schemas/account_drift.schema.json");
+/// `discover` (`{"type":"discover",...}`) and the web's `GET /api/v1/coverage` (the same
+/// object without `type`).
+pub const COVERAGE: &str = include_str!("../schemas/coverage.schema.json");
 
 /// The event types the schema documents.
 pub fn event_types() -> Vec<String> {

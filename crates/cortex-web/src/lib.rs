@@ -49,7 +49,7 @@ use tokio::net::TcpListener;
 pub use auth::{AuthStore, GeneratedAdmin, Role};
 pub use config::{ConfigError, WebConfig, WebSettings};
 pub use error::ApiError;
-pub use state::{AppState, StartError};
+pub use state::{AppState, AzureAccess, StartError};
 
 /// The application: every route, authentication, JSON errors, body limit, metrics.
 pub fn router(state: AppState) -> Router {

@@ -29,6 +29,25 @@ struct Inner {
     tls: Option<TlsAcceptor>,
     cert_reloader: Option<Arc<crate::tls::CertReloader>>,
     oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
+    azure: std::sync::OnceLock<AzureAccess>,
+}
+
+/// Where the Coverage page and `GET /api/v1/coverage` read Azure: the environment the
+/// providers read and the endpoints (the process's, unless [`AppState::set_azure`] gave the
+/// sandbox's emulated Azure).
+#[derive(Clone, Debug)]
+pub struct AzureAccess {
+    pub env: azure_access::Env,
+    /// An endpoint variable that is not a URL, in words.
+    pub endpoints: Result<azure_access::Endpoints, String>,
+}
+
+impl AzureAccess {
+    pub fn from_process() -> Self {
+        let env = azure_access::Env::from_process();
+        let endpoints = azure_access::Endpoints::from_env(&env).map_err(|e| e.to_string());
+        Self { env, endpoints }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +92,7 @@ impl AppState {
                 tls,
                 cert_reloader,
                 oidc,
+                azure: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -117,6 +137,17 @@ impl AppState {
     /// The single sign-on client, when `[oidc]` is configured.
     pub fn oidc(&self) -> Option<&crate::auth::oidc::OidcClient> {
         self.inner.oidc.as_deref()
+    }
+
+    /// Points discovery and coverage at `azure` (the sandbox's emulated Azure); only the first
+    /// call counts (before serving).
+    pub fn set_azure(&self, azure: AzureAccess) {
+        let _ = self.inner.azure.set(azure);
+    }
+
+    /// Where discovery and coverage read Azure (the process's environment unless set).
+    pub fn azure(&self) -> &AzureAccess {
+        self.inner.azure.get_or_init(AzureAccess::from_process)
     }
 
     pub(crate) fn throttle(&self) -> &LoginThrottle {

@@ -17,6 +17,8 @@
 //! * [`guidance`] — the fix and the docs link shown beside a failing capability.
 //! * [`cortex`] — a Cortex Cloud onboarding request, validated at the edge in Cortex Cloud's
 //!   own terms (scopes, subscription and region filters, capabilities, audit logs).
+//! * [`coverage`] — which of a tenant's subscriptions the platform covers (`discover`, the
+//!   Coverage page and `GET /api/v1/coverage` share it).
 //! * [`connections`] — named platform connections (Prisma Cloud: stack + access key; Cortex
 //!   Cloud: API URL + key id, key, key type), stored encrypted, chosen per job; `default` is
 //!   the one the engine was started with.
@@ -32,6 +34,7 @@ pub mod concurrency;
 pub mod connections;
 pub mod cortex;
 pub mod drift;
+pub mod coverage;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -18,6 +18,7 @@
 //! * [`admin`] — `/_emulator/*` counters and runtime fault, limit and scenario control
 //!   (behind a bearer token when [`EmulatorConfig::admin_token`] is set).
 //! * [`snapshot`] — accounts and groups to a file and back, optionally written through.
+//! * [`seed`] — the sandbox's first accounts, from the seeded Azure tenant.
 //! * [`connect_proxy`] — an HTTP `CONNECT` proxy so unchanged official clients, which accept
 //!   only `*.prismacloud.io` hosts, reach the emulator.
 //!
@@ -37,6 +38,7 @@ pub mod error;
 pub mod gateway;
 pub mod net;
 mod routes;
+pub mod seed;
 pub mod snapshot;
 pub mod state;
 pub mod store;

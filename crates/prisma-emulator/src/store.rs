@@ -121,10 +121,15 @@ impl Store {
     }
 }
 
-/// A deterministic Azure hierarchy for a tenant: the root group (named by the tenant ID), two
-/// management groups, and three subscriptions under each. The same tenant always yields the
-/// same IDs, so tests and users can include or exclude them by ID.
+/// A deterministic Azure hierarchy for a tenant: the seeded sandbox tenant's own tree
+/// ([`azure_emulator::tenant_seed`], the same the emulated ARM answers) for its id; for any
+/// other, the root group (named by the tenant ID), two management groups, and three
+/// subscriptions under each. The same tenant always yields the same IDs, so tests and users can
+/// include or exclude them by ID.
 pub fn tenant_hierarchy(tenant_id: &str) -> Vec<HierarchyNode> {
+    if tenant_id.eq_ignore_ascii_case(azure_emulator::tenant_seed::TENANT_ID) {
+        return seeded_hierarchy(&azure_emulator::tenant_seed::contoso());
+    }
     let seed = tenant_id.replace('-', "");
     let seed = &seed[..seed.len().min(20)];
     let mut nodes = vec![HierarchyNode {
@@ -170,6 +175,40 @@ pub fn tenant_hierarchy(tenant_id: &str) -> Vec<HierarchyNode> {
     nodes
 }
 
+/// The seeded tenant's tree as Prisma Cloud's hierarchy nodes, parents before children.
+fn seeded_hierarchy(tenant: &azure_emulator::tenant_seed::Tenant) -> Vec<HierarchyNode> {
+    let has_child = |id: &str| {
+        tenant
+            .management_groups
+            .iter()
+            .any(|g| g.parent.as_deref() == Some(id))
+            || tenant
+                .subscriptions
+                .iter()
+                .any(|s| s.management_group == id)
+    };
+    let groups = tenant.management_groups.iter().map(|g| HierarchyNode {
+        id: g.id.clone(),
+        node_type: if g.parent.is_none() {
+            "TENANT"
+        } else {
+            "MANAGEMENT_GROUP"
+        }
+        .to_owned(),
+        display_name: g.display_name.clone(),
+        parent: g.parent.clone(),
+        has_child: has_child(&g.id),
+    });
+    let subscriptions = tenant.subscriptions.iter().map(|s| HierarchyNode {
+        id: s.id.clone(),
+        node_type: "ACCOUNT".to_owned(),
+        display_name: s.display_name.clone(),
+        parent: Some(s.management_group.clone()),
+        has_child: false,
+    });
+    groups.chain(subscriptions).collect()
+}
+
 pub fn readable_after(delay: Duration) -> Instant {
     Instant::now() + delay
 }
@@ -187,5 +226,21 @@ mod tests {
         for n in a.iter().filter(|n| n.node_type == "ACCOUNT") {
             prisma_types::SubscriptionId::parse(&n.id).unwrap();
         }
+    }
+
+    #[test]
+    fn the_seeded_tenant_has_the_tree_the_emulated_arm_answers() {
+        let seed = azure_emulator::tenant_seed::contoso();
+        let nodes = tenant_hierarchy(&seed.tenant_id.to_uppercase());
+        let accounts: Vec<_> = nodes.iter().filter(|n| n.node_type == "ACCOUNT").collect();
+        assert_eq!(accounts.len(), seed.subscriptions.len());
+        assert_eq!(
+            nodes.len(),
+            seed.subscriptions.len() + seed.management_groups.len()
+        );
+        let corp = nodes.iter().find(|n| n.id == "contoso-corp").unwrap();
+        assert_eq!(corp.parent.as_deref(), Some("contoso-landing-zones"));
+        assert!(corp.has_child);
+        assert_eq!(nodes[0].node_type, "TENANT");
     }
 }

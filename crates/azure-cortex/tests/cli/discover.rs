@@ -33,7 +33,9 @@ fn discover_counts_the_seeded_tenant_and_the_onboarded_subscription() {
         .stdout
         .clone();
     let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_valid(&validator(cortex_cli::schemas::COVERAGE), &report);
     assert_eq!(report["type"], "discover");
+    assert_eq!(report["platform"], "prisma");
     assert_eq!(report["totals"]["subscriptions"], seed.subscriptions.len());
     assert_eq!(report["totals"]["own_account"], 1);
     assert_eq!(
@@ -57,6 +59,7 @@ fn discover_counts_the_seeded_tenant_and_the_onboarded_subscription() {
         .find(|s| s["id"] == onboarded.id.as_str())
         .unwrap();
     assert_eq!(mine["coverage"]["state"], "own_account");
+    assert_eq!(mine["account_name"], "corp-app-01");
     let disabled = subs.iter().filter(|s| s["state"] == "Disabled").count();
     assert_eq!(disabled, 4);
 

@@ -520,6 +520,16 @@ fn users_add_creates_users_and_names_bad_input() {
 }
 
 /// `serve --sandbox` on a free port over `data_dir`, with the Terraform twin's step time.
+/// The `admin` password a first start printed.
+fn generated_password(server: &Served) -> String {
+    server
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("a password line")
+        .to_owned()
+}
+
 fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
     let mut command = binary();
     command
@@ -537,12 +547,7 @@ fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
 
 /// Signs in as admin on a first sandbox start (the printed password).
 async fn admin_session(server: &Served) -> (String, String) {
-    let password = server
-        .banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password: "))
-        .expect("a password line")
-        .to_owned();
+    let password = generated_password(&server);
     login(&server.url, "admin", &password).await
 }
 
@@ -656,12 +661,7 @@ async fn sigkill_of_serve_sandbox_mid_batch_loses_no_account() {
     let sb = Sandbox::new();
     let serve = || serve_sandbox(sb.data_dir(), "0.05");
     let server = serve();
-    let password = server
-        .banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password: "))
-        .expect("a password line")
-        .to_owned();
+    let password = generated_password(&server);
     let (cookie, csrf) = login(&server.url, "admin", &password).await;
     let rows: Vec<Value> = (1..=ROWS)
         .map(|n| {
@@ -730,11 +730,18 @@ async fn sigkill_of_serve_sandbox_mid_batch_loses_no_account() {
     );
     let (status, accounts) = get(&server.url("/api/v1/accounts"), &cookie).await;
     assert_eq!(status, 200, "{accounts}");
+    // Beside the accounts the sandbox's first start plants for the seeded tenant.
+    let seeded: Vec<String> =
+        prisma_emulator::seed::sandbox_accounts(&azure_emulator::tenant_seed::contoso())
+            .into_iter()
+            .map(|a| a.subscription_id)
+            .collect();
     let ids: Vec<&str> = accounts["accounts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a["accountId"].as_str().unwrap())
+        .filter(|id| !seeded.iter().any(|s| s == id))
         .collect();
     let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
     assert_eq!(ids.len(), ROWS as usize, "exactly {ROWS} accounts: {ids:?}");
@@ -742,6 +749,68 @@ async fn sigkill_of_serve_sandbox_mid_batch_loses_no_account() {
     for n in 1..=ROWS {
         assert!(unique.contains(sub(52, n).as_str()), "account {n} is there");
     }
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+}
+
+/// `serve --sandbox` starts the emulated Azure beside the Prisma Cloud emulator: its first
+/// start plants part of the seeded tenant as accounts, the coverage API reads the seeded tenant
+/// through the emulated ARM and Graph with no Azure configured, `discover` on the same data
+/// directory agrees with it, and a second start plants nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sandbox_reads_the_emulated_azure_and_starts_with_part_of_the_tenant_onboarded() {
+    use azure_emulator::tenant_seed::{self, TENANT_ID};
+    let sb = Sandbox::new();
+    let server = serve_sandbox(sb.data_dir(), "0.05");
+    let banner = server.banner.join("\n");
+    assert!(banner.contains("an emulated Azure"), "{banner}");
+    let password = generated_password(&server);
+    let (cookie, _) = login(&server.url, "admin", &password).await;
+    let (status, coverage) = get(&server.url("/api/v1/coverage"), &cookie).await;
+    assert_eq!(status, 200, "{coverage}");
+    let seed = tenant_seed::contoso();
+    let planted = prisma_emulator::seed::sandbox_accounts(&seed);
+    assert_eq!(coverage["tenant_id"], TENANT_ID);
+    assert_eq!(coverage["principal"], "ci-onboarding");
+    assert_eq!(
+        coverage["totals"]["subscriptions"],
+        seed.subscriptions.len()
+    );
+    assert_eq!(coverage["totals"]["own_account"], 14);
+    assert_eq!(coverage["totals"]["not_working"], 2);
+    assert_eq!(
+        coverage["totals"]["not_onboarded"],
+        seed.subscriptions.len() - planted.len()
+    );
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+
+    let out = sb
+        .cmd()
+        .args(["discover", "--tenant", TENANT_ID, "--output", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let discovered: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        discovered["totals"], coverage["totals"],
+        "one implementation"
+    );
+    assert_eq!(discovered["subscriptions"], coverage["subscriptions"]);
+
+    // A second start keeps the saved state and plants nothing again: an account offboarded
+    // (disabled) in between stays disabled.
+    sb.cmd()
+        .args(["accounts", "offboard", &planted[0].subscription_id])
+        .assert()
+        .success();
+    let server = serve_sandbox(sb.data_dir(), "0.05");
+    let (cookie, _) = login(&server.url, "admin", &password).await;
+    let (_, again) = get(&server.url("/api/v1/coverage"), &cookie).await;
+    assert_eq!(again["totals"]["own_account"], 13, "{}", again["totals"]);
+    assert_eq!(again["totals"]["not_working"], 3, "{}", again["totals"]);
     let (code, stderr) = server.stop("-TERM");
     assert_eq!(code, Some(0), "stderr: {stderr}");
 }

@@ -114,6 +114,23 @@ pub(super) fn authenticate<'a>(
     })
 }
 
+/// The caller of an ARM request, unless the scenario throttles ARM (429 with `Retry-After`,
+/// as ARM answers a caller over its read limit).
+fn arm_caller<'a>(state: &'a CloudState, headers: &HeaderMap) -> Result<&'a Caller, Response> {
+    let caller = authenticate(state, headers, arm_audience)?;
+    if state.scenario().throttle_arm {
+        let mut r = arm_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "The request is being throttled as the limit has been reached for operation type - Read_ObservationWindow_00:05:00.",
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("30"));
+        return Err(r);
+    }
+    Ok(caller)
+}
+
 fn arm_audience(aud: &str) -> bool {
     aud.starts_with("https://management.azure.com")
         || aud.starts_with("https://management.core.windows.net")
@@ -144,7 +161,7 @@ fn subscription_json(state: &CloudState, s: &crate::tenant_seed::Subscription) -
 }
 
 async fn list_subscriptions(State(state): S, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&state, &headers, arm_audience) {
+    let caller = match arm_caller(&state, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -159,7 +176,7 @@ async fn list_subscriptions(State(state): S, headers: HeaderMap) -> Response {
 }
 
 async fn get_subscription(State(state): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let caller = match authenticate(&state, &headers, arm_audience) {
+    let caller = match arm_caller(&state, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -193,7 +210,7 @@ fn group_json(g: &crate::tenant_seed::ManagementGroup) -> Value {
 }
 
 async fn list_groups(State(state): S, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&state, &headers, arm_audience) {
+    let caller = match arm_caller(&state, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -230,7 +247,7 @@ fn readable_group<'a>(
 }
 
 async fn get_group(State(state): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let caller = match authenticate(&state, &headers, arm_audience) {
+    let caller = match arm_caller(&state, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -246,7 +263,7 @@ async fn get_group(State(state): S, headers: HeaderMap, Path(id): Path<String>) 
 }
 
 async fn descendants(State(state): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let caller = match authenticate(&state, &headers, arm_audience) {
+    let caller = match arm_caller(&state, &headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -305,7 +322,7 @@ fn role_assignments(
     scope: String,
     filter: Option<String>,
 ) -> Response {
-    let caller = match authenticate(state, headers, arm_audience) {
+    let caller = match arm_caller(state, headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -395,7 +412,7 @@ fn scope_of(path: &str) -> String {
 }
 
 async fn role_definitions(State(state): S, headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    if let Err(r) = authenticate(&state, &headers, arm_audience) {
+    if let Err(r) = arm_caller(&state, &headers) {
         return r;
     }
     let scope = scope_of(uri.path());
@@ -407,7 +424,7 @@ async fn role_definitions(State(state): S, headers: HeaderMap, uri: axum::http::
 }
 
 async fn role_definition(State(state): S, headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    if let Err(r) = authenticate(&state, &headers, arm_audience) {
+    if let Err(r) = arm_caller(&state, &headers) {
         return r;
     }
     let scope = scope_of(uri.path());

@@ -57,6 +57,8 @@ pub struct Scenario {
     pub without_directory_roles: Vec<String>,
     /// The IMDS / App Service endpoints answer 404 (no managed identity on this host).
     pub no_managed_identity: bool,
+    /// Every ARM call answers 429 `TooManyRequests` with `Retry-After: 30`.
+    pub throttle_arm: bool,
 }
 
 /// A client certificate: its SHA-1 thumbprint and SubjectPublicKeyInfo DER.

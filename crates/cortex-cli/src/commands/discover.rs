@@ -4,7 +4,8 @@
 //! failing, not onboarded), with counts per group. `--output json` prints one object
 //! (`docs/cli.md`, "discover").
 
-use azure_access::coverage::{self, AccountScope, Coverage, CoverageReport, PlatformAccount};
+use azure_access::discovery::DiscoveryFailure;
+use onboarding_engine::coverage::{self, CoverageError, CoverageView};
 use prisma_types::TenantId;
 
 use crate::GlobalArgs;
@@ -29,23 +30,6 @@ pub struct DiscoverArgs {
     pub not_covered: bool,
 }
 
-/// Prisma Cloud's accounts in platform-neutral terms.
-fn platform_accounts(list: &[prisma_types::wire::CloudAccountListItem]) -> Vec<PlatformAccount> {
-    list.iter()
-        .filter(|a| a.cloud_type.eq_ignore_ascii_case("azure"))
-        .map(|a| PlatformAccount {
-            id: a.account_id.clone(),
-            scope: if a.account_type.eq_ignore_ascii_case("tenant") {
-                AccountScope::Tenant
-            } else {
-                AccountScope::Subscription
-            },
-            enabled: a.enabled,
-            failing: a.status.eq_ignore_ascii_case("error"),
-        })
-        .collect()
-}
-
 pub async fn run(global: &GlobalArgs, out: &Out, args: DiscoverArgs) -> Result<Exit, CliError> {
     let tenant = TenantId::parse_as("tenant", &args.tenant)
         .map_err(|e| CliError::new(Exit::Usage, "invalid_tenant", e.to_string()))?;
@@ -58,45 +42,53 @@ pub async fn run(global: &GlobalArgs, out: &Out, args: DiscoverArgs) -> Result<E
                 format!("{reason} ({fix})"),
             )
         })?;
-    let session = azure_access::credentials::check(&azure.env, &azure.endpoints)
-        .await
-        .map_err(|e| {
-            CliError::new(
-                Exit::Failed,
-                "azure_credentials",
-                format!("{} (fix: {})", e.reason, e.fix),
-            )
-        })?;
-    let tree = azure_access::discovery::discover(&session, &tenant.to_string())
-        .await
-        .map_err(|e| CliError::new(Exit::Usage, "discovery", e.to_string()))?;
     let prisma = Prisma::connect(global).await?;
-    let listed = match prisma.client() {
-        Ok(client) => client.list_accounts().await.map_err(CliError::from),
+    let read = match prisma.client() {
+        Ok(client) => coverage::read(
+            &azure.env,
+            &azure.endpoints,
+            &client,
+            Some(&tenant.to_string()),
+        )
+        .await
+        .map_err(cli_error),
         Err(e) => Err(e),
     };
     let closed = prisma.close().await;
-    let listed = listed?;
+    let view = read?;
     closed?;
-    let report = coverage::join(&tree, &platform_accounts(&listed));
     if out.json() {
-        out.json_line(&serde_json::json!({
-            "type": "discover",
-            "tenant_id": report.tenant_id,
-            "principal": session.identity.principal_name,
-            "totals": report.totals,
-            "groups": report.groups,
-            "subscriptions": report.subscriptions.iter()
-                .filter(|s| !args.not_covered || matches!(s.coverage, Coverage::NotOnboarded | Coverage::NotWorking { .. }))
-                .collect::<Vec<_>>(),
-        }));
+        let view = if args.not_covered {
+            view.only_not_covered()
+        } else {
+            view
+        };
+        let mut line = serde_json::to_value(&view).unwrap_or_default();
+        line["type"] = "discover".into();
+        out.json_line(&line);
     } else {
-        print_table(out, &report, args.not_covered);
+        print_table(out, &view, args.not_covered);
     }
     Ok(Exit::Success)
 }
 
-fn print_table(out: &Out, report: &CoverageReport, not_covered: bool) {
+fn cli_error(e: CoverageError) -> CliError {
+    match e {
+        CoverageError::Credentials { reason, fix } => CliError::new(
+            Exit::Failed,
+            "azure_credentials",
+            format!("{reason} (fix: {fix})"),
+        ),
+        CoverageError::Endpoints(m) => CliError::new(Exit::Usage, "azure_endpoint", m),
+        CoverageError::Discovery(d) if d.kind == DiscoveryFailure::WrongTenant => {
+            CliError::new(Exit::Usage, "discovery", d.to_string())
+        }
+        CoverageError::Discovery(d) => CliError::new(Exit::Failed, "discovery", d.to_string()),
+        CoverageError::Platform(e) => CliError::from(e),
+    }
+}
+
+fn print_table(out: &Out, report: &CoverageView, not_covered: bool) {
     let t = &report.totals;
     out.line(&format!(
         "tenant {}: {} subscriptions: {} own account, {} covered, {} onboarded but not working, {} not onboarded",
@@ -116,18 +108,15 @@ fn print_table(out: &Out, report: &CoverageReport, not_covered: bool) {
             c.not_onboarded
         ));
         for s in report.subscriptions.iter().filter(|s| {
-            s.subscription
+            s.coverage
+                .subscription
                 .management_group
                 .eq_ignore_ascii_case(&g.group.id)
         }) {
-            if not_covered
-                && !matches!(
-                    s.coverage,
-                    Coverage::NotOnboarded | Coverage::NotWorking { .. }
-                )
-            {
+            if not_covered && !s.not_covered() {
                 continue;
             }
+            let s = &s.coverage;
             out.line(&format!(
                 "{}- {:<22} {}  {:<8}  {}",
                 "  ".repeat(g.depth + 1),

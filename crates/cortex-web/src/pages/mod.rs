@@ -14,6 +14,8 @@
 //! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]); `?from=<job>`: filled from that job (*edit and retry*) |
 //! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
 //! | GET | `/audit` | viewer | the audit log |
+//! | GET | `/coverage` | viewer | the Azure tenant's subscriptions and what covers them ([`coverage`]) |
+//! | POST | `/coverage/review` | operator | what onboarding a selection creates; its form starts the batch through `/bulk` |
 //! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud and Cortex Cloud connections ([`connections`]) |
 //! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
 //! | POST | `/connections/{name}/delete` | admin | delete a saved one |
@@ -52,6 +54,7 @@ mod audit;
 mod bulk;
 pub mod connections;
 mod cortex_words;
+mod coverage;
 mod dashboard;
 mod instances;
 mod job_view;
@@ -103,6 +106,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/bulk", get(bulk::bulk_page).post(bulk::bulk_submit))
         .route("/audit", get(audit::audit_page))
+        .route("/coverage", get(coverage::coverage_page))
+        .route("/coverage/review", post(coverage::review))
         .route(
             "/connections",
             get(connections::page).post(connections::add),

@@ -283,7 +283,13 @@ pub async fn onboard_page(
     }
     let from = query.get("from");
     let (values, features, groups) = if from.is_empty() {
-        (OnboardValues::default(), Vec::new(), Vec::new())
+        // The Coverage page links `?scope=tenant&tenant_id=…` (a tenant account instead).
+        let mut values = OnboardValues::default();
+        if query.get("scope") == "tenant" {
+            values.scope = "tenant".into();
+        }
+        values.tenant_id = query.get("tenant_id").chars().take(64).collect();
+        (values, Vec::new(), Vec::new())
     } else {
         let id: JobId = parse_id("from", &from)?;
         let Some(job) = state.engine().store().get_job(id).await? else {

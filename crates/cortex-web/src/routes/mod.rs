@@ -46,6 +46,7 @@ pub mod accounts;
 pub mod connections;
 pub mod drift;
 pub mod cortex;
+pub mod coverage;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;
@@ -163,4 +164,5 @@ pub fn api() -> RouteTable {
         .post("/api/v1/accounts/{id}/reconcile", drift::reconcile)
         .get("/api/v1/adoption", drift::adoptable)
         .post("/api/v1/adoption", drift::adopt)
+        .get("/api/v1/coverage", coverage::get)
 }

@@ -218,6 +218,7 @@ impl utoipa::Modify for Security {
         super::health::save_sink, super::health::delete_sink, super::health::dead_letters,
         super::drift::list, super::drift::check, super::drift::reconcile,
         super::drift::adoptable, super::drift::adopt,
+        super::coverage::get,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),
@@ -228,6 +229,7 @@ impl utoipa::Modify for Security {
         (name = "connections", description = "Prisma Cloud stacks and access keys (stored encrypted, shown masked)"),
         (name = "health", description = "The health watch after onboarding: current health, history, notification sinks, dead letters"),
         (name = "drift", description = "Managed accounts against what was onboarded: drift, reconcile, adopt current, adopting accounts onboarded elsewhere"),
+        (name = "coverage", description = "Which subscriptions of the Azure tenant the platform covers"),
         (name = "auth", description = "Sessions and API tokens"),
         (name = "ops", description = "Health, readiness, metrics, this document"),
     )

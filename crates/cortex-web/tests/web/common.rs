@@ -54,6 +54,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Last changes to the emulator's configuration (its Cortex Cloud keys, …).
     pub emulator: fn(&mut EmulatorConfig),
+    /// Where coverage reads Azure (`None`: the process's environment).
+    pub azure: Option<cortex_web::AzureAccess>,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             configure: |_| {},
             database_url: None,
             emulator: |_| {},
+            azure: None,
         }
     }
 }
@@ -162,6 +165,9 @@ impl Server {
             .unwrap();
         let tls = options.tls.is_some();
         let app = AppState::new(engine.clone(), auth, web).unwrap();
+        if let Some(azure) = options.azure {
+            app.set_azure(azure);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();

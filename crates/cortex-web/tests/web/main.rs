@@ -11,6 +11,7 @@ mod connections;
 mod cortex_connections;
 mod cortex_onboardings;
 mod cortex_test_connection;
+mod coverage;
 mod dashboard;
 mod drift;
 mod events;

@@ -619,7 +619,7 @@ impl CortexRun<'_> {
         let providers = identity::providers_key(&main);
         terraform_runner::plugin_cache::seed_lock_file(&cache, &providers, &dir)
             .map_err(|e| EngineError::Workspace(format!("dependency lock file: {e}")))?;
-        match identity::apply_workspace(self, &tf, &plan).await {
+        match identity::apply_workspace(self, &tf, &plan, identity::Plan::Apply).await {
             Ok(Some(outputs)) => {
                 identity::secure_state(inner, &job, &dir, false).await?;
                 identity::finish_workspace(&cache, &providers, &dir);
