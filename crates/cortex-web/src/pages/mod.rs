@@ -14,6 +14,11 @@
 //! | GET, POST | `/onboard` | viewer to see; operator to submit | the onboarding wizard ([`onboard`]); `?from=<job>`: filled from that job (*edit and retry*) |
 //! | GET, POST | `/bulk` | viewer to see; operator to check and start | bulk onboarding from CSV ([`bulk`]) |
 //! | GET | `/audit` | viewer | the audit log |
+//! | GET | `/notifications/dead-letters` | viewer | notifications no sink took ([`notifications`]) |
+//! | POST | `/notifications/dead-letters/{id}/{sink}/retry`, `/discard` | operator | re-queue or discard one (audited) |
+//! | GET, POST | `/notifications/sinks` | viewer to see; admin to add | notification sinks, masked ([`sinks`]) |
+//! | POST | `/notifications/sinks/{name}/test`, `/delete` | admin | send a test notification; delete |
+//! | GET | `/accounts/{id}` | viewer | one account: health, its timeline, secret, notifications, actions ([`account`]) |
 //! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud and Cortex Cloud connections ([`connections`]) |
 //! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
 //! | POST | `/connections/{name}/delete` | admin | delete a saved one |
@@ -47,15 +52,20 @@ pub const LOGIN_COOKIE: &str = "cortex_login";
 /// Its form field.
 pub const LOGIN_FIELD: &str = "login_token";
 
+mod account;
 mod audit;
 mod bulk;
 pub mod connections;
 mod dashboard;
+pub(crate) mod health_view;
 mod job_view;
 mod jobs;
+mod notifications;
 mod onboard;
 pub mod permits;
+mod sinks;
 
+pub(crate) use health_view::now_ms;
 pub use permits::{FormCaller, FormPage, May, PageAction, Refused};
 
 /// Our stylesheet and scripts, served from the binary: `(name, content type, body)`.
@@ -99,6 +109,17 @@ pub fn router() -> Router<AppState> {
         )
         .route("/bulk", get(bulk::bulk_page).post(bulk::bulk_submit))
         .route("/audit", get(audit::audit_page))
+        .route("/accounts/{id}", get(account::account_page))
+        .route(
+            "/notifications/dead-letters",
+            get(notifications::dead_letters),
+        )
+        .route("/notifications/sinks", get(sinks::page).post(sinks::add))
+        .route("/notifications/sinks/{name}/{action}", post(sinks::action))
+        .route(
+            "/notifications/dead-letters/{id}/{sink}/{action}",
+            post(notifications::dead_letter_action),
+        )
         .route(
             "/connections",
             get(connections::page).post(connections::add),

@@ -33,7 +33,10 @@
 //! | GET | `/api/v1/accounts/{id}/health` | viewer | one account's health history |
 //! | GET, POST | `/api/v1/notifications/sinks` | viewer; admin to save | notification sinks (masked) |
 //! | DELETE | `/api/v1/notifications/sinks/{name}` | admin | delete a sink |
+//! | POST | `/api/v1/notifications/sinks/{name}/test` | admin | send it a test notification |
 //! | GET | `/api/v1/notifications/dead-letters` | viewer | notifications no sink took |
+//! | POST | `/api/v1/notifications/dead-letters/{notification}/{sink}/retry` | operator | re-queue one (delivered again at once) |
+//! | DELETE | `/api/v1/notifications/dead-letters/{notification}/{sink}` | operator | discard one |
 
 pub mod accounts;
 pub mod connections;
@@ -141,5 +144,14 @@ pub fn api() -> RouteTable {
         .get("/api/v1/notifications/sinks", health::list_sinks)
         .post("/api/v1/notifications/sinks", health::save_sink)
         .delete("/api/v1/notifications/sinks/{name}", health::delete_sink)
+        .post("/api/v1/notifications/sinks/{name}/test", health::test_sink)
         .get("/api/v1/notifications/dead-letters", health::dead_letters)
+        .post(
+            "/api/v1/notifications/dead-letters/{notification}/{sink}/retry",
+            health::retry,
+        )
+        .delete(
+            "/api/v1/notifications/dead-letters/{notification}/{sink}",
+            health::discard,
+        )
 }

@@ -214,6 +214,7 @@ impl utoipa::Modify for Security {
         super::connections::test,
         super::health::list, super::health::history, super::health::list_sinks,
         super::health::save_sink, super::health::delete_sink, super::health::dead_letters,
+        super::health::retry, super::health::discard, super::health::test_sink,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),

@@ -12,6 +12,7 @@ mod cortex_connections;
 mod dashboard;
 mod events;
 mod health;
+mod health_pages;
 mod job_page;
 mod metrics;
 mod openapi;

@@ -5,6 +5,7 @@ mod batch_rows;
 mod batches;
 mod common;
 mod connections;
+mod delivery_sweep;
 mod failures;
 mod flows;
 mod lifecycle;

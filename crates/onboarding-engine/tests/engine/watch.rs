@@ -23,20 +23,20 @@ const SIGNING_KEY: &str = "CANARY-SIGNING-KEY-7f3a9c";
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
     body: Vec<u8>,
 }
 
 /// A local webhook receiver answering `status` (or 200) to every POST.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) got: Arc<Mutex<Vec<Received>>>,
     _stop: CancellationToken,
 }
 
 impl Receiver {
-    async fn start(status: StatusCode) -> Receiver {
+    pub(crate) async fn start(status: StatusCode) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let seen = got.clone();
         let app = axum::Router::new().route(
@@ -82,7 +82,13 @@ impl Receiver {
     }
 }
 
-async fn save_sink(engine: &Engine, name: &str, kind: &str, url: &str, key: Option<&str>) {
+pub(crate) async fn save_sink(
+    engine: &Engine,
+    name: &str,
+    kind: &str,
+    url: &str,
+    key: Option<&str>,
+) {
     let sink = RawSink {
         name: Some(name.into()),
         kind: Some(kind.into()),
@@ -95,7 +101,7 @@ async fn save_sink(engine: &Engine, name: &str, kind: &str, url: &str, key: Opti
 }
 
 /// A clock the test moves: a fixed start plus `offset` seconds.
-fn test_clock(
+pub(crate) fn test_clock(
     start: OffsetDateTime,
 ) -> (Arc<AtomicI64>, impl Fn() -> OffsetDateTime + Send + Sync) {
     let offset = Arc::new(AtomicI64::new(0));
@@ -105,7 +111,7 @@ fn test_clock(
     })
 }
 
-fn fast_watch() -> WatchConfig {
+pub(crate) fn fast_watch() -> WatchConfig {
     WatchConfig {
         interval: Duration::from_secs(60),
         delivery: RetryPolicy {
