@@ -24,7 +24,7 @@ const SIGNING_KEY: &str = "CANARY-SIGNING-KEY-7f3a9c";
 /// One request a receiver got.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     body: Vec<u8>,
 }
 
