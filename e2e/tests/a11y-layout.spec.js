@@ -4,12 +4,9 @@
 // refused forms that keep what was typed (stale CSRF token, a role that may not), and a
 // session that ends while a form is open: sign-in, then back to the form with the values.
 const { test, expect } = require("@playwright/test");
-const { AxeBuilder } = require("@axe-core/playwright");
-const path = require("path");
+const { checkPage } = require("../support");
 
-const SHOTS = path.join(__dirname, "..", "..", "target", "e2e-screenshots");
 const base = () => process.env.CORTEX_URL;
-const WIDTHS = [[1280, 800], [390, 844]];
 
 const TENANT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const sub = (n) => `a11e0000-0000-4000-8000-${String(n).padStart(12, "0")}`;
@@ -17,33 +14,7 @@ const sub = (n) => `a11e0000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 // axe-core takes seconds per page and width: the tests get more time than the default minute.
 test.describe.configure({ mode: "serial", timeout: 240_000 });
 
-/// The checks of one page state at both widths (soft: every problem of a page is reported).
-async function check(page, name) {
-  for (const [width, height] of WIDTHS) {
-    await page.setViewportSize({ width, height });
-    const overflow = await page.evaluate(() => {
-      const doc = document.documentElement;
-      // The innermost elements that stick out, to name them in the failure.
-      const clipped = (e) => {
-        for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
-          if (getComputedStyle(p).overflowX !== "visible") return true;
-        }
-        return false;
-      };
-      const out = [...document.querySelectorAll("body *")].filter((e) => {
-        const r = e.getBoundingClientRect();
-        return r.width > 0 && r.right > doc.clientWidth + 1 && !clipped(e);
-      }).slice(-5).map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`);
-      return { scroll: doc.scrollWidth, client: doc.clientWidth, out };
-    });
-    expect.soft(overflow.scroll, `${name} at ${width} px is ${overflow.scroll} px wide: ${overflow.out.join(", ")}`).toBeLessThanOrEqual(overflow.client);
-    const axe = await new AxeBuilder({ page }).analyze();
-    const found = axe.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    expect.soft(found, `axe violations on ${name} at ${width} px`).toEqual([]);
-    await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: WIDTHS[0][0], height: WIDTHS[0][1] });
-}
+const check = checkPage;
 
 async function signIn(page, name, password) {
   await page.goto(base() + "/login");

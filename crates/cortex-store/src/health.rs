@@ -224,6 +224,24 @@ macro_rules! backend_queries {
                 .collect()
             }
 
+            pub(crate) async fn latest_changes(
+                pools: P<'_>,
+            ) -> Result<Vec<HealthRecord>, StoreError> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    health_columns!(),
+                    " FROM health_checks WHERE id IN \
+                     (SELECT MAX(id) FROM health_checks WHERE changes <> '[]' \
+                      GROUP BY account_key) \
+                     ORDER BY account_name, account_key"
+                ))
+                .fetch_all(pools.reader)
+                .await?
+                .iter()
+                .map(health_from_row)
+                .collect()
+            }
+
             pub(crate) async fn health_history(
                 pools: P<'_>,
                 account_key: &str,
@@ -304,20 +322,102 @@ macro_rules! backend_queries {
                 Ok(done.rows_affected() == 1)
             }
 
+            pub(crate) async fn requeue_delivery(
+                pools: P<'_>,
+                notification_id: i64,
+                sink: &str,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', updated_at_ms = 0 \
+                     WHERE notification_id = $1 AND sink = $2 AND state = 'dead'",
+                )
+                .bind(notification_id)
+                .bind(sink)
+                .execute(pools.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn discard_delivery(
+                pools: P<'_>,
+                notification_id: i64,
+                sink: &str,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM deliveries \
+                     WHERE notification_id = $1 AND sink = $2 AND state = 'dead'",
+                )
+                .bind(notification_id)
+                .bind(sink)
+                .execute(pools.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn stale_pending(
+                pools: P<'_>,
+                stale_before_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+                sqlx::query(
+                    "SELECT notification_id, sink, updated_at_ms FROM deliveries \
+                     WHERE state = 'pending' AND updated_at_ms < $1 \
+                     ORDER BY updated_at_ms, notification_id LIMIT $2",
+                )
+                .bind(stale_before_ms)
+                .bind(crate::limit(limit))
+                .fetch_all(pools.reader)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("notification_id")?,
+                        row.try_get("sink")?,
+                        row.try_get("updated_at_ms")?,
+                    ))
+                })
+                .collect()
+            }
+
+            pub(crate) async fn claim_pending(
+                pools: P<'_>,
+                notification_id: i64,
+                sink: &str,
+                seen_at_ms: i64,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let won = sqlx::query(
+                    "UPDATE deliveries SET updated_at_ms = $4 \
+                     WHERE notification_id = $1 AND sink = $2 AND state = 'pending' \
+                       AND updated_at_ms = $3",
+                )
+                .bind(notification_id)
+                .bind(sink)
+                .bind(seen_at_ms)
+                .bind(now_ms)
+                .execute(pools.writer)
+                .await?;
+                Ok(won.rows_affected() == 1)
+            }
+
             pub(crate) async fn deliveries(
                 pools: P<'_>,
                 state: Option<&str>,
+                one: Option<(i64, &str)>,
                 limit: u32,
             ) -> Result<Vec<DeliveryRecord>, StoreError> {
                 sqlx::query(
                     "SELECT d.notification_id, d.sink, d.state, d.attempts, d.last_error, \
                        d.updated_at_ms, n.kind, n.dedupe_key, n.payload, n.created_at_ms \
                      FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
-                     WHERE $1 = '' OR d.state = $1 \
+                     WHERE ($1 = '' OR d.state = $1) \
+                       AND ($3 = 0 OR (d.notification_id = $3 AND d.sink = $4)) \
                      ORDER BY d.notification_id DESC, d.sink LIMIT $2",
                 )
                 .bind(state.unwrap_or(""))
                 .bind(crate::limit(limit))
+                .bind(one.map_or(0, |(id, _)| id))
+                .bind(one.map_or("", |(_, sink)| sink))
                 .fetch_all(pools.reader)
                 .await?
                 .iter()
@@ -399,6 +499,12 @@ impl Store {
         health!(self.health_history(account_key, limit))
     }
 
+    /// Every watched account's newest check that changed something (what changed last, and
+    /// when), by account name.
+    pub async fn latest_changes(&self) -> Result<Vec<HealthRecord>, StoreError> {
+        health!(self.latest_changes())
+    }
+
     /// Inserts the notification with a `pending` delivery per sink, in one transaction; `None`
     /// if one with the same dedupe key exists (another replica, or an earlier round, has it).
     pub async fn insert_notification(
@@ -434,6 +540,55 @@ impl Store {
         state: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        health!(self.deliveries(state, limit))
+        health!(self.deliveries(state, None, limit))
+    }
+
+    /// One delivery (any state), if it exists.
+    pub async fn delivery(
+        &self,
+        notification_id: i64,
+        sink: &str,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let one = Some((notification_id, sink));
+        Ok(health!(self.deliveries(None, one, 1))?.into_iter().next())
+    }
+
+    /// Puts a dead delivery back in the queue: `pending` and due at once (its `updated_at_ms`
+    /// is 0, so the stuck-delivery sweep claims it); its attempts keep counting. `false` if it
+    /// is not dead.
+    pub async fn requeue_delivery(
+        &self,
+        notification_id: i64,
+        sink: &str,
+    ) -> Result<bool, StoreError> {
+        health!(self.requeue_delivery(notification_id, sink))
+    }
+
+    /// Removes a dead delivery from the dead-letter list. `false` if it is not dead.
+    pub async fn discard_delivery(
+        &self,
+        notification_id: i64,
+        sink: &str,
+    ) -> Result<bool, StoreError> {
+        health!(self.discard_delivery(notification_id, sink))
+    }
+
+    /// Claims up to `limit` `pending` deliveries untouched since before `stale_before_ms`
+    /// (their worker died, or they were re-queued), stamping them `now_ms`: a compare-and-swap
+    /// on the stamp, so of several replicas sweeping at once exactly one wins each. The won
+    /// `(notification_id, sink)`, oldest first.
+    pub async fn claim_stale_deliveries(
+        &self,
+        stale_before_ms: i64,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut won = Vec::new();
+        for (id, sink, seen) in health!(self.stale_pending(stale_before_ms, limit))? {
+            if health!(self.claim_pending(id, &sink, seen, now_ms))? {
+                won.push((id, sink));
+            }
+        }
+        Ok(won)
     }
 }

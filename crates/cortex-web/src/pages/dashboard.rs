@@ -7,7 +7,8 @@
 //!
 //! Both tables are paged on the server (`page`/`per_page` for the accounts, `jobs_page` for the
 //! recent jobs; page sizes are bounded, out-of-range pages clamp to the last one), with links
-//! that keep the search and filter. Account names link to their newest job; kinds read as
+//! that keep the search and filter. Account names link to their page (`/accounts/{id}`), the
+//! last onboarding to its job; kinds read as
 //! words ("Subscription onboarding", not `onboard_subscription`).
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use cortex_store::{JobRecord, JobState};
+use cortex_store::{HealthRecord, JobRecord, JobState};
 
 use super::{Badge, Nav, PageError, PageUser, badge, job_name, no_store, when};
 use crate::extract::FormFields;
@@ -153,12 +154,14 @@ pub struct LastJob {
 pub struct AccountRow {
     pub id: String,
     pub name: String,
-    /// Where the name links to: the account's newest job.
+    /// Where the name links to: the account's page.
     pub href: Option<String>,
     pub kind: String,
     /// Enabled / disabled in Prisma Cloud, or "not in Prisma Cloud".
     pub status: Badge,
     pub capabilities: Vec<CapabilityCell>,
+    /// The health watch's newest check and what changed last (`None` before the first).
+    pub health: Option<super::health_view::HealthNow>,
     pub last_job: Option<LastJob>,
     /// When the client secret our Terraform created expires, if we created it.
     pub secret: Option<SecretExpiry>,
@@ -174,7 +177,7 @@ pub struct SecretExpiry {
 /// Within this many days an expiry is a warning.
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
-fn secret_expiry(job: &JobRecord) -> Option<SecretExpiry> {
+pub(super) fn secret_expiry(job: &JobRecord) -> Option<SecretExpiry> {
     let text = job.result.as_ref()?["secret_expiry"].as_str()?;
     let at =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
@@ -282,6 +285,62 @@ async fn capabilities_of(
     Ok(latest)
 }
 
+/// The health watch's newest check and newest change per account ID (lower-case).
+struct HealthByAccount {
+    latest: HashMap<String, HealthRecord>,
+    changed: HashMap<String, HealthRecord>,
+    now_ms: i64,
+}
+
+impl HealthByAccount {
+    async fn load(state: &AppState) -> Result<Self, PageError> {
+        // An account onboarded through two connections has two keys: the newest check wins.
+        let by_account = |records: Vec<HealthRecord>| {
+            let mut map: HashMap<String, HealthRecord> = HashMap::new();
+            for r in records {
+                let id = r.check.account_id.to_ascii_lowercase();
+                if map
+                    .get(&id)
+                    .is_none_or(|seen| seen.check.checked_at_ms < r.check.checked_at_ms)
+                {
+                    map.insert(id, r);
+                }
+            }
+            map
+        };
+        let store = state.engine().store();
+        Ok(Self {
+            latest: by_account(store.latest_health().await?),
+            changed: by_account(store.latest_changes().await?),
+            now_ms: super::health_view::now_ms(),
+        })
+    }
+
+    /// The account's health, and its capabilities as the newest check saw them (unless that
+    /// check failed: then the onboarding's are shown).
+    #[allow(clippy::type_complexity)]
+    fn of(
+        &self,
+        id: &str,
+    ) -> (
+        Option<super::health_view::HealthNow>,
+        Option<Vec<(String, String, String)>>,
+    ) {
+        let id = id.to_ascii_lowercase();
+        let Some(latest) = self.latest.get(&id) else {
+            return (None, None);
+        };
+        let now = super::health_view::HealthNow::of(latest, self.changed.get(&id), self.now_ms);
+        let caps = (latest.check.error.is_none()).then(|| {
+            super::health_view::capabilities(latest)
+                .into_iter()
+                .map(|c| (c.name, c.status, c.message))
+                .collect()
+        });
+        (Some(now), caps)
+    }
+}
+
 pub async fn dashboard(
     State(state): State<AppState>,
     PageUser(p): PageUser,
@@ -339,6 +398,7 @@ pub async fn dashboard(
             ));
         }
     }
+    let health = HealthByAccount::load(&state).await?;
     base.sort_by(|a, b| {
         a.1.to_lowercase()
             .cmp(&b.1.to_lowercase())
@@ -350,15 +410,21 @@ pub async fn dashboard(
     let mut attention_count = 0;
     for (id, name, kind, status) in base {
         let job = latest.get(&id.to_ascii_lowercase()).copied();
-        let caps = match job {
-            Some(j) => capabilities_of(&state, j).await?,
-            None => Vec::new(),
+        let (now, caps) = health.of(&id);
+        let caps = match (caps, job) {
+            (Some(caps), _) => caps,
+            (None, Some(j)) => capabilities_of(&state, j).await?,
+            (None, None) => Vec::new(),
         };
         let failed = job.is_some_and(|j| j.state == JobState::Failed);
         let secret = job.and_then(secret_expiry);
         let expiring = secret.as_ref().is_some_and(|s| s.badge.class != "ok");
-        let attention =
-            status != "enabled" || failed || expiring || caps.iter().any(|c| c.1 != "ok");
+        let unhealthy = now.as_ref().is_some_and(|h| h.badge.class != "ok");
+        let attention = status != "enabled"
+            || failed
+            || expiring
+            || unhealthy
+            || caps.iter().any(|c| c.1 != "ok");
         attention_count += usize::from(attention);
         let matches_text = needle.is_empty()
             || name.to_lowercase().contains(&needle)
@@ -374,8 +440,9 @@ pub async fn dashboard(
             continue;
         }
         accounts.push(AccountRow {
-            href: job.map(|j| format!("/jobs/{}", j.id)),
+            href: Some(format!("/accounts/{id}")),
             capabilities: capability_cells(&caps),
+            health: now,
             last_job: job.map(|j| LastJob {
                 id: j.id.to_string(),
                 state: badge(j.state.as_str()),

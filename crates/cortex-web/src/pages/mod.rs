@@ -16,6 +16,11 @@
 //! | GET | `/audit` | viewer | the audit log |
 //! | GET | `/coverage` | viewer | the Azure tenant's subscriptions and what covers them ([`coverage`]) |
 //! | POST | `/coverage/review` | operator | what onboarding a selection creates; its form starts the batch through `/bulk` |
+//! | GET | `/notifications/dead-letters` | viewer | notifications no sink took ([`notifications`]) |
+//! | POST | `/notifications/dead-letters/{id}/{sink}/retry`, `/discard` | operator | re-queue or discard one (audited) |
+//! | GET, POST | `/notifications/sinks` | viewer to see; admin to add | notification sinks, masked ([`sinks`]) |
+//! | POST | `/notifications/sinks/{name}/test`, `/delete` | admin | send a test notification; delete |
+//! | GET | `/accounts/{id}` | viewer | one account: health, its timeline, secret, notifications, actions ([`account`]) |
 //! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud and Cortex Cloud connections ([`connections`]) |
 //! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
 //! | POST | `/connections/{name}/delete` | admin | delete a saved one |
@@ -50,6 +55,7 @@ pub const LOGIN_COOKIE: &str = "cortex_login";
 /// Its form field.
 pub const LOGIN_FIELD: &str = "login_token";
 
+mod account;
 mod audit;
 mod bulk;
 pub mod connections;
@@ -57,12 +63,16 @@ mod cortex_words;
 mod coverage;
 mod dashboard;
 mod instances;
+pub(crate) mod health_view;
 mod job_view;
 mod jobs;
+mod notifications;
 mod onboard;
 mod onboard_cortex;
 pub mod permits;
+mod sinks;
 
+pub(crate) use health_view::now_ms;
 pub use permits::{FormCaller, FormPage, May, PageAction, Refused};
 
 /// Our stylesheet and scripts, served from the binary: `(name, content type, body)`.
@@ -108,6 +118,17 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::audit_page))
         .route("/coverage", get(coverage::coverage_page))
         .route("/coverage/review", post(coverage::review))
+        .route("/accounts/{id}", get(account::account_page))
+        .route(
+            "/notifications/dead-letters",
+            get(notifications::dead_letters),
+        )
+        .route("/notifications/sinks", get(sinks::page).post(sinks::add))
+        .route("/notifications/sinks/{name}/{action}", post(sinks::action))
+        .route(
+            "/notifications/dead-letters/{id}/{sink}/{action}",
+            post(notifications::dead_letter_action),
+        )
         .route(
             "/connections",
             get(connections::page).post(connections::add),

@@ -39,16 +39,22 @@ pub enum PageAction {
     SaveConnections,
     /// Delete a saved Prisma Cloud connection.
     DeleteConnections,
+    /// Retry or discard a notification no sink took.
+    HandleDeadLetters,
+    /// Add, test or delete a notification sink.
+    ManageSinks,
 }
 
 impl PageAction {
-    pub const ALL: [PageAction; 6] = [
+    pub const ALL: [PageAction; 8] = [
         PageAction::Onboard,
         PageAction::ControlJobs,
         PageAction::RetryBatches,
         PageAction::TestConnections,
         PageAction::SaveConnections,
         PageAction::DeleteConnections,
+        PageAction::HandleDeadLetters,
+        PageAction::ManageSinks,
     ];
 
     /// The least role allowed to take the action (as the API enforces it).
@@ -57,8 +63,11 @@ impl PageAction {
             PageAction::Onboard
             | PageAction::ControlJobs
             | PageAction::RetryBatches
-            | PageAction::TestConnections => Role::Operator,
-            PageAction::SaveConnections | PageAction::DeleteConnections => Role::Admin,
+            | PageAction::TestConnections
+            | PageAction::HandleDeadLetters => Role::Operator,
+            PageAction::SaveConnections
+            | PageAction::DeleteConnections
+            | PageAction::ManageSinks => Role::Admin,
         }
     }
 
@@ -71,6 +80,8 @@ impl PageAction {
             PageAction::TestConnections => "testing a connection",
             PageAction::SaveConnections => "saving a connection",
             PageAction::DeleteConnections => "deleting a connection",
+            PageAction::HandleDeadLetters => "retrying or discarding a dead letter",
+            PageAction::ManageSinks => "adding, testing or deleting a notification sink",
         }
     }
 
@@ -88,6 +99,8 @@ pub struct May {
     pub test_connections: bool,
     pub save_connections: bool,
     pub delete_connections: bool,
+    pub handle_dead_letters: bool,
+    pub manage_sinks: bool,
 }
 
 impl May {
@@ -100,6 +113,8 @@ impl May {
             test_connections: may(PageAction::TestConnections),
             save_connections: may(PageAction::SaveConnections),
             delete_connections: may(PageAction::DeleteConnections),
+            handle_dead_letters: may(PageAction::HandleDeadLetters),
+            manage_sinks: may(PageAction::ManageSinks),
         }
     }
 
@@ -116,6 +131,8 @@ impl May {
             PageAction::TestConnections => self.test_connections,
             PageAction::SaveConnections => self.save_connections,
             PageAction::DeleteConnections => self.delete_connections,
+            PageAction::HandleDeadLetters => self.handle_dead_letters,
+            PageAction::ManageSinks => self.manage_sinks,
         }
     }
 }
@@ -231,6 +248,7 @@ mod tests {
         assert!(operator.onboard && operator.control_jobs && operator.retry_batches);
         assert!(operator.test_connections);
         assert!(!operator.save_connections && !operator.delete_connections);
+        assert!(operator.handle_dead_letters && !operator.manage_sinks);
         let admin = May::of(Role::Admin);
         assert!(PageAction::ALL.iter().all(|a| admin.get(*a)));
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::{Admin, Authed};
+use crate::auth::{Admin, Authed, Operator, Principal};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
 use crate::state::AppState;
@@ -207,6 +207,91 @@ async fn audit(state: &AppState, actor: &str, action: &str, target: &str) {
     }
 }
 
+/// Validates and saves (or replaces) a sink, encrypted; audited as `notification_sink.saved`.
+/// What may be shown of it.
+pub(crate) async fn save_sink_as(
+    state: &AppState,
+    who: &Principal,
+    raw: &RawSink,
+) -> Result<SinkView, ApiError> {
+    let sink = raw
+        .validate()
+        .map_err(|e| ApiError::invalid_request(e.errors))?;
+    notify::save_sink(state.engine().store(), &sink).await?;
+    audit(state, &who.actor(), "notification_sink.saved", &sink.name).await;
+    Ok(sink.view())
+}
+
+/// Deletes a sink; audited as `notification_sink.deleted`.
+pub(crate) async fn delete_sink_as(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<(), ApiError> {
+    if !notify::delete_sink(state.engine().store(), name).await? {
+        return Err(ApiError::not_found(format!(
+            "notification sink {name} not found"
+        )));
+    }
+    audit(state, &who.actor(), "notification_sink.deleted", name).await;
+    Ok(())
+}
+
+/// What a test delivery did.
+#[derive(Serialize, ToSchema)]
+pub struct SinkTest {
+    pub name: String,
+    pub delivered: bool,
+    pub attempts: u32,
+    /// Why it failed (a status or a transport kind; never the URL).
+    pub last_error: Option<String>,
+}
+
+/// Sends one test notification (`kind` `test`, one attempt) to a saved sink; audited as
+/// `notification_sink.tested`. Nothing is stored.
+pub(crate) async fn test_sink_as(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<SinkTest, ApiError> {
+    let sinks = notify::load_sinks(state.engine().store()).await?;
+    let sink = sinks
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("notification sink {name} not found")))?;
+    let payload = serde_json::json!({
+        "kind": "test",
+        "summary": format!("azure-cortex: a test notification to sink {name}, sent by {}", who.user.name),
+        "at": rfc3339_ms(crate::pages::now_ms()),
+    });
+    let policy = prisma_client::RetryPolicy {
+        max_attempts: 1,
+        ..notify::default_policy()
+    };
+    let http = notify::sink_client()?;
+    let outcome = notify::deliver(&http, &policy, sink, 0, "test", &payload).await;
+    audit(state, &who.actor(), "notification_sink.tested", name).await;
+    Ok(SinkTest {
+        name: name.to_owned(),
+        delivered: outcome.delivered,
+        attempts: outcome.attempts,
+        last_error: outcome.last_error,
+    })
+}
+
+/// Send a test notification to a saved sink (one attempt; nothing stored).
+#[utoipa::path(post, path = "/api/v1/notifications/sinks/{name}/test", operation_id = "test_sink", tag = "health",
+    params(("name" = String, Path, description = "The sink's name")),
+    responses((status = 200, body = SinkTest), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn test_sink(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+) -> Result<axum::Json<SinkTest>, ApiError> {
+    Ok(axum::Json(test_sink_as(&state, &who, &name).await?))
+}
+
 /// Save (or replace) a notification sink, encrypted (201).
 #[utoipa::path(post, path = "/api/v1/notifications/sinks", operation_id = "save_sink", tag = "health",
     request_body = SinkRequest,
@@ -218,12 +303,8 @@ pub async fn save_sink(
     Admin(who): Admin,
     JsonBody(raw): JsonBody<RawSink>,
 ) -> Result<Response, ApiError> {
-    let sink = raw
-        .validate()
-        .map_err(|e| ApiError::invalid_request(e.errors))?;
-    notify::save_sink(state.engine().store(), &sink).await?;
-    audit(&state, &who.actor(), "notification_sink.saved", &sink.name).await;
-    Ok((StatusCode::CREATED, axum::Json(SinkItem::from(sink.view()))).into_response())
+    let view = save_sink_as(&state, &who, &raw).await?;
+    Ok((StatusCode::CREATED, axum::Json(SinkItem::from(view))).into_response())
 }
 
 /// Delete a notification sink.
@@ -236,12 +317,7 @@ pub async fn delete_sink(
     Admin(who): Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !notify::delete_sink(state.engine().store(), &name).await? {
-        return Err(ApiError::not_found(format!(
-            "notification sink {name} not found"
-        )));
-    }
-    audit(&state, &who.actor(), "notification_sink.deleted", &name).await;
+    delete_sink_as(&state, &who, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -297,4 +373,128 @@ pub async fn dead_letters(
     Ok(axum::Json(DeadLetterList {
         dead_letters: dead.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// A dead letter's address: its notification's number and its sink's name.
+fn dead_letter_target(id: &str, sink: &str) -> Result<(i64, String), ApiError> {
+    let id = id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::bad_parameter("notification_id", "a notification id is a positive number")
+    })?;
+    let sink_ok = !sink.is_empty()
+        && sink.len() <= 40
+        && sink
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !sink_ok {
+        return Err(ApiError::bad_parameter(
+            "sink",
+            "a sink name is 1 to 40 lower-case letters, digits and dashes",
+        ));
+    }
+    Ok((id, sink.to_owned()))
+}
+
+fn no_dead_letter(id: i64, sink: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no dead letter for notification {id} to sink {sink} (delivered, re-queued or discarded already)"
+    ))
+}
+
+/// Puts a dead letter back in the queue and starts delivering it (in the background: a
+/// delivery may retry for up to a minute); audited as `notification.retried`.
+pub(crate) async fn retry_dead_letter(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    sink: &str,
+) -> Result<(i64, String), ApiError> {
+    let (id, sink) = dead_letter_target(id, sink)?;
+    let store = state.engine().store().clone();
+    if !store.requeue_delivery(id, &sink).await? {
+        return Err(no_dead_letter(id, &sink));
+    }
+    audit(
+        state,
+        &who.actor(),
+        "notification.retried",
+        &format!("{id}/{sink}"),
+    )
+    .await;
+    let http = notify::sink_client().map_err(ApiError::from)?;
+    tokio::spawn(async move {
+        let policy = notify::default_policy();
+        let now = crate::pages::now_ms();
+        match notify::sweep(
+            &store,
+            &http,
+            &policy,
+            notify::stale_after(&policy),
+            now,
+            100,
+        )
+        .await
+        {
+            Ok(report) => tracing::info!(?report, "re-queued notification swept"),
+            Err(e) => {
+                tracing::warn!(error = %e, "re-queued notification not swept; the watch will")
+            }
+        }
+    });
+    Ok((id, sink))
+}
+
+/// Removes a dead letter; audited as `notification.discarded`.
+pub(crate) async fn discard_dead_letter(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    sink: &str,
+) -> Result<(i64, String), ApiError> {
+    let (id, sink) = dead_letter_target(id, sink)?;
+    if !state.engine().store().discard_delivery(id, &sink).await? {
+        return Err(no_dead_letter(id, &sink));
+    }
+    audit(
+        state,
+        &who.actor(),
+        "notification.discarded",
+        &format!("{id}/{sink}"),
+    )
+    .await;
+    Ok((id, sink))
+}
+
+/// Re-queue a dead letter: it is delivered again at once (202), and by the watch's sweep if
+/// this process stops first.
+#[utoipa::path(post, path = "/api/v1/notifications/dead-letters/{notification}/{sink}/retry",
+    operation_id = "retry_dead_letter", tag = "health",
+    params(("notification" = i64, Path, description = "The notification's id"),
+        ("sink" = String, Path, description = "The sink's name")),
+    responses((status = 202, description = "Re-queued"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path((id, sink)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    retry_dead_letter(&state, &who, &id, &sink).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Discard a dead letter.
+#[utoipa::path(delete, path = "/api/v1/notifications/dead-letters/{notification}/{sink}",
+    operation_id = "discard_dead_letter", tag = "health",
+    params(("notification" = i64, Path, description = "The notification's id"),
+        ("sink" = String, Path, description = "The sink's name")),
+    responses((status = 204, description = "Discarded"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn discard(
+    State(state): State<AppState>,
+    Operator(who): Operator,
+    Path((id, sink)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    discard_dead_letter(&state, &who, &id, &sink).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

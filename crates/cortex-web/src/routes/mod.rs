@@ -36,11 +36,14 @@
 //! | GET | `/api/v1/accounts/{id}/health` | viewer | one account's health history |
 //! | GET, POST | `/api/v1/notifications/sinks` | viewer; admin to save | notification sinks (masked) |
 //! | DELETE | `/api/v1/notifications/sinks/{name}` | admin | delete a sink |
+//! | POST | `/api/v1/notifications/sinks/{name}/test` | admin | send it a test notification |
 //! | GET | `/api/v1/notifications/dead-letters` | viewer | notifications no sink took |
 //! | GET | `/api/v1/drift` | viewer | managed accounts: desired state, last drift finding, lifecycle |
 //! | GET | `/api/v1/accounts/{id}/drift` | viewer | compare one account with the platform now |
 //! | POST | `/api/v1/accounts/{id}/reconcile` | operator | reconcile job (optional review) or adopt current |
 //! | GET, POST | `/api/v1/adoption` | viewer; operator to adopt | unmanaged platform accounts; adopt them |
+//! | POST | `/api/v1/notifications/dead-letters/{notification}/{sink}/retry` | operator | re-queue one (delivered again at once) |
+//! | DELETE | `/api/v1/notifications/dead-letters/{notification}/{sink}` | operator | discard one |
 
 pub mod accounts;
 pub mod connections;
@@ -158,6 +161,7 @@ pub fn api() -> RouteTable {
         .get("/api/v1/notifications/sinks", health::list_sinks)
         .post("/api/v1/notifications/sinks", health::save_sink)
         .delete("/api/v1/notifications/sinks/{name}", health::delete_sink)
+        .post("/api/v1/notifications/sinks/{name}/test", health::test_sink)
         .get("/api/v1/notifications/dead-letters", health::dead_letters)
         .get("/api/v1/drift", drift::list)
         .get("/api/v1/accounts/{id}/drift", drift::check)
@@ -165,4 +169,12 @@ pub fn api() -> RouteTable {
         .get("/api/v1/adoption", drift::adoptable)
         .post("/api/v1/adoption", drift::adopt)
         .get("/api/v1/coverage", coverage::get)
+        .post(
+            "/api/v1/notifications/dead-letters/{notification}/{sink}/retry",
+            health::retry,
+        )
+        .delete(
+            "/api/v1/notifications/dead-letters/{notification}/{sink}",
+            health::discard,
+        )
 }

@@ -219,6 +219,7 @@ impl utoipa::Modify for Security {
         super::drift::list, super::drift::check, super::drift::reconcile,
         super::drift::adoptable, super::drift::adopt,
         super::coverage::get,
+        super::health::retry, super::health::discard, super::health::test_sink,
     ),
     tags(
         (name = "jobs", description = "One onboarding each"),

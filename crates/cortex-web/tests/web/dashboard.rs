@@ -163,7 +163,7 @@ async fn accounts_and_jobs_are_paged_on_the_server_with_bounded_page_sizes() {
 }
 
 #[tokio::test]
-async fn account_names_link_to_their_job_and_kinds_read_as_words() {
+async fn account_names_link_to_their_page_and_kinds_read_as_words() {
     let server = Server::start_with(Options {
         worker: false,
         ..Options::default()
@@ -173,10 +173,15 @@ async fn account_names_link_to_their_job_and_kinds_read_as_words() {
     let jobs = queued_jobs(&server, 2).await;
     let html = dashboard(&server, &auth, "").await;
     for (i, id) in jobs.iter().enumerate() {
+        let account = guid(0xda50, i as u32);
         assert!(
             html.contains(&format!(
-                r#"<td><a href="/jobs/{id}">paged-{i:02}</a></td>"#
+                r#"<td><a href="/accounts/{account}">paged-{i:02}</a></td>"#
             )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(r#"<a href="/jobs/{id}">"#)),
             "{html}"
         );
     }

@@ -16,6 +16,7 @@ mod dashboard;
 mod drift;
 mod events;
 mod health;
+mod health_pages;
 mod job_page;
 mod lifecycle;
 mod metrics;

@@ -64,6 +64,24 @@ fn pairs() -> Vec<Pair> {
                     vec![],
                     ("DELETE", "/api/v1/connections/nothing-here".into(), None),
                 ),
+                PageAction::ManageSinks => (
+                    "/notifications/sinks".into(),
+                    vec![("name", "Not A Name")],
+                    (
+                        "POST",
+                        "/api/v1/notifications/sinks".into(),
+                        Some(json!({"name": "Not A Name"})),
+                    ),
+                ),
+                PageAction::HandleDeadLetters => (
+                    "/notifications/dead-letters/4040/nothing-here/retry".into(),
+                    vec![],
+                    (
+                        "POST",
+                        "/api/v1/notifications/dead-letters/4040/nothing-here/retry".into(),
+                        None,
+                    ),
+                ),
             };
             Pair {
                 action,

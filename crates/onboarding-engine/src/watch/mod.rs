@@ -41,6 +41,9 @@ use crate::request::OnboardingRequest;
 /// Days before a client secret's end date at which a notice goes out (the tightest reached).
 pub const DEFAULT_SECRET_WARNINGS: [u32; 3] = [30, 7, 1];
 
+/// At most this many stuck deliveries are taken over per sweep.
+const SWEEP_LIMIT: u32 = 100;
+
 /// The actor of the watch's audit entries.
 pub const WATCH_ACTOR: &str = "health-watch";
 
@@ -180,11 +183,7 @@ pub struct HealthWatch {
 
 impl HealthWatch {
     pub fn new(engine: Engine, config: WatchConfig) -> Result<Self, EngineError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| EngineError::Workspace(format!("HTTP client for sinks: {e}")))?;
+        let http = notify::sink_client()?;
         let prisma: Box<dyn HealthSource> = Box::new(PrismaSource {
             engine: engine.clone(),
         });
@@ -246,6 +245,13 @@ impl HealthWatch {
                 Ok(report) => tracing::debug!(?report, "health watch round"),
                 Err(e) => tracing::warn!(error = %e, code = e.code(), "health watch round failed"),
             }
+            match self.sweep_deliveries().await {
+                Ok(report) if report.claimed > 0 => {
+                    tracing::info!(?report, "stuck deliveries swept")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, code = e.code(), "delivery sweep failed"),
+            }
             let now = (self.clock)();
             let interval = self.config.interval.as_secs().max(1) as i64;
             let next = (self.round_at(now) + 1) * interval;
@@ -258,6 +264,20 @@ impl HealthWatch {
                 _ = shutdown.cancelled() => return,
             }
         }
+    }
+
+    /// Takes over and delivers the `pending` deliveries nobody has touched for longer than a
+    /// delivery can take (their worker died) and the re-queued dead letters ([`notify::sweep`]).
+    pub async fn sweep_deliveries(&self) -> Result<notify::SweepReport, EngineError> {
+        notify::sweep(
+            self.store(),
+            &self.http,
+            &self.config.delivery,
+            notify::stale_after(&self.config.delivery),
+            millis((self.clock)()),
+            SWEEP_LIMIT,
+        )
+        .await
     }
 
     /// One round now: every onboarded account this replica wins is checked and recorded.

@@ -9,6 +9,15 @@
 //! `Retry-After`, which statuses are worth another attempt); when the attempts are spent, or
 //! the sink refuses for good (another 4xx), the delivery is `dead` — the dead-letter list.
 //!
+//! # Stuck deliveries
+//!
+//! A delivery is `pending` from the moment its notification is inserted until its worker
+//! records the outcome; a worker that dies in between leaves it `pending` for ever. [`sweep`]
+//! (run by the watch every round, and by the dead-letter page's *Retry*) takes over every
+//! `pending` delivery untouched for longer than a delivery can take ([`stale_after`]), each
+//! claimed by one replica only ([`cortex_store::Store::claim_stale_deliveries`]), and delivers
+//! it again. A re-queued dead letter is `pending` and due at once.
+//!
 //! # The webhook signature
 //!
 //! Headers: `X-Cortex-Event` (the kind), `X-Cortex-Delivery` (the notification's id),
@@ -373,4 +382,89 @@ pub fn default_policy() -> RetryPolicy {
         max_retry_after: Duration::from_secs(30),
         call_deadline: Duration::from_secs(60),
     }
+}
+
+/// The HTTP client deliveries use: a 10 s timeout per attempt, no redirects (a redirect could
+/// carry the signed body elsewhere).
+pub fn sink_client() -> Result<reqwest::Client, EngineError> {
+    reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| EngineError::Workspace(format!("HTTP client for sinks: {e}")))
+}
+
+/// One attempt's timeout.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a `pending` delivery may go untouched before [`sweep`] takes it over: longer than
+/// a delivery under `policy` can take (its deadline plus a last attempt's timeout).
+pub fn stale_after(policy: &RetryPolicy) -> Duration {
+    policy.call_deadline + ATTEMPT_TIMEOUT * 2
+}
+
+/// What one [`sweep`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Stuck or re-queued deliveries this replica took over.
+    pub claimed: usize,
+    pub delivered: usize,
+    /// Dead again (retries spent, or the sink was deleted since).
+    pub dead: usize,
+}
+
+/// Delivers every `pending` delivery untouched since before `now_ms - stale` (at most `limit`),
+/// each taken over by exactly one of the replicas sweeping at once.
+pub async fn sweep(
+    store: &cortex_store::Store,
+    http: &reqwest::Client,
+    policy: &RetryPolicy,
+    stale: Duration,
+    now_ms: i64,
+    limit: u32,
+) -> Result<SweepReport, EngineError> {
+    let stale_ms = i64::try_from(stale.as_millis()).unwrap_or(i64::MAX);
+    let claimed = store
+        .claim_stale_deliveries(now_ms.saturating_sub(stale_ms), now_ms, limit)
+        .await?;
+    let mut report = SweepReport {
+        claimed: claimed.len(),
+        ..SweepReport::default()
+    };
+    if claimed.is_empty() {
+        return Ok(report);
+    }
+    let sinks = load_sinks(store).await?;
+    for (id, sink_name) in claimed {
+        let Some(record) = store.delivery(id, &sink_name).await? else {
+            continue;
+        };
+        let outcome = match sinks.iter().find(|s| s.name == sink_name) {
+            Some(sink) => deliver(http, policy, sink, id, &record.kind, &record.payload).await,
+            None => Outcome {
+                delivered: false,
+                attempts: 0,
+                last_error: Some("the sink was deleted".to_owned()),
+            },
+        };
+        let state = if outcome.delivered {
+            report.delivered += 1;
+            "delivered"
+        } else {
+            report.dead += 1;
+            tracing::warn!(sink = %sink_name, kind = %record.kind, error = ?outcome.last_error, "swept notification not delivered; it is in the dead-letter list");
+            "dead"
+        };
+        store
+            .set_delivery(
+                id,
+                &sink_name,
+                state,
+                record.attempts + i64::from(outcome.attempts),
+                outcome.last_error.as_deref(),
+                now_ms,
+            )
+            .await?;
+    }
+    Ok(report)
 }

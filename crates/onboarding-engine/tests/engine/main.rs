@@ -7,6 +7,7 @@ mod batches;
 mod common;
 mod connections;
 mod drift;
+mod delivery_sweep;
 mod failures;
 mod flows;
 mod lifecycle;

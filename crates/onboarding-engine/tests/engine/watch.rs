@@ -24,14 +24,14 @@ const SIGNING_KEY: &str = "CANARY-SIGNING-KEY-7f3a9c";
 /// One request a receiver got.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     body: Vec<u8>,
 }
 
 /// A local webhook receiver answering `status` (or 200) to every POST.
 pub(crate) struct Receiver {
     pub(crate) url: String,
-    got: Arc<Mutex<Vec<Received>>>,
+    pub(crate) got: Arc<Mutex<Vec<Received>>>,
     _stop: CancellationToken,
 }
 
