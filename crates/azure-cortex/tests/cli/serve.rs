@@ -547,7 +547,7 @@ fn serve_sandbox(data_dir: &Path, step_secs: &str) -> Served {
 
 /// Signs in as admin on a first sandbox start (the printed password).
 async fn admin_session(server: &Served) -> (String, String) {
-    let password = generated_password(&server);
+    let password = generated_password(server);
     login(&server.url, "admin", &password).await
 }
 

@@ -69,7 +69,7 @@ fn account_id(raw: &str) -> Result<String, CliError> {
 pub async fn run(global: &GlobalArgs, out: &Out, command: DriftCommand) -> Result<Exit, CliError> {
     // Arguments first: a bad one is refused before anything is opened.
     if let DriftCommand::Adopt { list, ids } = &command {
-        if *list == !ids.is_empty() {
+        if *list != ids.is_empty() {
             return Err(CliError::field(
                 "ACCOUNT_ID",
                 "give --list, or one or more account IDs to adopt (not both)",

@@ -253,7 +253,7 @@ mod tests {
             Some("0f5c2e4a-1b2c-4d3e-8f90-a1b2c3d4e5f6".to_owned())
         );
         for bad in ["", "x", "../etc", "0f5c2e4a-1b2c-4d3e-8f90"] {
-            let e = page_account_id(bad).err().expect("refused");
+            let e = page_account_id(bad).expect_err("refused");
             assert_eq!(e.0.status, axum::http::StatusCode::NOT_FOUND, "{bad}");
         }
     }

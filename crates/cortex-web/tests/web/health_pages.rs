@@ -238,7 +238,7 @@ async fn dead_letters_are_listed_masked_and_retried_or_discarded_by_operators_au
     assert_eq!(refused.status().as_u16(), 403);
     for (path, want) in [
         (
-            format!("/notifications/dead-letters/x/closed-port/retry"),
+            "/notifications/dead-letters/x/closed-port/retry".to_string(),
             400,
         ),
         (

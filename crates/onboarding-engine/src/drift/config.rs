@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(body.cloud_account.account_id, None);
         let mut applied = view.clone();
         applied.cloud_account.enabled = true;
-        applied.hierarchy_selection = body.hierarchy_selection.clone().unwrap();
+        applied.hierarchy_selection = body.hierarchy_selection.unwrap();
         assert_eq!(desired.differences(&AccountConfig::from_view(&applied)), []);
     }
 }
