@@ -47,9 +47,9 @@
 
 pub mod accounts;
 pub mod connections;
-pub mod drift;
 pub mod cortex;
 pub mod coverage;
+pub mod drift;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;

@@ -14,8 +14,8 @@
 //! touches the platform or Azure duplicates anything when repeated: each flow's steps are
 //! written to converge (Terraform on its state, registration adopting what exists).
 
-pub(crate) mod lifecycle;
 pub(crate) mod cortex;
+pub(crate) mod lifecycle;
 pub(crate) mod prisma;
 
 use std::collections::HashMap;
