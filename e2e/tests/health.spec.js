@@ -98,6 +98,6 @@ test("sinks are added, tested and deleted; the dead letters page", async ({ page
   await expect(page.locator("#notice")).toContainText("Sink e2e-closed deleted.");
 
   await page.goto(base() + "/notifications/dead-letters");
-  await expect(page.getByRole("heading", { name: "Dead letters" })).toBeVisible();
+  await expect(page.getByRole("heading", { level: 1, name: "Dead letters", exact: true })).toBeVisible();
   await checkPage(page, "dead-letters");
 });
