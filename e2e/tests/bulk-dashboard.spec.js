@@ -102,7 +102,7 @@ test("bulk with skipped rows: the check sits above the start button; the batch p
   expect(lines.filter((l) => /,succeeded,created,/.test(l)).length).toBe(VALID);
 });
 
-test("dashboard: paged on the server, names link to their job, kinds read as words", async ({ page }) => {
+test("dashboard: paged on the server, names link to their account page (and on to the job), kinds read as words", async ({ page }) => {
   await signIn(page);
   // The 14 accounts of the batch above, 10 a page.
   await page.getByLabel("Search by name or id").fill("e2e-paged");
@@ -129,8 +129,11 @@ test("dashboard: paged on the server, names link to their job, kinds read as wor
   await expect(recent.getByRole("cell", { name: "Subscription onboarding" }).first()).toBeVisible();
   expect(await page.content()).not.toContain("onboard_subscription");
 
-  // A name is a link to the account's newest job.
+  // A name is a link to the account's page, which links to its newest job.
   await rows.first().getByRole("link", { name: "e2e-paged-00" }).click();
+  await expect(page).toHaveURL(/\/accounts\/[0-9a-f-]{36}$/);
+  await expect(page.locator("h1 .name")).toHaveText("e2e-paged-00");
+  await page.locator("dd a[href^='/jobs/']").first().click();
   await expect(page).toHaveURL(/\/jobs\/[0-9a-f-]{36}$/);
   await expect(page.locator("h1 .name")).toHaveText("e2e-paged-00");
   await expect(page.locator("p.meta").first()).toContainText("Subscription onboarding");
