@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
     engine.run_worker(CancellationToken::new(), true).await?;
     let wall = started.elapsed();
     sampling.cancel();
@@ -152,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
             client_ids.insert(result["client_id"].as_str().unwrap_or("").to_owned());
         }
     }
+    let timing = cortex_bench::common::step_times(store, &job_ids, started_at).await?;
     let after = tree_bytes(&workspaces);
     let db = bench.db_bytes();
     let per_job = |bytes: u64| bytes / u64::from(jobs.max(1));
@@ -185,6 +187,9 @@ async fn main() -> anyhow::Result<()> {
             "plugin_cache_bytes": tree_bytes(&dir.join("terraform-plugins")),
             "db_bytes_per_job": per_job(db),
             "calls_per_endpoint": EngineBench::calls_per_endpoint(&stats),
+            "steps": timing["steps"],
+            "first_job_done_s": timing["first_job_done_s"],
+            "last_job_done_s": timing["last_job_done_s"],
         })
     );
     bench.close().await;

@@ -150,3 +150,53 @@ impl Drop for EngineBench {
         self.stop.cancel();
     }
 }
+
+/// Time per step over `jobs`, from their `step_finished` events: for each step name, how many
+/// jobs ran it, the seconds summed, and the p50/p95/max of one run in milliseconds. Also the
+/// moment (seconds after `since`) the first and the last job finished,
+/// which shows whether a batch finishes in waves or together.
+pub async fn step_times(
+    store: &Store,
+    jobs: &[cortex_store::JobId],
+    since: time::OffsetDateTime,
+) -> anyhow::Result<serde_json::Value> {
+    let mut per_step: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut finished: Vec<time::OffsetDateTime> = Vec::new();
+    for job in jobs {
+        let mut last = None;
+        for e in store.events_after(*job, 0, 1_000_000).await? {
+            if e.event["type"] == "step_finished" {
+                let step = e.event["step"].as_str().unwrap_or("?").to_owned();
+                let ms = e.event["elapsed_ms"].as_u64().unwrap_or(0);
+                per_step.entry(step).or_default().push(ms);
+            }
+            last = Some(e.at);
+        }
+        finished.extend(last);
+    }
+    let pick = |sorted: &[u64], q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    let steps: serde_json::Map<String, serde_json::Value> = per_step
+        .into_iter()
+        .map(|(step, mut ms)| {
+            ms.sort_unstable();
+            let sum: u64 = ms.iter().sum();
+            (
+                step,
+                serde_json::json!({
+                    "runs": ms.len(),
+                    "sum_s": sum as f64 / 1000.0,
+                    "p50_ms": pick(&ms, 0.5),
+                    "p95_ms": pick(&ms, 0.95),
+                    "max_ms": pick(&ms, 1.0),
+                }),
+            )
+        })
+        .collect();
+    finished.sort_unstable();
+    let at = |t: Option<&time::OffsetDateTime>| t.map(|t| (*t - since).as_seconds_f64());
+    Ok(serde_json::json!({
+        "steps": steps,
+        "first_job_done_s": at(finished.first()),
+        "last_job_done_s": at(finished.last()),
+    }))
+}

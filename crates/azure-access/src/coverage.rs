@@ -24,6 +24,30 @@ pub struct PlatformAccount {
     pub enabled: bool,
     /// The platform reports it in error.
     pub failing: bool,
+    /// Which subscriptions below it a tenant or management-group account covers.
+    pub subscriptions: SubscriptionFilter,
+}
+
+/// The subscriptions a tenant or management-group account covers: all of them (Prisma Cloud's
+/// tenant accounts, a Cortex Cloud instance without a list), only the listed ones or all but
+/// the listed ones (a Cortex Cloud instance's `scope_modifications.subscriptions`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SubscriptionFilter {
+    #[default]
+    All,
+    Only(Vec<String>),
+    Except(Vec<String>),
+}
+
+impl SubscriptionFilter {
+    fn admits(&self, subscription: &str) -> bool {
+        let listed = |ids: &[String]| ids.iter().any(|i| i.eq_ignore_ascii_case(subscription));
+        match self {
+            SubscriptionFilter::All => true,
+            SubscriptionFilter::Only(ids) => listed(ids),
+            SubscriptionFilter::Except(ids) => !listed(ids),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -117,37 +141,47 @@ fn ancestors(tree: &TenantTree, group: &str) -> Vec<String> {
     out
 }
 
-/// Joins `tree` with `accounts`.
+/// Joins `tree` with `accounts`. Several accounts may stand for one scope (Cortex Cloud allows
+/// more than one instance per tenant, each with its own subscription list): a subscription's
+/// own account counts as working when any of its accounts works, and it is covered when any
+/// enabled account above it admits it.
 pub fn join(tree: &TenantTree, accounts: &[PlatformAccount]) -> CoverageReport {
-    let find = |id: &str, scope: AccountScope| {
+    fn of<'a>(
+        accounts: &'a [PlatformAccount],
+        id: &'a str,
+        scope: AccountScope,
+    ) -> impl Iterator<Item = &'a PlatformAccount> {
         accounts
             .iter()
-            .find(|a| a.scope == scope && a.id.eq_ignore_ascii_case(id))
-    };
+            .filter(move |a| a.scope == scope && a.id.eq_ignore_ascii_case(id))
+    }
     let subscriptions: Vec<SubscriptionCoverage> = tree
         .subscriptions
         .iter()
         .map(|s| {
-            let coverage = match find(&s.id, AccountScope::Subscription) {
-                Some(a) if !a.enabled => Coverage::NotWorking { why: "disabled" },
-                Some(a) if a.failing => Coverage::NotWorking { why: "failing" },
-                Some(_) => Coverage::OwnAccount,
-                None => {
-                    let above = ancestors(tree, &s.management_group);
-                    let by = above.iter().find_map(|g| {
-                        let scope = if g.eq_ignore_ascii_case(&tree.tenant_id) {
-                            AccountScope::Tenant
-                        } else {
-                            AccountScope::ManagementGroup
-                        };
-                        find(g, scope)
-                            .filter(|a| a.enabled)
-                            .map(|a| (a.id.clone(), scope))
-                    });
-                    match by {
-                        Some((by, scope)) => Coverage::Covered { by, scope },
-                        None => Coverage::NotOnboarded,
-                    }
+            let own: Vec<&PlatformAccount> =
+                of(accounts, &s.id, AccountScope::Subscription).collect();
+            let coverage = if own.iter().any(|a| a.enabled && !a.failing) {
+                Coverage::OwnAccount
+            } else if own.iter().any(|a| a.enabled) {
+                Coverage::NotWorking { why: "failing" }
+            } else if !own.is_empty() {
+                Coverage::NotWorking { why: "disabled" }
+            } else {
+                let above = ancestors(tree, &s.management_group);
+                let by = above.iter().find_map(|g| {
+                    let scope = if g.eq_ignore_ascii_case(&tree.tenant_id) {
+                        AccountScope::Tenant
+                    } else {
+                        AccountScope::ManagementGroup
+                    };
+                    of(accounts, g, scope)
+                        .find(|a| a.enabled && a.subscriptions.admits(&s.id))
+                        .map(|a| (a.id.clone(), scope))
+                });
+                match by {
+                    Some((by, scope)) => Coverage::Covered { by, scope },
+                    None => Coverage::NotOnboarded,
                 }
             };
             SubscriptionCoverage {
@@ -240,18 +274,21 @@ mod tests {
                 scope: AccountScope::Subscription,
                 enabled: true,
                 failing: false,
+                subscriptions: SubscriptionFilter::All,
             },
             PlatformAccount {
                 id: "s2".into(),
                 scope: AccountScope::Subscription,
                 enabled: false,
                 failing: false,
+                subscriptions: SubscriptionFilter::All,
             },
             PlatformAccount {
                 id: "b".into(),
                 scope: AccountScope::ManagementGroup,
                 enabled: true,
                 failing: false,
+                subscriptions: SubscriptionFilter::All,
             },
         ];
         let r = join(&tree(), &accounts);
@@ -297,6 +334,7 @@ mod tests {
                 scope: AccountScope::Tenant,
                 enabled: true,
                 failing: false,
+                subscriptions: SubscriptionFilter::All,
             }],
         );
         assert_eq!(tenant.totals.covered, 5);

@@ -459,6 +459,16 @@ impl Engine {
         Ok(self.tested(actor, CORTEX_SANDBOX_CONNECTION, result).await)
     }
 
+    /// The Prisma Cloud client of the connection `name` (`None`: the engine's own), the one its
+    /// jobs use (cached per connection, rebuilt when the stored connection changed).
+    /// [`EngineError::WrongPlatform`] for a Cortex Cloud connection.
+    pub async fn prisma_client(
+        &self,
+        name: Option<&ConnectionName>,
+    ) -> Result<PrismaClient, EngineError> {
+        self.inner.client_for(name).await
+    }
+
     /// The Cortex Cloud connection named `name`: the sandbox's built-in `cortex-sandbox` or a
     /// saved one. [`EngineError::UnknownConnection`] if there is none of that name,
     /// [`EngineError::WrongPlatform`] for a Prisma Cloud one. Its key stays in its

@@ -86,3 +86,39 @@ fn another_tenant_is_named_with_the_one_the_credentials_sign_in_to() {
         .code(2)
         .stderr(predicate::str::contains("tenant"));
 }
+
+#[test]
+fn discover_through_the_sandbox_cortex_connection_joins_its_instances_and_an_unknown_one_is_named()
+{
+    let sb = Sandbox::new();
+    let seed = tenant_seed::contoso();
+    let out = sb
+        .cmd()
+        .args([
+            "discover",
+            "--tenant",
+            TENANT_ID,
+            "--connection",
+            "cortex-sandbox",
+            "--output",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_valid(&validator(cortex_cli::schemas::COVERAGE), &report);
+    assert_eq!(report["platform"], "cortex");
+    assert_eq!(report["connection"], "cortex-sandbox");
+    // The sandbox's Cortex Cloud starts with no instance: nothing is covered there, whatever
+    // the Prisma Cloud side holds.
+    assert_eq!(report["totals"]["subscriptions"], seed.subscriptions.len());
+    assert_eq!(report["totals"]["not_onboarded"], seed.subscriptions.len());
+    sb.cmd()
+        .args(["discover", "--tenant", TENANT_ID, "--connection", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--connection").and(predicate::str::contains("nope")));
+}

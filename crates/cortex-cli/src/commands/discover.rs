@@ -2,23 +2,28 @@
 //! subscriptions (name, id, state) as the Azure credentials see it, each joined with the
 //! Prisma Cloud accounts (own account, covered by a tenant account, onboarded but disabled or
 //! failing, not onboarded), with counts per group. `--output json` prints one object
-//! (`docs/cli.md`, "discover").
+//! (`docs/cli.md`, "discover"). `--connection NAME` joins with another platform connection's
+//! accounts instead of the default Prisma Cloud one: a saved Prisma Cloud connection, or a
+//! Cortex Cloud one whose integration instances are the accounts (`cortex-sandbox` with
+//! `--sandbox`).
 
 use azure_access::discovery::DiscoveryFailure;
-use onboarding_engine::coverage::{self, CoverageError, CoverageView};
+use onboarding_engine::EngineError;
+use onboarding_engine::coverage::{self, CoverageError, CoverageView, PlatformSource};
 use prisma_types::TenantId;
 
 use crate::GlobalArgs;
 use crate::azure::AzureTarget;
 use crate::exit::{CliError, Exit};
 use crate::output::Out;
-use crate::session::Prisma;
+use crate::session::{Prisma, Session};
 
 pub const EXAMPLES: &str = "\
 Examples:
   azure-cortex discover --tenant 3f6e2a10-7c4d-4b8e-9a21-5d0c8e7b6a41
   azure-cortex --sandbox discover --tenant 3f6e2a10-7c4d-4b8e-9a21-5d0c8e7b6a41 --output json
-  azure-cortex discover --tenant T --not-covered    # only what still needs onboarding";
+  azure-cortex discover --tenant T --not-covered    # only what still needs onboarding
+  azure-cortex --sandbox discover --tenant 3f6e2a10-7c4d-4b8e-9a21-5d0c8e7b6a41 --connection cortex-sandbox";
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct DiscoverArgs {
@@ -28,6 +33,10 @@ pub struct DiscoverArgs {
     /// List only the subscriptions not covered (not onboarded, or disabled/failing).
     #[arg(long)]
     pub not_covered: bool,
+    /// Join with this connection's accounts instead of the default Prisma Cloud connection's:
+    /// a saved Prisma Cloud or Cortex Cloud connection (`cortex-sandbox` with --sandbox).
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
 }
 
 pub async fn run(global: &GlobalArgs, out: &Out, args: DiscoverArgs) -> Result<Exit, CliError> {
@@ -42,21 +51,40 @@ pub async fn run(global: &GlobalArgs, out: &Out, args: DiscoverArgs) -> Result<E
                 format!("{reason} ({fix})"),
             )
         })?;
-    let prisma = Prisma::connect(global).await?;
-    let read = match prisma.client() {
-        Ok(client) => coverage::read(
-            &azure.env,
-            &azure.endpoints,
-            &client,
-            Some(&tenant.to_string()),
-        )
-        .await
-        .map_err(cli_error),
-        Err(e) => Err(e),
+    let view = match args.connection.as_deref() {
+        Some(name) => {
+            let session = Session::open(global).await?;
+            let read = coverage::read_for(
+                &session.engine,
+                &azure.env,
+                &azure.endpoints,
+                Some(name),
+                Some(&tenant.to_string()),
+            )
+            .await
+            .map_err(cli_error);
+            session.close().await?;
+            read?
+        }
+        None => {
+            let prisma = Prisma::connect(global).await?;
+            let read = match prisma.client() {
+                Ok(client) => coverage::read(
+                    &azure.env,
+                    &azure.endpoints,
+                    PlatformSource::Prisma(&client),
+                    Some(&tenant.to_string()),
+                )
+                .await
+                .map_err(cli_error),
+                Err(e) => Err(e),
+            };
+            let closed = prisma.close().await;
+            let view = read?;
+            closed?;
+            view
+        }
     };
-    let closed = prisma.close().await;
-    let view = read?;
-    closed?;
     if out.json() {
         let view = if args.not_covered {
             view.only_not_covered()
@@ -85,6 +113,17 @@ fn cli_error(e: CoverageError) -> CliError {
         }
         CoverageError::Discovery(d) => CliError::new(Exit::Failed, "discovery", d.to_string()),
         CoverageError::Platform(e) => CliError::from(e),
+        CoverageError::Cortex(e) => CliError::failed(format!("cortex_{}", e.code()), e.to_string()),
+        CoverageError::Connection(e) => match *e {
+            EngineError::UnknownConnection { name } => CliError::new(
+                Exit::Usage,
+                "unknown_connection",
+                format!(
+                    "--connection: no connection is named `{name}` (`azure-cortex connections list` shows them)"
+                ),
+            ),
+            other => other.into(),
+        },
     }
 }
 

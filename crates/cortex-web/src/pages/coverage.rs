@@ -1,8 +1,11 @@
 //! The Coverage page: the Azure tenant's management-group tree and subscriptions, each with
-//! its state on Prisma Cloud (own account, covered by a tenant account, onboarded but disabled
-//! or failing, not onboarded) and Azure's own state (a disabled subscription, no access), with
-//! counts at each level; filters (not covered only, by management group, search) in the
-//! query string so a view can be bookmarked.
+//! its state on the chosen platform connection (own account, covered by a tenant or
+//! management-group account, onboarded but disabled or failing, not onboarded) and Azure's own
+//! state (a disabled subscription, no access), with counts at each level; the connection and
+//! the filters (not covered only, by management group, search) in the query string so a view
+//! can be bookmarked. The connection is the engine's own Prisma Cloud one by default, or any
+//! saved Prisma Cloud or Cortex Cloud connection (`?connection=`; for Cortex Cloud the
+//! accounts are its integration instances, `onboarding_engine::coverage`).
 //!
 //! Onboarding a selection: tick subscriptions, or press *Review all shown not covered*, or
 //! pick a management group; `POST /coverage/review` lists what will be created (one Prisma
@@ -10,6 +13,10 @@
 //! starts them as one batch through the bulk page's path (`POST /bulk`, the same checks and
 //! batch engine). Where one tenant account covers better (every subscription, and new ones as
 //! they appear), the review says so and links the wizard with the tenant filled in.
+//! For a Cortex Cloud connection there are no batches: one integration instance covers a
+//! selection (tenant scope with an include list of the selected subscriptions) or a management
+//! group (management-group scope), so the review explains that and hands the choice to the
+//! Cortex wizard, filled in, for its own review and plan approval.
 //!
 //! Everything comes from `routes::coverage::read` (the API's and `discover`'s code); Azure's
 //! refusals show as a sentence with the fix in place of the tree.
@@ -56,10 +63,23 @@ pub struct SubRow {
     pub selectable: bool,
 }
 
+/// A connection the page can join with.
+pub struct ConnectionChoice {
+    pub name: String,
+    pub label: String,
+    pub selected: bool,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "coverage.html")]
 pub struct CoveragePage {
     pub nav: Nav,
+    /// The connection joined (empty: the engine's own) and the choices.
+    pub connection: String,
+    pub connections: Vec<ConnectionChoice>,
+    /// "Prisma Cloud" or "Cortex Cloud"; what its accounts are called.
+    pub platform: &'static str,
+    pub accounts_word: &'static str,
     /// Azure's refusal, as a sentence with the fix.
     pub error: Option<String>,
     pub tenant_id: String,
@@ -142,6 +162,7 @@ fn subtree(view: &CoverageView, group: &str) -> Vec<String> {
 }
 
 struct Filters {
+    connection: String,
     not_covered: bool,
     group: String,
     q: String,
@@ -150,6 +171,7 @@ struct Filters {
 impl Filters {
     fn of(form: &FormFields) -> Self {
         Self {
+            connection: form.get("connection").chars().take(64).collect(),
             not_covered: !form.get("not_covered").is_empty(),
             group: form.get("group"),
             q: form.get("q").chars().take(200).collect(),
@@ -219,8 +241,21 @@ fn page_of(nav: Nav, view: &CoverageView, f: &Filters) -> CoveragePage {
             )
         })
         .collect();
+    let cortex = view.platform == "cortex";
     CoveragePage {
         nav,
+        connection: f.connection.clone(),
+        connections: Vec::new(),
+        platform: if cortex {
+            "Cortex Cloud"
+        } else {
+            "Prisma Cloud"
+        },
+        accounts_word: if cortex {
+            "integration instances"
+        } else {
+            "accounts"
+        },
         error: None,
         tenant_id: view.tenant_id.clone(),
         principal: view.principal.clone(),
@@ -239,6 +274,10 @@ fn page_of(nav: Nav, view: &CoverageView, f: &Filters) -> CoveragePage {
 fn error_page(nav: Nav, e: &ApiError, f: &Filters) -> CoveragePage {
     CoveragePage {
         nav,
+        connection: f.connection.clone(),
+        connections: Vec::new(),
+        platform: "the platform",
+        accounts_word: "accounts",
         error: Some(e.body.message.clone()),
         tenant_id: String::new(),
         principal: String::new(),
@@ -263,11 +302,43 @@ pub async fn coverage_page(
     let form = FormFields::parse(query.as_deref().unwrap_or(""));
     let filters = Filters::of(&form);
     let nav = Nav::of(&p);
-    match crate::routes::coverage::read(&state, None).await {
-        Ok(view) => no_store(page_of(nav, &view, &filters).into_response()),
+    let mut page = match read(&state, &filters).await {
+        Ok(view) => page_of(nav, &view, &filters),
         // Azure's refusal is the page's content, not a failure of the page.
-        Err(e) => no_store(error_page(nav, &e, &filters).into_response()),
-    }
+        Err(e) => error_page(nav, &e, &filters),
+    };
+    page.connections = connection_choices(&state, &filters.connection).await;
+    no_store(page.into_response())
+}
+
+async fn read(state: &AppState, f: &Filters) -> Result<CoverageView, ApiError> {
+    crate::routes::coverage::read(state, None, Some(&f.connection)).await
+}
+
+/// The engine's own connection first, then every readable saved one (either platform).
+async fn connection_choices(state: &AppState, chosen: &str) -> Vec<ConnectionChoice> {
+    let chosen = if chosen.is_empty() {
+        onboarding_engine::connections::DEFAULT_CONNECTION
+    } else {
+        chosen
+    };
+    let views = state.engine().list_connections().await.unwrap_or_default();
+    views
+        .into_iter()
+        .filter(|c| c.problem.is_none())
+        .map(|c| ConnectionChoice {
+            label: format!(
+                "{} ({})",
+                c.name,
+                match c.platform {
+                    onboarding_engine::connections::Platform::Cortex => "Cortex Cloud",
+                    _ => "Prisma Cloud",
+                }
+            ),
+            selected: c.name == chosen,
+            name: c.name,
+        })
+        .collect()
 }
 
 /// A subscription to onboard, as the review lists it.
@@ -282,6 +353,9 @@ pub struct Selected {
 pub struct ReviewPage {
     pub nav: Nav,
     pub tenant_id: String,
+    /// The Cortex Cloud connection when the view is of one (no batch then: the Cortex wizard,
+    /// filled in from [`Self::cortex_wizard`]).
+    pub cortex: Option<CortexChoice>,
     pub selected: Vec<Selected>,
     /// `subscription_id,name` rows for the bulk path.
     pub csv: String,
@@ -309,7 +383,7 @@ pub async fn review(State(state): State<AppState>, caller: FormCaller, body: Str
             problem,
         }) => (*who, Some((status, problem))),
     };
-    let view = match crate::routes::coverage::read(&state, None).await {
+    let view = match read(&state, &filters).await {
         Ok(v) => v,
         Err(e) => {
             return no_store((e.status, error_page(Nav::of(&who), &e, &filters)).into_response());
@@ -403,6 +477,14 @@ pub async fn review(State(state): State<AppState>, caller: FormCaller, body: Str
     if !back.problems.is_empty() {
         return no_store((StatusCode::BAD_REQUEST, back).into_response());
     }
+    let cortex = view
+        .connection
+        .as_deref()
+        .filter(|_| view.platform == "cortex")
+        .map(|c| {
+            let group = (form.get("action") == "group").then(|| form.get("onboard_group"));
+            CortexChoice::of(c, &view.tenant_id, group, &selected)
+        });
     let mut csv = String::from("subscription_id,name\n");
     for s in &selected {
         csv.push_str(&format!(
@@ -415,6 +497,7 @@ pub async fn review(State(state): State<AppState>, caller: FormCaller, body: Str
         ReviewPage {
             nav: Nav::of(&who),
             tenant_id: view.tenant_id.clone(),
+            cortex,
             csv,
             not_covered_total: view
                 .subscriptions
@@ -426,4 +509,53 @@ pub async fn review(State(state): State<AppState>, caller: FormCaller, body: Str
         }
         .into_response(),
     )
+}
+
+/// How a selection is onboarded into Cortex Cloud: one integration instance, in the Cortex
+/// wizard filled in with these values (its review and plan approval follow as usual).
+pub struct CortexChoice {
+    pub connection: String,
+    /// The management group chosen (its instance covers everything below it).
+    pub group: Option<String>,
+    /// `/onboard?…` for the selection (tenant scope, include list) or the group.
+    pub wizard: String,
+    /// `/onboard?…` for the whole tenant.
+    pub tenant_wizard: String,
+}
+
+impl CortexChoice {
+    fn of(connection: &str, tenant: &str, group: Option<String>, selected: &[Selected]) -> Self {
+        let link = |pairs: &[(&str, &str)]| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("connection", connection)
+                .append_pair("tenant_id", tenant);
+            for (k, v) in pairs {
+                q.append_pair(k, v);
+            }
+            format!("/onboard?{}", q.finish())
+        };
+        // The hosting subscription (where the template's resource group goes): the first one
+        // selected; the wizard lets it be changed.
+        let hosting = selected.first().map(|s| s.id.as_str()).unwrap_or_default();
+        let ids: Vec<&str> = selected.iter().map(|s| s.id.as_str()).collect();
+        let wizard = match &group {
+            Some(g) => link(&[
+                ("scope", "management_group"),
+                ("management_group_id", g),
+                ("subscription_id", hosting),
+            ]),
+            None => link(&[
+                ("scope", "tenant"),
+                ("subscription_id", hosting),
+                ("subscriptions_mode", "include"),
+                ("subscriptions", &ids.join(",")),
+            ]),
+        };
+        CortexChoice {
+            connection: connection.to_owned(),
+            group,
+            tenant_wizard: link(&[("scope", "tenant"), ("subscription_id", hosting)]),
+            wizard,
+        }
+    }
 }

@@ -279,7 +279,7 @@ pub async fn onboard_page(
             .iter()
             .any(|c| c.selected)
     {
-        return Ok(super::onboard_cortex::page(&state, Nav::of(&p), &connection).await);
+        return Ok(super::onboard_cortex::page(&state, Nav::of(&p), &connection, &query).await);
     }
     let from = query.get("from");
     let (values, features, groups) = if from.is_empty() {

@@ -153,6 +153,31 @@ impl CortexOnboardPage {
         }
     }
 
+    /// The values a link fills in (see [`page`]); each at most 4,000 characters.
+    fn prefill(&mut self, query: &FormFields) {
+        for name in [
+            "scope",
+            "tenant_id",
+            "management_group_id",
+            "subscription_id",
+            "subscriptions",
+        ] {
+            let value: String = query.get(name).chars().take(4000).collect();
+            if let (false, Some(field)) = (value.is_empty(), self.field_mut(name)) {
+                // A list arrives comma-separated; the form shows one per line.
+                field.value = if name == "subscriptions" {
+                    items(&value).join("\n")
+                } else {
+                    value
+                };
+            }
+        }
+        let mode = query.get("subscriptions_mode");
+        if matches!(mode.as_str(), "all" | "include" | "exclude") {
+            self.subscriptions_mode = mode;
+        }
+    }
+
     /// The field named `name` (as [`form_field`] names them), for attaching a problem.
     fn field_mut(&mut self, name: &str) -> Option<&mut Field> {
         Some(match name {
@@ -337,10 +362,19 @@ pub(super) fn request_of(
     (raw, page, problems)
 }
 
-/// `GET /onboard?connection=NAME` for a Cortex Cloud connection.
-pub(super) async fn page(state: &AppState, nav: Nav, connection: &str) -> Response {
+/// `GET /onboard?connection=NAME` for a Cortex Cloud connection. The Coverage page links it
+/// filled in (`scope`, `tenant_id`, `management_group_id`, `subscription_id`,
+/// `subscriptions_mode`, `subscriptions`): those values are shown, the rest keep their
+/// defaults, and nothing is validated until the form is submitted.
+pub(super) async fn page(
+    state: &AppState,
+    nav: Nav,
+    connection: &str,
+    query: &FormFields,
+) -> Response {
     let connections = cortex_options(state, connection).await;
-    let page = CortexOnboardPage::blank(nav, connections, connection);
+    let mut page = CortexOnboardPage::blank(nav, connections, connection);
+    page.prefill(query);
     no_store((StatusCode::OK, page).into_response())
 }
 

@@ -1,5 +1,7 @@
 //! `GET /api/v1/coverage`: the tenant's management-group tree and subscriptions joined with
-//! Prisma Cloud's accounts — the same code and JSON as `azure-cortex discover --output json`
+//! the accounts of a platform connection (Prisma Cloud's accounts by default;
+//! `?connection=NAME` for a saved Prisma Cloud connection or a Cortex Cloud one, whose
+//! integration instances are the accounts) — the same code and JSON as `azure-cortex discover --output json`
 //! (`onboarding_engine::coverage`, without the `type` field). Azure's refusals (no
 //! credentials, no access, throttling) are answered as sentences with the fix and a stable
 //! code, never a 500.
@@ -7,6 +9,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use azure_access::discovery::DiscoveryFailure;
+use onboarding_engine::EngineError;
 use onboarding_engine::coverage::{self, CoverageError, CoverageView};
 use prisma_types::TenantId;
 use serde::{Deserialize, Serialize};
@@ -24,8 +27,10 @@ pub struct CoverageDoc {
     pub tenant_id: String,
     /// The Azure principal discovery ran as (display name).
     pub principal: String,
-    /// `prisma`.
+    /// `prisma` or `cortex`.
     pub platform: String,
+    /// The connection read (absent for the engine's own Prisma Cloud connection).
+    pub connection: Option<String>,
     /// `{subscriptions, own_account, covered, not_working, not_onboarded}`.
     #[schema(value_type = Object)]
     pub totals: serde_json::Value,
@@ -42,6 +47,7 @@ pub struct CoverageDoc {
 #[serde(deny_unknown_fields)]
 struct CoverageQuery {
     tenant: Option<String>,
+    connection: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     not_covered: Option<bool>,
 }
@@ -49,6 +55,7 @@ struct CoverageQuery {
 /// Coverage of the tenant (the Azure credentials' own by default).
 #[utoipa::path(get, path = "/api/v1/coverage", operation_id = "get_coverage", tag = "coverage",
     params(("tenant" = Option<String>, Query, description = "Tenant id; default: the Azure credentials' tenant"),
+        ("connection" = Option<String>, Query, description = "The platform connection whose accounts are joined; default: the engine's own Prisma Cloud connection"),
         ("not_covered" = Option<bool>, Query, description = "List only the subscriptions not covered")),
     responses((status = 200, body = CoverageDoc), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 502, body = ErrorBody),
@@ -59,7 +66,7 @@ pub async fn get(
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<CoverageView>, ApiError> {
     let q: CoverageQuery = parse_query(query.as_deref())?;
-    let view = read(&state, q.tenant.as_deref()).await?;
+    let view = read(&state, q.tenant.as_deref(), q.connection.as_deref()).await?;
     Ok(axum::Json(if q.not_covered.unwrap_or(false) {
         view.only_not_covered()
     } else {
@@ -67,8 +74,13 @@ pub async fn get(
     }))
 }
 
-/// Coverage as the page and the API read it; `tenant` is validated here.
-pub async fn read(state: &AppState, tenant: Option<&str>) -> Result<CoverageView, ApiError> {
+/// Coverage as the page and the API read it; `tenant` is validated here, `connection` by the
+/// engine (an unknown name is refused naming the field).
+pub async fn read(
+    state: &AppState,
+    tenant: Option<&str>,
+    connection: Option<&str>,
+) -> Result<CoverageView, ApiError> {
     let tenant = match tenant.map(str::trim).filter(|t| !t.is_empty()) {
         Some(raw) => Some(
             TenantId::parse_as("tenant", raw)
@@ -85,10 +97,11 @@ pub async fn read(state: &AppState, tenant: Option<&str>) -> Result<CoverageView
             format!("{m}: set it to the endpoint's https URL, or unset it for the public cloud"),
         )
     })?;
-    coverage::read(
+    coverage::read_for(
+        state.engine(),
         &azure.env,
         endpoints,
-        state.engine().client(),
+        connection,
         tenant.as_deref(),
     )
     .await
@@ -120,6 +133,18 @@ fn api_error(e: CoverageError) -> ApiError {
             DiscoveryFailure::Unavailable => unavailable("azure_unavailable", sentence(&d.message)),
         },
         CoverageError::Platform(p) => p.into(),
+        CoverageError::Cortex(c) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            c.code(),
+            format!("Cortex Cloud: {c}"),
+        ),
+        CoverageError::Connection(e) => match *e {
+            EngineError::UnknownConnection { name } => ApiError::bad_parameter(
+                "connection",
+                format!("no connection is named `{name}`; the Connections page lists them"),
+            ),
+            other => other.into(),
+        },
     }
 }
 

@@ -6,7 +6,7 @@
 
 use azure_emulator::cloud::Scenario;
 use azure_emulator::tenant_seed::{self, TENANT_ID, ids};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -19,6 +19,14 @@ struct Fixture {
 
 /// The server with Azure pointed at a fresh emulated cloud, signed in as `client_id`.
 async fn fixture(client_id: &str) -> Fixture {
+    fixture_with(client_id, |_| {}).await
+}
+
+/// [`fixture`] with the emulator's configuration changed by `emulator` first.
+async fn fixture_with(
+    client_id: &str,
+    emulator: fn(&mut prisma_emulator::EmulatorConfig),
+) -> Fixture {
     let seed = tenant_seed::contoso();
     let cloud = azure_emulator::spawn_cloud(
         "127.0.0.1:0".parse().unwrap(),
@@ -38,6 +46,7 @@ async fn fixture(client_id: &str) -> Fixture {
     };
     let server = Server::start_with(Options {
         azure: Some(azure),
+        emulator,
         ..Default::default()
     })
     .await;
@@ -373,4 +382,251 @@ async fn azure_refusals_are_sentences_with_the_fix_never_a_500() {
         );
         assert!(!html.contains(ids::SANDBOX_SECRET));
     }
+}
+
+const CORTEX_KEY: &str = "CANARY-CORTEX-COVERAGE-KEY-0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+fn with_cortex_key(config: &mut prisma_emulator::EmulatorConfig) {
+    config.cortex = prisma_emulator::cortex::CortexConfig::new(
+        cortex_cloud_types::KeyId::new(7).unwrap(),
+        cortex_cloud_types::SecretString::from(CORTEX_KEY),
+        cortex_cloud_types::KeyType::Standard,
+    );
+    config.cortex.approved_tenants.push(TENANT_ID.to_owned());
+}
+
+/// A connected instance in the emulator's Cortex face, as its template's callback would
+/// leave it: `scope` with `account_group`/`account_id`, covering `subscriptions`, with
+/// `scope_modifications` as given.
+fn connected_instance(
+    server: &Server,
+    scope: &str,
+    account_group: &str,
+    account_id: &str,
+    scope_modifications: Value,
+    subscriptions: &[&tenant_seed::Subscription],
+) -> String {
+    let config = serde_json::from_value(json!({
+        "cloud_provider": "AZURE", "scope": scope, "scan_mode": "MANAGED",
+        "account_details": {"organization_id": TENANT_ID},
+        "collection_configuration": {"audit_logs": {"enabled": false}},
+        "scope_modifications": scope_modifications,
+        "additional_capabilities": {},
+    }))
+    .unwrap();
+    let mut face = server.emu.state.cortex.lock();
+    let pending = face.create_pending(config, 1).id.clone();
+    face.connect(
+        &pending,
+        prisma_emulator::cortex::state::Connection {
+            organization_id: TENANT_ID.into(),
+            account_group: account_group.into(),
+            account_id: account_id.into(),
+            account_name: String::new(),
+            provisioning_method: "TF".into(),
+            subscriptions: subscriptions
+                .iter()
+                .map(|s| (s.id.clone(), s.display_name.clone()))
+                .collect(),
+        },
+        2,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_cortex_connection_covers_what_its_instances_cover_and_a_selection_opens_the_cortex_wizard()
+ {
+    let f = fixture_with(ids::CI_ONBOARDING_APP, with_cortex_key).await;
+    let server = &f.server;
+    let admin = server.login(ADMIN).await;
+    let (status, saved) = server
+        .call(
+            "POST",
+            "/api/v1/connections",
+            &admin,
+            Some(json!({
+                "platform": "cortex", "name": "cortex-eu", "api_url": server.emu.base_url(),
+                "key_id": 7, "key": CORTEX_KEY, "key_type": "standard",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let platform = f.seed.descendants("contoso-platform").1;
+    let corp = f.seed.descendants("contoso-corp").1;
+    let online = f.seed.descendants("contoso-online").1;
+    // Platform by a management-group instance; two of Corp by a tenant instance with an
+    // include list; one of Online by its own instance, then disabled; one pending instance of
+    // the whole tenant (its template never ran) covers nothing.
+    connected_instance(
+        server,
+        "ACCOUNT_GROUP",
+        "contoso-platform",
+        &platform[0].id,
+        json!({}),
+        &platform,
+    );
+    connected_instance(
+        server,
+        "ORGANIZATION",
+        TENANT_ID,
+        &corp[0].id,
+        json!({"subscriptions": {"enabled": true, "type": "INCLUDE",
+            "subscription_ids": [corp[0].id, corp[1].id]}}),
+        &corp[..2],
+    );
+    let own = connected_instance(
+        server,
+        "ACCOUNT",
+        "",
+        &online[0].id,
+        json!({}),
+        &online[..1],
+    );
+    server.emu.state.cortex.lock().set_enabled(&[own], false, 3);
+    {
+        let config = serde_json::from_value(json!({
+            "cloud_provider": "AZURE", "scope": "ORGANIZATION", "scan_mode": "MANAGED",
+            "account_details": {"organization_id": TENANT_ID},
+        }))
+        .unwrap();
+        server.emu.state.cortex.lock().create_pending(config, 4);
+    }
+
+    let viewer = server.login(VIEWER).await;
+    let (status, body) = server
+        .call(
+            "GET",
+            "/api/v1/coverage?connection=cortex-eu",
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["platform"], &body["connection"]),
+        (&json!("cortex"), &json!("cortex-eu"))
+    );
+    let totals = &body["totals"];
+    let n = f.seed.subscriptions.len();
+    assert_eq!(totals["subscriptions"], n);
+    assert_eq!(totals["covered"], platform.len() + 2, "{totals}");
+    assert_eq!(totals["not_working"], 1, "{totals}");
+    assert_eq!(totals["own_account"], 0, "{totals}");
+    assert_eq!(totals["not_onboarded"], n - platform.len() - 3, "{totals}");
+    let subs = body["subscriptions"].as_array().unwrap();
+    let coverage_of = |id: &str| subs.iter().find(|s| s["id"] == id).unwrap()["coverage"].clone();
+    assert_eq!(
+        coverage_of(&platform[1].id),
+        json!({"state": "covered", "by": "contoso-platform", "scope": "management_group"})
+    );
+    assert_eq!(coverage_of(&corp[1].id)["scope"], "tenant");
+    assert_eq!(
+        coverage_of(&corp[2].id)["state"],
+        "not_onboarded",
+        "outside the include list"
+    );
+    assert_eq!(
+        coverage_of(&online[0].id),
+        json!({"state": "not_working", "why": "disabled"})
+    );
+
+    // An unknown connection is named; the Prisma Cloud default is unchanged.
+    let (status, body) = server
+        .call("GET", "/api/v1/coverage?connection=nope", &viewer, None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "connection", "{body}");
+    let (_, prisma) = server.call("GET", "/api/v1/coverage", &viewer, None).await;
+    assert_eq!(prisma["platform"], "prisma");
+
+    // The page says which platform it joined with.
+    let (status, html) = page(server, "/coverage?connection=cortex-eu", &viewer).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(
+            "joined with the Cortex Cloud integration instances of the connection cortex-eu"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("covered by management group account contoso-platform"));
+    assert!(!html.contains(CORTEX_KEY));
+
+    // A selection: one tenant instance with an include list, in the Cortex wizard.
+    let op = server.login(OPERATOR).await;
+    let r = post_form(
+        server,
+        "/coverage/review",
+        &op,
+        true,
+        &[
+            ("connection", "cortex-eu"),
+            ("action", "selected"),
+            ("subscription", &corp[2].id),
+            ("subscription", &corp[3].id),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let review = r.text().await.unwrap();
+    assert_eq!(rows(&review), [corp[2].id.as_str(), corp[3].id.as_str()]);
+    assert!(review.contains("Cortex Cloud has no batches"), "{review}");
+    assert!(
+        !review.contains("action=\"/bulk\""),
+        "no Prisma batch form for Cortex"
+    );
+    let href = review
+        .split("id=\"cortex-wizard\"")
+        .next()
+        .and_then(|s| s.rsplit("href=\"").next())
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    assert!(href.starts_with("/onboard?connection=cortex-eu"), "{href}");
+    assert!(
+        href.contains("scope=tenant") && href.contains("subscriptions_mode=include"),
+        "{href}"
+    );
+    let (status, wizard) = page(server, &href, &op).await;
+    assert_eq!(status, 200);
+    assert!(
+        wizard.contains(&format!("{}\n{}", corp[2].id, corp[3].id)),
+        "the list is filled in: {href} {}",
+        wizard
+            .split("id=\"subscriptions\"")
+            .nth(1)
+            .unwrap_or(&wizard)
+    );
+    assert!(
+        wizard.contains(&format!("value=\"{TENANT_ID}\"")),
+        "the tenant is filled in"
+    );
+
+    // A management group: one instance of that group.
+    let r = post_form(
+        server,
+        "/coverage/review",
+        &op,
+        true,
+        &[
+            ("connection", "cortex-eu"),
+            ("action", "group"),
+            ("onboard_group", "contoso-online"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let review = r.text().await.unwrap();
+    assert!(
+        review.contains("instance for management group <code>contoso-online</code>"),
+        "{review}"
+    );
+    assert!(
+        review
+            .replace("&#38;", "&")
+            .contains("scope=management_group&management_group_id=contoso-online"),
+        "{review}"
+    );
 }
