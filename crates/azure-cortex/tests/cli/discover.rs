@@ -7,6 +7,23 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// `discover --tenant TENANT_ID --output json` with `extra` arguments: its one JSON object,
+/// checked against the published schema.
+fn discover_json(sb: &Sandbox, extra: &[&str]) -> Value {
+    let out = sb
+        .cmd()
+        .args(["discover", "--tenant", TENANT_ID, "--output", "json"])
+        .args(extra)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_valid(&validator(cortex_cli::schemas::COVERAGE), &report);
+    report
+}
+
 #[test]
 fn discover_counts_the_seeded_tenant_and_the_onboarded_subscription() {
     let sb = Sandbox::new();
@@ -24,16 +41,7 @@ fn discover_counts_the_seeded_tenant_and_the_onboarded_subscription() {
         ])
         .assert()
         .success();
-    let out = sb
-        .cmd()
-        .args(["discover", "--tenant", TENANT_ID, "--output", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
-    assert_valid(&validator(cortex_cli::schemas::COVERAGE), &report);
+    let report = discover_json(&sb, &[]);
     assert_eq!(report["type"], "discover");
     assert_eq!(report["platform"], "prisma");
     assert_eq!(report["totals"]["subscriptions"], seed.subscriptions.len());
@@ -92,24 +100,7 @@ fn discover_through_the_sandbox_cortex_connection_joins_its_instances_and_an_unk
 {
     let sb = Sandbox::new();
     let seed = tenant_seed::contoso();
-    let out = sb
-        .cmd()
-        .args([
-            "discover",
-            "--tenant",
-            TENANT_ID,
-            "--connection",
-            "cortex-sandbox",
-            "--output",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
-    assert_valid(&validator(cortex_cli::schemas::COVERAGE), &report);
+    let report = discover_json(&sb, &["--connection", "cortex-sandbox"]);
     assert_eq!(report["platform"], "cortex");
     assert_eq!(report["connection"], "cortex-sandbox");
     // The sandbox's Cortex Cloud starts with no instance: nothing is covered there, whatever

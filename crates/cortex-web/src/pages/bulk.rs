@@ -25,7 +25,7 @@ use super::onboard::{
     ConnectionOption, FeatureOption, OnboardValues, Problem, Submitted, connection_options,
     features, request_of,
 };
-use super::{FormCaller, FormPage, Nav, PageAction, PageUser, Refused, no_store};
+use super::{FormCaller, FormPage, Nav, PageAction, PageUser, no_store};
 use crate::error::ApiError;
 use crate::extract::FormFields;
 use crate::state::AppState;
@@ -164,14 +164,9 @@ pub async fn bulk_submit(
         path: "/bulk",
         secret: (values.identity == "existing").then_some("client secret"),
     };
-    let (who, refused) = match caller.permit(PageAction::Onboard, &this) {
-        Ok(who) => (who, None),
-        Err(Refused::SignIn(to)) => return to.into_response(),
-        Err(Refused::Page {
-            who,
-            status,
-            problem,
-        }) => (*who, Some((status, problem))),
+    let (who, refused) = match caller.permit_on_page(PageAction::Onboard, &this) {
+        Ok(permit) => permit,
+        Err(to) => return to.into_response(),
     };
     // An unknown value falls back to the default; the radio buttons offer only the two.
     let identity_per = IdentityPer::parse(&form.get("identity_per")).unwrap_or_default();

@@ -30,7 +30,7 @@ use azure_access::coverage::{AccountScope, Counts, Coverage};
 use onboarding_engine::coverage::{CoverageView, SubscriptionRow};
 
 use super::onboard::Problem;
-use super::{FormCaller, FormPage, Nav, PageAction, PageUser, Refused, no_store};
+use super::{FormCaller, FormPage, Nav, PageAction, PageUser, no_store};
 use crate::error::ApiError;
 use crate::extract::FormFields;
 use crate::state::AppState;
@@ -374,14 +374,9 @@ pub async fn review(State(state): State<AppState>, caller: FormCaller, body: Str
         path: "/coverage",
         secret: None,
     };
-    let (who, refused) = match caller.permit(PageAction::Onboard, &this) {
-        Ok(who) => (who, None),
-        Err(Refused::SignIn(to)) => return to.into_response(),
-        Err(Refused::Page {
-            who,
-            status,
-            problem,
-        }) => (*who, Some((status, problem))),
+    let (who, refused) = match caller.permit_on_page(PageAction::Onboard, &this) {
+        Ok(permit) => permit,
+        Err(to) => return to.into_response(),
     };
     let view = match read(&state, &filters).await {
         Ok(v) => v,

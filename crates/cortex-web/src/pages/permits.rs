@@ -185,6 +185,25 @@ impl FormCaller {
         self.0
     }
 
+    /// [`Self::permit`] for a handler that builds its page first and shows a refusal on it:
+    /// the caller, and why they may not (the status and the problem) if they may not. Only a
+    /// caller without a session is turned away at once, to sign in and come back.
+    pub fn permit_on_page(
+        self,
+        action: PageAction,
+        form: &FormPage<'_>,
+    ) -> Result<(Principal, Option<(StatusCode, Problem)>), Redirect> {
+        match self.permit(action, form) {
+            Ok(who) => Ok((who, None)),
+            Err(Refused::SignIn(to)) => Err(to),
+            Err(Refused::Page {
+                who,
+                status,
+                problem,
+            }) => Ok((*who, Some((status, problem)))),
+        }
+    }
+
     /// The caller, if they may take `action` with this form.
     pub fn permit(self, action: PageAction, form: &FormPage<'_>) -> Result<Principal, Refused> {
         let Some(who) = self.0 else {

@@ -225,6 +225,15 @@ impl Server {
         }
     }
 
+    /// Saves the connection `body` through the API as `admin` (expecting 201); the answer.
+    pub async fn save_connection(&self, admin: &Auth, body: Value) -> Value {
+        let (status, saved) = self
+            .call("POST", "/api/v1/connections", admin, Some(body))
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        saved
+    }
+
     /// An API token for the user (signed in for it).
     pub async fn token(&self, user: (&str, &str)) -> Auth {
         let session = self.login(user).await;

@@ -28,31 +28,25 @@ async fn a_cortex_onboarding_is_queued_and_bad_fields_are_named() {
     let admin = server.login(ADMIN).await;
     let operator = server.login(OPERATOR).await;
     let viewer = server.login(VIEWER).await;
-    let (status, saved) = server
-        .call(
-            "POST",
-            "/api/v1/connections",
+    server
+        .save_connection(
             &admin,
-            Some(json!({
+            json!({
                 "platform": "cortex", "name": "cortex-eu",
                 "api_url": "https://acme.xdr.eu.paloaltonetworks.com",
                 "key_id": 17, "key": "CANARY-CORTEX-ONBOARDING-KEY-x1", "key_type": "advanced",
-            })),
+            }),
         )
         .await;
-    assert_eq!(status, 201, "{saved}");
-    let (status, saved) = server
-        .call(
-            "POST",
-            "/api/v1/connections",
+    server
+        .save_connection(
             &admin,
-            Some(json!({
+            json!({
                 "name": "prisma-eu", "api_url": server.emu.base_url(),
                 "access_key_id": ACCESS_KEY, "secret_key": "prisma-secret-0123456789",
-            })),
+            }),
         )
         .await;
-    assert_eq!(status, 201, "{saved}");
 
     let (status, accepted) = server
         .call(

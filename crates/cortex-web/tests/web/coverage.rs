@@ -440,18 +440,15 @@ async fn a_cortex_connection_covers_what_its_instances_cover_and_a_selection_ope
     let f = fixture_with(ids::CI_ONBOARDING_APP, with_cortex_key).await;
     let server = &f.server;
     let admin = server.login(ADMIN).await;
-    let (status, saved) = server
-        .call(
-            "POST",
-            "/api/v1/connections",
+    server
+        .save_connection(
             &admin,
-            Some(json!({
+            json!({
                 "platform": "cortex", "name": "cortex-eu", "api_url": server.emu.base_url(),
                 "key_id": 7, "key": CORTEX_KEY, "key_type": "standard",
-            })),
+            }),
         )
         .await;
-    assert_eq!(status, 201, "{saved}");
     let platform = f.seed.descendants("contoso-platform").1;
     let corp = f.seed.descendants("contoso-corp").1;
     let online = f.seed.descendants("contoso-online").1;
@@ -554,28 +551,32 @@ async fn a_cortex_connection_covers_what_its_instances_cover_and_a_selection_ope
 
     // A selection: one tenant instance with an include list, in the Cortex wizard.
     let op = server.login(OPERATOR).await;
-    let r = post_form(
-        server,
-        "/coverage/review",
-        &op,
-        true,
-        &[
-            ("connection", "cortex-eu"),
-            ("action", "selected"),
-            ("subscription", &corp[2].id),
-            ("subscription", &corp[3].id),
-        ],
-    )
+    let review = |fields: Vec<(&'static str, String)>| {
+        let op = &op;
+        async move {
+            let mut form = vec![("connection", "cortex-eu")];
+            form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+            let r = post_form(server, "/coverage/review", op, true, &form).await;
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let selection = review(vec![
+        ("action", "selected".into()),
+        ("subscription", corp[2].id.clone()),
+        ("subscription", corp[3].id.clone()),
+    ])
     .await;
-    assert_eq!(r.status(), 200);
-    let review = r.text().await.unwrap();
-    assert_eq!(rows(&review), [corp[2].id.as_str(), corp[3].id.as_str()]);
-    assert!(review.contains("Cortex Cloud has no batches"), "{review}");
+    assert_eq!(rows(&selection), [corp[2].id.as_str(), corp[3].id.as_str()]);
     assert!(
-        !review.contains("action=\"/bulk\""),
+        selection.contains("Cortex Cloud has no batches"),
+        "{selection}"
+    );
+    assert!(
+        !selection.contains("action=\"/bulk\""),
         "no Prisma batch form for Cortex"
     );
-    let href = review
+    let href = selection
         .split("id=\"cortex-wizard\"")
         .next()
         .and_then(|s| s.rsplit("href=\"").next())
@@ -605,28 +606,19 @@ async fn a_cortex_connection_covers_what_its_instances_cover_and_a_selection_ope
     );
 
     // A management group: one instance of that group.
-    let r = post_form(
-        server,
-        "/coverage/review",
-        &op,
-        true,
-        &[
-            ("connection", "cortex-eu"),
-            ("action", "group"),
-            ("onboard_group", "contoso-online"),
-        ],
-    )
+    let group = review(vec![
+        ("action", "group".into()),
+        ("onboard_group", "contoso-online".into()),
+    ])
     .await;
-    assert_eq!(r.status(), 200);
-    let review = r.text().await.unwrap();
     assert!(
-        review.contains("instance for management group <code>contoso-online</code>"),
-        "{review}"
+        group.contains("instance for management group <code>contoso-online</code>"),
+        "{group}"
     );
     assert!(
-        review
+        group
             .replace("&#38;", "&")
             .contains("scope=management_group&management_group_id=contoso-online"),
-        "{review}"
+        "{group}"
     );
 }
