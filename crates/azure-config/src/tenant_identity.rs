@@ -133,44 +133,51 @@ pub fn place_in_chunks(
     gained
 }
 
-/// The identity and every subscription's role sets in one configuration (and state): for
-/// tenants onboarded before the role sets were chunked, and the sandbox replay.
-pub fn generate(input: &TenantIdentityInput) -> Result<GeneratedConfig, ConfigError> {
-    Ok(builtin::render(model(input)?))
+/// How a configuration is rendered: for the real providers, or as the offline twin (the same
+/// addresses as `terraform_data`, each sleeping `step_seconds`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Render {
+    Providers,
+    Twin { step_seconds: f64 },
 }
 
-/// Its offline twin: the same addresses as `terraform_data`, each sleeping `step_seconds`.
-pub fn generate_twin(
-    input: &TenantIdentityInput,
-    step_seconds: f64,
-) -> Result<GeneratedConfig, ConfigError> {
-    twin::from_model(model(input)?, step_seconds)
+impl Render {
+    /// `None`: the providers; `Some(step_seconds)`: the twin.
+    pub fn twin_if(step_seconds: Option<f64>) -> Self {
+        match step_seconds {
+            Some(step_seconds) => Render::Twin { step_seconds },
+            None => Render::Providers,
+        }
+    }
+
+    fn render(self, model: Model) -> Result<GeneratedConfig, ConfigError> {
+        match self {
+            Render::Providers => Ok(builtin::render(model)),
+            Render::Twin { step_seconds } => twin::from_model(model, step_seconds),
+        }
+    }
+}
+
+/// The identity and every subscription's role sets in one configuration (and state): for
+/// tenants onboarded before the role sets were chunked, and the sandbox replay.
+pub fn generate(input: &TenantIdentityInput, how: Render) -> Result<GeneratedConfig, ConfigError> {
+    how.render(model(input)?)
 }
 
 /// The identity alone: app registration, service principal, rotation and secret.
-pub fn generate_identity(input: &IdentityInput) -> Result<GeneratedConfig, ConfigError> {
-    Ok(builtin::render(identity_model(input)?))
-}
-
-/// Its offline twin.
-pub fn generate_identity_twin(
+pub fn generate_identity(
     input: &IdentityInput,
-    step_seconds: f64,
+    how: Render,
 ) -> Result<GeneratedConfig, ConfigError> {
-    twin::from_model(identity_model(input)?, step_seconds)
+    how.render(identity_model(input)?)
 }
 
 /// One chunk's role sets, granted to `input.principal_id`. No outputs.
-pub fn generate_role_sets(input: &RoleSetInput) -> Result<GeneratedConfig, ConfigError> {
-    Ok(builtin::render(role_set_model(input)?))
-}
-
-/// Its offline twin.
-pub fn generate_role_sets_twin(
+pub fn generate_role_sets(
     input: &RoleSetInput,
-    step_seconds: f64,
+    how: Render,
 ) -> Result<GeneratedConfig, ConfigError> {
-    twin::from_model(role_set_model(input)?, step_seconds)
+    how.render(role_set_model(input)?)
 }
 
 /// `"<subscription>/<role>"`: the instance key of a built-in role assignment.
@@ -515,6 +522,8 @@ mod tests {
 
     use super::*;
 
+    const TWIN: Render = Render::Twin { step_seconds: 0.0 };
+
     fn sub(i: u32) -> SubscriptionId {
         SubscriptionId::parse(&format!("{i:08x}-7777-4888-9999-aaaaaaaaaaaa")).unwrap()
     }
@@ -552,7 +561,7 @@ mod tests {
     #[test]
     fn one_identity_and_one_role_set_per_subscription() {
         let input = input(6);
-        let config = generate(&input).unwrap();
+        let config = generate(&input, Render::Providers).unwrap();
         for identity in [
             "azuread_application.prisma_cloud",
             "azuread_service_principal.prisma_cloud",
@@ -600,7 +609,7 @@ mod tests {
 
     #[test]
     fn the_assignment_waits_for_its_own_definition() {
-        let config = generate(&input(2)).unwrap();
+        let config = generate(&input(2), Render::Providers).unwrap();
         let custom = config
             .resource(&format!("azurerm_role_assignment.custom[\"{}\"]", sub(1)))
             .unwrap();
@@ -623,8 +632,8 @@ mod tests {
     #[test]
     fn the_twin_has_the_same_addresses() {
         let input = input(4);
-        let real = generate(&input).unwrap();
-        let twin = generate_twin(&input, 0.0).unwrap();
+        let real = generate(&input, Render::Providers).unwrap();
+        let twin = generate(&input, TWIN).unwrap();
         let real: Vec<String> = real.resources.iter().map(|r| r.address.clone()).collect();
         let mirrored: Vec<String> = twin
             .resources
@@ -639,16 +648,22 @@ mod tests {
     fn bad_input_names_the_field() {
         let mut empty = input(1);
         empty.subscriptions.clear();
-        assert_eq!(generate(&empty).unwrap_err().field, "subscriptions");
+        assert_eq!(
+            generate(&empty, Render::Providers).unwrap_err().field,
+            "subscriptions"
+        );
         let mut bad = input(1);
         bad.name_suffix = "X".into();
-        assert_eq!(generate(&bad).unwrap_err().field, "name_suffix");
+        assert_eq!(
+            generate(&bad, Render::Providers).unwrap_err().field,
+            "name_suffix"
+        );
         let mut china = input(1);
         china.environment = Environment::AzureChina;
         china.subscriptions.values_mut().for_each(|g| {
             g.features = FeatureSet::new([Feature::AgentlessScanning]);
         });
-        assert_eq!(generate_twin(&china, 0.0).unwrap_err().field, "features");
+        assert_eq!(generate(&china, TWIN).unwrap_err().field, "features");
     }
 
     #[test]
@@ -684,7 +699,7 @@ mod tests {
 
     #[test]
     fn the_identity_alone_has_no_role_and_no_azurerm() {
-        let config = generate_identity(&input(3).identity()).unwrap();
+        let config = generate_identity(&input(3).identity(), Render::Providers).unwrap();
         let addresses: Vec<String> = config
             .resources
             .iter()
@@ -703,7 +718,7 @@ mod tests {
         assert!(main["provider"]["azurerm"].is_null());
         assert!(main["variable"]["subscriptions"].is_null());
         assert!(!main["output"]["c__application_client_id"].is_null());
-        let twin = generate_identity_twin(&input(3).identity(), 0.0).unwrap();
+        let twin = generate_identity(&input(3).identity(), TWIN).unwrap();
         assert_eq!(twin.resources.len(), 4);
         assert!(!twin.main_tf_json["variable"][twin::SECRET_SEED_VAR].is_null());
     }
@@ -711,7 +726,7 @@ mod tests {
     #[test]
     fn a_chunk_grants_its_subscriptions_to_the_principal_it_is_given() {
         let input = role_sets(4);
-        let config = generate_role_sets(&input).unwrap();
+        let config = generate_role_sets(&input, Render::Providers).unwrap();
         assert_eq!(count(&config, "azuread_application.prisma_cloud"), 0);
         assert_eq!(count(&config, "azurerm_role_definition.prisma_cloud"), 4);
         assert_eq!(count(&config, "azurerm_role_assignment.custom"), 4);
@@ -731,7 +746,7 @@ mod tests {
         assert!(main["provider"]["azuread"].is_null());
         assert!(main["output"].is_null());
         // Its twin: the same role addresses, no outputs, no secret seed.
-        let twin = generate_role_sets_twin(&input, 0.0).unwrap();
+        let twin = generate_role_sets(&input, TWIN).unwrap();
         let real: Vec<String> = config.resources.iter().map(|r| r.address.clone()).collect();
         let mirrored: Vec<String> = twin
             .resources
@@ -748,14 +763,16 @@ mod tests {
         let mut empty = role_sets(1);
         empty.subscriptions.clear();
         assert_eq!(
-            generate_role_sets(&empty).unwrap_err().field,
+            generate_role_sets(&empty, Render::Providers)
+                .unwrap_err()
+                .field,
             "subscriptions"
         );
         for bad in ["", "not-a-guid", "5E5E5E5E-0000-4000-8000-000000000001"] {
             let mut input = role_sets(1);
             input.principal_id = bad.into();
             assert_eq!(
-                generate_role_sets_twin(&input, 0.0).unwrap_err().field,
+                generate_role_sets(&input, TWIN).unwrap_err().field,
                 "principal_id",
                 "{bad}"
             );
@@ -763,7 +780,9 @@ mod tests {
         let mut suffix = role_sets(1);
         suffix.name_suffix = "X".into();
         assert_eq!(
-            generate_role_sets(&suffix).unwrap_err().field,
+            generate_role_sets(&suffix, Render::Providers)
+                .unwrap_err()
+                .field,
             "name_suffix"
         );
     }

@@ -7,7 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use azure_config::tenant_identity::{self, SubscriptionGrant, TenantIdentityInput};
+use azure_config::tenant_identity::{self, Render, SubscriptionGrant, TenantIdentityInput};
+
+fn twin() -> Render {
+    Render::Twin { step_seconds: 0.0 }
+}
 use prisma_types::{Environment, Feature, FeatureSet, SubscriptionId, TenantId};
 use serde_json::Value;
 
@@ -57,7 +61,7 @@ fn a_second_batch_adds_only_its_role_sets() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let first = tenant_identity::generate_twin(&input(3), 0.0).unwrap();
+    let first = tenant_identity::generate(&input(3), twin()).unwrap();
     first.write_to(d).unwrap();
     terraform(d, &["init", "-input=false", "-no-color"]);
     let plan = planned(d);
@@ -70,7 +74,7 @@ fn a_second_batch_adds_only_its_role_sets() {
     let before = outputs(d);
 
     // Five subscriptions now: the three applied and two new ones.
-    let second = tenant_identity::generate_twin(&input(5), 0.0).unwrap();
+    let second = tenant_identity::generate(&input(5), twin()).unwrap();
     second.write_to(d).unwrap();
     let plan = planned(d);
     let new_roles = second.resources.len() - first.resources.len();

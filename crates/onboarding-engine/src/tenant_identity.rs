@@ -559,7 +559,10 @@ async fn apply(
             step_seconds,
         } => (binary, Some(*step_seconds)),
         TerraformMode::Replay { pace } => {
-            let generated = config::generate(&identity.with_subscriptions(grants(&wanted)))?;
+            let generated = config::generate(
+                &identity.with_subscriptions(grants(&wanted)),
+                config::Render::Providers,
+            )?;
             let outputs = replay(run, &generated, record.as_ref(), &new, *pace).await?;
             let mut record = identity_record(inner, key, &outputs, record, &identity).await?;
             record.subscriptions = wanted;
@@ -658,17 +661,14 @@ impl Chunked<'_, '_> {
     ) -> Result<BTreeMap<String, String>, EngineError> {
         let with_roles =
             (!in_state.is_empty()).then(|| self.identity.with_subscriptions(grants(in_state)));
-        let Some(step_seconds) = self.step_seconds else {
-            let generated = match &with_roles {
-                Some(input) => config::generate(input)?,
-                None => config::generate_identity(self.identity)?,
-            };
-            return run_workspace(self.run, self.key, self.binary, &generated, Vec::new()).await;
-        };
+        let how = config::Render::twin_if(self.step_seconds);
         let generated = match &with_roles {
-            Some(input) => config::generate_twin(input, step_seconds)?,
-            None => config::generate_identity_twin(self.identity, step_seconds)?,
+            Some(input) => config::generate(input, how)?,
+            None => config::generate_identity(self.identity, how)?,
         };
+        if how == config::Render::Providers {
+            return run_workspace(self.run, self.key, self.binary, &generated, Vec::new()).await;
+        }
         let store = &self.run.inner.store;
         let seed = match store.get_secret(self.key, TWIN_SEED).await? {
             Some(seed) => seed,
@@ -709,10 +709,8 @@ impl Chunked<'_, '_> {
             principal_id: principal_id.to_owned(),
             subscriptions: grants(members),
         };
-        let generated = match self.step_seconds {
-            Some(step) => config::generate_role_sets_twin(&input, step)?,
-            None => config::generate_role_sets(&input)?,
-        };
+        let generated =
+            config::generate_role_sets(&input, config::Render::twin_if(self.step_seconds))?;
         let owner = chunk_owner(self.key, chunk);
         run_workspace(self.run, &owner, self.binary, &generated, Vec::new()).await?;
         Ok(())
