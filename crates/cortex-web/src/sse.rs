@@ -9,7 +9,9 @@
 //! sent, an `end` event (`{"state": …}`) closes the stream: pages should close their
 //! `EventSource` on it (it would otherwise reconnect, receive `end` again and close).
 //!
-//! **A batch** (`GET /api/v1/batches/{id}/events`): one stream for all of its jobs. It starts
+//! **A batch** (`GET /api/v1/batches/{id}/events`): one stream for all of its jobs, fed by one
+//! hub per watched batch that frames each event once and publishes them in windows of 10 ms
+//! ([`Window`]), shared by every subscriber. It starts
 //! with a `snapshot` event (the batch with every job's state, and each job's last `seq`), then
 //! the events of every job after that snapshot, each with the id `"<job_id>:<seq>"`, and `end`
 //! once every job has finished. A reconnect gets a fresh snapshot and continues from it: an id
@@ -354,55 +356,22 @@ pub async fn batch_stream(
         if tx.send(named_event("snapshot", snapshot)).await.is_err() {
             return;
         }
-        let mut chunk = Vec::new();
         loop {
-            let first = tokio::select! {
+            let message = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
                 m = hub.recv() => m,
             };
-            // Whatever else the hub publishes within COALESCE goes out in the same chunk: one
-            // wake-up and one write for many frames when the batch is busy (500 subscribers
-            // of a busy batch would otherwise each wake and write once per event).
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(COALESCE) => {}
-            }
-            let mut next = Some(first);
-            let mut ended = false;
-            while let Some(message) = next.take() {
-                match message {
-                    Ok(HubMessage::Event(e)) => {
-                        let seen = cursors.entry(e.job_id).or_insert(0);
-                        if e.seq > *seen {
-                            *seen = e.seq;
-                            chunk.extend_from_slice(&e.frame);
-                        }
-                    }
-                    Ok(HubMessage::End(end)) => {
-                        chunk.extend_from_slice(&named_event("end", end));
-                        ended = true;
-                        break;
-                    }
-                    // Too slow for the hub, or the hub stopped: close; a reconnect gets a
-                    // fresh snapshot and misses nothing.
-                    Err(_) => return,
-                }
-                if chunk.len() < MAX_CHUNK {
-                    next = match hub.try_recv() {
-                        Err(tokio::sync::broadcast::error::TryRecvError::Empty) => None,
-                        Ok(m) => Some(Ok(m)),
-                        Err(_) => return,
-                    };
-                }
-            }
-            if !chunk.is_empty()
-                && tx
-                    .send(Bytes::from(std::mem::take(&mut chunk)))
-                    .await
-                    .is_err()
+            let (chunk, ended) = match message {
+                Ok(HubMessage::Window(window)) => (window.after(&mut cursors), false),
+                Ok(HubMessage::End(end)) => (Some(named_event("end", end)), true),
+                // Too slow for the hub, or the hub stopped: close; a reconnect gets a fresh
+                // snapshot and misses nothing.
+                Err(_) => return,
+            };
+            if let Some(chunk) = chunk
+                && tx.send(chunk).await.is_err()
             {
                 return;
             }
@@ -414,37 +383,77 @@ pub async fn batch_stream(
     Ok(respond(rx))
 }
 
-/// The most bytes of frames a batch subscriber gathers into one chunk.
-const MAX_CHUNK: usize = 64 * 1024;
+/// The most bytes of frames a hub gathers into one window.
+const MAX_WINDOW: usize = 64 * 1024;
 
-/// How long a batch subscriber waits after an event for the ones that follow, so that it
-/// wakes and writes once per window rather than once per event. Small beside what a person
-/// watching a batch notices; `sse-bench` measures the trade (docs/benchmarks.md).
+/// How long a batch's hub waits after an event for the ones that follow before it publishes
+/// them as one window: every subscriber then wakes and writes once per window rather than once
+/// per event. Small beside what a person watching a batch notices; `sse-bench` measures the
+/// trade (docs/benchmarks.md).
 const COALESCE: Duration = Duration::from_millis(10);
 
-/// A stored event as a batch's hub publishes it: framed once, shared by every subscriber.
-#[derive(Debug)]
-pub struct HubEvent {
-    pub job_id: JobId,
-    pub seq: i64,
-    /// The SSE frame (`id: <job_id>:<seq>`, the data line, the blank line).
-    pub frame: Bytes,
+/// Stored events as a batch's hub publishes them: framed and concatenated once, shared by every
+/// subscriber (a subscriber past its snapshot sends `frames` as it is: one reference count, no
+/// copy).
+#[derive(Debug, Default)]
+pub struct Window {
+    /// Each event's job, seq and its frame's bytes in `frames`, in publishing order.
+    events: Vec<(JobId, i64, std::ops::Range<usize>)>,
+    /// The SSE frames (`id: <job_id>:<seq>`, the data line, the blank line), one after another.
+    frames: Vec<u8>,
+    shared: Bytes,
 }
 
-impl HubEvent {
-    fn new(e: &StoredEvent) -> Self {
-        Self {
-            job_id: e.job_id,
-            seq: e.seq,
-            frame: data_event(e, &format!("{}:{}", e.job_id, e.seq)),
+impl Window {
+    fn push(&mut self, e: &StoredEvent) {
+        let frame = data_event(e, &format!("{}:{}", e.job_id, e.seq));
+        let start = self.frames.len();
+        self.frames.extend_from_slice(&frame);
+        self.events
+            .push((e.job_id, e.seq, start..self.frames.len()));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn seal(mut self) -> Self {
+        self.shared = Bytes::from(std::mem::take(&mut self.frames));
+        self
+    }
+
+    /// What a subscriber whose snapshot left job `j` at `cursors[j]` sends of this window: the
+    /// events after its cursors. A job's cursor is dropped at its first newer event (the hub
+    /// publishes a job's events in order, so every later one is newer too); once all of the
+    /// window is newer — every window soon after the snapshot — it is the shared bytes.
+    fn after(&self, cursors: &mut HashMap<JobId, i64>) -> Option<Bytes> {
+        let mut keep = Vec::with_capacity(self.events.len());
+        for (job, seq, _) in &self.events {
+            let newer = match cursors.get(job) {
+                Some(c) if seq <= c => false,
+                Some(_) => {
+                    cursors.remove(job);
+                    true
+                }
+                None => true,
+            };
+            keep.push(newer);
         }
+        if keep.iter().all(|k| *k) {
+            return Some(self.shared.clone());
+        }
+        let mut out = Vec::new();
+        for ((_, _, range), _) in self.events.iter().zip(&keep).filter(|(_, k)| **k) {
+            out.extend_from_slice(&self.shared[range.clone()]);
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
     }
 }
 
 /// What a batch's hub publishes to every subscriber of the batch's stream.
 #[derive(Clone, Debug)]
 pub enum HubMessage {
-    Event(std::sync::Arc<HubEvent>),
+    Window(std::sync::Arc<Window>),
     /// Every job has finished: the final counts.
     End(serde_json::Value),
 }
@@ -520,6 +529,15 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
     let mut settling: HashMap<JobId, tokio::time::Instant> = HashMap::new();
     let mut look = true;
     let mut look_again: Option<tokio::time::Instant> = None;
+    // Events received since the last window, and when they must go out.
+    let mut window = Window::default();
+    let mut flush_at: Option<tokio::time::Instant> = None;
+    // Publishes the window; `false` when nobody listens any more and the hub was retired.
+    let publish = |window: &mut Window, flush_at: &mut Option<tokio::time::Instant>| {
+        *flush_at = None;
+        let sealed = std::sync::Arc::new(std::mem::take(window).seal());
+        hub.send(HubMessage::Window(sealed)).is_ok() || !state.batch_hubs().retire(batch, false)
+    };
     loop {
         if look {
             look = false;
@@ -565,6 +583,11 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
                 // Retired first: a subscriber arriving now starts a new hub (which ends at
                 // once) rather than joining one that has already said `end`.
                 state.batch_hubs().retire(batch, true);
+                if !window.is_empty() {
+                    let _ = hub.send(HubMessage::Window(std::sync::Arc::new(
+                        std::mem::take(&mut window).seal(),
+                    )));
+                }
                 let _ = hub.send(HubMessage::End(end));
                 return;
             }
@@ -574,8 +597,17 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
             _ = shutdown.cancelled() => break,
             Some(e) = events.recv() => {
                 cursors.insert(e.job_id, e.seq);
-                let framed = std::sync::Arc::new(HubEvent::new(&e));
-                if hub.send(HubMessage::Event(framed)).is_err() && state.batch_hubs().retire(batch, false) {
+                window.push(&e);
+                let now = tokio::time::Instant::now();
+                let due = *flush_at.get_or_insert(now + COALESCE);
+                // Events arriving without a pause must not hold the window past its time
+                // (this branch wins the biased select while they keep coming).
+                if (now >= due || window.frames.len() >= MAX_WINDOW) && !publish(&mut window, &mut flush_at) {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
+                if !publish(&mut window, &mut flush_at) {
                     return;
                 }
             }
@@ -608,4 +640,57 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
         }
     }
     state.batch_hubs().retire(batch, true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(job: JobId, seq: i64) -> StoredEvent {
+        StoredEvent {
+            job_id: job,
+            seq,
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            event: serde_json::json!({"type": "log", "seq": seq}),
+        }
+    }
+
+    fn window(events: &[(JobId, i64)]) -> Window {
+        let mut w = Window::default();
+        for (job, seq) in events {
+            w.push(&event(*job, *seq));
+        }
+        w.seal()
+    }
+
+    fn ids(chunk: &Bytes) -> Vec<String> {
+        String::from_utf8_lossy(chunk)
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: ").map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn a_window_sends_what_is_after_the_snapshot_then_its_shared_bytes_unchanged() {
+        let (a, b) = (JobId::new(), JobId::new());
+        let mut cursors = HashMap::from([(a, 3), (b, 9)]);
+        let first = window(&[(a, 2), (a, 3), (a, 4), (b, 9)]);
+        let sent = first.after(&mut cursors).unwrap();
+        assert_eq!(ids(&sent), [format!("{a}:4")], "only what the snapshot did not hold");
+        assert!(!cursors.contains_key(&a) && cursors.contains_key(&b));
+        assert!(window(&[(b, 8)]).after(&mut cursors).is_none(), "nothing new: nothing sent");
+
+        let later = window(&[(a, 5), (b, 10), (a, 6)]);
+        let sent = later.after(&mut cursors).unwrap();
+        assert_eq!(
+            ids(&sent),
+            [format!("{a}:5"), format!("{b}:10"), format!("{a}:6")]
+        );
+        assert_eq!(
+            sent.as_ptr(),
+            later.shared.as_ptr(),
+            "a subscriber past its snapshot shares the hub's bytes"
+        );
+        assert!(cursors.is_empty());
+    }
 }
