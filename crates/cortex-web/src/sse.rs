@@ -676,9 +676,16 @@ mod tests {
         let mut cursors = HashMap::from([(a, 3), (b, 9)]);
         let first = window(&[(a, 2), (a, 3), (a, 4), (b, 9)]);
         let sent = first.after(&mut cursors).unwrap();
-        assert_eq!(ids(&sent), [format!("{a}:4")], "only what the snapshot did not hold");
+        assert_eq!(
+            ids(&sent),
+            [format!("{a}:4")],
+            "only what the snapshot did not hold"
+        );
         assert!(!cursors.contains_key(&a) && cursors.contains_key(&b));
-        assert!(window(&[(b, 8)]).after(&mut cursors).is_none(), "nothing new: nothing sent");
+        assert!(
+            window(&[(b, 8)]).after(&mut cursors).is_none(),
+            "nothing new: nothing sent"
+        );
 
         let later = window(&[(a, 5), (b, 10), (a, 6)]);
         let sent = later.after(&mut cursors).unwrap();

@@ -42,8 +42,7 @@ async fn onboard(sb: &Sandbox, sub: &str) -> JobId {
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
     job
 }
 
@@ -180,8 +179,7 @@ async fn a_rotation_switches_the_account_to_a_new_secret_then_removes_the_old_on
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(job).await;
     assert_eq!(record.kind, "rotate_secret");
     let result = record.result.unwrap();
     let key = result["password_key"].as_str().unwrap();
@@ -240,8 +238,7 @@ async fn a_rotation_switches_the_account_to_a_new_secret_then_removes_the_old_on
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(again).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(again).await;
     let second_key = record.result.unwrap()["password_key"]
         .as_str()
         .unwrap()
@@ -295,8 +292,7 @@ async fn a_rotation_refused_in_the_middle_keeps_the_old_secret_working_until_res
     refuse_updates(&sb, &sub, false).await;
     assert!(sb.engine.resume(job, "tester").await.unwrap());
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
     let new = secret_of(&sb, onboarding).await.unwrap();
     assert_ne!(new, old);
     assert_eq!(emulator_key(&sb, &sub), new);
@@ -354,8 +350,7 @@ async fn offboarding_destroys_every_identity_resource_after_the_plan_review() {
 
     assert!(sb.engine.approve(job, "tester").await.unwrap());
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(job).await;
     let result = record.result.unwrap();
     assert_eq!(result["outcome"], "disabled");
     assert_eq!(result["identity"], "destroyed");
@@ -430,8 +425,7 @@ async fn a_shared_identity_still_in_use_is_never_destroyed() {
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(job).await;
     let result = record.result.unwrap();
     assert_eq!(result["identity"], "kept");
     assert!(
@@ -448,17 +442,8 @@ async fn a_shared_identity_still_in_use_is_never_destroyed() {
 async fn an_existing_identity_is_rotated_with_a_supplied_secret_and_offboarded_platform_side() {
     let sb = Sandbox::start(sandbox_mode()).await;
     let sub = guid(0x2071, 6);
-    let job = sb
-        .engine
-        .submit(
-            &existing(&sub, "existing-life", 6).validate().unwrap(),
-            Some(secret(6)),
-            "tester",
-        )
-        .await
-        .unwrap();
-    sb.run().await;
-    assert_eq!(sb.job(job).await.state, JobState::Succeeded);
+    sb.onboard(existing(&sub, "existing-life", 6), Some(secret(6)))
+        .await;
 
     let missing = sb
         .engine
@@ -485,8 +470,7 @@ async fn an_existing_identity_is_rotated_with_a_supplied_secret_and_offboarded_p
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(rotation).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(rotation).await;
     assert_eq!(emulator_key(&sb, &sub), secret(7).expose());
     assert_eq!(
         onboarded_accounts(sb.engine.store()).await.unwrap()[0]
@@ -517,8 +501,7 @@ async fn an_existing_identity_is_rotated_with_a_supplied_secret_and_offboarded_p
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(offboard).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(offboard).await;
     let result = record.result.unwrap();
     assert_eq!(result["outcome"], "deleted");
     assert_eq!(result["identity"], "kept");
@@ -563,6 +546,5 @@ async fn the_watch_rotates_a_secret_at_the_lead_time_once() {
     let job = rotations(&jobs)[0];
     assert_eq!(sb.job(job).await.request["trigger"], "automatic");
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cortex_store::{JobId, JobRecord, Keyring, Store, StoredEvent};
+use cortex_store::{JobId, JobRecord, JobState, Keyring, Store, StoredEvent};
 use onboarding_engine::{Engine, EngineConfig, RawRequest, TerraformMode};
 use prisma_client::{BaseUrl, ClientConfig, Credentials, RetryPolicy};
 use prisma_emulator::{EmulatorConfig, RunningEmulator, StatsReport};
@@ -121,6 +121,25 @@ impl Sandbox {
         .await
         .expect("worker finished in time")
         .unwrap();
+    }
+
+    /// Submits `request` (validated; `secret` for an existing identity), runs the worker and
+    /// returns the job, which must have succeeded.
+    pub async fn onboard(&self, request: RawRequest, secret: Option<SecretString>) -> JobRecord {
+        let id = self
+            .engine
+            .submit(&request.validate().unwrap(), secret, "tester")
+            .await
+            .unwrap();
+        self.run().await;
+        self.succeeded(id).await
+    }
+
+    /// The job `id`, which must have succeeded (its error otherwise).
+    pub async fn succeeded(&self, id: JobId) -> JobRecord {
+        let record = self.job(id).await;
+        assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+        record
     }
 
     pub async fn job(&self, id: JobId) -> JobRecord {

@@ -235,8 +235,7 @@ async fn drift_after_a_console_change_is_found_notified_once_and_reconciled_afte
     );
     assert!(sb.engine.approve(job, "alice").await.unwrap());
     sb.run().await;
-    let done = sb.job(job).await;
-    assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
+    let done = sb.succeeded(job).await;
     assert_eq!(
         done.result.as_ref().unwrap()["changed"]
             .as_array()
@@ -311,8 +310,7 @@ async fn adopt_current_makes_the_current_configuration_desired_and_clears_the_dr
         .await
         .unwrap();
     sb.run().await;
-    let done = sb.job(job).await;
-    assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
+    let done = sb.succeeded(job).await;
     assert_eq!(done.result.unwrap()["changed"], json!([]));
 }
 

@@ -222,7 +222,7 @@ async fn an_unknown_account_group_lists_the_existing_ones_or_is_created_on_reque
         .await
         .unwrap();
     sb.run().await;
-    assert_eq!(sb.job(job).await.state, JobState::Succeeded);
+    sb.succeeded(job).await;
     let groups = sb.engine.client().list_account_groups().await.unwrap();
     let payments = groups
         .iter()
@@ -286,8 +286,7 @@ async fn token_expiry_in_the_middle_of_a_job_is_invisible() {
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
     let stats = sb.stats();
     assert!(
         stats.logins + stats.extends >= 2,

@@ -15,8 +15,7 @@ async fn subscription_with_an_existing_service_principal() {
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(job).await;
     let result = record.result.unwrap();
     assert_eq!(result["outcome"], "created");
     assert_eq!(result["account_id"], guid(0x5ab5, 1));
@@ -65,8 +64,7 @@ async fn subscription_with_the_builtin_identity_runs_terraform_resource_by_resou
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(job).await;
     let events = sb.events(job).await;
     let started: Vec<_> = events
         .iter()
@@ -146,8 +144,7 @@ async fn tenant_with_management_groups_and_exclusions() {
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
     let accounts = sb.engine.client().list_accounts().await.unwrap();
     assert_eq!(
         accounts.len(),
@@ -193,8 +190,7 @@ async fn entra_only_tenant_with_prisma_template() {
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
     let view = sb
         .engine
         .client()
@@ -238,7 +234,7 @@ async fn without_terraform_the_sandbox_replays_the_same_resources() {
         .await
         .unwrap();
     sb.run().await;
-    assert_eq!(sb.job(job).await.state, JobState::Succeeded);
+    sb.succeeded(job).await;
     let events = sb.events(job).await;
     assert!(
         events

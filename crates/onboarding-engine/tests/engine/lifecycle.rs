@@ -42,8 +42,7 @@ async fn the_approval_gate_stops_after_the_plan_and_resumes_after_approval() {
     );
     assert!(sb.engine.approve(job, "approver").await.unwrap());
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    sb.succeeded(job).await;
     let events = sb.events(job).await;
     let skipped: Vec<_> = events
         .iter()
@@ -194,7 +193,7 @@ async fn cancel_and_resume() {
     assert_eq!(sb.stats().accounts_created, 0);
     assert!(sb.engine.resume(job, "t").await.unwrap());
     sb.run().await;
-    assert_eq!(sb.job(job).await.state, JobState::Succeeded);
+    sb.succeeded(job).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

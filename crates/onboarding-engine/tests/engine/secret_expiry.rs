@@ -2,7 +2,6 @@
 //! subscription too (an output Prisma's subscription template lacks), so the dashboard can
 //! warn before it expires.
 
-use cortex_store::JobState;
 use onboarding_engine::TerraformMode;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -21,8 +20,7 @@ async fn expiry_of_a_subscription_job(mode: TerraformMode, n: u32) -> OffsetDate
         .await
         .unwrap();
     sb.run().await;
-    let record = sb.job(job).await;
-    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.error);
+    let record = sb.succeeded(job).await;
     let result = record.result.unwrap();
     let text = result["secret_expiry"]
         .as_str()
