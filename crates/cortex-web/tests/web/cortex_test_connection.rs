@@ -40,6 +40,21 @@ fn connection(name: &str, server: &Server, key: &str) -> Value {
     })
 }
 
+const WRONG_KEY: &str = "CANARY-CORTEX-WRONG-KEY-0000000000000000000000000000";
+
+/// Saves `cortex-good` (the emulator's key) and `cortex-wrong` (a key it does not know); the
+/// answers, as text.
+async fn good_and_wrong(server: &Server, admin: &Auth) -> String {
+    let mut answers = String::new();
+    for (name, key) in [("cortex-good", KEY), ("cortex-wrong", WRONG_KEY)] {
+        let saved = server
+            .save_connection(admin, connection(name, server, key))
+            .await;
+        answers.push_str(&saved.to_string());
+    }
+    answers
+}
+
 /// Everything logged on this thread (the server runs on the test's one thread), at trace level.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
@@ -86,25 +101,7 @@ async fn test_connection_tries_the_key_and_says_what_works_or_the_fix() {
     .await;
     let admin = server.login(ADMIN).await;
     let operator = server.login(OPERATOR).await;
-    let mut seen = String::new();
-    for (name, key) in [
-        ("cortex-good", KEY),
-        (
-            "cortex-wrong",
-            "CANARY-CORTEX-WRONG-KEY-0000000000000000000000000000",
-        ),
-    ] {
-        let (status, v) = server
-            .call(
-                "POST",
-                "/api/v1/connections",
-                &admin,
-                Some(connection(name, &server, key)),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-        seen.push_str(&v.to_string());
-    }
+    let mut seen = good_and_wrong(&server, &admin).await;
 
     let (status, ok) = server
         .call(
@@ -239,23 +236,7 @@ async fn the_instances_pages_read_the_tenant_live_and_show_its_errors_as_sentenc
         "linked from the navigation"
     );
 
-    for (name, key) in [
-        ("cortex-good", KEY),
-        (
-            "cortex-wrong",
-            "CANARY-CORTEX-WRONG-KEY-0000000000000000000000000000",
-        ),
-    ] {
-        let (status, v) = server
-            .call(
-                "POST",
-                "/api/v1/connections",
-                &admin,
-                Some(connection(name, &server, key)),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-    }
+    good_and_wrong(&server, &admin).await;
     let (status, html) = page(&server, &viewer, "/instances?connection=cortex-good").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("id=\"no-instances\""), "{html}");
