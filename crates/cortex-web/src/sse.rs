@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -331,29 +332,22 @@ pub async fn batch_stream(
 ) -> Result<Response, ApiError> {
     // Listen first, then take the snapshot: an event the hub publishes before this point was
     // stored before the snapshot's cursors were read, so nothing falls between the two.
-    let mut hub = state.batch_hubs().subscribe(&state, batch);
-    let engine = state.engine();
-    let summary = engine
-        .batch_summary(batch)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("batch {batch} not found")))?;
-    let report = engine.batch_report(batch).await?;
-    let mut cursors: HashMap<JobId, i64> = report
-        .rows
-        .iter()
-        .filter_map(|r| r.job_id.parse().ok())
-        .map(|j| (j, 0))
-        .collect();
-    cursors.extend(engine.store().batch_last_seqs(batch).await?);
-    let snapshot = serde_json::json!({
-        "batch": BatchView::new(summary, report),
-        "cursors": cursors.iter().map(|(j, s)| (j.to_string(), *s)).collect::<BTreeMap<_, _>>(),
-        "resumed_after": resumed_after,
-    });
+    let (mut hub, ticket) = state.batch_hubs().subscribe(&state, batch);
+    let snapshot = state.batch_hubs().snapshot(&state, batch, ticket).await?;
+    let mut cursors = snapshot.cursors.clone();
+    // `{"batch", "cursors", "resumed_after"}`: the first two read and serialised once for
+    // every subscriber the snapshot serves.
+    let data = format!(
+        "{{\"batch\":{},\"cursors\":{},\"resumed_after\":{}}}",
+        snapshot.batch,
+        snapshot.cursors_json,
+        serde_json::Value::from(resumed_after)
+    );
+    let snapshot = frame(None, Some("snapshot"), &data);
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let shutdown = state.shutdown_token().clone();
     tokio::spawn(async move {
-        if tx.send(named_event("snapshot", snapshot)).await.is_err() {
+        if tx.send(snapshot).await.is_err() {
             return;
         }
         loop {
@@ -453,7 +447,7 @@ impl Window {
 /// What a batch's hub publishes to every subscriber of the batch's stream.
 #[derive(Clone, Debug)]
 pub enum HubMessage {
-    Window(std::sync::Arc<Window>),
+    Window(Arc<Window>),
     /// Every job has finished: the final counts.
     End(serde_json::Value),
 }
@@ -470,23 +464,94 @@ const HUB_CAPACITY: usize = 8192;
 #[derive(Default)]
 pub struct BatchHubs {
     hubs: std::sync::Mutex<HashMap<BatchId, tokio::sync::broadcast::Sender<HubMessage>>>,
+    /// Each subscription's number, in the order they were made (all batches).
+    tickets: std::sync::atomic::AtomicU64,
+    /// Per batch, the last snapshot taken, behind the lock its next reader takes.
+    snapshots: std::sync::Mutex<HashMap<BatchId, Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>>>,
+}
+
+/// A batch's state as a subscriber's stream starts from it: the batch with every job, and
+/// each job's last stored seq when it was read.
+pub struct Snapshot {
+    /// The [`BatchView`] as JSON.
+    batch: String,
+    cursors: HashMap<JobId, i64>,
+    /// `cursors` as JSON (`{"<job id>": seq}`).
+    cursors_json: String,
+    /// It was read after every subscription numbered below this had been made.
+    read_after: u64,
 }
 
 impl BatchHubs {
-    /// A receiver of the batch's hub, starting the hub if none runs.
+    /// A receiver of the batch's hub (starting the hub if none runs), and the subscription's
+    /// ticket for [`Self::snapshot`].
     fn subscribe(
         &self,
         state: &AppState,
         batch: BatchId,
-    ) -> tokio::sync::broadcast::Receiver<HubMessage> {
+    ) -> (tokio::sync::broadcast::Receiver<HubMessage>, u64) {
         let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = hubs.get(&batch) {
-            return sender.subscribe();
+        let receiver = match hubs.get(&batch) {
+            Some(sender) => sender.subscribe(),
+            None => {
+                let (sender, receiver) = tokio::sync::broadcast::channel(HUB_CAPACITY);
+                hubs.insert(batch, sender.clone());
+                tokio::spawn(run_hub(state.clone(), batch, sender));
+                receiver
+            }
+        };
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (receiver, ticket)
+    }
+
+    /// The snapshot a subscription (`ticket`) starts from. It must be read after the
+    /// subscription was made, so that no event falls between the two; one read serves every
+    /// subscription made before it began, so a thousand subscribers arriving together cost a
+    /// few reads of the batch rather than a thousand.
+    async fn snapshot(
+        &self,
+        state: &AppState,
+        batch: BatchId,
+        ticket: u64,
+    ) -> Result<Arc<Snapshot>, ApiError> {
+        let slot = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(batch)
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some(s) = cached.as_ref().filter(|s| s.read_after > ticket) {
+            return Ok(s.clone());
         }
-        let (sender, receiver) = tokio::sync::broadcast::channel(HUB_CAPACITY);
-        hubs.insert(batch, sender.clone());
-        tokio::spawn(run_hub(state.clone(), batch, sender));
-        receiver
+        let read_after = self.tickets.load(std::sync::atomic::Ordering::SeqCst);
+        let engine = state.engine();
+        let summary = engine
+            .batch_summary(batch)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("batch {batch} not found")))?;
+        let report = engine.batch_report(batch).await?;
+        let mut cursors: HashMap<JobId, i64> = report
+            .rows
+            .iter()
+            .filter_map(|r| r.job_id.parse().ok())
+            .map(|j| (j, 0))
+            .collect();
+        cursors.extend(engine.store().batch_last_seqs(batch).await?);
+        let view: BTreeMap<String, i64> =
+            cursors.iter().map(|(j, s)| (j.to_string(), *s)).collect();
+        let json = |e: serde_json::Error| ApiError::internal("the batch snapshot", &e);
+        let snapshot = Arc::new(Snapshot {
+            batch: serde_json::to_string(&BatchView::new(summary, report)).map_err(json)?,
+            cursors_json: serde_json::to_string(&view).map_err(json)?,
+            cursors,
+            read_after,
+        });
+        *cached = Some(snapshot.clone());
+        Ok(snapshot)
     }
 
     /// Removes the hub unless someone still listens and it has not finished; `true` if
@@ -496,6 +561,10 @@ impl BatchHubs {
         let idle = hubs.get(&batch).is_none_or(|s| s.receiver_count() == 0);
         if finished || idle {
             hubs.remove(&batch);
+            self.snapshots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&batch);
             true
         } else {
             false
@@ -535,7 +604,7 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
     // Publishes the window; `false` when nobody listens any more and the hub was retired.
     let publish = |window: &mut Window, flush_at: &mut Option<tokio::time::Instant>| {
         *flush_at = None;
-        let sealed = std::sync::Arc::new(std::mem::take(window).seal());
+        let sealed = Arc::new(std::mem::take(window).seal());
         hub.send(HubMessage::Window(sealed)).is_ok() || !state.batch_hubs().retire(batch, false)
     };
     loop {
@@ -584,7 +653,7 @@ async fn run_hub(state: AppState, batch: BatchId, hub: tokio::sync::broadcast::S
                 // once) rather than joining one that has already said `end`.
                 state.batch_hubs().retire(batch, true);
                 if !window.is_empty() {
-                    let _ = hub.send(HubMessage::Window(std::sync::Arc::new(
+                    let _ = hub.send(HubMessage::Window(Arc::new(
                         std::mem::take(&mut window).seal(),
                     )));
                 }
