@@ -467,8 +467,11 @@ pub struct BatchHubs {
     /// Each subscription's number, in the order they were made (all batches).
     tickets: std::sync::atomic::AtomicU64,
     /// Per batch, the last snapshot taken, behind the lock its next reader takes.
-    snapshots: std::sync::Mutex<HashMap<BatchId, Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>>>,
+    snapshots: std::sync::Mutex<HashMap<BatchId, SnapshotSlot>>,
 }
+
+/// The last snapshot of a batch, behind the lock its next reader takes.
+type SnapshotSlot = Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>;
 
 /// A batch's state as a subscriber's stream starts from it: the batch with every job, and
 /// each job's last stored seq when it was read.
