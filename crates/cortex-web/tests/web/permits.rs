@@ -10,6 +10,8 @@ use serde_json::json;
 use crate::common::*;
 
 const NO_JOB: &str = "01a20352-ec2b-729d-a976-bca61dd4a3c5";
+/// An account no one onboarded.
+const NO_ACCOUNT: &str = "0b0b0b0b-1111-4222-8333-000000000404";
 
 /// A page's form and the API call that does the same thing, for one action.
 struct Pair {
@@ -80,6 +82,15 @@ fn pairs() -> Vec<Pair> {
                         "POST",
                         "/api/v1/notifications/dead-letters/4040/nothing-here/retry".into(),
                         None,
+                    ),
+                ),
+                PageAction::ManageAccounts => (
+                    format!("/accounts/{NO_ACCOUNT}/rotate-secret"),
+                    vec![],
+                    (
+                        "POST",
+                        format!("/api/v1/accounts/{NO_ACCOUNT}/rotate-secret"),
+                        Some(json!({})),
                     ),
                 ),
             };
