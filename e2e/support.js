@@ -39,10 +39,12 @@ async function checkPage(page, name) {
   await page.setViewportSize({ width: WIDTHS[0][0], height: WIDTHS[0][1] });
 }
 
-async function signIn(page) {
-  await page.goto(base() + "/login");
+/// Signs in as the sandbox's admin: of the run's shared server, or of `server` (`{ url,
+/// password }` from sandbox.js's startSandbox).
+async function signIn(page, server = { url: base(), password: process.env.CORTEX_ADMIN_PASSWORD }) {
+  await page.goto(server.url + "/login");
   await page.getByLabel("Name").fill("admin");
-  await page.getByLabel("Password").fill(process.env.CORTEX_ADMIN_PASSWORD);
+  await page.getByLabel("Password").fill(server.password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
 }

@@ -17,10 +17,11 @@
 //! `serve --sandbox` hands its emulator's runtime controls (`/_emulator/*`: fail or recover a
 //! capability, age a client secret, advance the clock — `docs/emulator.md` §8.5) to whoever
 //! may read the data directory, and to no one else: [`Sandbox::write_admin_file`] writes the
-//! emulator's URL and admin token to `<data-dir>/sandbox-emulator-admin.json`, created with
+//! emulator's URL, admin token and generated Prisma Cloud key (to change an account as someone
+//! in the console would) to `<data-dir>/sandbox-emulator-admin.json`, created with
 //! mode 0600 (owner only, like the master key beside it), rewritten at each start (the token is
-//! new per process) and removed when the sandbox stops. The token opens only this process's
-//! emulator; it is never printed or logged.
+//! new per process) and removed when the sandbox stops. The token and key open only this
+//! process's emulator; they are never printed or logged.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -148,7 +149,7 @@ impl Sandbox {
         })
     }
 
-    /// Writes `{"url", "token"}` of this emulator's runtime controls to
+    /// Writes `{"url", "token", "access_key_id", "secret_key"}` of this emulator to
     /// `<data_dir>/sandbox-emulator-admin.json`, owner-only (0600) from its creation; returns
     /// the path. See the module docs.
     pub fn write_admin_file(&self, data_dir: &Path) -> Result<PathBuf, CliError> {
@@ -168,6 +169,9 @@ impl Sandbox {
         let body = serde_json::json!({
             "url": self.emulator.base_url(),
             "token": self.admin_token.expose(),
+            // Its Prisma Cloud key, to change an account "in the console" (drift).
+            "access_key_id": self.client.credentials.access_key_id,
+            "secret_key": self.client.credentials.secret_key.expose(),
         });
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -316,6 +320,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        let client = sandbox.client_config();
+        assert_eq!(seam["access_key_id"], client.credentials.access_key_id);
+        assert_eq!(seam["secret_key"], client.credentials.secret_key.expose());
         sandbox.finish().await.unwrap();
         assert!(!path.exists(), "removed when the sandbox stops");
     }

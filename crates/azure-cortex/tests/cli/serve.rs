@@ -795,6 +795,8 @@ async fn serve_sandbox_reads_the_emulated_azure_and_starts_with_part_of_the_tena
         let seam: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let token = seam["token"].as_str().unwrap();
         assert!(!banner.contains(token), "the token is never printed");
+        let key = seam["secret_key"].as_str().unwrap();
+        assert!(!banner.contains(key), "nor the emulator's key");
         let r = reqwest::Client::new()
             .get(format!("{}/_emulator/clock", seam["url"].as_str().unwrap()))
             .bearer_auth(token)
