@@ -49,4 +49,19 @@ async function signIn(page, server = { url: base(), password: process.env.CORTEX
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
 }
 
-module.exports = { base, checkPage, shot, signIn, TENANT };
+/// Onboards subscription `sub` of the sandbox tenant as `name` through the API, with the signed-in
+/// page's session (of the run's shared server, or of `server`), and waits until the job succeeded.
+async function onboardViaApi(page, sub, name, server = { url: base() }) {
+  const session = await page.request.get(server.url + "/api/v1/auth/session");
+  const submitted = await page.request.post(server.url + "/api/v1/jobs", {
+    headers: { "x-csrf-token": (await session.json()).csrf_token },
+    data: { scope: "subscription", subscription_id: sub, tenant_id: TENANT, name, groups: ["Default Account Group"] },
+  });
+  expect(submitted.status()).toBe(202);
+  const job = (await submitted.json()).id;
+  await expect.poll(async () => (await (await page.request.get(server.url + `/api/v1/jobs/${job}`)).json()).state,
+    { timeout: 120_000 }).toBe("succeeded");
+  return job;
+}
+
+module.exports = { base, checkPage, onboardViaApi, shot, signIn, TENANT };

@@ -6,7 +6,7 @@
 // onboarded elsewhere and adopts one, whose page then says why rotation and offboarding are
 // unavailable. Every new page state checked with axe-core and at 390 px (support.js).
 const { test, expect } = require("@playwright/test");
-const { checkPage, signIn, TENANT } = require("../support");
+const { checkPage, onboardViaApi, signIn } = require("../support");
 const { startSandbox, emulatorControls } = require("../sandbox");
 
 test.describe.configure({ mode: "serial", timeout: 300_000 });
@@ -24,11 +24,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   if (server) await server.stop();
 });
-
-async function csrf(page) {
-  const r = await page.request.get(server.url + "/api/v1/auth/session");
-  return (await r.json()).csrf_token;
-}
 
 /// Disables the account through the emulator's Prisma Cloud API, outside the product.
 async function disableInTheConsole(page, account) {
@@ -50,14 +45,7 @@ async function checkNow(page) {
 
 test("a change made on the platform shows as drift, is reconciled after review, and is gone", async ({ page }) => {
   await signIn(page, server);
-  const submitted = await page.request.post(server.url + "/api/v1/jobs", {
-    headers: { "x-csrf-token": await csrf(page) },
-    data: { scope: "subscription", subscription_id: SUB, tenant_id: TENANT, name: NAME, groups: ["Default Account Group"] },
-  });
-  expect(submitted.status()).toBe(202);
-  const job = (await submitted.json()).id;
-  await expect.poll(async () => (await (await page.request.get(server.url + `/api/v1/jobs/${job}`)).json()).state,
-    { timeout: 120_000 }).toBe("succeeded");
+  await onboardViaApi(page, SUB, NAME, server);
 
   await page.goto(server.url + `/accounts/${SUB}`);
   await checkNow(page);

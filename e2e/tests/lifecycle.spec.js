@@ -6,7 +6,7 @@
 // offboarding with the destroy plan reviewed and approved (the job green, the account
 // disabled). Every new page state checked with axe-core and at 390 px (support.js).
 const { test, expect } = require("@playwright/test");
-const { checkPage, signIn, TENANT } = require("../support");
+const { checkPage, onboardViaApi, signIn } = require("../support");
 const { startSandbox, emulatorControls } = require("../sandbox");
 
 test.describe.configure({ mode: "serial", timeout: 300_000 });
@@ -35,11 +35,6 @@ async function control(page, method, path, data) {
   expect(r.status(), `${method} ${path}`).toBe(204);
 }
 
-async function csrf(page) {
-  const r = await page.request.get(server.url + "/api/v1/auth/session");
-  return (await r.json()).csrf_token;
-}
-
 /// The dashboard's health cell of the account, reloaded until it says `text`.
 async function expectHealth(page, text) {
   await expect.poll(async () => {
@@ -55,14 +50,7 @@ async function expectJob(page, state) {
 
 test("a capability fails and recovers at runtime: the dashboard and the timeline follow", async ({ page }) => {
   await signIn(page, server);
-  const submitted = await page.request.post(server.url + "/api/v1/jobs", {
-    headers: { "x-csrf-token": await csrf(page) },
-    data: { scope: "subscription", subscription_id: SUB, tenant_id: TENANT, name: NAME, groups: ["Default Account Group"] },
-  });
-  expect(submitted.status()).toBe(202);
-  const job = (await submitted.json()).id;
-  await expect.poll(async () => (await (await page.request.get(server.url + `/api/v1/jobs/${job}`)).json()).state,
-    { timeout: 120_000 }).toBe("succeeded");
+  await onboardViaApi(page, SUB, NAME, server);
   await expectHealth(page, "ok");
 
   await control(page, "PUT", `/_emulator/accounts/${SUB}/scenario`, { scenario: "subscription_not_found" });

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::drift::disable_on_the_platform;
 use crate::workflows::{location, page};
 
 const PASTED_SECRET: &str = "CANARY-PASTED-ON-THE-PAGE-5150~q";
@@ -49,17 +50,6 @@ async fn started_job(
     job
 }
 
-/// The form actions of a page (apart from signing out).
-fn forms(html: &str) -> Vec<String> {
-    html.match_indices(r#"<form method="post" action=""#)
-        .map(|(i, m)| {
-            let rest = &html[i + m.len()..];
-            rest[..rest.find('"').unwrap()].to_owned()
-        })
-        .filter(|a| a != "/logout")
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_created_here_is_rotated_and_offboarded_from_its_page() {
     let server = Server::start().await;
@@ -71,7 +61,7 @@ async fn an_identity_created_here_is_rotated_and_offboarded_from_its_page() {
 
     let (status, html) = page(&server, &path, &op).await;
     assert_eq!(status, 200, "{html}");
-    let actions = forms(&html);
+    let actions = form_actions(&html);
     for action in ["rotate-secret", "offboard", "check-drift"] {
         assert!(
             actions.contains(&format!("{path}/{action}")),
@@ -86,7 +76,7 @@ async fn an_identity_created_here_is_rotated_and_offboarded_from_its_page() {
     assert!(html.contains(r#"id="offboard-review" name="review" value="on" checked"#));
     // A viewer reads the page without a form, and a viewer's POST is refused on the page.
     let (_, seen) = page(&server, &path, &viewer).await;
-    assert!(forms(&seen).is_empty(), "{:?}", forms(&seen));
+    assert!(form_actions(&seen).is_empty(), "{:?}", form_actions(&seen));
     assert!(seen.contains(r#"id="lifecycle-read-only""#));
     let refused = post_form(
         &server,
@@ -285,18 +275,6 @@ async fn a_shared_tenant_identity_shows_why_it_is_neither_rotated_nor_destroyed(
     assert_eq!(offboard["request"]["destroy_identity"], false, "{offboard}");
 }
 
-/// A change on the platform: the emulated account disabled.
-fn disable_on_the_platform(server: &Server, account: &str) {
-    server
-        .emu
-        .state
-        .store()
-        .accounts
-        .get_mut(account)
-        .unwrap()
-        .enabled = false;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_shown_field_by_field_reconciled_with_a_review_or_adopted() {
     let server = Server::start().await;
@@ -321,7 +299,7 @@ async fn drift_is_shown_field_by_field_reconciled_with_a_review_or_adopted() {
         html.contains(r#"<tr><th scope="row">enabled</th><td>false</td><td>true</td></tr>"#),
         "platform value, then desired: {html}"
     );
-    let actions = forms(&html);
+    let actions = form_actions(&html);
     assert!(
         actions.contains(&format!("{path}/reconcile")),
         "{actions:?}"
@@ -386,7 +364,7 @@ async fn the_adopt_page_lists_accounts_onboarded_elsewhere_and_adopts_them() {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("made-by-hand"), "{html}");
     assert!(!html.contains("web-44"), "ours is managed already: {html}");
-    assert!(forms(&html).is_empty(), "a viewer adopts nothing");
+    assert!(form_actions(&html).is_empty(), "a viewer adopts nothing");
     let (_, html) = page(&server, "/adoption", &op).await;
     assert!(
         html.contains(&format!(r#"name="account_ids" value="{elsewhere}""#)),
