@@ -39,12 +39,29 @@ async function checkPage(page, name) {
   await page.setViewportSize({ width: WIDTHS[0][0], height: WIDTHS[0][1] });
 }
 
-async function signIn(page) {
-  await page.goto(base() + "/login");
+/// Signs in as the sandbox's admin: of the run's shared server, or of `server` (`{ url,
+/// password }` from sandbox.js's startSandbox).
+async function signIn(page, server = { url: base(), password: process.env.CORTEX_ADMIN_PASSWORD }) {
+  await page.goto(server.url + "/login");
   await page.getByLabel("Name").fill("admin");
-  await page.getByLabel("Password").fill(process.env.CORTEX_ADMIN_PASSWORD);
+  await page.getByLabel("Password").fill(server.password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
 }
 
-module.exports = { base, checkPage, shot, signIn, TENANT };
+/// Onboards subscription `sub` of the sandbox tenant as `name` through the API, with the signed-in
+/// page's session (of the run's shared server, or of `server`), and waits until the job succeeded.
+async function onboardViaApi(page, sub, name, server = { url: base() }) {
+  const session = await page.request.get(server.url + "/api/v1/auth/session");
+  const submitted = await page.request.post(server.url + "/api/v1/jobs", {
+    headers: { "x-csrf-token": (await session.json()).csrf_token },
+    data: { scope: "subscription", subscription_id: sub, tenant_id: TENANT, name, groups: ["Default Account Group"] },
+  });
+  expect(submitted.status()).toBe(202);
+  const job = (await submitted.json()).id;
+  await expect.poll(async () => (await (await page.request.get(server.url + `/api/v1/jobs/${job}`)).json()).state,
+    { timeout: 120_000 }).toBe("succeeded");
+  return job;
+}
+
+module.exports = { base, checkPage, onboardViaApi, shot, signIn, TENANT };

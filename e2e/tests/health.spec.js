@@ -3,10 +3,9 @@
 // against a closed port and deleted (the address and the key never shown), the dead letters
 // page; every state checked with axe-core and at 390 px (support.js's checkPage).
 //
-// Not here: a degradation at runtime. `serve --sandbox` gives nobody its emulator's
-// `/_emulator/*` token, so a browser test cannot fail a capability; the degradation, the
-// timeline, Retry and Discard are proven on the real server by
-// crates/cortex-web/tests/web/health_pages.rs.
+// Not here: a degradation at runtime, which needs a short health-watch round and the sandbox
+// emulator's controls: lifecycle.spec.js runs it on a sandbox of its own. Retry and Discard of
+// dead letters are proven on the real server by crates/cortex-web/tests/web/health_pages.rs.
 const { test, expect } = require("@playwright/test");
 const net = require("net");
 const { base, checkPage, signIn, TENANT } = require("../support");

@@ -167,10 +167,12 @@ async fn serve(
         };
         // The sandbox's emulated Azure (the seeded tenant): discovery and the Coverage page
         // read it; its first start has some of the tenant onboarded already.
+        let mut emulator_controls = None;
         let azure =
             if config.sandbox {
                 if let Some(sandbox) = &prisma.sandbox {
                     sandbox.plant_seed()?;
+                    emulator_controls = Some(sandbox.write_admin_file(&config.data_dir)?);
                 }
                 Some(cortex_cli::azure::AzureTarget::open(true).await.map_err(
                     |(reason, fix)| CliError::failed("azure_sandbox", format!("{reason} ({fix})")),
@@ -179,6 +181,7 @@ async fn serve(
                 None
             };
         cortex_web::metrics::set_build_info(env!("CARGO_PKG_VERSION"), env!("AZURE_CORTEX_COMMIT"));
+        let sandbox = config.sandbox;
         let (app, admin) = AppState::open(engine.clone(), config)
             .await
             .map_err(start_error)?;
@@ -189,14 +192,14 @@ async fn serve(
             });
         }
         let users = app.auth().user_count().await.unwrap_or(0);
-        announce(out, &app, local, admin, users);
+        announce(out, &app, local, admin, users, emulator_controls.as_deref());
         if let Some(azure) = &sso {
             announce_sso(out, azure);
         }
         if let Some(azure) = &azure {
             announce_azure(out, azure);
         }
-        let watching = watch.spawn(&engine, stop.clone())?;
+        let watching = watch.spawn(&engine, sandbox, stop.clone())?;
         let served = cortex_web::serve(listener, app.clone(), stop.cancelled_owned())
             .await
             .map_err(|e| CliError::failed("serve", format!("the server stopped: {e}")));
@@ -238,6 +241,7 @@ fn announce(
     local: SocketAddr,
     admin: Option<GeneratedAdmin>,
     users: u64,
+    emulator_controls: Option<&std::path::Path>,
 ) {
     let config = app.config();
     let url = base_url(local, app.is_tls());
@@ -250,6 +254,7 @@ fn announce(
             "tls": app.is_tls(),
             "worker": config.worker,
             "data_dir": config.data_dir.display().to_string(),
+            "emulator_controls_file": emulator_controls.map(|p| p.display().to_string()),
             "admin": admin.as_ref().map(|a| serde_json::json!({
                 "name": a.name, "password": a.password.expose(),
             })),
@@ -268,6 +273,13 @@ fn announce(
              health: {url}/healthz"
         ));
         out.line(&format!("Data directory: {}", config.data_dir.display()));
+        if let Some(file) = emulator_controls {
+            out.line(&format!(
+                "Emulator controls (fail or recover a capability, age a secret; docs/emulator.md \
+                 8.5): URL and token in {} (owner-only)",
+                file.display()
+            ));
+        }
         out.line(if config.worker {
             "Jobs submitted here run in this process."
         } else {

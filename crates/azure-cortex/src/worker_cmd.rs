@@ -89,7 +89,7 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
     let watch = if args.until_done {
         None
     } else {
-        args.watch.spawn(&engine, stop.clone())?
+        args.watch.spawn(&engine, global.sandbox, stop.clone())?
     };
     let worked = engine.run_worker(stop, args.until_done).await;
     if let Some(watch) = watch {

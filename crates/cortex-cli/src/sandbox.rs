@@ -13,6 +13,15 @@
 //! The same emulator process serves Cortex Cloud beside Prisma Cloud: the sandbox generates a
 //! Cortex API key too (an advanced one, as the official SDK defaults to) and the engine gets it
 //! as the built-in connection `cortex-sandbox` ([`Sandbox::cortex_connection`]).
+//!
+//! `serve --sandbox` hands its emulator's runtime controls (`/_emulator/*`: fail or recover a
+//! capability, age a client secret, advance the clock — `docs/emulator.md` §8.5) to whoever
+//! may read the data directory, and to no one else: [`Sandbox::write_admin_file`] writes the
+//! emulator's URL, admin token and generated Prisma Cloud key (to change an account as someone
+//! in the console would) to `<data-dir>/sandbox-emulator-admin.json`, created with
+//! mode 0600 (owner only, like the master key beside it), rewritten at each start (the token is
+//! new per process) and removed when the sandbox stops. The token and key open only this
+//! process's emulator; they are never printed or logged.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +37,8 @@ use crate::exit::CliError;
 
 /// The snapshot's file name inside the data directory.
 pub const SNAPSHOT_FILE: &str = "sandbox-emulator.json";
+/// The emulator controls' file (URL and admin token) inside the data directory.
+pub const ADMIN_FILE: &str = "sandbox-emulator-admin.json";
 
 /// Injected faults for the sandbox (hidden `--sandbox-faults`, for tests and demos).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -48,6 +59,10 @@ pub struct Sandbox {
     cortex: CortexConnection,
     /// No saved state was found: this is the data directory's first sandbox start.
     fresh: bool,
+    /// The token `/_emulator/*` requires.
+    admin_token: SecretString,
+    /// Where [`Sandbox::write_admin_file`] wrote it (removed by [`Sandbox::finish`]).
+    admin_file: std::sync::Mutex<Option<PathBuf>>,
 }
 
 fn random_token(len: usize) -> String {
@@ -64,7 +79,8 @@ impl Sandbox {
         let secret = SecretString::from(random_token(32));
         let mut config = EmulatorConfig::new(key_id.clone(), secret.clone());
         config.read_delay = Duration::from_millis(200);
-        config.admin_token = Some(SecretString::from(random_token(40)));
+        let admin_token = SecretString::from(random_token(40));
+        config.admin_token = Some(admin_token.clone());
         if faults == SandboxFaults::Mix {
             config.faults = Faults::soak_mix();
         }
@@ -128,7 +144,45 @@ impl Sandbox {
             client,
             cortex,
             fresh,
+            admin_token,
+            admin_file: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Writes `{"url", "token", "access_key_id", "secret_key"}` of this emulator to
+    /// `<data_dir>/sandbox-emulator-admin.json`, owner-only (0600) from its creation; returns
+    /// the path. See the module docs.
+    pub fn write_admin_file(&self, data_dir: &Path) -> Result<PathBuf, CliError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = data_dir.join(ADMIN_FILE);
+        let failed = |e: std::io::Error| {
+            CliError::failed("sandbox", format!("cannot write {}: {e}", path.display()))
+        };
+        // A file left by an earlier process holds a dead token; created afresh, so the mode
+        // applies (an existing file would keep its own).
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e)),
+        }
+        let body = serde_json::json!({
+            "url": self.emulator.base_url(),
+            "token": self.admin_token.expose(),
+            // Its Prisma Cloud key, to change an account "in the console" (drift).
+            "access_key_id": self.client.credentials.access_key_id,
+            "secret_key": self.client.credentials.secret_key.expose(),
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(failed)?;
+        file.write_all(body.to_string().as_bytes())
+            .map_err(failed)?;
+        *self.admin_file.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.clone());
+        Ok(path)
     }
 
     /// On the data directory's first start only: some subscriptions of the seeded Azure tenant
@@ -169,6 +223,14 @@ impl Sandbox {
     /// Writes the accounts and groups back to the data directory (if it exists) and stops the
     /// emulator.
     pub async fn finish(self) -> Result<(), CliError> {
+        if let Some(path) = self
+            .admin_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = std::fs::remove_file(path);
+        }
         let saved = match self.snapshot.parent() {
             Some(dir) if dir.is_dir() => {
                 prisma_emulator::snapshot::save(&self.emulator.state, &self.snapshot).map_err(|e| {
@@ -230,5 +292,38 @@ mod tests {
         assert!(saved.contains("written-through"), "saved before the answer");
         drop(client);
         sandbox.finish().await.unwrap();
+    }
+
+    /// The controls' file is the owner's alone, its token opens the emulator's controls, a
+    /// stale file is replaced (never reused with its mode), and the file goes with the process.
+    #[tokio::test]
+    async fn the_admin_file_is_owner_only_works_and_is_removed_at_the_end() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(ADMIN_FILE);
+        std::fs::write(&stale, "{}").unwrap();
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let sandbox = Sandbox::start(dir.path(), SandboxFaults::None)
+            .await
+            .unwrap();
+        let path = sandbox.write_admin_file(dir.path()).unwrap();
+        assert_eq!(path, stale);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let seam: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(seam["url"], sandbox.base_url());
+        let r = reqwest::Client::new()
+            .get(format!("{}/_emulator/clock", seam["url"].as_str().unwrap()))
+            .bearer_auth(seam["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let client = sandbox.client_config();
+        assert_eq!(seam["access_key_id"], client.credentials.access_key_id);
+        assert_eq!(seam["secret_key"], client.credentials.secret_key.expose());
+        sandbox.finish().await.unwrap();
+        assert!(!path.exists(), "removed when the sandbox stops");
     }
 }

@@ -39,6 +39,11 @@ pub const ROTATE_KIND: &str = "rotate_secret";
 /// The job kind of an offboarding.
 pub const OFFBOARD_KIND: &str = "offboard";
 
+/// Why the secret of an account on its tenant's shared identity is not rotated.
+const SHARED_IDENTITY_ROTATION: &str = "it uses its tenant's shared identity, whose one secret \
+     serves every subscription of the tenant onboarded with it; rotating it for all of them at \
+     once is not supported yet";
+
 /// Why a rotation was submitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +111,30 @@ pub struct OffboardOptions {
     pub require_approval: bool,
 }
 
+/// How a rotation of an account's secret would go ([`Engine::lifecycle_choices`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "why")]
+pub enum RotationChoice {
+    /// Our Terraform makes the new password (nothing to type).
+    Terraform,
+    /// The identity is not ours: the caller gives the new secret.
+    SuppliedSecret,
+    /// Not possible for this account, and why.
+    Refused(String),
+}
+
+/// What rotation and offboarding can do for one account, before anyone asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LifecycleChoices {
+    pub rotation: RotationChoice,
+    /// Whether an offboarding destroys the Azure identity unless told to keep it.
+    pub destroy_by_default: bool,
+    /// Why the identity cannot be destroyed (a shared identity, one not created here).
+    pub destroy_refused: Option<String>,
+    /// A rotation or offboarding already working on the account (nothing else can start).
+    pub busy: Option<String>,
+}
+
 /// Who made an account's identity, as rotation and offboarding see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ownership {
@@ -154,8 +183,26 @@ fn new_password_key(now: OffsetDateTime) -> String {
 }
 
 impl Engine {
-    /// The onboarded account `account_id` (through `connection`, if given), or why not.
+    /// The onboarded account `account_id` (through `connection`, if given), or why not —
+    /// including a rotation or offboarding already working on it.
     async fn lifecycle_account(
+        &self,
+        account_id: &str,
+        connection: Option<&str>,
+    ) -> Result<(WatchedAccount, OnboardingRequest), EngineError> {
+        let (account, request) = self.onboarded_account(account_id, connection).await?;
+        if let Some(why) = self.busy_with(&account).await? {
+            return Err(EngineError::NotPossible {
+                what: format!("account {}", account.account_id),
+                why,
+            });
+        }
+        Ok((account, request))
+    }
+
+    /// The onboarded account `account_id` (through `connection`, if given) and the request of
+    /// its onboarding job.
+    async fn onboarded_account(
         &self,
         account_id: &str,
         connection: Option<&str>,
@@ -197,6 +244,17 @@ impl Engine {
                 ));
             }
         };
+        if account.job_id.is_empty() {
+            // Adopted: watched, but onboarded elsewhere (no job, no Terraform state here).
+            let why = crate::drift::lifecycle(crate::drift::Origin::Adopted)
+                .unavailable
+                .map(|u| u.message)
+                .unwrap_or_default();
+            return Err(EngineError::NotPossible {
+                what: format!("account {}", account.account_id),
+                why,
+            });
+        }
         let job_id: JobId = account
             .job_id
             .parse()
@@ -210,12 +268,11 @@ impl Engine {
                 })?;
         let request: OnboardingRequest = serde_json::from_value(job.request)
             .map_err(|e| EngineError::Workspace(format!("stored request unreadable: {e}")))?;
-        self.refuse_if_busy(&account).await?;
         Ok((account, request))
     }
 
-    /// A rotation or offboarding of the account already queued, running or waiting.
-    async fn refuse_if_busy(&self, account: &WatchedAccount) -> Result<(), EngineError> {
+    /// A rotation or offboarding of the account already queued, running or waiting: which.
+    async fn busy_with(&self, account: &WatchedAccount) -> Result<Option<String>, EngineError> {
         for job in self.store().list_jobs(None, u32::MAX).await? {
             let lifecycle = job.kind == ROTATE_KIND || job.kind == OFFBOARD_KIND;
             let open = matches!(
@@ -226,16 +283,37 @@ impl Engine {
                 && open
                 && job.request["onboarding_job"].as_str() == Some(account.job_id.as_str())
             {
-                return Err(EngineError::NotPossible {
-                    what: format!("account {}", account.account_id),
-                    why: format!(
-                        "job {} ({}) is already working on it: wait for it, or cancel it",
-                        job.id, job.kind
-                    ),
-                });
+                return Ok(Some(format!(
+                    "job {} ({}) is already working on it: wait for it, or cancel it",
+                    job.id, job.kind
+                )));
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// What rotation and offboarding can do for the onboarded account `account_id` (through
+    /// `connection`, if given), decided as [`Engine::submit_rotation`] and
+    /// [`Engine::submit_offboard`] decide it — so a page offers only what would be accepted and
+    /// says why for the rest, instead of a button that fails.
+    pub async fn lifecycle_choices(
+        &self,
+        account_id: &str,
+        connection: Option<&str>,
+    ) -> Result<LifecycleChoices, EngineError> {
+        let (account, onboarding) = self.onboarded_account(account_id, connection).await?;
+        let rotation = match Ownership::of(&onboarding) {
+            Ownership::Ours => RotationChoice::Terraform,
+            Ownership::Existing | Ownership::Template => RotationChoice::SuppliedSecret,
+            Ownership::SharedTenant => RotationChoice::Refused(SHARED_IDENTITY_ROTATION.into()),
+        };
+        let (destroy_by_default, kept) = self.destroy_decision(&account, &onboarding, None).await?;
+        Ok(LifecycleChoices {
+            rotation,
+            destroy_by_default,
+            destroy_refused: (!destroy_by_default).then(|| kept.unwrap_or_default()),
+            busy: self.busy_with(&account).await?,
+        })
     }
 
     async fn insert_lifecycle_job(
@@ -316,10 +394,7 @@ impl Engine {
             (Ownership::SharedTenant, _) => {
                 return Err(EngineError::NotPossible {
                     what: format!("rotating account {}'s secret", account.account_id),
-                    why: "it uses its tenant's shared identity, whose one secret serves every \
-                          subscription of the tenant onboarded with it; rotating it for all of \
-                          them at once is not supported yet"
-                        .into(),
+                    why: SHARED_IDENTITY_ROTATION.into(),
                 });
             }
             (Ownership::Existing | Ownership::Template, None) => {

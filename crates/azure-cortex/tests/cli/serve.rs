@@ -782,8 +782,35 @@ async fn serve_sandbox_reads_the_emulated_azure_and_starts_with_part_of_the_tena
         coverage["totals"]["not_onboarded"],
         seed.subscriptions.len() - planted.len()
     );
+    // The seam for runtime degradation: the emulator's controls, for the data dir's owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = sb.data_dir().join("sandbox-emulator-admin.json");
+        assert!(
+            banner.contains(&file.display().to_string()),
+            "the banner names the file: {banner}"
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let seam: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let token = seam["token"].as_str().unwrap();
+        assert!(!banner.contains(token), "the token is never printed");
+        let key = seam["secret_key"].as_str().unwrap();
+        assert!(!banner.contains(key), "nor the emulator's key");
+        let r = reqwest::Client::new()
+            .get(format!("{}/_emulator/clock", seam["url"].as_str().unwrap()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     let (code, stderr) = server.stop("-TERM");
     assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(
+        !sb.data_dir().join("sandbox-emulator-admin.json").exists(),
+        "the controls' file goes with the process"
+    );
 
     let out = sb
         .cmd()

@@ -15,14 +15,19 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cortex_store::{JobRecord, JobState};
 
+use super::account_actions::{self, DriftView, LifecycleView};
 use super::dashboard::{SecretExpiry, account_kind_label, secret_expiry};
 use super::health_view::{self, CapabilityNow, DeliveryRow, HealthNow, Timeline};
+use super::onboard::Problem;
 use super::{Badge, Nav, PageError, PageUser, badge, job_name, no_store, when};
+use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::FormFields;
 use crate::state::AppState;
 
 /// How many of our newest jobs are searched for the account's onboarding.
@@ -68,8 +73,31 @@ pub struct AccountPage {
     /// The notifications about this account, each delivery to a sink, newest first.
     pub notifications: Vec<DeliveryRow>,
     // ---- actions area: each feature adds one field below its own marker line ----
+    /// What the last action did, or why a form was refused (shown above the actions).
+    pub notice: Option<String>,
+    pub problems: Vec<Problem>,
     // [h15life: rotate secret, offboard]
+    pub lifecycle: LifecycleView,
     // [h15drift: drift]
+    /// The account's drift, when it is managed here (onboarded or adopted).
+    pub drift: Option<DriftView>,
+}
+
+/// What a page's form adds to the account page it comes back to.
+pub struct Extras {
+    pub status: StatusCode,
+    pub notice: Option<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            status: StatusCode::OK,
+            notice: None,
+            problems: Vec::new(),
+        }
+    }
 }
 
 /// The account ID of a page address: a GUID, else 404 (there is no such page).
@@ -118,13 +146,30 @@ async fn onboarding_job(state: &AppState, id: &str) -> Result<Option<JobRecord>,
     Ok(about.find(|j| j.state == JobState::Succeeded).or(first))
 }
 
-/// `GET /accounts/{id}`.
+/// `GET /accounts/{id}` (`?done=<action>` after an action that stays on the page).
 pub async fn account_page(
     State(state): State<AppState>,
     PageUser(p): PageUser,
     Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let id = page_account_id(&raw)?;
+    let done = FormFields::parse(query.as_deref().unwrap_or("")).get("done");
+    let extras = Extras {
+        notice: account_actions::done_notice(&done),
+        ..Extras::default()
+    };
+    render(&state, &p, id, extras).await
+}
+
+/// The account page of `id` (a parsed account ID) for `p`, with what a form adds.
+pub(super) async fn render(
+    state: &AppState,
+    p: &Principal,
+    id: String,
+    extras: Extras,
+) -> Result<Response, PageError> {
+    let state = state.clone();
     let job = onboarding_job(&state, &id).await?;
     let (platform, platform_error) = match state.engine().client().get_azure_account(&id).await {
         Ok(view) => (view, None),
@@ -210,6 +255,8 @@ pub async fn account_page(
         })
         .map(DeliveryRow::from)
         .collect();
+    let lifecycle = LifecycleView::of(&state, &id, job.as_ref()).await?;
+    let drift = DriftView::of(&state, &id).await?;
     let job = job.map(|j| OnboardingJob {
         id: j.id.to_string(),
         state: badge(j.state.as_str()),
@@ -220,25 +267,32 @@ pub async fn account_page(
             .to_owned(),
     });
     Ok(no_store(
-        AccountPage {
-            nav: Nav::of(&p),
-            id,
-            name,
-            kind,
-            platform_status,
-            platform_error,
-            job,
-            secret,
-            secret_warning,
-            health,
-            capabilities,
-            timeline,
-            notifications,
-            // ---- actions area: each feature fills its field below its own marker line ----
-            // [h15life: rotate secret, offboard]
-            // [h15drift: drift]
-        }
-        .into_response(),
+        (
+            extras.status,
+            AccountPage {
+                nav: Nav::of(p),
+                id,
+                name,
+                kind,
+                platform_status,
+                platform_error,
+                job,
+                secret,
+                secret_warning,
+                health,
+                capabilities,
+                timeline,
+                notifications,
+                // ---- actions area: each feature fills its field below its own marker line ----
+                notice: extras.notice,
+                problems: extras.problems,
+                // [h15life: rotate secret, offboard]
+                lifecycle,
+                // [h15drift: drift]
+                drift,
+            },
+        )
+            .into_response(),
     ))
 }
 

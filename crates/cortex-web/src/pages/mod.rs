@@ -21,6 +21,8 @@
 //! | GET, POST | `/notifications/sinks` | viewer to see; admin to add | notification sinks, masked ([`sinks`]) |
 //! | POST | `/notifications/sinks/{name}/test`, `/delete` | admin | send a test notification; delete |
 //! | GET | `/accounts/{id}` | viewer | one account: health, its timeline, secret, notifications, actions ([`account`]) |
+//! | GET, POST | `/adoption` | viewer to see; operator to adopt | accounts onboarded elsewhere, adopted into management ([`adoption`]) |
+//! | POST | `/accounts/{id}/rotate-secret`, `/offboard`, `/reconcile`, `/adopt-current`, `/check-drift` | operator | the account page's actions ([`account_actions`]) |
 //! | GET, POST | `/connections` | viewer to see; admin to add | Prisma Cloud and Cortex Cloud connections ([`connections`]) |
 //! | POST | `/connections/{name}/test` | operator | test one; the page again with the result |
 //! | POST | `/connections/{name}/delete` | admin | delete a saved one |
@@ -56,6 +58,8 @@ pub const LOGIN_COOKIE: &str = "cortex_login";
 pub const LOGIN_FIELD: &str = "login_token";
 
 mod account;
+mod account_actions;
+mod adoption;
 mod audit;
 mod bulk;
 pub mod connections;
@@ -119,6 +123,11 @@ pub fn router() -> Router<AppState> {
         .route("/coverage", get(coverage::coverage_page))
         .route("/coverage/review", post(coverage::review))
         .route("/accounts/{id}", get(account::account_page))
+        .route("/adoption", get(adoption::page).post(adoption::adopt))
+        .route(
+            "/accounts/{id}/{action}",
+            post(account_actions::account_action),
+        )
         .route(
             "/notifications/dead-letters",
             get(notifications::dead_letters),

@@ -43,10 +43,12 @@ pub enum PageAction {
     HandleDeadLetters,
     /// Add, test or delete a notification sink.
     ManageSinks,
+    /// Rotate an account's secret, offboard it, check or mend its drift, adopt accounts.
+    ManageAccounts,
 }
 
 impl PageAction {
-    pub const ALL: [PageAction; 8] = [
+    pub const ALL: [PageAction; 9] = [
         PageAction::Onboard,
         PageAction::ControlJobs,
         PageAction::RetryBatches,
@@ -55,6 +57,7 @@ impl PageAction {
         PageAction::DeleteConnections,
         PageAction::HandleDeadLetters,
         PageAction::ManageSinks,
+        PageAction::ManageAccounts,
     ];
 
     /// The least role allowed to take the action (as the API enforces it).
@@ -64,7 +67,8 @@ impl PageAction {
             | PageAction::ControlJobs
             | PageAction::RetryBatches
             | PageAction::TestConnections
-            | PageAction::HandleDeadLetters => Role::Operator,
+            | PageAction::HandleDeadLetters
+            | PageAction::ManageAccounts => Role::Operator,
             PageAction::SaveConnections
             | PageAction::DeleteConnections
             | PageAction::ManageSinks => Role::Admin,
@@ -82,6 +86,9 @@ impl PageAction {
             PageAction::DeleteConnections => "deleting a connection",
             PageAction::HandleDeadLetters => "retrying or discarding a dead letter",
             PageAction::ManageSinks => "adding, testing or deleting a notification sink",
+            PageAction::ManageAccounts => {
+                "rotating, offboarding, reconciling or adopting an account"
+            }
         }
     }
 
@@ -101,6 +108,7 @@ pub struct May {
     pub delete_connections: bool,
     pub handle_dead_letters: bool,
     pub manage_sinks: bool,
+    pub manage_accounts: bool,
 }
 
 impl May {
@@ -115,6 +123,7 @@ impl May {
             delete_connections: may(PageAction::DeleteConnections),
             handle_dead_letters: may(PageAction::HandleDeadLetters),
             manage_sinks: may(PageAction::ManageSinks),
+            manage_accounts: may(PageAction::ManageAccounts),
         }
     }
 
@@ -133,6 +142,7 @@ impl May {
             PageAction::DeleteConnections => self.delete_connections,
             PageAction::HandleDeadLetters => self.handle_dead_letters,
             PageAction::ManageSinks => self.manage_sinks,
+            PageAction::ManageAccounts => self.manage_accounts,
         }
     }
 }
@@ -268,6 +278,7 @@ mod tests {
         assert!(operator.test_connections);
         assert!(!operator.save_connections && !operator.delete_connections);
         assert!(operator.handle_dead_letters && !operator.manage_sinks);
+        assert!(operator.manage_accounts);
         let admin = May::of(Role::Admin);
         assert!(PageAction::ALL.iter().all(|a| admin.get(*a)));
     }

@@ -19,7 +19,7 @@ use crate::extract::JsonBody;
 use crate::state::AppState;
 use crate::views::JobRef;
 
-fn watch(state: &AppState) -> Result<HealthWatch, ApiError> {
+pub(crate) fn watch(state: &AppState) -> Result<HealthWatch, ApiError> {
     Ok(HealthWatch::new(
         state.engine().clone(),
         WatchConfig::default(),

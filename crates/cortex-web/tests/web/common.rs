@@ -482,3 +482,14 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The actions of a page's POST forms, in order (apart from signing out).
+pub fn form_actions(html: &str) -> Vec<String> {
+    html.match_indices(r#"<form method="post" action=""#)
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .filter(|a| a != "/logout")
+        .collect()
+}

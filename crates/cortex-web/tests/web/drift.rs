@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::common::*;
 
 /// A change on the platform: the emulated account disabled.
-fn disable_on_the_platform(server: &Server, account: &str) {
+pub(crate) fn disable_on_the_platform(server: &Server, account: &str) {
     server
         .emu
         .state

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod account_actions;
 mod api;
 mod auth;
 mod batch_rows;

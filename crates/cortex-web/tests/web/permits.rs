@@ -10,6 +10,8 @@ use serde_json::json;
 use crate::common::*;
 
 const NO_JOB: &str = "01a20352-ec2b-729d-a976-bca61dd4a3c5";
+/// An account no one onboarded.
+const NO_ACCOUNT: &str = "0b0b0b0b-1111-4222-8333-000000000404";
 
 /// A page's form and the API call that does the same thing, for one action.
 struct Pair {
@@ -82,6 +84,15 @@ fn pairs() -> Vec<Pair> {
                         None,
                     ),
                 ),
+                PageAction::ManageAccounts => (
+                    format!("/accounts/{NO_ACCOUNT}/rotate-secret"),
+                    vec![],
+                    (
+                        "POST",
+                        format!("/api/v1/accounts/{NO_ACCOUNT}/rotate-secret"),
+                        Some(json!({})),
+                    ),
+                ),
             };
             Pair {
                 action,
@@ -142,15 +153,6 @@ async fn every_page_action_is_refused_to_exactly_the_roles_the_api_refuses() {
 #[tokio::test]
 async fn pages_show_only_the_buttons_the_role_allows() {
     let server = Server::start().await;
-    let forms = |html: &str| -> Vec<String> {
-        html.match_indices(r#"<form method="post" action=""#)
-            .map(|(i, m)| {
-                let rest = &html[i + m.len()..];
-                rest[..rest.find('"').unwrap()].to_owned()
-            })
-            .filter(|a| a != "/logout")
-            .collect()
-    };
     for (user, onboard_button, test, save) in [
         (VIEWER, false, false, false),
         (OPERATOR, true, true, false),
@@ -178,7 +180,7 @@ async fn pages_show_only_the_buttons_the_role_allows() {
         assert_eq!(bulk.contains("Check the rows</button>"), onboard_button);
         let nav = html("/audit").await;
         assert_eq!(nav.contains(r#"href="/onboard""#), onboard_button);
-        let connections = forms(&html("/connections").await);
+        let connections = form_actions(&html("/connections").await);
         assert_eq!(
             connections.contains(&"/connections/default/test".to_owned()),
             test,

@@ -61,7 +61,8 @@ impl Difference {
     }
 }
 
-fn words(v: &Value) -> String {
+/// A difference's value in words (lists joined, `(none)` for an empty one; ASCII).
+pub fn words(v: &Value) -> String {
     match v {
         Value::Array(items) if items.is_empty() => "(none)".to_owned(),
         Value::Array(items) => items.iter().map(words).collect::<Vec<_>>().join(", "),

@@ -136,6 +136,13 @@ async fn apply(run: &ReconcileRun<'_>) -> Result<StepDone, EngineError> {
                 run.request.account_name
             ),
         ));
+        // The same event as a Terraform plan's gate, so a job page following the events shows
+        // the review and its Approve button: fields changed in place, nothing added or removed.
+        emit(EngineEvent::ApprovalRequired {
+            add: 0,
+            change: review.differences.len() as u64,
+            destroy: 0,
+        });
         return Ok(StepDone::AwaitingApproval);
     }
     let view = current(run).await?;

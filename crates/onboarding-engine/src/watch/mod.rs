@@ -99,6 +99,10 @@ pub struct WatchedAccount {
     /// Whether our Terraform can rotate its secret (an identity created for it alone).
     #[serde(skip)]
     pub rotatable: bool,
+    /// The lifetime our Terraform gives its client secret, in days (a rotation's new secret
+    /// gets the same), when it made one.
+    #[serde(skip)]
+    pub secret_lifetime_days: Option<u32>,
 }
 
 /// The account key of a Prisma Cloud account.
@@ -484,6 +488,22 @@ impl HealthWatch {
         if !account.rotatable || end - now > lead {
             return;
         }
+        // A lead time as long as the secret's lifetime would make every new secret due at
+        // once: a rotation each round. Refused, naming the setting.
+        if let Some(days) = account.secret_lifetime_days
+            && lead >= std::time::Duration::from_secs(u64::from(days) * 86_400)
+        {
+            tracing::warn!(
+                account = %account.key,
+                field = "rotate_before_days",
+                lifetime_days = days,
+                "automatic rotation not submitted: rotate_before_days ({} days) is not shorter \
+                 than this account's client-secret lifetime ({days} days); every new secret \
+                 would be due at once. Lower --rotate-before-days.",
+                lead.as_secs() / 86_400
+            );
+            return;
+        }
         let submitted = match self.store().list_jobs(None, u32::MAX).await {
             Ok(jobs) => jobs.iter().any(|j| {
                 j.kind == crate::lifecycle::ROTATE_KIND
@@ -788,6 +808,7 @@ pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, En
                 onboarded_states: Vec::new(),
                 secret_expiry: None,
                 rotatable: false,
+                secret_lifetime_days: None,
             });
             continue;
         }
@@ -808,6 +829,13 @@ pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, En
             secret_expiry,
             rotatable: crate::lifecycle::Ownership::of(&request)
                 == crate::lifecycle::Ownership::Ours,
+            secret_lifetime_days: match request.identity {
+                crate::request::IdentitySource::Builtin {
+                    secret_rotation_days,
+                    ..
+                } => Some(secret_rotation_days),
+                _ => None,
+            },
         });
     }
     // Accounts onboarded elsewhere and adopted: watched with what they had when adopted.
@@ -833,6 +861,7 @@ pub async fn onboarded_accounts(store: &Store) -> Result<Vec<WatchedAccount>, En
             onboarded_states: Vec::new(),
             secret_expiry: None,
             rotatable: false,
+            secret_lifetime_days: None,
         });
     }
     accounts.retain(|a| !a.platform.is_empty());

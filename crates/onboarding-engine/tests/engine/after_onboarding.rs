@@ -528,17 +528,30 @@ async fn the_watch_rotates_a_secret_at_the_lead_time_once() {
             .map(|j| j.id)
             .collect::<Vec<_>>()
     };
-    // The builtin secret lasts 180 days: a 30-day lead is not reached, a 200-day one is.
-    for (lead_days, expected) in [(30u64, 0usize), (200, 1), (200, 1)] {
+    // The builtin secret lasts 180 days: a 30-day lead is not reached at once; 170 days on it
+    // is, once. A 200-day lead, as long as the lifetime, is refused: every new secret would be
+    // due at once (a rotation each round).
+    for (lead_days, days_on, expected) in [
+        (30u64, 0i64, 0usize),
+        (200, 170, 0),
+        (30, 170, 1),
+        (30, 170, 1),
+    ] {
         let config = WatchConfig {
             interval: std::time::Duration::from_secs(1),
             rotate_before: Some(std::time::Duration::from_secs(lead_days * 86_400)),
             ..WatchConfig::default()
         };
-        let watch = HealthWatch::new(sb.engine.clone(), config).unwrap();
+        let watch = HealthWatch::new(sb.engine.clone(), config)
+            .unwrap()
+            .with_clock(move || time::OffsetDateTime::now_utc() + time::Duration::days(days_on));
         watch.run_round().await.unwrap();
         let jobs = sb.engine.store().list_jobs(None, 100).await.unwrap();
-        assert_eq!(rotations(&jobs).len(), expected, "lead {lead_days} days");
+        assert_eq!(
+            rotations(&jobs).len(),
+            expected,
+            "lead {lead_days} days, {days_on} days on"
+        );
         // The next round is another one (rounds are seconds apart here).
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }

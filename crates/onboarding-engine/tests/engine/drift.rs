@@ -220,14 +220,26 @@ async fn drift_after_a_console_change_is_found_notified_once_and_reconciled_afte
         .unwrap();
     sb.run().await;
     assert_eq!(sb.job(job).await.state, JobState::AwaitingApproval);
-    let review: Vec<String> = sb
-        .events(job)
-        .await
+    let events = sb.events(job).await;
+    let review: Vec<String> = events
         .iter()
         .filter_map(|e| e.event["message"].as_str().map(str::to_owned))
         .filter(|m| m.starts_with("will change"))
         .collect();
     assert_eq!(review.len(), 4, "{review:?}");
+    // The gate is announced as a plan's is, so the live job page shows the review.
+    let gate = events
+        .iter()
+        .find(|e| e.event["type"] == "approval_required")
+        .expect("an approval_required event");
+    assert_eq!(
+        (
+            &gate.event["add"],
+            &gate.event["change"],
+            &gate.event["destroy"]
+        ),
+        (&json!(0), &json!(4), &json!(0))
+    );
     assert!(
         !console.view(&subs[0]).await["cloudAccount"]["enabled"]
             .as_bool()
