@@ -20,9 +20,9 @@ use cortex_bench::common::{EngineBench, Setup};
 use cortex_bench::{Args, percentile, round};
 use cortex_cloud_types::{ApiKey, ApiUrl, KeyId, KeyType, SecretString};
 use cortex_store::JobState;
-use onboarding_engine::TerraformMode;
 use onboarding_engine::connections::CortexConnection;
 use onboarding_engine::cortex::RawCortexRequest;
+use onboarding_engine::{Step, TerraformMode};
 use prisma_emulator::cortex::CortexConfig;
 use prisma_emulator::cortex::config::DEMO_TENANT;
 use tokio_util::sync::CancellationToken;
@@ -43,18 +43,6 @@ Options:
   --help                    this text
 
 Needs terraform and curl on PATH. Prints one JSON object; see docs/benchmarks.md.";
-
-/// The steps of the Cortex flow, in order (`onboarding-engine/src/job/cortex.rs`).
-const STEPS: [&str; 8] = [
-    "validate",
-    "prerequisites",
-    "create_instance",
-    "download_template",
-    "apply_template",
-    "await_connection",
-    "verify",
-    "list_accounts",
-];
 
 const KEY: &str = "BenchCortexOnboardingKey0123456789abcdefghijklmnopqrstuvwxyzABCD";
 const KEY_ID: u64 = 9;
@@ -147,7 +135,10 @@ async fn main() -> anyhow::Result<()> {
     engine.run_worker(CancellationToken::new(), true).await?;
     let wall = started.elapsed();
 
-    let mut per_step: BTreeMap<&str, Vec<f64>> = STEPS.iter().map(|s| (*s, Vec::new())).collect();
+    let mut per_step: BTreeMap<&str, Vec<f64>> = Step::CORTEX
+        .iter()
+        .map(|s| (s.name(), Vec::new()))
+        .collect();
     let mut failed_codes: BTreeMap<String, u64> = BTreeMap::new();
     for job in &jobs {
         for e in store.events_after(*job, 0, 1_000_000).await? {

@@ -35,18 +35,7 @@ async fn start(path: &std::path::Path) -> (RunningEmulator, CancellationToken) {
 }
 
 async fn api(base: &str, endpoint: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/public_api/v1/cloud_onboarding/{endpoint}"))
-        .header("Authorization", KEY)
-        .header("x-xdr-auth-id", "7")
-        .json(&json!({ "request_data": body }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert!(status.is_success(), "{endpoint}: {status} {v}");
-    v["reply"].clone()
+    cortex_support::api(&reqwest::Client::new(), base, (7, KEY), endpoint, body).await
 }
 
 fn create_body(name: &str) -> Value {
