@@ -253,3 +253,83 @@ async fn links_are_bound_to_the_key_and_old_snapshots_still_load() {
     assert_eq!(fresh.cortex.lock().all().count(), 0);
     assert!(fresh.cortex.lock().is_approved(DEMO_TENANT));
 }
+
+/// A withdrawn approval (`/_emulator/cortex/approved-tenants`) is state: saved, and still
+/// withdrawn after a restart, although the configuration approves the tenant.
+#[tokio::test]
+async fn a_withdrawn_approval_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let http = reqwest::Client::new();
+    let (emu, stop) = start(&path).await;
+    let switch = |base: String, tenant: &str, body: Value| {
+        let (http, url) = (
+            http.clone(),
+            format!("{base}/_emulator/cortex/approved-tenants/{tenant}"),
+        );
+        async move {
+            let r = http.put(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let base = emu.base_url();
+    let (status, text) = switch(base.clone(), "not-a-guid", json!({"approved": false})).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("tenant_id"), "{text}");
+    let (status, _) = switch(base.clone(), DEMO_TENANT, json!({"approved": "no"})).await;
+    assert_eq!(status, 400, "the body is checked");
+    assert_eq!(
+        switch(base.clone(), DEMO_TENANT, json!({"approved": false}))
+            .await
+            .0,
+        204
+    );
+    stop.cancel();
+    emu.task.await.unwrap();
+
+    let (emu, stop) = start(&path).await;
+    let base = emu.base_url();
+    let create = |base: String| {
+        let http = http.clone();
+        async move {
+            http.post(format!(
+                "{base}/public_api/v1/cloud_onboarding/create_instance_template"
+            ))
+            .header("Authorization", KEY)
+            .header("x-xdr-auth-id", "7")
+            .json(&json!({"request_data": create_body("refused")}))
+            .send()
+            .await
+            .unwrap()
+        }
+    };
+    let refused = create(base.clone()).await;
+    assert_eq!(refused.status(), 422);
+    let reply: Value = refused.json().await.unwrap();
+    assert_eq!(
+        reply["reply"]["err_extra"][0]["loc"],
+        json!(["body", "request_data", "account_details", "organization_id"])
+    );
+    let tenants = api(&base, "get_azure_approved_tenants", json!({})).await;
+    assert_eq!(
+        tenants["tenants"][0]["is_still_approved"], false,
+        "{tenants}"
+    );
+    let listed: Value = http
+        .get(format!("{base}/_emulator/cortex/approved-tenants"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tenants"][0]["tenant_id"], DEMO_TENANT);
+    assert_eq!(
+        switch(base.clone(), DEMO_TENANT, json!({"approved": true}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(create(base).await.status(), 200);
+    stop.cancel();
+}

@@ -19,6 +19,7 @@
 //! to the template module (`template*`, `callback*` beside these files); they add routes to
 //! [`router`] through [`extra_routes`] and change instances through [`state`].
 
+pub mod admin;
 pub mod auth;
 pub mod callback;
 pub mod config;
