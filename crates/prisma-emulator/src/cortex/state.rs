@@ -726,6 +726,41 @@ mod tests {
     }
 
     #[test]
+    fn settlements_apply_when_due_and_survive_a_round_trip() {
+        let mut s = CortexState::new(&[TENANT.into()]);
+        let pending = s.create_pending(request(), 0).id.clone();
+        let id = s.connect(&pending, connection(), 0).unwrap();
+        let warning = Settlement {
+            at_ms: 1_000,
+            status: CapabilityStatus::Warning,
+            message: Some("slow registry".into()),
+        };
+        assert!(s.schedule_capability(&id, CapabilityName::Registry, warning));
+        s.settle(999);
+        let registry = |s: &CortexState| {
+            s.get(&id)
+                .unwrap()
+                .capabilities
+                .iter()
+                .find(|c| c.name == CapabilityName::Registry)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(registry(&s).status, CapabilityStatus::Retrieving);
+        // Saved and restored before it was due: the restored state still settles it.
+        let text = serde_json::to_string(&s).unwrap();
+        let mut restored = CortexState::new(&[]);
+        restored.restore(serde_json::from_str(&text).unwrap(), &[]);
+        restored.settle(1_000);
+        let c = registry(&restored);
+        assert_eq!(c.status, CapabilityStatus::Warning);
+        assert_eq!(c.message.as_deref(), Some("slow registry"));
+        assert!(c.settles.is_none());
+        assert_eq!(restored.get(&id).unwrap().status, InstanceStatus::Warning);
+        assert!(restored.is_approved(TENANT), "approvals come back too");
+    }
+
+    #[test]
     fn toggles_and_deletes() {
         let mut s = CortexState::new(&[]);
         assert!(!s.is_approved(TENANT));
