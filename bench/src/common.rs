@@ -1,5 +1,5 @@
-//! The start-up the engine benchmarks share (`engine-bench`, `bulk-identity-bench`): the
-//! in-process emulator at a uniform rate limit, a SQLite store in a temporary data directory,
+//! The start-up the engine benchmarks share (`engine-bench`, `bulk-identity-bench`,
+//! `cortex-onboarding-bench`): the in-process emulator at a uniform rate limit, a SQLite store in a temporary data directory,
 //! a Prisma client paced at that limit and the engine over them — and what they read back
 //! afterwards (failures of a batch, the rate-limit bound, the database's size).
 
@@ -45,19 +45,31 @@ impl EngineBench {
         setup: Setup,
         configure: impl FnOnce(&mut EngineConfig),
     ) -> anyhow::Result<Self> {
+        Self::start_with(setup, |_| {}, |config, _| configure(config)).await
+    }
+
+    /// [`EngineBench::start`], with `emulator` adjusting the emulator's configuration (its
+    /// Cortex face) before it starts and `configure` seeing the running emulator (its URL).
+    pub async fn start_with(
+        setup: Setup,
+        emulator: impl FnOnce(&mut EmulatorConfig),
+        configure: impl FnOnce(&mut EngineConfig, &RunningEmulator),
+    ) -> anyhow::Result<Self> {
         let Setup {
             rps,
             latency_ms,
             terraform,
         } = setup;
-        let mut emulator = EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
-        emulator.rate_limits = RateLimits::uniform(f64::from(rps), rps);
-        emulator.read_delay = Duration::ZERO;
-        emulator.faults.latency_ms = latency_ms;
+        let mut emulator_config =
+            EmulatorConfig::new("bench", SecretString::from("bench-secret-key"));
+        emulator_config.rate_limits = RateLimits::uniform(f64::from(rps), rps);
+        emulator_config.read_delay = Duration::ZERO;
+        emulator_config.faults.latency_ms = latency_ms;
+        emulator(&mut emulator_config);
         let stop = CancellationToken::new();
         let emulator = prisma_emulator::spawn(
             "127.0.0.1:0".parse()?,
-            emulator,
+            emulator_config,
             None,
             stop.clone().cancelled_owned(),
         )
@@ -76,7 +88,7 @@ impl EngineBench {
         let mut config = EngineConfig::new(dir.path().to_path_buf(), terraform);
         config.verify_timeout = Duration::from_secs(120);
         config.poll_interval = Duration::from_millis(20);
-        configure(&mut config);
+        configure(&mut config, &emulator);
         let engine = Engine::new(store.clone(), client, config)?;
         Ok(Self {
             emulator,

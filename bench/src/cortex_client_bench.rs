@@ -12,6 +12,11 @@
 //!
 //! CPU comes from `/proc/self/stat` (user + system, 10 ms ticks): with the default 20,000
 //! requests the resolution is 0.5 µs per request.
+//!
+//! One more line per key type, `"scenario": "cortex_reply_decode"`: the CPU of decoding one
+//! `get_instances` reply (the same 20 rows, fetched once) into the client's typed page, the
+//! way every call decodes it, without the exchange — what the request path costs apart from
+//! decoding is the difference.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -152,6 +157,58 @@ async fn main() -> anyhow::Result<()> {
             });
             println!("{line}");
         }
+        println!("{}", decode_line(&emu.url, kind, requests).await?);
     }
     Ok(())
+}
+
+/// Fetches one `get_instances` reply body and decodes it `n` times as the client does.
+async fn decode_line(url: &str, kind: KeyType, n: usize) -> anyhow::Result<serde_json::Value> {
+    use cortex_cloud_types::wire::{InstanceRow, Page};
+    let body = serde_json::json!({"request_data": {"filter_data": {
+        "filter": {"AND": [{"SEARCH_FIELD": "STATUS", "SEARCH_TYPE": "EQ", "SEARCH_VALUE": "PENDING"}]}}}});
+    let mut request = reqwest::Client::new()
+        .post(format!(
+            "{url}{}",
+            cortex_cloud_types::wire::paths::GET_INSTANCES
+        ))
+        .json(&body);
+    request = match kind {
+        KeyType::Standard => request.header("authorization", KEY),
+        KeyType::Advanced => {
+            let nonce = "N".repeat(64);
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis()
+                .to_string();
+            let hash = cortex_cloud_client::auth::advanced_hash(KEY, &nonce, &ts);
+            request
+                .header("authorization", hash)
+                .header("x-xdr-nonce", nonce)
+                .header("x-xdr-timestamp", ts)
+        }
+    };
+    let reply = request.header("x-xdr-auth-id", "7").send().await?;
+    anyhow::ensure!(
+        reply.status().is_success(),
+        "get_instances: {}",
+        reply.status()
+    );
+    let bytes = reply.bytes().await?;
+    let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let mut rows = 0;
+    for _ in 0..n {
+        let page: cortex_cloud_types::Reply<Page<InstanceRow>> = serde_json::from_slice(&bytes)?;
+        rows = page.reply.data.len();
+    }
+    let cpu = cpu_seconds(std::process::id()).unwrap_or(0.0) - cpu_before;
+    Ok(serde_json::json!({
+        "scenario": "cortex_reply_decode",
+        "key_type": kind.as_str(),
+        "endpoint": "get_instances",
+        "rows": rows,
+        "reply_bytes": bytes.len(),
+        "decodes": n,
+        "cpu_us_per_decode": round(cpu * 1e6 / n as f64),
+    }))
 }

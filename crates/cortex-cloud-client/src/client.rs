@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cortex_cloud_types::{Reply, Request};
+use http::{HeaderValue, header};
 use platform_http::attempts::Budget;
 use platform_http::retry::parse_retry_after;
 use platform_http::transport::{self, Exchange, header_str};
@@ -41,13 +42,16 @@ struct Inner {
 }
 
 /// One call: its name for pacing and events, its path, its body and whether it creates.
+/// The body is shared (`Bytes`), so an attempt sends it without copying it.
 pub(crate) struct Call {
     pub endpoint: &'static str,
     pub method: Method,
     pub path: &'static str,
-    pub body: Option<Vec<u8>>,
+    pub body: Option<bytes::Bytes>,
     pub creates: bool,
 }
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl CortexClient {
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
@@ -97,7 +101,7 @@ impl CortexClient {
             endpoint,
             method: Method::POST,
             path,
-            body: Some(body),
+            body: Some(body.into()),
             creates,
         };
         let (status, body) = self.execute(call).await?;
@@ -110,7 +114,7 @@ impl CortexClient {
             })
     }
 
-    pub(crate) async fn execute(&self, call: Call) -> Result<(u16, Vec<u8>), Error> {
+    pub(crate) async fn execute(&self, call: Call) -> Result<(u16, bytes::Bytes), Error> {
         let emit = |e: HttpEvent| self.emit(e);
         let budget = Budget {
             endpoint: call.endpoint,
@@ -137,7 +141,7 @@ impl CortexClient {
         })
     }
 
-    async fn attempt(&self, call: &Call, attempt: u32) -> Verdict<(u16, Vec<u8>), Error> {
+    async fn attempt(&self, call: &Call, attempt: u32) -> Verdict<(u16, bytes::Bytes), Error> {
         let Some(auth) = auth::headers(&self.inner.config.key) else {
             return Verdict::Fail(Error::config(
                 "key",
@@ -150,10 +154,10 @@ impl CortexClient {
             .http
             .request(call.method.clone(), url)
             .headers(auth)
-            .header("accept", "application/json");
+            .header(header::ACCEPT, JSON.clone());
         if let Some(body) = &call.body {
             request = request
-                .header("content-type", "application/json")
+                .header(header::CONTENT_TYPE, JSON.clone())
                 .body(body.clone());
         }
         // A create may be re-sent only when its request certainly never reached the server.
@@ -178,7 +182,7 @@ impl CortexClient {
         };
         let code = status.as_u16();
         if status.is_success() {
-            return Verdict::Done((code, body.to_vec()));
+            return Verdict::Done((code, body));
         }
         if code == 429 {
             self.inner.pacer.drain(call.endpoint);

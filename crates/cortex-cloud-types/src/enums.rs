@@ -140,15 +140,20 @@ impl InstanceStatus {
     }
 
     pub fn parse(s: &str) -> Self {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "PENDING" => InstanceStatus::Pending,
-            "CONNECTED" => InstanceStatus::Connected,
-            "WARNING" => InstanceStatus::Warning,
-            "ERROR" => InstanceStatus::Error,
-            "DISABLED" => InstanceStatus::Disabled,
-            "DELETED" => InstanceStatus::Deleted,
-            _ => InstanceStatus::Other(s.to_owned()),
-        }
+        const KNOWN: [(&str, InstanceStatus); 6] = [
+            ("PENDING", InstanceStatus::Pending),
+            ("CONNECTED", InstanceStatus::Connected),
+            ("WARNING", InstanceStatus::Warning),
+            ("ERROR", InstanceStatus::Error),
+            ("DISABLED", InstanceStatus::Disabled),
+            ("DELETED", InstanceStatus::Deleted),
+        ];
+        let t = s.trim();
+        KNOWN
+            .into_iter()
+            .find(|(wire, _)| wire.eq_ignore_ascii_case(t))
+            .map(|(_, status)| status)
+            .unwrap_or_else(|| InstanceStatus::Other(s.to_owned()))
     }
 }
 
@@ -166,7 +171,18 @@ impl Serialize for InstanceStatus {
 
 impl<'de> Deserialize<'de> for InstanceStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(InstanceStatus::parse(&String::deserialize(d)?))
+        // A visitor, so the common case (a borrowed string) allocates nothing.
+        struct Status;
+        impl serde::de::Visitor<'_> for Status {
+            type Value = InstanceStatus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an instance status")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<InstanceStatus, E> {
+                Ok(InstanceStatus::parse(s))
+            }
+        }
+        d.deserialize_str(Status)
     }
 }
 

@@ -169,6 +169,7 @@ pub fn admin_router(state: Arc<EmulatorState>) -> Router {
             get(get_scenarios).put(put_scenarios),
         )
         .merge(crate::aging::routes())
+        .merge(crate::cortex::admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,

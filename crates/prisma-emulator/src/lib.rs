@@ -17,7 +17,8 @@
 //! * [`store`] — accounts, groups and the synthetic Azure hierarchy behind tenants.
 //! * [`admin`] — `/_emulator/*` counters and runtime fault, limit and scenario control
 //!   (behind a bearer token when [`EmulatorConfig::admin_token`] is set).
-//! * [`snapshot`] — accounts and groups to a file and back, optionally written through.
+//! * [`snapshot`] — both faces' state (accounts, groups, Cortex instances) to a file and back,
+//!   optionally written through.
 //! * [`seed`] — the sandbox's first accounts, from the seeded Azure tenant.
 //! * [`connect_proxy`] — an HTTP `CONNECT` proxy so unchanged official clients, which accept
 //!   only `*.prismacloud.io` hosts, reach the emulator.

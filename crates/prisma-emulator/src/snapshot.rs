@@ -1,10 +1,13 @@
-//! Sandbox persistence: the emulator's accounts and groups to a JSON file and back, so a
-//! sandbox that lives only as long as one command (the CLI) still remembers what earlier
-//! commands onboarded.
+//! Sandbox persistence: the emulator's state — the Prisma face's accounts and groups, the
+//! Cortex face's instances, accounts, capabilities (with their course still to run) and
+//! approved tenants — to a JSON file and back, so a sandbox that lives only as long as one
+//! command (the CLI) still remembers what earlier commands onboarded.
 //!
 //! With [`EmulatorState::persist_to`] the file is written through: every successful write
-//! request (add, update, delete, enable/disable, group changes) saves the file before its
-//! answer leaves, so a client that saw a 200 finds the change after a `kill -9` and restart.
+//! request of either face (Prisma: add, update, delete, enable/disable, group changes; Cortex:
+//! `create_instance_template`, `edit_instance`, `enable_disable_instance`, `delete_instance`,
+//! `enable_disable_account`, the template's callback) saves the file before its answer
+//! leaves, so a client that saw a 200 finds the change after a `kill -9` and restart.
 //! Saves are atomic (a temporary file, `fsync`, then `rename`) and serialised, and each save
 //! takes its copy of the store after it holds the write lock, so the newest state always lands
 //! last.
@@ -13,6 +16,10 @@
 //! returns on reads. Nothing the emulator answers depends on the stored key (it is only ever
 //! returned masked), and an update that re-sends the masked key keeps it. Status checks are
 //! recomputed from the stored request on load; restored accounts are readable at once.
+//! The Cortex face holds no secret in its state (its API keys are configuration, its link
+//! signer is derived from them: [`crate::cortex::template::LinkSigner::for_keys`]), so an
+//! emulator restarted with the same keys honours the links it issued before.
+//! Version 1 files (before the Cortex face was saved) still load, with no Cortex instances.
 
 use std::io;
 use std::path::Path;
@@ -26,13 +33,18 @@ use crate::capabilities::evaluate;
 use crate::state::EmulatorState;
 use crate::store::{AccountRecord, GroupRecord};
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
+/// The file. `C` is the Cortex face's state: borrowed when saving (no copy of the
+/// instances), owned when loading.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+struct Snapshot<C> {
     version: u32,
     accounts: Vec<SavedAccount>,
     groups: Vec<GroupRecord>,
+    /// Absent in version 1.
+    #[serde(default = "Option::default")]
+    cortex: Option<C>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,14 +69,13 @@ fn masked_request(request: &AzureAccountRequest) -> io::Result<serde_json::Value
     Ok(value)
 }
 
-/// Writes the accounts and groups to `path` (atomically, mode 0600).
+/// Writes both faces' state to `path` (atomically, mode 0600).
 pub fn save(state: &EmulatorState, path: &Path) -> io::Result<()> {
     let _serialised = state.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let snapshot = {
+    let (accounts, groups) = {
         let store = state.store();
-        Snapshot {
-            version: VERSION,
-            accounts: store
+        (
+            store
                 .accounts
                 .values()
                 .map(|a| {
@@ -81,11 +92,20 @@ pub fn save(state: &EmulatorState, path: &Path) -> io::Result<()> {
                         modified_by: a.modified_by.clone(),
                     })
                 })
-                .collect::<io::Result<_>>()?,
-            groups: store.groups.values().cloned().collect(),
-        }
+                .collect::<io::Result<Vec<_>>>()?,
+            store.groups.values().cloned().collect(),
+        )
     };
-    let text = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
+    let text = {
+        let cortex = state.cortex.lock();
+        serde_json::to_vec_pretty(&Snapshot {
+            version: VERSION,
+            accounts,
+            groups,
+            cortex: Some(&*cortex),
+        })
+        .map_err(io::Error::other)?
+    };
     write_atomically(path, &text)
 }
 
@@ -94,6 +114,28 @@ pub fn persist(state: &EmulatorState) -> io::Result<()> {
     match state.persist_path() {
         Some(path) => save(state, &path),
         None => Ok(()),
+    }
+}
+
+/// After a request: when it was a write (`is_write`) and succeeded, saves the write-through
+/// snapshot before the answer leaves. A save that fails turns the answer into `failure()` (a
+/// 500 in the face's error shape), so the client retries instead of trusting a change a
+/// restart would lose. Each face's middleware decides what is a write.
+pub(crate) fn save_after_write(
+    state: &EmulatorState,
+    is_write: bool,
+    response: axum::response::Response,
+    failure: impl FnOnce() -> axum::response::Response,
+) -> axum::response::Response {
+    if !(is_write && response.status().is_success()) {
+        return response;
+    }
+    match persist(state) {
+        Ok(()) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "emulator: cannot save the write-through snapshot");
+            failure()
+        }
     }
 }
 
@@ -126,20 +168,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Loads a snapshot written by [`save`]; `Ok(false)` when there is none. Replaces the
-/// current accounts and groups.
+/// current accounts and groups, and the Cortex face's instances and approved tenants (the
+/// tenants approved by configuration and not in the file are added).
 pub fn load(state: &EmulatorState, path: &Path) -> io::Result<bool> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    let snapshot: Snapshot = serde_json::from_slice(&text).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    if snapshot.version != VERSION {
+    let snapshot: Snapshot<crate::cortex::CortexState> =
+        serde_json::from_slice(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+    if !(1..=VERSION).contains(&snapshot.version) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
@@ -190,6 +234,13 @@ pub fn load(state: &EmulatorState, path: &Path) -> io::Result<bool> {
             .collect();
     }
     store.refresh_group_membership();
+    drop(store);
+    if let Some(cortex) = snapshot.cortex {
+        state
+            .cortex
+            .lock()
+            .restore(cortex, &state.config.cortex.approved_tenants);
+    }
     Ok(true)
 }
 

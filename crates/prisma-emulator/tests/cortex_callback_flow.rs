@@ -36,18 +36,7 @@ fn tools_available() -> bool {
 }
 
 async fn api(http: &reqwest::Client, base: &str, endpoint: &str, body: Value) -> Value {
-    let r = http
-        .post(format!("{base}/public_api/v1/cloud_onboarding/{endpoint}"))
-        .header("Authorization", KEY)
-        .header("x-xdr-auth-id", "7")
-        .json(&json!({ "request_data": body }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert!(status.is_success(), "{endpoint}: {status} {v}");
-    v["reply"].clone()
+    cortex_support::api(http, base, (7, KEY), endpoint, body).await
 }
 
 fn terraform(dir: &Path, args: &[&str]) {

@@ -10,7 +10,7 @@
 //! `Public API request unauthorized`, as the real service answers; the reason is logged
 //! (never the key or the hash).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use axum::http::HeaderMap;
@@ -47,23 +47,40 @@ impl Refusal {
     }
 }
 
-/// Nonces seen within the window, with their timestamps.
+/// Nonces seen within the window, with when they were first used.
 #[derive(Default)]
 pub struct NonceBook {
-    seen: Mutex<HashMap<String, i64>>,
+    seen: Mutex<Seen>,
+}
+
+/// The nonces by value, and the same in the order they arrived, so the expired ones are
+/// dropped from the front — constant work per request however many are in the window (a
+/// sweep over the whole map once it held 10,000 made every request at saturation pay for
+/// all of them).
+#[derive(Default)]
+struct Seen {
+    at: HashMap<String, i64>,
+    order: VecDeque<(i64, String)>,
 }
 
 impl NonceBook {
     /// Records `nonce`; false when it was already used within `window_ms` of `now_ms`.
     fn first_use(&self, nonce: &str, now_ms: i64, window_ms: i64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 10_000 {
-            seen.retain(|_, at| now_ms - *at <= window_ms);
+        let Seen { at, order } = &mut *seen;
+        while let Some((first, _)) = order.front()
+            && now_ms - *first > window_ms
+        {
+            let (first, old) = order.pop_front().expect("front exists");
+            if at.get(&old) == Some(&first) {
+                at.remove(&old);
+            }
         }
-        match seen.get(nonce) {
-            Some(at) if now_ms - *at <= window_ms => false,
+        match at.get(nonce) {
+            Some(used) if now_ms - *used <= window_ms => false,
             _ => {
-                seen.insert(nonce.to_owned(), now_ms);
+                at.insert(nonce.to_owned(), now_ms);
+                order.push_back((now_ms, nonce.to_owned()));
                 true
             }
         }
@@ -72,11 +89,17 @@ impl NonceBook {
 
 /// Lower-case hex SHA-256 of key + nonce + timestamp.
 pub fn advanced_hash(key: &str, nonce: &str, timestamp: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut h = Sha256::new();
     h.update(key.as_bytes());
     h.update(nonce.as_bytes());
     h.update(timestamp.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(64);
+    for b in h.finalize() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -209,6 +232,25 @@ mod tests {
         // The docs' sample timestamp (whole seconds × 1000) is a valid ms value.
         let whole = (now / 1000 * 1000).to_string();
         assert!(verify(&config, &book, &signed(&"D".repeat(64), &whole), now).is_ok());
+    }
+
+    #[test]
+    fn the_nonce_book_forgets_only_what_left_the_window() {
+        let book = NonceBook::default();
+        let window = 300_000;
+        for n in 0..20_000i64 {
+            assert!(book.first_use(&format!("n{n}"), n, window));
+        }
+        assert!(
+            !book.first_use("n0", 20_000, window),
+            "still within the window"
+        );
+        let len = |b: &NonceBook| b.seen.lock().unwrap().at.len();
+        assert_eq!(len(&book), 20_000);
+        // 300 s later the first 10,000 have left the window: dropped, and usable again.
+        assert!(book.first_use("n0", 310_000, window));
+        assert_eq!(len(&book), 10_001, "10,000 left, n0 is back");
+        assert!(!book.first_use("n15000", 310_000, window));
     }
 
     #[test]

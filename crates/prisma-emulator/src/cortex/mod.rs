@@ -19,6 +19,7 @@
 //! to the template module (`template*`, `callback*` beside these files); they add routes to
 //! [`router`] through [`extra_routes`] and change instances through [`state`].
 
+pub mod admin;
 pub mod auth;
 pub mod callback;
 pub mod config;
@@ -39,10 +40,15 @@ pub use state::{CortexFace, CortexState};
 
 use crate::state::EmulatorState;
 
-/// The Cortex Cloud API routes, behind the Cortex gateway.
+/// The Cortex Cloud API routes, behind the Cortex gateway; inside it, writes are saved to the
+/// write-through snapshot before they answer ([`persist_writes`]).
 pub fn router(state: Arc<EmulatorState>) -> Router {
     routes::api_router(state.clone())
         .merge(extra_routes(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            persist_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gateway::gateway,
@@ -51,6 +57,42 @@ pub fn router(state: Arc<EmulatorState>) -> Router {
             state.config.max_body_bytes,
         ))
         .with_state(state)
+}
+
+/// The endpoints that change the face's state (the template callback included); reads,
+/// `get_identifiers` and template downloads change nothing worth saving.
+fn is_write(method: &axum::http::Method, path: &str) -> bool {
+    use cortex_cloud_types::wire::paths;
+    if method == axum::http::Method::PUT {
+        return path.starts_with(callback::UPLOAD_PATH_PREFIX);
+    }
+    let path = path.strip_suffix('/').unwrap_or(path);
+    method == axum::http::Method::POST
+        && [
+            paths::CREATE_INSTANCE_TEMPLATE,
+            paths::EDIT_INSTANCE,
+            paths::ENABLE_DISABLE_INSTANCE,
+            paths::DELETE_INSTANCE,
+            paths::ENABLE_DISABLE_ACCOUNT,
+        ]
+        .contains(&path)
+}
+
+async fn persist_writes(
+    axum::extract::State(state): axum::extract::State<Arc<EmulatorState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let write = is_write(req.method(), req.uri().path());
+    let response = next.run(req).await;
+    crate::snapshot::save_after_write(&state, write, response, || {
+        reply::Failure::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the emulator could not save its state; retry",
+        )
+        .into_response()
+    })
 }
 
 /// Routes other Cortex modules add (template downloads, the callback). They sit behind the

@@ -5,6 +5,12 @@
 //! Routes and the template callback change it through the methods here, with the time passed
 //! in (`now_ms`), so tests can move time without sleeping. Pending instances older than the
 //! configured TTL (30 days) are dropped on every read.
+//!
+//! Everything here is plain data (serde): the write-through snapshot ([`crate::snapshot`])
+//! saves it beside the Prisma face's accounts. A capability still retrieving after a callback
+//! carries the status it will settle to and when ([`Settlement`], epoch milliseconds), and
+//! [`CortexFace::lock`] applies what is due before anyone reads — no timer task, so a restart
+//! from the snapshot resumes the course where it was.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -14,6 +20,7 @@ use cortex_cloud_types::wire::{
     InstanceDetails, InstanceRow, Scan, SecurityCapability,
 };
 use cortex_cloud_types::{CapabilityName, CapabilityStatus, InstanceStatus};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::auth::NonceBook;
@@ -33,19 +40,22 @@ impl CortexFace {
         Self {
             state: Mutex::new(CortexState::new(&config.approved_tenants)),
             nonces: NonceBook::default(),
-            links: super::template::LinkSigner::random(),
+            links: super::template::LinkSigner::for_keys(&config.keys),
         }
     }
 
+    /// The state, with every capability settlement due by now applied.
     pub fn lock(&self) -> MutexGuard<'_, CortexState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.settle(crate::clock::epoch_millis());
+        s
     }
 }
 
 /// The id of the platform's managed outpost, reported as `outpost_id` of MANAGED instances.
 pub const MANAGED_OUTPOST_ID: &str = "0a11ce5e0a11ce5e0a11ce5e0a11ce5e";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {
     pub subscription_id: String,
     pub name: String,
@@ -53,15 +63,26 @@ pub struct Account {
     pub created_ms: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Capability {
     pub name: CapabilityName,
     pub status: CapabilityStatus,
     /// Warning or error text (UNCONFIRMED field `message`, see docs/emulator.md).
     pub message: Option<String>,
+    /// While retrieving after a callback: the final status and when it applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settles: Option<Settlement>,
 }
 
-#[derive(Debug, Clone)]
+/// A capability's final status, due at `at_ms` (epoch milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub at_ms: i64,
+    pub status: CapabilityStatus,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Instance {
     pub id: String,
     pub status: InstanceStatus,
@@ -258,9 +279,15 @@ pub enum ConnectError {
     WrongTenant { got: String, want: String },
 }
 
+/// Serialised as it is into the snapshot (`"cortex"`); `next_settlement_ms` is recomputed.
+#[derive(Serialize, Deserialize)]
 pub struct CortexState {
     instances: BTreeMap<String, Instance>,
     approved: Vec<ApprovedTenant>,
+    /// The earliest pending [`Settlement`] (`i64::MAX`: none). After a load it is 0, so the
+    /// first [`CortexState::settle`] looks at every capability.
+    #[serde(skip)]
+    next_settlement_ms: i64,
 }
 
 /// A fresh 32-hex id.
@@ -279,7 +306,72 @@ impl CortexState {
                     is_still_approved: true,
                 })
                 .collect(),
+            next_settlement_ms: i64::MAX,
         }
+    }
+
+    /// Replaces this state with one restored from a snapshot, keeping the tenants `configured`
+    /// now that the snapshot does not mention (a tenant the snapshot withdrew stays withdrawn).
+    pub fn restore(&mut self, mut saved: CortexState, configured: &[String]) {
+        for tenant in configured {
+            if !saved
+                .approved
+                .iter()
+                .any(|t| t.tenant_id.eq_ignore_ascii_case(tenant))
+            {
+                saved.set_approved(tenant, true);
+            }
+        }
+        saved.next_settlement_ms = 0;
+        *self = saved;
+    }
+
+    /// Applies every [`Settlement`] due by `now_ms`; the instances' statuses follow.
+    pub fn settle(&mut self, now_ms: i64) {
+        if now_ms < self.next_settlement_ms {
+            return;
+        }
+        let mut next = i64::MAX;
+        for i in self.instances.values_mut() {
+            let mut changed = false;
+            for c in &mut i.capabilities {
+                match c.settles.take() {
+                    Some(s) if s.at_ms <= now_ms => {
+                        c.status = s.status;
+                        c.message = s.message;
+                        changed = true;
+                    }
+                    Some(s) => {
+                        next = next.min(s.at_ms);
+                        c.settles = Some(s);
+                    }
+                    None => {}
+                }
+            }
+            if changed {
+                i.derive_status();
+            }
+        }
+        self.next_settlement_ms = next;
+    }
+
+    /// Lets one capability of an instance settle to `status` at `at_ms`.
+    pub fn schedule_capability(
+        &mut self,
+        instance_id: &str,
+        name: CapabilityName,
+        settlement: Settlement,
+    ) -> bool {
+        let at = settlement.at_ms;
+        let Some(c) = self
+            .get_mut(instance_id)
+            .and_then(|i| i.capabilities.iter_mut().find(|c| c.name == name))
+        else {
+            return false;
+        };
+        c.settles = Some(settlement);
+        self.next_settlement_ms = self.next_settlement_ms.min(at);
+        true
     }
 
     pub fn approved_tenants(&self) -> &[ApprovedTenant] {
@@ -402,6 +494,7 @@ impl CortexState {
                     CapabilityStatus::Disabled
                 },
                 message: None,
+                settles: None,
             })
             .collect();
         let id = new_id();
@@ -455,6 +548,7 @@ impl CortexState {
         };
         c.status = status;
         c.message = message;
+        c.settles = None;
         i.derive_status();
         true
     }
@@ -629,6 +723,41 @@ mod tests {
         assert_eq!(s.expire_pending(1_001 + 30 * day, 30 * day), 1);
         assert!(s.get(&pending).is_none());
         assert!(s.get(&id).is_some(), "connected instances never expire");
+    }
+
+    #[test]
+    fn settlements_apply_when_due_and_survive_a_round_trip() {
+        let mut s = CortexState::new(&[TENANT.into()]);
+        let pending = s.create_pending(request(), 0).id.clone();
+        let id = s.connect(&pending, connection(), 0).unwrap();
+        let warning = Settlement {
+            at_ms: 1_000,
+            status: CapabilityStatus::Warning,
+            message: Some("slow registry".into()),
+        };
+        assert!(s.schedule_capability(&id, CapabilityName::Registry, warning));
+        s.settle(999);
+        let registry = |s: &CortexState| {
+            s.get(&id)
+                .unwrap()
+                .capabilities
+                .iter()
+                .find(|c| c.name == CapabilityName::Registry)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(registry(&s).status, CapabilityStatus::Retrieving);
+        // Saved and restored before it was due: the restored state still settles it.
+        let text = serde_json::to_string(&s).unwrap();
+        let mut restored = CortexState::new(&[]);
+        restored.restore(serde_json::from_str(&text).unwrap(), &[]);
+        restored.settle(1_000);
+        let c = registry(&restored);
+        assert_eq!(c.status, CapabilityStatus::Warning);
+        assert_eq!(c.message.as_deref(), Some("slow registry"));
+        assert!(c.settles.is_none());
+        assert_eq!(restored.get(&id).unwrap().status, InstanceStatus::Warning);
+        assert!(restored.is_approved(TENANT), "approvals come back too");
     }
 
     #[test]

@@ -74,6 +74,27 @@ impl LinkSigner {
         Self { key }
     }
 
+    /// The face's signer: derived from its API keys (HMAC-SHA256 under a fixed label), so an
+    /// emulator restarted with the same keys — from its snapshot — still honours the template
+    /// links and upload URLs it issued, and no signing key is ever written anywhere. Without a
+    /// key (nothing can be created then) the key is random.
+    pub fn for_keys(keys: &[super::config::CortexKey]) -> Self {
+        if keys.is_empty() {
+            return Self::random();
+        }
+        let mut mac = HmacSha256::new_from_slice(b"azure-cortex emulator: template link signer")
+            .expect("any key length");
+        for k in keys {
+            mac.update(k.id.to_string().as_bytes());
+            mac.update(&[0]);
+            mac.update(k.key.expose().as_bytes());
+            mac.update(&[0]);
+        }
+        Self {
+            key: mac.finalize().into_bytes().into(),
+        }
+    }
+
     fn mac(&self, purpose: &str, message: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
         mac.update(purpose.as_bytes());

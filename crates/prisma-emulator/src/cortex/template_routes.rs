@@ -448,40 +448,38 @@ impl TemplateHost for EmulatorState {
                     field: "template_id".into(),
                     message: e.to_string(),
                 })?;
-            // What is already final (disabled ones; everything with no delay) applies now.
-            for c in capabilities.iter().filter(|c| c.ready_after_ms == 0) {
-                set_capability(&mut s, &id, c);
+            // What is already final (disabled ones; everything with no delay) applies now; the
+            // rest settles at its time ([`super::state::CortexState::settle`]), which a
+            // restart from the snapshot keeps.
+            let now = crate::clock::epoch_millis();
+            for c in &capabilities {
+                set_capability(&mut s, &id, c, now);
             }
             id
         };
-        let later: Vec<CapabilityPlan> = capabilities
-            .into_iter()
-            .filter(|c| c.ready_after_ms > 0)
-            .collect();
-        if !later.is_empty() {
-            let state = self;
-            let instance = id.clone();
-            tokio::spawn(async move {
-                let start = tokio::time::Instant::now();
-                let mut later = later;
-                later.sort_by_key(|c| c.ready_after_ms);
-                for c in later {
-                    tokio::time::sleep_until(start + Duration::from_millis(c.ready_after_ms)).await;
-                    set_capability(&mut state.cortex.lock(), &instance, &c);
-                }
-            });
-        }
         Ok(Connected::Created(id))
     }
 }
 
-fn set_capability(s: &mut super::state::CortexState, id: &str, c: &CapabilityPlan) {
-    if let Ok(name) = c.name.parse::<CapabilityName>() {
-        s.set_capability(
+/// Applies `c` to instance `id` at once when it has no delay, else schedules it.
+fn set_capability(s: &mut super::state::CortexState, id: &str, c: &CapabilityPlan, now_ms: i64) {
+    let Ok(name) = c.name.parse::<CapabilityName>() else {
+        return;
+    };
+    let status = capability_status(c.final_status);
+    let message = c.message.map(str::to_owned);
+    if c.ready_after_ms == 0 {
+        s.set_capability(id, name, status, message);
+    } else {
+        let at_ms = now_ms.saturating_add(i64::try_from(c.ready_after_ms).unwrap_or(i64::MAX));
+        s.schedule_capability(
             id,
             name,
-            capability_status(c.final_status),
-            c.message.map(str::to_owned),
+            super::state::Settlement {
+                at_ms,
+                status,
+                message,
+            },
         );
     }
 }

@@ -122,16 +122,8 @@ async fn persist_writes(
         _ => false,
     };
     let response = next.run(req).await;
-    if is_write
-        && response.status().is_success()
-        && let Err(e) = crate::snapshot::persist(&state)
-    {
-        tracing::error!(error = %e, "emulator: cannot save the write-through snapshot");
-        return crate::error::ApiFailure::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-        )
-        .into_response();
-    }
-    response
+    crate::snapshot::save_after_write(&state, is_write, response, || {
+        crate::error::ApiFailure::new(http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            .into_response()
+    })
 }

@@ -28,6 +28,29 @@ pub fn config(
     config
 }
 
+/// POSTs `{"request_data": body}` to a Cloud Onboarding endpoint with a standard key and
+/// returns the `reply`, asserting success.
+pub async fn api(
+    http: &reqwest::Client,
+    base: &str,
+    (key_id, key): (u64, &str),
+    endpoint: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .post(format!("{base}/public_api/v1/cloud_onboarding/{endpoint}"))
+        .header("Authorization", key)
+        .header("x-xdr-auth-id", key_id.to_string())
+        .json(&serde_json::json!({ "request_data": body }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{endpoint}: {status} {v}");
+    v["reply"].clone()
+}
+
 /// The files of a `.tar.gz` bundle, by path.
 pub fn bundle_files(bytes: &[u8]) -> BTreeMap<String, String> {
     let mut tar = Vec::new();
