@@ -156,7 +156,8 @@
       case "job_started": setJobState("running"); break;
       case "job_succeeded":
         setJobState("succeeded");
-        outcome("Onboarded: account " + e.account_id + " (" + e.outcome + ")", "ok");
+        outcome("Onboarded: " + (root.dataset.platform === "Cortex Cloud" ? "instance " : "account ") +
+          e.account_id + " (" + e.outcome + ")", "ok");
         break;
       case "job_failed":
         setJobState("failed");
