@@ -257,12 +257,36 @@ fn bad_input_exits_2_naming_the_field_before_anything_is_created() {
         .concat(),
     ));
     assert_eq!(fields(&e), ["connection"], "{e}");
-    // Nothing was submitted.
+    // A tenant that has not approved Cortex Cloud's application: refused at prerequisites,
+    // before any instance exists, naming the tenant.
+    let out = sb
+        .cmd()
+        .args(["onboard", "cortex", "tenant", "--tenant", TENANT])
+        .args(["--subscription", HOSTING, "--output", "json"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let result = check_job_stream_of(&out.stdout, 1, cortex_cli::schemas::CORTEX_RESULT);
+    assert_eq!(result["status"], "failed", "{result}");
+    assert_eq!(result["error"]["step"], "prerequisites", "{result}");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenant_id"),
+        "{result}"
+    );
+    assert!(
+        result["pending_instance_id"].is_null(),
+        "nothing created: {result}"
+    );
+    // Nothing else was submitted.
     sb.cmd()
         .args(["jobs", "list", "--output", "json"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("cortex_onboarding").not());
+        .stdout(predicate::str::contains("cortex_onboarding").count(1));
 
     for (args, field) in [
         (vec!["instances", "list", "--status", "sleepy"], "status"),

@@ -61,10 +61,18 @@ pub struct CortexResult {
 }
 
 impl CortexResult {
+    /// A job refused before anything was created, because of what it was asked (an
+    /// unapproved tenant, found at prerequisites), is bad input: exit 2, as for a field the
+    /// request's own validation refuses.
     pub fn exit(&self) -> Exit {
+        let refused = self.error.as_ref().is_some_and(|e| {
+            e.code == "invalid_request"
+                && matches!(e.step.as_deref(), Some("validate" | "prerequisites"))
+        });
         match self.status {
             "succeeded" | "awaiting_approval" => Exit::Success,
             "cancelled" => Exit::Cancelled,
+            "failed" if refused => Exit::Usage,
             _ => Exit::Failed,
         }
     }
