@@ -29,10 +29,17 @@ fn onboard_cortex(sb: &Sandbox, scope: &str, args: &[&str]) -> assert_cmd::asser
         .assert()
 }
 
-/// The `cortex_result` of a `--output json` run (every event line checked too).
+/// The `cortex_result` of a `--output json` run that exits `code` (every event line checked
+/// too).
 fn cortex_result(assert: assert_cmd::assert::Assert, code: i32) -> Value {
     let out = assert.code(code).get_output().clone();
     check_job_stream_of(&out.stdout, 1, cortex_cli::schemas::CORTEX_RESULT)
+}
+
+/// `onboard cortex SCOPE --tenant <approved> ARGS --output json`, exit 0: its result.
+fn onboarded(sb: &Sandbox, scope: &str, args: &[&str]) -> Value {
+    let json = [args, &["--output", "json"]].concat();
+    cortex_result(onboard_cortex(sb, scope, &json), 0)
 }
 
 fn capability<'a>(result: &'a Value, name: &str) -> &'a Value {
@@ -45,14 +52,7 @@ fn capability<'a>(result: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn every_scope_onboards_into_the_sandbox_and_the_json_follows_its_schemas() {
     let sb = Sandbox::new();
-    let result = cortex_result(
-        onboard_cortex(
-            &sb,
-            "tenant",
-            &["--subscription", HOSTING, "--output", "json"],
-        ),
-        0,
-    );
+    let result = onboarded(&sb, "tenant", &["--subscription", HOSTING]);
     assert_eq!(result["status"], "succeeded", "{result}");
     assert_eq!(result["scope"], "tenant");
     assert_eq!(result["connection"], "cortex-sandbox");
@@ -82,25 +82,20 @@ fn every_scope_onboards_into_the_sandbox_and_the_json_follows_its_schemas() {
     }
 
     // A management group with a subset of the capabilities, no audit logs, a tag.
-    let result = cortex_result(
-        onboard_cortex(
-            &sb,
-            "management-group",
-            &[
-                "--subscription",
-                HOSTING,
-                "--management-group",
-                "mg-production",
-                "--capabilities",
-                "ads,dspm",
-                "--no-audit-logs",
-                "--tag",
-                "team=security",
-                "--output",
-                "json",
-            ],
-        ),
-        0,
+    let result = onboarded(
+        &sb,
+        "management-group",
+        &[
+            "--subscription",
+            HOSTING,
+            "--management-group",
+            "mg-production",
+            "--capabilities",
+            "ads,dspm",
+            "--no-audit-logs",
+            "--tag",
+            "team=security",
+        ],
     );
     assert_eq!(result["scope"], "management_group", "{result}");
     assert_eq!(result["target"], "management group mg-production");
@@ -128,14 +123,7 @@ fn every_scope_onboards_into_the_sandbox_and_the_json_follows_its_schemas() {
 #[test]
 fn a_warning_keeps_cortex_clouds_text_and_the_job_still_succeeds() {
     let sb = Sandbox::new();
-    let result = cortex_result(
-        onboard_cortex(
-            &sb,
-            "subscription",
-            &["--subscription", ADS_WARNING_SUB, "--output", "json"],
-        ),
-        0,
-    );
+    let result = onboarded(&sb, "subscription", &["--subscription", ADS_WARNING_SUB]);
     assert_eq!(result["status"], "succeeded", "{result}");
     assert_eq!(result["instance_status"], "WARNING");
     let ads = capability(&result, "ADS");
@@ -152,19 +140,10 @@ fn a_warning_keeps_cortex_clouds_text_and_the_job_still_succeeds() {
 #[test]
 fn require_approval_stops_at_the_plan_and_interactive_approves_it() {
     let sb = Sandbox::new();
-    let result = cortex_result(
-        onboard_cortex(
-            &sb,
-            "tenant",
-            &[
-                "--subscription",
-                HOSTING,
-                "--require-approval",
-                "--output",
-                "json",
-            ],
-        ),
-        0,
+    let result = onboarded(
+        &sb,
+        "tenant",
+        &["--subscription", HOSTING, "--require-approval"],
     );
     assert_eq!(result["status"], "awaiting_approval", "{result}");
     assert!(result["pending_instance_id"].is_string(), "{result}");
@@ -418,20 +397,10 @@ async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_pa
     let tenant = Tenant::start(&sb).await;
     // Onboarded through the saved connection (the sandbox's twin runs the template, whose
     // callback reaches this test's emulator).
-    let result = cortex_result(
-        onboard_cortex(
-            &sb,
-            "tenant",
-            &[
-                "--connection",
-                "ext",
-                "--subscription",
-                HOSTING,
-                "--output",
-                "json",
-            ],
-        ),
-        0,
+    let result = onboarded(
+        &sb,
+        "tenant",
+        &["--connection", "ext", "--subscription", HOSTING],
     );
     assert_eq!(result["connection"], "ext", "{result}");
     let id = result["instance_id"].as_str().unwrap().to_owned();

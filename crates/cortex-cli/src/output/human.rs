@@ -451,46 +451,72 @@ fn ms(ms: u64) -> String {
     }
 }
 
+/// The first lines of a job's summary, whichever platform: what happened to `what`, and for
+/// a failure the step, the error and how to resume; then the job id.
+struct Headline<'a> {
+    what: &'a str,
+    /// After "Onboarded {what} " when it succeeded.
+    done: &'a str,
+    /// What waits for approval ("Plan", "Template plan").
+    plan: &'a str,
+    status: &'a str,
+    interrupted: bool,
+    job_id: &'a str,
+    error: Option<&'a crate::report::ErrorInfo>,
+}
+
+impl Headline<'_> {
+    fn print(&self, out: &Out) {
+        let s = out.style;
+        let (what, job_id) = (self.what, self.job_id);
+        match self.status {
+            "succeeded" => out.line(&format!("{} Onboarded {what} {}", s.green("✓"), self.done)),
+            "awaiting_approval" => out.line(&format!(
+                "{} {} ready for {what}; approve it with: azure-cortex jobs approve {job_id}",
+                s.yellow("⏸"),
+                self.plan
+            )),
+            "cancelled" if self.interrupted => out.line(&format!(
+                "{} Interrupted onboarding of {what}; the job is queued again — continue with: \
+                 azure-cortex jobs resume {job_id}",
+                s.yellow("■")
+            )),
+            "cancelled" => out.line(&format!(
+                "{} Cancelled onboarding of {what}; start it again with: azure-cortex jobs \
+                 resume {job_id}",
+                s.yellow("■")
+            )),
+            _ => {
+                out.line(&format!("{} Onboarding of {what} failed", s.red("✗")));
+                if let Some(e) = self.error {
+                    let step = e.step.as_deref().unwrap_or("-");
+                    out.line(&format!("  step     {step}"));
+                    out.line(&format!("  error    {}: {}", e.code, e.message));
+                }
+                out.line(&format!(
+                    "  resume   azure-cortex jobs resume {job_id} (after fixing the cause)"
+                ));
+            }
+        }
+        out.line(&format!("  job      {job_id}"));
+    }
+}
+
 /// The summary of one job, on stdout.
 pub fn print_job_result(out: &Out, r: &JobResult) {
     let s = out.style;
     let what = format!("{} {} ({})", r.scope, r.name, r.account_id);
-    match r.status {
-        "succeeded" => out.line(&format!(
-            "{} Onboarded {what} — {}",
-            s.green("✓"),
-            r.outcome.as_deref().unwrap_or("done")
-        )),
-        "awaiting_approval" => out.line(&format!(
-            "{} Plan ready for {what}; approve it with: azure-cortex jobs approve {}",
-            s.yellow("⏸"),
-            r.job_id
-        )),
-        "cancelled" if r.interrupted() => out.line(&format!(
-            "{} Interrupted onboarding of {what}; the job is queued again — continue with: \
-             azure-cortex jobs resume {}",
-            s.yellow("■"),
-            r.job_id
-        )),
-        "cancelled" => out.line(&format!(
-            "{} Cancelled onboarding of {what}; start it again with: azure-cortex jobs resume {}",
-            s.yellow("■"),
-            r.job_id
-        )),
-        _ => {
-            out.line(&format!("{} Onboarding of {what} failed", s.red("✗")));
-            if let Some(e) = &r.error {
-                let step = e.step.as_deref().unwrap_or("-");
-                out.line(&format!("  step     {step}"));
-                out.line(&format!("  error    {}: {}", e.code, e.message));
-            }
-            out.line(&format!(
-                "  resume   azure-cortex jobs resume {} (after fixing the cause)",
-                r.job_id
-            ));
-        }
-    }
-    out.line(&format!("  job      {}", r.job_id));
+    let done = format!("— {}", r.outcome.as_deref().unwrap_or("done"));
+    let head = Headline {
+        what: &what,
+        done: &done,
+        plan: "Plan",
+        status: r.status,
+        interrupted: r.interrupted(),
+        job_id: &r.job_id,
+        error: r.error.as_ref(),
+    };
+    head.print(out);
     if !r.capabilities.is_empty() {
         out.line("  capabilities");
         for c in &r.capabilities {
@@ -540,42 +566,21 @@ pub fn print_any_result(out: &Out, r: &AnyResult) {
 pub fn print_cortex_result(out: &Out, r: &CortexResult) {
     let s = out.style;
     let what = format!("{} into Cortex Cloud ({})", r.target, r.connection);
-    match r.status {
-        "succeeded" => out.line(&format!(
-            "{} Onboarded {what} — instance {} {}",
-            s.green("✓"),
-            r.instance_id.as_deref().unwrap_or("-"),
-            r.instance_status.as_deref().unwrap_or_default()
-        )),
-        "awaiting_approval" => out.line(&format!(
-            "{} Template plan ready for {what}; approve it with: azure-cortex jobs approve {}",
-            s.yellow("⏸"),
-            r.job_id
-        )),
-        "cancelled" if r.interrupted() => out.line(&format!(
-            "{} Interrupted onboarding of {what}; the job is queued again — continue with: \
-             azure-cortex jobs resume {}",
-            s.yellow("■"),
-            r.job_id
-        )),
-        "cancelled" => out.line(&format!(
-            "{} Cancelled onboarding of {what}; start it again with: azure-cortex jobs resume {}",
-            s.yellow("■"),
-            r.job_id
-        )),
-        _ => {
-            out.line(&format!("{} Onboarding of {what} failed", s.red("✗")));
-            if let Some(e) = &r.error {
-                out.line(&format!("  step     {}", e.step.as_deref().unwrap_or("-")));
-                out.line(&format!("  error    {}: {}", e.code, e.message));
-            }
-            out.line(&format!(
-                "  resume   azure-cortex jobs resume {} (after fixing the cause)",
-                r.job_id
-            ));
-        }
-    }
-    out.line(&format!("  job      {}", r.job_id));
+    let done = format!(
+        "— instance {} {}",
+        r.instance_id.as_deref().unwrap_or("-"),
+        r.instance_status.as_deref().unwrap_or_default()
+    );
+    let head = Headline {
+        what: &what,
+        done: &done,
+        plan: "Template plan",
+        status: r.status,
+        interrupted: r.interrupted(),
+        job_id: &r.job_id,
+        error: r.error.as_ref(),
+    };
+    head.print(out);
     if let Some(p) = &r.pending_instance_id {
         out.line(&format!("  pending  {p}"));
     }

@@ -20,6 +20,14 @@ fn cortex_body(name: &str) -> Value {
     })
 }
 
+/// Saves a connection through `POST /api/v1/connections` as `auth` (201 expected).
+pub(crate) async fn save_connection(server: &Server, auth: &Auth, body: Value) {
+    let (status, saved) = server
+        .call("POST", "/api/v1/connections", auth, Some(body))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+}
+
 /// The fields an error answer's `errors` name, in order.
 pub(crate) fn fields(v: &Value) -> Vec<String> {
     v["errors"]

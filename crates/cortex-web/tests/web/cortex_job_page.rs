@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
+use crate::cortex_connections::save_connection;
 use crate::workflows::page;
 
 const KEY: &str = "CANARY-CORTEX-JOB-PAGE-KEY-0123456789abcdef0123456789";
@@ -66,18 +67,15 @@ async fn a_finished_cortex_job_shows_its_instance_template_callback_capabilities
     })
     .await;
     let admin = server.login(ADMIN).await;
-    let (status, saved) = server
-        .call(
-            "POST",
-            "/api/v1/connections",
-            &admin,
-            Some(json!({
-                "platform": "cortex", "name": "cortex-lab", "api_url": server.emu.base_url(),
-                "key_id": 7, "key": KEY, "key_type": "standard",
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{saved}");
+    save_connection(
+        &server,
+        &admin,
+        json!({
+            "platform": "cortex", "name": "cortex-lab", "api_url": server.emu.base_url(),
+            "key_id": 7, "key": KEY, "key_type": "standard",
+        }),
+    )
+    .await;
     let (status, accepted) = server
         .call(
             "POST",

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::cortex_connections::fields;
+use crate::cortex_connections::{fields, save_connection};
 
 const TENANT: &str = "0091a7ea-5021-42d3-a276-18004980b42b";
 const HOSTING: &str = "00c9e000-1111-4222-8333-000000000001";
@@ -28,31 +28,25 @@ async fn a_cortex_onboarding_is_queued_and_bad_fields_are_named() {
     let admin = server.login(ADMIN).await;
     let operator = server.login(OPERATOR).await;
     let viewer = server.login(VIEWER).await;
-    let (status, saved) = server
-        .call(
-            "POST",
-            "/api/v1/connections",
-            &admin,
-            Some(json!({
-                "platform": "cortex", "name": "cortex-eu",
-                "api_url": "https://acme.xdr.eu.paloaltonetworks.com",
-                "key_id": 17, "key": "CANARY-CORTEX-ONBOARDING-KEY-x1", "key_type": "advanced",
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{saved}");
-    let (status, saved) = server
-        .call(
-            "POST",
-            "/api/v1/connections",
-            &admin,
-            Some(json!({
-                "name": "prisma-eu", "api_url": server.emu.base_url(),
-                "access_key_id": ACCESS_KEY, "secret_key": "prisma-secret-0123456789",
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{saved}");
+    save_connection(
+        &server,
+        &admin,
+        json!({
+            "platform": "cortex", "name": "cortex-eu",
+            "api_url": "https://acme.xdr.eu.paloaltonetworks.com",
+            "key_id": 17, "key": "CANARY-CORTEX-ONBOARDING-KEY-x1", "key_type": "advanced",
+        }),
+    )
+    .await;
+    save_connection(
+        &server,
+        &admin,
+        json!({
+            "name": "prisma-eu", "api_url": server.emu.base_url(),
+            "access_key_id": ACCESS_KEY, "secret_key": "prisma-secret-0123456789",
+        }),
+    )
+    .await;
 
     let (status, accepted) = server
         .call(
