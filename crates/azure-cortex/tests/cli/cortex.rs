@@ -195,22 +195,23 @@ fn fields(error: &Value) -> Vec<String> {
 fn bad_input_exits_2_naming_the_field_before_anything_is_created() {
     let sb = Sandbox::new();
     let json = ["--output", "json"];
-    let e = refused(onboard_cortex(
-        &sb,
-        "planet",
-        &[&["--subscription", HOSTING][..], &json].concat(),
-    ));
+    let refused_onboarding = |sb: &Sandbox, scope: &str, args: &[&str]| {
+        refused(onboard_cortex(sb, scope, &[args, &json].concat()))
+    };
+    let e = refused_onboarding(&sb, "planet", &["--subscription", HOSTING]);
     assert_eq!(fields(&e), ["scope"], "{e}");
-    let e = refused(onboard_cortex(
+    let e = refused_onboarding(
         &sb,
         "subscription",
         &[
-            &["--subscription", HOSTING, "--include-subscription", HOSTING][..],
-            &["--capabilities", "telepathy"],
-            &json,
-        ]
-        .concat(),
-    ));
+            "--subscription",
+            HOSTING,
+            "--include-subscription",
+            HOSTING,
+            "--capabilities",
+            "telepathy",
+        ],
+    );
     assert_eq!(fields(&e), ["include_subscriptions", "capabilities"], "{e}");
     assert!(
         e["message"]
@@ -219,22 +220,14 @@ fn bad_input_exits_2_naming_the_field_before_anything_is_created() {
             .contains("--include-subscription"),
         "{e}"
     );
-    let e = refused(onboard_cortex(
-        &sb,
-        "management-group",
-        &[&["--subscription", HOSTING][..], &json].concat(),
-    ));
+    let e = refused_onboarding(&sb, "management-group", &["--subscription", HOSTING]);
     assert_eq!(fields(&e), ["management_group_id"], "{e}");
     // The Prisma Cloud connection is not a Cortex one.
-    let e = refused(onboard_cortex(
+    let e = refused_onboarding(
         &sb,
         "tenant",
-        &[
-            &["--subscription", HOSTING, "--connection", "default"][..],
-            &json,
-        ]
-        .concat(),
-    ));
+        &["--subscription", HOSTING, "--connection", "default"],
+    );
     assert_eq!(fields(&e), ["connection"], "{e}");
     // A tenant that has not approved Cortex Cloud's application: refused at prerequisites,
     // before any instance exists, naming the tenant.

@@ -502,6 +502,27 @@ impl Headline<'_> {
     }
 }
 
+/// How long the job and each of its finished `steps` took (nothing when none finished).
+fn print_took(out: &Out, durations: &crate::report::Durations, steps: &[onboarding_engine::Step]) {
+    if durations.steps.is_empty() {
+        return;
+    }
+    let steps: Vec<String> = steps
+        .iter()
+        .filter_map(|st| {
+            durations
+                .steps
+                .get(st.name())
+                .map(|m| format!("{} {}", st.name(), ms(*m)))
+        })
+        .collect();
+    out.line(&format!(
+        "  took     {} ({})",
+        ms(durations.total_ms),
+        steps.join(", ")
+    ));
+}
+
 /// The summary of one job, on stdout.
 pub fn print_job_result(out: &Out, r: &JobResult) {
     let s = out.style;
@@ -535,22 +556,7 @@ pub fn print_job_result(out: &Out, r: &JobResult) {
             out.line(&line);
         }
     }
-    if !r.durations.steps.is_empty() {
-        let steps: Vec<String> = onboarding_engine::Step::ALL
-            .iter()
-            .filter_map(|st| {
-                r.durations
-                    .steps
-                    .get(st.name())
-                    .map(|m| format!("{} {}", st.name(), ms(*m)))
-            })
-            .collect();
-        out.line(&format!(
-            "  took     {} ({})",
-            ms(r.durations.total_ms),
-            steps.join(", ")
-        ));
-    }
+    print_took(out, &r.durations, &onboarding_engine::Step::ALL);
 }
 
 /// The summary of any job, by its platform.
@@ -607,22 +613,7 @@ pub fn print_cortex_result(out: &Out, r: &CortexResult) {
             out.line(&format!("    {}  {}  {}", a.account_id, a.status, a.name));
         }
     }
-    if !r.durations.steps.is_empty() {
-        let steps: Vec<String> = onboarding_engine::Step::CORTEX
-            .iter()
-            .filter_map(|st| {
-                r.durations
-                    .steps
-                    .get(st.name())
-                    .map(|m| format!("{} {}", st.name(), ms(*m)))
-            })
-            .collect();
-        out.line(&format!(
-            "  took     {} ({})",
-            ms(r.durations.total_ms),
-            steps.join(", ")
-        ));
-    }
+    print_took(out, &r.durations, &onboarding_engine::Step::CORTEX);
 }
 
 /// The summary of a batch, on stdout: counts, then every row that did not onboard.
