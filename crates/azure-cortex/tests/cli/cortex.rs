@@ -377,8 +377,18 @@ impl Drop for Tenant {
     }
 }
 
-fn json_of(assert: assert_cmd::assert::Assert) -> Value {
-    let out = assert.success().get_output().clone();
+/// `instances ARGS --connection ext --output json`: its one document, checked against the
+/// schema.
+fn instances_json(sb: &Sandbox, args: &[&str]) -> Value {
+    let out = sb
+        .cmd()
+        .arg("instances")
+        .args(args)
+        .args(["--connection", "ext", "--output", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let value: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_valid(&validator(cortex_cli::schemas::CORTEX_INSTANCES), &value);
     value
@@ -400,18 +410,7 @@ async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_pa
     let pending = result["pending_instance_id"].as_str().unwrap().to_owned();
     tenant.leave_pending(120).await;
 
-    let listed = json_of(
-        sb.cmd()
-            .args([
-                "instances",
-                "list",
-                "--connection",
-                "ext",
-                "--output",
-                "json",
-            ])
-            .assert(),
-    );
+    let listed = instances_json(&sb, &["list"]);
     assert_eq!(listed["type"], "cortex_instances");
     assert_eq!(listed["total"], 1, "pending ones are left out: {listed}");
     let row = &listed["instances"][0];
@@ -428,19 +427,7 @@ async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_pa
     );
 
     // More than one page of the API (100 a page): every one is listed.
-    let pendings = json_of(
-        sb.cmd()
-            .args([
-                "instances",
-                "list",
-                "--connection",
-                "ext",
-                "--status",
-                "pending",
-            ])
-            .args(["--output", "json"])
-            .assert(),
-    );
+    let pendings = instances_json(&sb, &["list", "--status", "pending"]);
     assert_eq!(pendings["total"], 121, "120 left + the onboarding's own");
     assert_eq!(pendings["instances"].as_array().unwrap().len(), 121);
     let ids: std::collections::BTreeSet<&str> = pendings["instances"]
@@ -452,19 +439,7 @@ async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_pa
     assert_eq!(ids.len(), 121, "no row twice");
     assert!(ids.contains(pending.as_str()));
 
-    let shown = json_of(
-        sb.cmd()
-            .args([
-                "instances",
-                "show",
-                &id,
-                "--connection",
-                "ext",
-                "--output",
-                "json",
-            ])
-            .assert(),
-    );
+    let shown = instances_json(&sb, &["show", &id]);
     assert_eq!(shown["type"], "cortex_instance");
     assert_eq!(shown["status"], "CONNECTED");
     assert!(
@@ -486,19 +461,7 @@ async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_pa
                 .and(predicate::str::contains("connected")),
         );
 
-    let accounts = json_of(
-        sb.cmd()
-            .args([
-                "instances",
-                "accounts",
-                &id,
-                "--connection",
-                "ext",
-                "--output",
-                "json",
-            ])
-            .assert(),
-    );
+    let accounts = instances_json(&sb, &["accounts", &id]);
     assert_eq!(accounts["total"], result["accounts_total"], "{accounts}");
     assert!(
         accounts["accounts"]
