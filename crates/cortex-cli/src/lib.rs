@@ -5,7 +5,7 @@
 //! azure-cortex [--data-dir DIR] [--database-url URL] [--sandbox] [--output human|json] [-v|-q]
 //!   onboard  subscription | tenant | entra | batch | cortex SCOPE
 //!   accounts list | show | status | enable | disable | offboard [--delete]
-//!   instances list | show | accounts        (Cortex Cloud)
+//!   instances list | show | accounts | enable | disable | delete   (Cortex Cloud)
 //!   groups   list | create
 //!   jobs     list | show | follow | cancel | resume | approve
 //!   template subscription | tenant | entra --out DIR
@@ -128,7 +128,7 @@ pub enum Command {
     /// The Azure accounts in Prisma Cloud: list, show, status, enable, disable, offboard.
     #[command(subcommand, after_help = accounts::EXAMPLES)]
     Accounts(accounts::AccountsCommand),
-    /// Cortex Cloud integration instances: list, show, accounts.
+    /// Cortex Cloud integration instances: list, show, accounts, enable, disable, delete.
     #[command(subcommand, after_help = instances::EXAMPLES)]
     Instances(instances::InstancesCommand),
     /// Prisma Cloud account groups: list, create.

@@ -1,7 +1,7 @@
 //! Cortex Cloud from the command line: `onboard cortex SCOPE` on the sandbox (its emulator's
 //! Cortex face and the template's Terraform twin, whose callback is real) for every scope, a
 //! warning scenario, the approval gate, bad input (exit 2, the field named); and
-//! `instances list | show | accounts` against a Cortex tenant that outlives the commands (an
+//! `instances list | show | accounts | enable | disable | delete` against a Cortex tenant that outlives the commands (an
 //! emulator this test runs, saved as a connection in the data directory), paging included.
 
 use std::time::Duration;
@@ -395,7 +395,7 @@ fn instances_json(sb: &Sandbox, args: &[&str]) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_page() {
+async fn instances_list_show_accounts_and_toggle_the_connections_tenant_page_by_page() {
     let sb = Sandbox::new();
     let tenant = Tenant::start(&sb).await;
     // Onboarded through the saved connection (the sandbox's twin runs the template, whose
@@ -479,10 +479,54 @@ async fn instances_list_show_and_accounts_read_the_connections_tenant_page_by_pa
         let out = sb.cmd().args(&args).assert().success().get_output().clone();
         assert!(!text(&out.stdout).contains(EXT_KEY) && !text(&out.stderr).contains(EXT_KEY));
     }
+    // Disabled, enabled again, then deleted (asked first with --interactive).
+    let done = instances_json(&sb, &["disable", &id]);
+    assert_eq!(
+        (done["type"].as_str(), done["action"].as_str()),
+        (Some("cortex_instance_action"), Some("disable"))
+    );
+    assert_eq!(instances_json(&sb, &["show", &id])["status"], "DISABLED");
+    instances_json(&sb, &["enable", &id]);
+    assert_eq!(instances_json(&sb, &["show", &id])["status"], "CONNECTED");
+    sb.cmd()
+        .args([
+            "instances",
+            "delete",
+            &id,
+            "--connection",
+            "ext",
+            "--interactive",
+        ])
+        .write_stdin("not-its-id\n")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("not deleted"));
+    assert_eq!(instances_json(&sb, &["list"])["total"], 1, "still there");
+    sb.cmd()
+        .args([
+            "instances",
+            "delete",
+            &id,
+            "--connection",
+            "ext",
+            "--interactive",
+        ])
+        .write_stdin(format!("{id}\n"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deleted from Cortex Cloud"));
+    assert_eq!(instances_json(&sb, &["list"])["total"], 0, "deleted");
     // An instance id this tenant does not know.
     let e = refused(
         sb.cmd()
             .args(["instances", "accounts", "0123456789abcdef0123456789abcdef"])
+            .args(["--connection", "ext", "--output", "json"])
+            .assert(),
+    );
+    assert_eq!(fields(&e), ["id"], "{e}");
+    let e = refused(
+        sb.cmd()
+            .args(["instances", "disable", "0123456789abcdef0123456789abcdef"])
             .args(["--connection", "ext", "--output", "json"])
             .assert(),
     );

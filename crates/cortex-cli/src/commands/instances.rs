@@ -1,6 +1,8 @@
-//! `azure-cortex instances list | show | accounts`: the integration instances of a Cortex
-//! Cloud tenant, read live from its Cloud Onboarding API through `cortex-cloud-client`
-//! (nothing here is stored locally). The client pages through every result
+//! `azure-cortex instances list | show | accounts | enable | disable | delete`: the integration
+//! instances of a Cortex Cloud tenant, read live from its Cloud Onboarding API through
+//! `cortex-cloud-client` (nothing here is stored locally). `disable` stops Cortex scanning an
+//! instance (kept, `enable` resumes it); `delete` removes it from Cortex — the Azure resources
+//! its template created stay — after typing its ID with `--interactive`. The client pages through every result
 //! (`filter_data.paging`), so a tenant with thousands of instances lists them all.
 //!
 //! `--connection` names the Cortex Cloud connection ([`super::onboard_cortex`] explains
@@ -29,7 +31,9 @@ Examples:
   azure-cortex instances list --connection cortex-prod --status warning --output json
   azure-cortex instances list --connection cortex-prod --status pending
   azure-cortex instances show 3f1c0d2e9a8b47c6b5d4e3f2a1b0c9d8 --connection cortex-prod
-  azure-cortex instances accounts 3f1c0d2e9a8b47c6b5d4e3f2a1b0c9d8 --connection cortex-prod";
+  azure-cortex instances accounts 3f1c0d2e9a8b47c6b5d4e3f2a1b0c9d8 --connection cortex-prod
+  azure-cortex instances disable 3f1c0d2e9a8b47c6b5d4e3f2a1b0c9d8 --connection cortex-prod
+  azure-cortex instances delete 3f1c0d2e9a8b47c6b5d4e3f2a1b0c9d8 --connection cortex-prod --interactive";
 
 /// The statuses an instance can have (`--status`).
 pub const STATUSES: [&str; 6] = [
@@ -69,6 +73,28 @@ pub enum InstancesCommand {
     },
     /// The accounts (Azure subscriptions) an instance covers.
     Accounts {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[command(flatten)]
+        connection: ConnectionArg,
+    },
+    /// Resume scanning a disabled instance.
+    Enable {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[command(flatten)]
+        connection: ConnectionArg,
+    },
+    /// Stop scanning an instance (kept in Cortex Cloud; `enable` resumes it).
+    Disable {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[command(flatten)]
+        connection: ConnectionArg,
+    },
+    /// Delete an instance from Cortex Cloud (its Azure resources stay; asks first with
+    /// --interactive).
+    Delete {
         #[arg(value_name = "ID")]
         id: String,
         #[command(flatten)]
@@ -249,7 +275,10 @@ pub async fn run(
             status.as_deref().map(status_filter).transpose()?,
         ),
         InstancesCommand::Show { id, connection }
-        | InstancesCommand::Accounts { id, connection } => (
+        | InstancesCommand::Accounts { id, connection }
+        | InstancesCommand::Enable { id, connection }
+        | InstancesCommand::Disable { id, connection }
+        | InstancesCommand::Delete { id, connection } => (
             connection_name(global, connection)?,
             Some(instance_id(id)?),
             None,
@@ -300,10 +329,105 @@ pub async fn run(
                 }
                 Ok(Exit::Success)
             }
+            InstancesCommand::Enable { .. } => {
+                change(
+                    out,
+                    &client,
+                    &connection,
+                    &id.unwrap_or_default(),
+                    Change::Enable,
+                )
+                .await
+            }
+            InstancesCommand::Disable { .. } => {
+                change(
+                    out,
+                    &client,
+                    &connection,
+                    &id.unwrap_or_default(),
+                    Change::Disable,
+                )
+                .await
+            }
+            InstancesCommand::Delete { .. } => {
+                let id = id.unwrap_or_default();
+                if global.interactive && !confirmed_delete(&id).await {
+                    out.note("not deleted");
+                    return Ok(Exit::Cancelled);
+                }
+                change(out, &client, &connection, &id, Change::Delete).await
+            }
         }
     }
     .await;
     session.finish(result).await
+}
+
+/// What `enable`, `disable` and `delete` do to one instance.
+#[derive(Clone, Copy)]
+enum Change {
+    Enable,
+    Disable,
+    Delete,
+}
+
+impl Change {
+    fn name(self) -> &'static str {
+        match self {
+            Change::Enable => "enable",
+            Change::Disable => "disable",
+            Change::Delete => "delete",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Change::Enable => "enabled: Cortex Cloud scans it again",
+            Change::Disable => {
+                "disabled: Cortex Cloud stops scanning it (`instances enable` resumes)"
+            }
+            Change::Delete => {
+                "deleted from Cortex Cloud (the Azure resources its template created stay)"
+            }
+        }
+    }
+}
+
+/// With `--interactive`: the instance is deleted only if its ID is typed back.
+async fn confirmed_delete(id: &str) -> bool {
+    let question = format!("Delete instance {id} from Cortex Cloud? Type its ID to confirm: ");
+    let typed = tokio::task::spawn_blocking(move || crate::prompt::answer(&question))
+        .await
+        .ok()
+        .flatten();
+    typed.is_some_and(|t| t.trim().eq_ignore_ascii_case(id))
+}
+
+async fn change(
+    out: &Out,
+    client: &CortexClient,
+    connection: &str,
+    id: &str,
+    change: Change,
+) -> Result<Exit, CliError> {
+    let ids = [id.to_owned()];
+    match change {
+        Change::Enable => client.enable_disable_instances(&ids, true).await,
+        Change::Disable => client.enable_disable_instances(&ids, false).await,
+        Change::Delete => client.delete_instances(&ids).await,
+    }
+    .map_err(|e| api_error(e, Some(id)))?;
+    if out.json() {
+        out.json_line(&serde_json::json!({
+            "type": "cortex_instance_action",
+            "connection": connection,
+            "instance_id": id,
+            "action": change.name(),
+        }));
+    } else {
+        out.line(&format!("Instance {id} {}.", change.done()));
+    }
+    Ok(Exit::Success)
 }
 
 async fn list(
