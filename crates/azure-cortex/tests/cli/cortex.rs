@@ -488,29 +488,25 @@ async fn instances_list_show_accounts_and_toggle_the_connections_tenant_page_by_
     assert_eq!(instances_json(&sb, &["show", &id])["status"], "DISABLED");
     instances_json(&sb, &["enable", &id]);
     assert_eq!(instances_json(&sb, &["show", &id])["status"], "CONNECTED");
-    sb.cmd()
-        .args([
+    let delete = || {
+        let mut c = sb.cmd();
+        c.args([
             "instances",
             "delete",
             &id,
             "--connection",
             "ext",
             "--interactive",
-        ])
+        ]);
+        c
+    };
+    delete()
         .write_stdin("not-its-id\n")
         .assert()
         .code(4)
         .stderr(predicate::str::contains("not deleted"));
     assert_eq!(instances_json(&sb, &["list"])["total"], 1, "still there");
-    sb.cmd()
-        .args([
-            "instances",
-            "delete",
-            &id,
-            "--connection",
-            "ext",
-            "--interactive",
-        ])
+    delete()
         .write_stdin(format!("{id}\n"))
         .assert()
         .success()
