@@ -159,6 +159,10 @@ pub struct EmulatorArgs {
     /// demo tenant 0091a7ea-5021-42d3-a276-18004980b42b).
     #[arg(long = "cortex-approved-tenant", value_name = "TENANT_ID")]
     cortex_approved_tenants: Vec<String>,
+    /// Milliseconds from a template's callback until the last chosen capability reports its
+    /// final status (they turn one after another; Cortex itself takes minutes).
+    #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    cortex_capability_delay_ms: u64,
 }
 
 /// The Cortex face's key from the flags, or a generated demo key (printed).
@@ -262,6 +266,7 @@ pub async fn run(args: EmulatorArgs, matches: &clap::ArgMatches) -> anyhow::Resu
     let (cortex, cortex_printed) = cortex_config(&args)?;
     let cortex_key = cortex.keys[0].clone();
     config.cortex = cortex;
+    config.cortex.capability_delay = Duration::from_millis(args.cortex_capability_delay_ms);
     if let Some(path) = &args.keys_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--keys-file: cannot read {}", path.display()))?;

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! azure-cortex [--data-dir DIR] [--database-url URL] [--sandbox] [--output human|json] [-v|-q]
-//!   onboard  subscription | tenant | entra | batch
+//!   onboard  subscription | tenant | entra | batch | cortex SCOPE
 //!   accounts list | show | status | enable | disable | offboard [--delete]
+//!   instances list | show | accounts | enable | disable | delete   (Cortex Cloud)
 //!   groups   list | create
 //!   jobs     list | show | follow | cancel | resume | approve
 //!   template subscription | tenant | entra --out DIR
@@ -37,7 +38,7 @@ pub use output::{Format, Out};
 pub use sandbox::SandboxFaults;
 pub use session::open_store;
 
-use commands::{accounts, discover, doctor, groups, jobs, onboard, template};
+use commands::{accounts, discover, doctor, groups, instances, jobs, onboard, template};
 
 /// Examples shown by `azure-cortex --help`.
 pub const EXAMPLES: &str = "\
@@ -46,6 +47,9 @@ Examples:
   azure-cortex --sandbox onboard subscription 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f \\
       --tenant 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d --name prod
   azure-cortex --sandbox accounts list
+  azure-cortex --sandbox onboard cortex tenant --tenant 0091a7ea-5021-42d3-a276-18004980b42b \\
+      --subscription 8f2c1a3e-4b5d-4c6e-9f70-1a2b3c4d5e6f
+  azure-cortex --sandbox instances list
   azure-cortex onboard batch subscriptions.csv --tenant 0a1b2c3d-… --output json
   azure-cortex template subscription --tenant … --subscription … --out ./tf
   azure-cortex serve --sandbox --listen 127.0.0.1:8080     # the web UI and REST API
@@ -76,8 +80,9 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
-    /// Sandbox: the Prisma Cloud emulator in this process and the offline Terraform twin —
-    /// nothing touches Azure or a real tenant. State persists in the data directory.
+    /// Sandbox: the Prisma Cloud and Cortex Cloud emulator in this process and the offline
+    /// Terraform twin — nothing touches Azure or a real tenant. State persists in the data
+    /// directory.
     #[arg(long, global = true)]
     pub sandbox: bool,
     /// Output: progress and a summary for people, or JSON lines for programs.
@@ -123,6 +128,9 @@ pub enum Command {
     /// The Azure accounts in Prisma Cloud: list, show, status, enable, disable, offboard.
     #[command(subcommand, after_help = accounts::EXAMPLES)]
     Accounts(accounts::AccountsCommand),
+    /// Cortex Cloud integration instances: list, show, accounts, enable, disable, delete.
+    #[command(subcommand, after_help = instances::EXAMPLES)]
+    Instances(instances::InstancesCommand),
     /// Prisma Cloud account groups: list, create.
     #[command(subcommand, after_help = groups::EXAMPLES)]
     Groups(groups::GroupsCommand),
@@ -147,6 +155,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     let result = match command {
         Command::Onboard(c) => onboard::run(&global, &out, c).await,
         Command::Accounts(c) => accounts::run(&global, &out, c).await,
+        Command::Instances(c) => instances::run(&global, &out, c).await,
         Command::Groups(c) => groups::run(&global, &out, c).await,
         Command::Jobs(c) => jobs::run(&global, &out, c).await,
         Command::Template(a) => template::run(&global, &out, a).await,

@@ -12,6 +12,8 @@ use time::OffsetDateTime;
 
 use crate::exit::{CliError, Exit};
 
+pub mod cortex;
+
 /// How long things took, in milliseconds.
 #[derive(Serialize, Debug, Clone, Default)]
 pub struct Durations {
@@ -75,6 +77,21 @@ fn millis(from: OffsetDateTime, to: OffsetDateTime) -> u64 {
 /// The account a request is about, and its scope and name.
 pub fn request_summary(request: &serde_json::Value) -> (String, String, String) {
     let scope = &request["scope"];
+    // A Cortex Cloud onboarding: its scope is a word, the tenant (or group, or subscription)
+    // is what it onboards, its name is the instance's.
+    if let Some(kind) = scope.as_str() {
+        let account = match kind {
+            "management_group" => &request["management_group_id"],
+            "subscription" => &request["subscription_id"],
+            _ => &request["tenant_id"],
+        };
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        return (
+            kind.to_owned(),
+            text(account),
+            text(&request["instance_name"]),
+        );
+    }
     let account = scope["subscription_id"]
         .as_str()
         .or_else(|| scope["tenant_id"].as_str())
@@ -98,52 +115,76 @@ pub async fn load_job(store: &Store, job: JobId) -> Result<JobRecord, CliError> 
         .ok_or_else(|| CliError::new(Exit::Usage, "not_found", format!("job {job} not found")))
 }
 
+/// What every job's result says the same way, whatever its platform: the status, how long
+/// it took, the error.
+pub(crate) struct Outcome {
+    pub status: &'static str,
+    pub durations: Durations,
+    pub error: Option<ErrorInfo>,
+}
+
+impl Outcome {
+    pub(crate) fn of(record: &JobRecord, steps: &[cortex_store::StepRecord]) -> Self {
+        let mut durations = Durations {
+            total_ms: millis(record.created_at, record.updated_at),
+            ..Durations::default()
+        };
+        for step in steps {
+            if let (Some(end), "succeeded" | "failed") = (step.finished_at, step.state.as_str()) {
+                durations
+                    .steps
+                    .insert(step.name.clone(), millis(step.started_at, end));
+            }
+        }
+        let status = match record.state {
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::AwaitingApproval => "awaiting_approval",
+            JobState::Cancelled | JobState::Queued | JobState::Running => "cancelled",
+        };
+        let job = record.id;
+        let error = match record.state {
+            JobState::Queued | JobState::Running => Some(ErrorInfo {
+                code: "interrupted".into(),
+                message: format!(
+                    "interrupted before the job finished; it is queued again — continue with \
+                     `azure-cortex jobs resume {job}`"
+                ),
+                step: steps
+                    .iter()
+                    .find(|s| s.state == "running")
+                    .map(|s| s.name.clone()),
+            }),
+            _ => record.error.as_ref().map(|e| ErrorInfo {
+                code: e["code"].as_str().unwrap_or("unknown").to_owned(),
+                message: e["message"].as_str().unwrap_or_default().to_owned(),
+                step: e["step"].as_str().map(str::to_owned),
+            }),
+        };
+        Self {
+            status,
+            durations,
+            error,
+        }
+    }
+}
+
 /// The result of `job` as the store has it now.
 pub async fn job_result(store: &Store, job: JobId) -> Result<JobResult, CliError> {
     let record = load_job(store, job).await?;
     let steps = store.steps(job).await?;
     let (scope, request_account, name) = request_summary(&record.request);
     let result = record.result.clone().unwrap_or(serde_json::Value::Null);
-    let mut durations = Durations {
-        total_ms: millis(record.created_at, record.updated_at),
-        ..Durations::default()
-    };
-    for step in &steps {
-        if let (Some(end), "succeeded" | "failed") = (step.finished_at, step.state.as_str()) {
-            durations
-                .steps
-                .insert(step.name.clone(), millis(step.started_at, end));
-        }
-    }
     let capabilities =
         match serde_json::from_value::<Vec<CapabilityState>>(result["capabilities"].clone()) {
             Ok(c) if record.state == JobState::Succeeded => c,
             _ => last_capabilities(store, job).await?,
         };
-    let status = match record.state {
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::AwaitingApproval => "awaiting_approval",
-        JobState::Cancelled | JobState::Queued | JobState::Running => "cancelled",
-    };
-    let error = match record.state {
-        JobState::Queued | JobState::Running => Some(ErrorInfo {
-            code: "interrupted".into(),
-            message: format!(
-                "interrupted before the job finished; it is queued again — continue with \
-                 `azure-cortex jobs resume {job}`"
-            ),
-            step: steps
-                .iter()
-                .find(|s| s.state == "running")
-                .map(|s| s.name.clone()),
-        }),
-        _ => record.error.as_ref().map(|e| ErrorInfo {
-            code: e["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: e["message"].as_str().unwrap_or_default().to_owned(),
-            step: e["step"].as_str().map(str::to_owned),
-        }),
-    };
+    let Outcome {
+        status,
+        durations,
+        error,
+    } = Outcome::of(&record, &steps);
     Ok(JobResult {
         kind: "result",
         status,
@@ -165,7 +206,10 @@ pub async fn job_result(store: &Store, job: JobId) -> Result<JobResult, CliError
 }
 
 /// The latest status of each capability the job reported, in first-seen order.
-async fn last_capabilities(store: &Store, job: JobId) -> Result<Vec<CapabilityState>, CliError> {
+pub(crate) async fn last_capabilities(
+    store: &Store,
+    job: JobId,
+) -> Result<Vec<CapabilityState>, CliError> {
     let events = store.events_after(job, 0, u32::MAX).await?;
     let mut order: Vec<String> = Vec::new();
     let mut latest: HashMap<String, CapabilityState> = HashMap::new();

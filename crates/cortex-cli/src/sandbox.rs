@@ -40,6 +40,10 @@ pub const SNAPSHOT_FILE: &str = "sandbox-emulator.json";
 /// The emulator controls' file (URL and admin token) inside the data directory.
 pub const ADMIN_FILE: &str = "sandbox-emulator-admin.json";
 
+/// From the template's callback until the last chosen capability reports (the engine's
+/// sandbox verify window is 5 s).
+pub const SANDBOX_CAPABILITY_DELAY: Duration = Duration::from_secs(2);
+
 /// Injected faults for the sandbox (hidden `--sandbox-faults`, for tests and demos).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SandboxFaults {
@@ -79,6 +83,9 @@ impl Sandbox {
         let secret = SecretString::from(random_token(32));
         let mut config = EmulatorConfig::new(key_id.clone(), secret.clone());
         config.read_delay = Duration::from_millis(200);
+        // The listener is plain http on loopback: the Cortex face's template and callback
+        // links take their scheme from the issuer.
+        config.issuer = "http://127.0.0.1".into();
         let admin_token = SecretString::from(random_token(40));
         config.admin_token = Some(admin_token.clone());
         if faults == SandboxFaults::Mix {
@@ -100,6 +107,9 @@ impl Sandbox {
             cortex_key.key.clone(),
             cortex_key.kind,
         );
+        // Capabilities turn connected one by one within the sandbox's verify window, slowly
+        // enough for a person to watch them.
+        config.cortex.capability_delay = SANDBOX_CAPABILITY_DELAY;
         let stop = CancellationToken::new();
         let emulator = prisma_emulator::spawn(
             "127.0.0.1:0".parse().expect("static address"),

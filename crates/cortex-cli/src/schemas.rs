@@ -5,6 +5,11 @@
 pub const EVENT: &str = include_str!("../schemas/event.schema.json");
 /// The result of one job: `{"type":"result",...}`.
 pub const RESULT: &str = include_str!("../schemas/result.schema.json");
+/// The result of one Cortex Cloud job: `{"type":"cortex_result",...}`.
+pub const CORTEX_RESULT: &str = include_str!("../schemas/cortex_result.schema.json");
+/// `instances list | show | accounts`: `{"type":"cortex_instances" | "cortex_instance" |
+/// "cortex_accounts",...}`.
+pub const CORTEX_INSTANCES: &str = include_str!("../schemas/cortex_instances.schema.json");
 /// The result of a batch: `{"type":"batch_result",...}`.
 pub const BATCH_RESULT: &str = include_str!("../schemas/batch_result.schema.json");
 /// An error: `{"type":"error",...}`.
@@ -159,6 +164,10 @@ mod tests {
                 docs_url: "https://docs.prismacloud.io/x".into(),
             },
             EngineEvent::log("warn", "x"),
+            CortexInstance {
+                instance_id: "0123456789abcdef0123456789abcdef".into(),
+                status: "PENDING".into(),
+            },
         ]
     }
 
@@ -204,7 +213,11 @@ mod tests {
         assert!(!v.is_valid(&bad));
         let result = validator(RESULT);
         assert!(!result.is_valid(&serde_json::json!({"type": "result", "status": "failed"})));
-        for text in [BATCH_RESULT, ERROR] {
+        let cortex = validator(CORTEX_RESULT);
+        assert!(
+            !cortex.is_valid(&serde_json::json!({"type": "cortex_result", "status": "failed"}))
+        );
+        for text in [BATCH_RESULT, ERROR, CORTEX_INSTANCES] {
             validator(text);
         }
     }

@@ -111,7 +111,7 @@ impl ApiError {
             ),
             401 => (
                 "the API key was refused",
-                "check the key ID, the key and its security level (standard or advanced) in Settings → Configurations → API Keys; an expired or deleted key must be replaced",
+                "check the key ID, the key and its security level (standard or advanced) in Settings > Configurations > API Keys; an expired or deleted key must be replaced",
             ),
             402 => (
                 "the tenant's license does not include this API",
@@ -239,9 +239,18 @@ mod tests {
         assert_eq!(e.field(), Some("account_details.organization_id"));
         assert_eq!(e.code(), "invalid_request");
         let e = ApiError::from_answer("POST /x", 401, br#"{"reply":{"err_code":401,"err_msg":"Public API request unauthorized","err_extra":null}}"#, None);
+        let text = e.to_string();
+        assert!(text.contains("security level (standard or advanced)"));
+        // Pages render this fix: ASCII plus the marks every common font has (see
+        // cortex-web's glyph test), so the console's menu path is written with `>`.
         assert!(
-            e.to_string()
-                .contains("security level (standard or advanced)")
+            text.contains("Settings > Configurations > API Keys"),
+            "{text}"
+        );
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii() || ['\u{2014}', '\u{00B7}', '\u{2026}'].contains(&c)),
+            "{text}"
         );
         let e = ApiError::from_answer("POST /x", 502, b"<html>bad gateway</html>", None);
         assert_eq!(e.err_msg, None);

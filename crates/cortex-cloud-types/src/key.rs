@@ -25,7 +25,7 @@ impl ApiUrl {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(err(
-                "is empty; paste the API URL from Settings → Configurations → API Keys → Copy API URL",
+                "is empty; paste the API URL from Settings > Configurations > API Keys > Copy API URL",
             ));
         }
         let with_scheme = if trimmed.contains("://") {

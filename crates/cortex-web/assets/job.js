@@ -14,7 +14,11 @@
     succeeded: "ok", ok: "ok", applied: "ok", failed: "bad", error: "bad", errored: "bad",
     warning: "warn", awaiting_approval: "warn", running: "run", applying: "run",
     cancelled: "muted", skipped: "muted", pending: "muted", planned: "muted",
+    connected: "ok", retrieving: "run", disabled: "muted",
   };
+  // Capability statuses that need no card: Prisma Cloud's ok, Cortex Cloud's connected,
+  // disabled (not chosen) and retrieving (on its way).
+  const FINE = ["ok", "connected", "disabled", "retrieving"];
   let lastSeq = 0;
   let finished = false;
 
@@ -108,7 +112,7 @@
       $("caps-empty").hidden = true;
     }
     const cls = CLASS[e.status] || "muted";
-    const failing = e.status !== "ok";
+    const failing = FINE.indexOf(e.status) < 0;
     li.className = "cap " + cls + (failing ? " failure" : "");
     li.dataset.status = e.status;
     li.replaceChildren(badge(e.status), " ", el("strong", "", e.capability));
@@ -116,7 +120,7 @@
     if (e.message) li.append(el("span", "msg", "Why: " + e.message));
     if (e.remediation) li.append(el("span", "fix", "Fix: " + e.remediation));
     if (e.docs_url) {
-      const a = el("a", "docs", "Prisma Cloud docs for " + e.capability);
+      const a = el("a", "docs", (root.dataset.platform || "Prisma Cloud") + " docs for " + e.capability);
       a.href = e.docs_url;
       a.rel = "noreferrer";
       li.append(a);
@@ -124,7 +128,7 @@
   }
   function failingCount() {
     let n = 0;
-    for (const li of caps.values()) if (li.dataset.status !== "ok") n++;
+    for (const li of caps.values()) if (FINE.indexOf(li.dataset.status) < 0) n++;
     return n;
   }
   // A failure whose details are the capability cards is told in one short sentence (shorter
@@ -152,7 +156,8 @@
       case "job_started": setJobState("running"); break;
       case "job_succeeded":
         setJobState("succeeded");
-        outcome("Onboarded: account " + e.account_id + " (" + e.outcome + ")", "ok");
+        outcome("Onboarded: " + (root.dataset.platform === "Cortex Cloud" ? "instance " : "account ") +
+          e.account_id + " (" + e.outcome + ")", "ok");
         break;
       case "job_failed":
         setJobState("failed");
@@ -174,7 +179,7 @@
       case "step_failed": step(e.step, "failed", { detail: failureText(e, true) + " (" + e.code + ")" }); break;
       case "approval_required":
         setJobState("awaiting_approval");
-        step("azure_identity", "awaiting_approval", { detail: "planned; waiting for approval" });
+        step(root.dataset.approvalStep || "azure_identity", "awaiting_approval", { detail: "planned; waiting for approval" });
         outcome("! Waiting for approval: " + e.add + " to add, " + e.change + " to change, " + e.destroy + " to destroy", "warn");
         $("plan-summary").replaceChildren(el("strong", "", String(e.add)), " to add, ",
           el("strong", "", String(e.change)), " to change, ", el("strong", "", String(e.destroy)), " to destroy");
@@ -255,6 +260,8 @@
       lastSeq = d.seq;
     }
     apply(d.event || {});
+    // Other scripts of the page (result-card.js) follow the same stream through this.
+    root.dispatchEvent(new CustomEvent("job-event", { detail: d.event || {} }));
   };
   source.addEventListener("end", function (m) {
     finished = true;

@@ -99,6 +99,12 @@ pub fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
 /// Checks a `--output json` run of one job: every line but the last is an event line (valid,
 /// gapless from `first_seq`), the last a result; returns the result.
 pub fn check_job_stream(stdout: &[u8], first_seq: i64) -> Value {
+    check_job_stream_of(stdout, first_seq, cortex_cli::schemas::RESULT)
+}
+
+/// [`check_job_stream`] for a result of the schema `result_schema` (a Cortex Cloud job's is
+/// `cortex_result`).
+pub fn check_job_stream_of(stdout: &[u8], first_seq: i64, result_schema: &str) -> Value {
     let lines = json_lines(stdout);
     let (result, events) = lines.split_last().expect("output has lines");
     let event_schema = validator(cortex_cli::schemas::EVENT);
@@ -106,6 +112,6 @@ pub fn check_job_stream(stdout: &[u8], first_seq: i64) -> Value {
         assert_valid(&event_schema, line);
         assert_eq!(line["seq"], expected, "gapless sequence: {line}");
     }
-    assert_valid(&validator(cortex_cli::schemas::RESULT), result);
+    assert_valid(&validator(result_schema), result);
     result.clone()
 }

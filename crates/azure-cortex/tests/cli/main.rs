@@ -6,6 +6,7 @@ mod batch;
 mod commands;
 mod common;
 mod connections;
+mod cortex;
 mod discover;
 mod emulator;
 mod interrupt;

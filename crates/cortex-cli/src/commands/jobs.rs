@@ -10,12 +10,13 @@ use std::time::Duration;
 use cortex_store::{BatchId, JobId, JobRecord, JobState, Store};
 
 use crate::GlobalArgs;
-use crate::commands::{actor, follow_job, last_seq, short};
+use crate::commands::{actor, follow_job, last_seq, print_result, short};
 use crate::exit::{CliError, Exit};
 use crate::follow::{Source, follow_while};
 use crate::output::json::rfc3339;
 use crate::output::{Followed, Out, human};
-use crate::report::{job_result, load_job, request_summary};
+use crate::report::cortex::any_result;
+use crate::report::{load_job, request_summary};
 use crate::session::{Session, open_store};
 
 pub const EXAMPLES: &str = "\
@@ -223,7 +224,7 @@ async fn show(out: &Out, store: &Store, job: JobId) -> Result<(), CliError> {
         }
     }
     if record.state.is_terminal() || record.state == JobState::AwaitingApproval {
-        human::print_job_result(out, &job_result(store, job).await?);
+        human::print_any_result(out, &any_result(store, job).await?);
     }
     Ok(())
 }
@@ -264,12 +265,8 @@ async fn follow(out: &Out, store: &Store, job: JobId) -> Result<Exit, CliError> 
         out.note("stopped following; the job goes on");
         return Ok(Exit::Cancelled);
     }
-    let result = job_result(store, job).await?;
-    if out.json() {
-        out.json_line(&serde_json::to_value(&result).unwrap_or_default());
-    } else {
-        human::print_job_result(out, &result);
-    }
+    let result = any_result(store, job).await?;
+    print_result(out, &result);
     Ok(result.exit())
 }
 
@@ -344,12 +341,7 @@ async fn resume(
             ));
         }
         JobState::Succeeded => {
-            let result = job_result(session.store(), job).await?;
-            if out.json() {
-                out.json_line(&serde_json::to_value(&result).unwrap_or_default());
-            } else {
-                human::print_job_result(out, &result);
-            }
+            print_result(out, &any_result(session.store(), job).await?);
             return Ok(Exit::Success);
         }
     }

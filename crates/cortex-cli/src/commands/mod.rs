@@ -8,9 +8,11 @@ pub mod doctor;
 pub mod drift;
 pub mod groups;
 pub mod health;
+pub mod instances;
 pub mod jobs;
 pub mod lifecycle;
 pub mod onboard;
+pub mod onboard_cortex;
 pub mod template;
 
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use crate::GlobalArgs;
 use crate::exit::{CliError, Exit};
 use crate::follow::{Source, follow_while};
 use crate::output::{Followed, Out, human};
-use crate::report::job_result;
+use crate::report::cortex::{AnyResult, any_result};
 use crate::session::Session;
 
 /// Who the audit log names for actions of this command.
@@ -105,17 +107,22 @@ pub async fn follow_job(
         after = last_seq(session, job).await?;
         interrupted = run_jobs(session, out, &followed, after, None).await?;
     }
-    let result = job_result(session.store(), job).await?;
-    if out.json() {
-        out.json_line(&serde_json::to_value(&result).unwrap_or_default());
-    } else {
-        human::print_job_result(out, &result);
-    }
-    Ok(if interrupted && result.status != "succeeded" {
+    let result = any_result(session.store(), job).await?;
+    print_result(out, &result);
+    Ok(if interrupted && result.status() != "succeeded" {
         Exit::Cancelled
     } else {
         result.exit()
     })
+}
+
+/// Prints a job's result: one JSON line with `--output json`, else the summary.
+pub fn print_result(out: &Out, result: &AnyResult) {
+    if out.json() {
+        out.json_line(&result.to_json());
+    } else {
+        human::print_any_result(out, result);
+    }
 }
 
 /// The last stored sequence number of `job`.

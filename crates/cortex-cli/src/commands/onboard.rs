@@ -1,4 +1,5 @@
-//! `azure-cortex onboard subscription | tenant | entra | batch`.
+//! `azure-cortex onboard subscription | tenant | entra | batch` (Prisma Cloud) and
+//! `onboard cortex` (Cortex Cloud: [`super::onboard_cortex`]).
 //!
 //! Flags become a [`RawRequest`]; the engine validates it (every bad field named, nothing
 //! written), the job is submitted, and this process runs a worker for it while rendering its
@@ -52,6 +53,9 @@ pub enum OnboardCommand {
     /// Onboard every subscription of a CSV file, as one batch.
     #[command(after_help = super::batch::EXAMPLES)]
     Batch(super::batch::BatchArgs),
+    /// Onboard a tenant, a management group or a subscription into Cortex Cloud.
+    #[command(after_help = super::onboard_cortex::EXAMPLES)]
+    Cortex(Box<super::onboard_cortex::CortexArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -247,11 +251,16 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "include_subscriptions" => "--include-subscription",
         "exclude_subscriptions" => "--exclude-subscription",
         "client_secret" => "AZURE_CLIENT_SECRET or --client-secret-file",
+        "connection" => "--connection; a Cortex Cloud connection onboards with `onboard cortex`",
         _ => return None,
     })
 }
 
-fn with_flags(errors: Vec<FieldError>) -> Vec<FieldError> {
+/// Each error's message with the flag its field comes from (`flag_of`), for messages.
+pub(crate) fn with_flags(
+    errors: Vec<FieldError>,
+    flag_of: fn(&str) -> Option<&'static str>,
+) -> Vec<FieldError> {
     errors
         .into_iter()
         .map(|mut e| {
@@ -286,7 +295,7 @@ fn validate(
     if common.existing() && secret.is_none() {
         errors.push(missing_secret());
     }
-    Err(CliError::invalid(with_flags(errors)))
+    Err(CliError::invalid(with_flags(errors, flag_of)))
 }
 
 pub async fn run(
@@ -328,6 +337,7 @@ pub async fn run(
             single(global, out, raw, &a.common).await
         }
         OnboardCommand::Batch(a) => super::batch::run(global, out, a).await,
+        OnboardCommand::Cortex(a) => super::onboard_cortex::run(global, out, *a).await,
     }
 }
 
@@ -357,15 +367,11 @@ async fn submit_and_run(
         .submit(request, secret, &actor())
         .await
         .map_err(|e| match CliError::from(e) {
-            e if !e.fields.is_empty() => CliError::invalid(with_flags(e.fields)),
+            e if !e.fields.is_empty() => CliError::invalid(with_flags(e.fields, flag_of)),
             e => e,
         })?;
     if no_wait {
-        if out.json() {
-            out.json_line(&serde_json::json!({"type": "submitted", "job_id": job.to_string()}));
-        } else {
-            out.line(&job.to_string());
-        }
+        print_submitted(out, job);
         return Ok(Exit::Success);
     }
     if !out.json() {
@@ -377,6 +383,15 @@ async fn submit_and_run(
         )));
     }
     super::follow_job(global, out, session, job, 0).await
+}
+
+/// `--no-wait`: the job id, as a line or `{"type":"submitted"}`.
+pub(crate) fn print_submitted(out: &Out, job: cortex_store::JobId) {
+    if out.json() {
+        out.json_line(&serde_json::json!({"type": "submitted", "job_id": job.to_string()}));
+    } else {
+        out.line(&job.to_string());
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 use super::{EventSink, Followed, Out, Style};
+use crate::report::cortex::{AnyResult, CortexResult};
 use crate::report::{BatchResult, JobResult};
 
 /// What one event looks like.
@@ -289,8 +290,7 @@ impl HumanProgress {
                 Shown::Line(s.dim(&format!("  session: {}", text(e, "what"))))
             }
             "capability_status" => {
-                let ok = text(e, "status") == "ok";
-                let mark = if ok { s.green("✓") } else { s.red("✗") };
+                let mark = capability_mark(s, text(e, "status"));
                 let mut line = format!("  {mark} {}: {}", text(e, "capability"), text(e, "status"));
                 if !text(e, "message").is_empty() {
                     line.push_str(&format!(" — {}", text(e, "message")));
@@ -300,6 +300,11 @@ impl HumanProgress {
                 }
                 Shown::Line(line)
             }
+            "cortex_instance" => Shown::Line(format!(
+                "  Cortex Cloud instance {}: {}",
+                text(e, "instance_id"),
+                text(e, "status").to_ascii_lowercase()
+            )),
             "log" => match text(e, "level") {
                 "warn" | "error" => Shown::Line(s.yellow(&format!("! {}", text(e, "message")))),
                 _ => Shown::Line(s.dim(&format!("  {}", text(e, "message")))),
@@ -425,6 +430,17 @@ impl EventSink for HumanProgress {
     }
 }
 
+/// A capability status's mark: Prisma Cloud's `ok` and Cortex Cloud's `connected` and
+/// `disabled` (not chosen) are fine, Cortex's `retrieving` is still on its way, the rest
+/// (`warning`, `error`) need a look.
+fn capability_mark(s: Style, status: &str) -> String {
+    match status {
+        "ok" | "connected" | "disabled" => s.green("✓"),
+        "retrieving" => s.dim("…"),
+        _ => s.red("✗"),
+    }
+}
+
 fn ms(ms: u64) -> String {
     if ms >= 10_000 {
         format!("{:.0} s", ms as f64 / 1000.0)
@@ -435,46 +451,93 @@ fn ms(ms: u64) -> String {
     }
 }
 
+/// The first lines of a job's summary, whichever platform: what happened to `what`, and for
+/// a failure the step, the error and how to resume; then the job id.
+struct Headline<'a> {
+    what: &'a str,
+    /// After "Onboarded {what} " when it succeeded.
+    done: &'a str,
+    /// What waits for approval ("Plan", "Template plan").
+    plan: &'a str,
+    status: &'a str,
+    interrupted: bool,
+    job_id: &'a str,
+    error: Option<&'a crate::report::ErrorInfo>,
+}
+
+impl Headline<'_> {
+    fn print(&self, out: &Out) {
+        let s = out.style;
+        let (what, job_id) = (self.what, self.job_id);
+        match self.status {
+            "succeeded" => out.line(&format!("{} Onboarded {what} {}", s.green("✓"), self.done)),
+            "awaiting_approval" => out.line(&format!(
+                "{} {} ready for {what}; approve it with: azure-cortex jobs approve {job_id}",
+                s.yellow("⏸"),
+                self.plan
+            )),
+            "cancelled" if self.interrupted => out.line(&format!(
+                "{} Interrupted onboarding of {what}; the job is queued again — continue with: \
+                 azure-cortex jobs resume {job_id}",
+                s.yellow("■")
+            )),
+            "cancelled" => out.line(&format!(
+                "{} Cancelled onboarding of {what}; start it again with: azure-cortex jobs \
+                 resume {job_id}",
+                s.yellow("■")
+            )),
+            _ => {
+                out.line(&format!("{} Onboarding of {what} failed", s.red("✗")));
+                if let Some(e) = self.error {
+                    let step = e.step.as_deref().unwrap_or("-");
+                    out.line(&format!("  step     {step}"));
+                    out.line(&format!("  error    {}: {}", e.code, e.message));
+                }
+                out.line(&format!(
+                    "  resume   azure-cortex jobs resume {job_id} (after fixing the cause)"
+                ));
+            }
+        }
+        out.line(&format!("  job      {job_id}"));
+    }
+}
+
+/// How long the job and each of its finished `steps` took (nothing when none finished).
+fn print_took(out: &Out, durations: &crate::report::Durations, steps: &[onboarding_engine::Step]) {
+    if durations.steps.is_empty() {
+        return;
+    }
+    let steps: Vec<String> = steps
+        .iter()
+        .filter_map(|st| {
+            durations
+                .steps
+                .get(st.name())
+                .map(|m| format!("{} {}", st.name(), ms(*m)))
+        })
+        .collect();
+    out.line(&format!(
+        "  took     {} ({})",
+        ms(durations.total_ms),
+        steps.join(", ")
+    ));
+}
+
 /// The summary of one job, on stdout.
 pub fn print_job_result(out: &Out, r: &JobResult) {
     let s = out.style;
     let what = format!("{} {} ({})", r.scope, r.name, r.account_id);
-    match r.status {
-        "succeeded" => out.line(&format!(
-            "{} Onboarded {what} — {}",
-            s.green("✓"),
-            r.outcome.as_deref().unwrap_or("done")
-        )),
-        "awaiting_approval" => out.line(&format!(
-            "{} Plan ready for {what}; approve it with: azure-cortex jobs approve {}",
-            s.yellow("⏸"),
-            r.job_id
-        )),
-        "cancelled" if r.interrupted() => out.line(&format!(
-            "{} Interrupted onboarding of {what}; the job is queued again — continue with: \
-             azure-cortex jobs resume {}",
-            s.yellow("■"),
-            r.job_id
-        )),
-        "cancelled" => out.line(&format!(
-            "{} Cancelled onboarding of {what}; start it again with: azure-cortex jobs resume {}",
-            s.yellow("■"),
-            r.job_id
-        )),
-        _ => {
-            out.line(&format!("{} Onboarding of {what} failed", s.red("✗")));
-            if let Some(e) = &r.error {
-                let step = e.step.as_deref().unwrap_or("-");
-                out.line(&format!("  step     {step}"));
-                out.line(&format!("  error    {}: {}", e.code, e.message));
-            }
-            out.line(&format!(
-                "  resume   azure-cortex jobs resume {} (after fixing the cause)",
-                r.job_id
-            ));
-        }
-    }
-    out.line(&format!("  job      {}", r.job_id));
+    let done = format!("— {}", r.outcome.as_deref().unwrap_or("done"));
+    let head = Headline {
+        what: &what,
+        done: &done,
+        plan: "Plan",
+        status: r.status,
+        interrupted: r.interrupted(),
+        job_id: &r.job_id,
+        error: r.error.as_ref(),
+    };
+    head.print(out);
     if !r.capabilities.is_empty() {
         out.line("  capabilities");
         for c in &r.capabilities {
@@ -493,22 +556,64 @@ pub fn print_job_result(out: &Out, r: &JobResult) {
             out.line(&line);
         }
     }
-    if !r.durations.steps.is_empty() {
-        let steps: Vec<String> = onboarding_engine::Step::ALL
-            .iter()
-            .filter_map(|st| {
-                r.durations
-                    .steps
-                    .get(st.name())
-                    .map(|m| format!("{} {}", st.name(), ms(*m)))
-            })
-            .collect();
-        out.line(&format!(
-            "  took     {} ({})",
-            ms(r.durations.total_ms),
-            steps.join(", ")
-        ));
+    print_took(out, &r.durations, &onboarding_engine::Step::ALL);
+}
+
+/// The summary of any job, by its platform.
+pub fn print_any_result(out: &Out, r: &AnyResult) {
+    match r {
+        AnyResult::Prisma(r) => print_job_result(out, r),
+        AnyResult::Cortex(r) => print_cortex_result(out, r),
     }
+}
+
+/// The summary of one Cortex Cloud job, on stdout: the instance, each capability with
+/// Cortex's text for a warning or an error, the accounts.
+pub fn print_cortex_result(out: &Out, r: &CortexResult) {
+    let s = out.style;
+    let what = format!("{} into Cortex Cloud ({})", r.target, r.connection);
+    let done = format!(
+        "— instance {} {}",
+        r.instance_id.as_deref().unwrap_or("-"),
+        r.instance_status.as_deref().unwrap_or_default()
+    );
+    let head = Headline {
+        what: &what,
+        done: &done,
+        plan: "Template plan",
+        status: r.status,
+        interrupted: r.interrupted(),
+        job_id: &r.job_id,
+        error: r.error.as_ref(),
+    };
+    head.print(out);
+    if let Some(p) = &r.pending_instance_id {
+        out.line(&format!("  pending  {p}"));
+    }
+    if let Some(md5) = &r.template_md5 {
+        out.line(&format!("  template MD5 {md5} (checked)"));
+    }
+    if !r.capabilities.is_empty() {
+        out.line("  capabilities");
+        for c in &r.capabilities {
+            let mark = capability_mark(s, &c.status);
+            let mut line = format!("    {mark} {} {}", c.name, c.status);
+            if !c.message.is_empty() {
+                line.push_str(&format!(": {}", c.message));
+            }
+            if !c.remediation.is_empty() {
+                line.push_str(&format!(" (fix: {})", c.remediation));
+            }
+            out.line(&line);
+        }
+    }
+    if r.accounts_total > 0 {
+        out.line(&format!("  accounts {}", r.accounts_total));
+        for a in &r.accounts {
+            out.line(&format!("    {}  {}  {}", a.account_id, a.status, a.name));
+        }
+    }
+    print_took(out, &r.durations, &onboarding_engine::Step::CORTEX);
 }
 
 /// The summary of a batch, on stdout: counts, then every row that did not onboard.

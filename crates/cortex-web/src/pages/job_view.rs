@@ -206,6 +206,12 @@ pub struct CapabilityView {
     pub docs_url: String,
 }
 
+/// Whether a capability's status needs a card (why, the fix): not Prisma Cloud's `ok`, nor
+/// Cortex Cloud's `connected`, `disabled` (not chosen) or `retrieving` (on its way).
+pub fn is_failing(status: &str) -> bool {
+    !matches!(status, "ok" | "connected" | "disabled" | "retrieving")
+}
+
 /// Each capability once (first-reported order), with its latest status.
 pub fn capabilities_of(events: &[StoredEvent]) -> Vec<CapabilityView> {
     let mut out: Vec<CapabilityView> = Vec::new();
@@ -218,7 +224,7 @@ pub fn capabilities_of(events: &[StoredEvent]) -> Vec<CapabilityView> {
         let view = CapabilityView {
             name: text("capability"),
             state: badge(&status),
-            failing: status != "ok",
+            failing: is_failing(&status),
             status_key: status,
             message: text("message"),
             remediation: text("remediation"),

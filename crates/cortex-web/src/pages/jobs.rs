@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use cortex_store::{BatchId, JobId, JobState};
 use onboarding_engine::OnboardingRequest;
+use onboarding_engine::cortex::{CORTEX_JOB_KIND, CortexRequest};
 
+use super::job_cortex::{self, CortexSection};
 use super::job_view::{self, CapabilityView, Fact, PlanGroupView};
 use super::{
     Badge, FormCaller, FormPage, Nav, PageAction, PageError, PageUser, Refused, badge, job_name,
@@ -77,6 +79,12 @@ pub struct JobPage {
     pub actions: Actions,
     /// What the job produced: never the client secret, only its IDs.
     pub outputs: Option<Outputs>,
+    /// "Prisma Cloud" or "Cortex Cloud": whose calls, docs and capabilities these are.
+    pub platform: &'static str,
+    /// The Terraform step that stops for the plan's review.
+    pub approval_step: &'static str,
+    /// A Cortex Cloud job's instance, template, callback wait and accounts.
+    pub cortex: Option<CortexSection>,
 }
 
 /// A finished job's Azure identity and Prisma account (from the job's result).
@@ -130,6 +138,14 @@ pub async fn job_page(
     let recorded = store.steps(id).await?;
     let events = store.events_after(id, 0, u32::MAX).await?;
     let request: Option<OnboardingRequest> = serde_json::from_value(job.request.clone()).ok();
+    let cortex_request: Option<CortexRequest> = (job.kind == CORTEX_JOB_KIND)
+        .then(|| serde_json::from_value(job.request.clone()).ok())
+        .flatten();
+    let approval_step = if cortex_request.is_some() {
+        "apply_template"
+    } else {
+        "azure_identity"
+    };
     let steps = onboarding_engine::Step::of_kind(&job.kind)
         .iter()
         .map(|step| {
@@ -137,7 +153,7 @@ pub async fn job_page(
             let record = recorded.iter().rev().find(|s| s.name == key);
             let state = match record {
                 // The plan waits at its Terraform step: say so rather than "running".
-                _ if matches!(key, "azure_identity" | "plan_destroy")
+                _ if matches!(key, "azure_identity" | "plan_destroy" | "apply_template")
                     && job.state == JobState::AwaitingApproval =>
                 {
                     "awaiting_approval"
@@ -160,11 +176,28 @@ pub async fn job_page(
             }
         })
         .collect();
+    let cortex = cortex_request.as_ref().map(|r| {
+        CortexSection::of(
+            &job,
+            r,
+            &recorded,
+            &events,
+            state.engine().config().verify_timeout,
+        )
+    });
+    let facts = match (&cortex_request, &request) {
+        (Some(r), _) => job_cortex::facts_of(r),
+        (None, Some(r)) => job_view::facts_of(r),
+        (None, None) => Vec::new(),
+    };
     Ok(no_store(
         JobPage {
             nav: Nav::of(&p),
             id: id.to_string(),
-            name: job_name(&job.request),
+            name: match &cortex_request {
+                Some(r) => format!("{} into Cortex Cloud", r.label()),
+                None => job_name(&job.request),
+            },
             kind: super::dashboard::job_kind_label(&job.kind),
             state: badge(job.state.as_str()),
             created_at: when(job.created_at),
@@ -173,10 +206,17 @@ pub async fn job_page(
             steps,
             plan: plan_of(&events),
             plan_words: job_view::plan_words_of(&events, request.as_ref()),
-            facts: request.as_ref().map(job_view::facts_of).unwrap_or_default(),
+            facts,
             capabilities: job_view::capabilities_of(&events),
             actions: Actions::of(job.state),
             outputs: job.result.as_ref().and_then(Outputs::of),
+            platform: if cortex.is_some() {
+                "Cortex Cloud"
+            } else {
+                "Prisma Cloud"
+            },
+            approval_step,
+            cortex,
         }
         .into_response(),
     ))

@@ -68,6 +68,7 @@ mod coverage;
 mod dashboard;
 pub(crate) mod health_view;
 mod instances;
+mod job_cortex;
 mod job_view;
 mod jobs;
 mod notifications;
@@ -378,10 +379,10 @@ pub struct Badge {
 
 pub fn badge(state: &str) -> Badge {
     let (icon, class) = match state {
-        "succeeded" | "ok" | "enabled" => ("ok", "ok"),
+        "succeeded" | "ok" | "enabled" | "connected" => ("ok", "ok"),
         "failed" | "error" => ("bad", "bad"),
         "warning" | "not_in_prisma_cloud" | "awaiting_approval" => ("warn", "warn"),
-        "running" => ("run", "run"),
+        "running" | "retrieving" => ("run", "run"),
         "cancelled" | "disabled" | "skipped" => ("stopped", "muted"),
         _ => ("pending", "muted"),
     };

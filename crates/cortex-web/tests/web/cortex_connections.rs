@@ -20,6 +20,7 @@ fn cortex_body(name: &str) -> Value {
     })
 }
 
+/// Saves a connection through `POST /api/v1/connections` as `auth` (201 expected).
 /// The fields an error answer's `errors` name, in order.
 pub(crate) fn fields(v: &Value) -> Vec<String> {
     v["errors"]

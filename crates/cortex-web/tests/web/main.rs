@@ -10,6 +10,7 @@ mod batch_rows;
 mod connection_pages;
 mod connections;
 mod cortex_connections;
+mod cortex_job_page;
 mod cortex_onboardings;
 mod cortex_test_connection;
 mod coverage;

@@ -48,7 +48,7 @@ pub(crate) fn parse(
         None => {
             fail(
                 "api_url",
-                "is required: the API URL from Settings → Configurations → API Keys → Copy API \
+                "is required: the API URL from Settings > Configurations > API Keys > Copy API \
                  URL"
                 .into(),
             );

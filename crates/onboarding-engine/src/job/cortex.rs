@@ -904,8 +904,8 @@ pub(crate) async fn check_tenant_approved(
             field: "tenant_id".into(),
             message: format!(
                 "tenant {} has not approved Cortex Cloud's application; a Global Administrator \
-                 of the tenant approves it from the Cortex console (Settings → Data Sources → \
-                 Azure → Approve), then submit again",
+                 of the tenant approves it from the Cortex console (Settings > Data Sources > \
+                 Azure > Approve), then submit again",
                 request.tenant_id
             ),
         }],
