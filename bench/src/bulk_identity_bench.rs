@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
             client_ids.insert(result["client_id"].as_str().unwrap_or("").to_owned());
         }
     }
-    let timing = cortex_bench::common::step_times(store, &job_ids, started_at).await?;
+    let timing = cortex_bench::common::step_times(store, &job_ids, started_at, &[]).await?;
     let after = tree_bytes(&workspaces);
     let db = bench.db_bytes();
     let per_job = |bytes: u64| bytes / u64::from(jobs.max(1));

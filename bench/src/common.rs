@@ -163,45 +163,45 @@ impl Drop for EngineBench {
     }
 }
 
-/// Time per step over `jobs`, from their `step_finished` events: for each step name, how many
-/// jobs ran it, the seconds summed, and the p50/p95/max of one run in milliseconds. Also the
-/// moment (seconds after `since`) the first and the last job finished,
-/// which shows whether a batch finishes in waves or together.
+/// Time per step over `jobs`, from their `step_finished` events: for each step (every name in
+/// `expected` even if no job ran it, and any other that ran), how many jobs ran it and its
+/// `sum_s`, `p50_s`, `p95_s`, `max_s` in seconds. Also the moment (seconds after `since`) the
+/// first and the last job finished, which shows whether a batch finishes in waves or together.
 pub async fn step_times(
     store: &Store,
     jobs: &[cortex_store::JobId],
     since: time::OffsetDateTime,
+    expected: &[&str],
 ) -> anyhow::Result<serde_json::Value> {
-    let mut per_step: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut per_step: BTreeMap<String, Vec<f64>> = expected
+        .iter()
+        .map(|s| ((*s).to_owned(), Vec::new()))
+        .collect();
     let mut finished: Vec<time::OffsetDateTime> = Vec::new();
     for job in jobs {
         let mut last = None;
         for e in store.events_after(*job, 0, 1_000_000).await? {
             if e.event["type"] == "step_finished" {
                 let step = e.event["step"].as_str().unwrap_or("?").to_owned();
-                let ms = e.event["elapsed_ms"].as_u64().unwrap_or(0);
-                per_step.entry(step).or_default().push(ms);
+                let seconds = e.event["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+                per_step.entry(step).or_default().push(seconds);
             }
             last = Some(e.at);
         }
         finished.extend(last);
     }
-    let pick = |sorted: &[u64], q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
     let steps: serde_json::Map<String, serde_json::Value> = per_step
         .into_iter()
-        .map(|(step, mut ms)| {
-            ms.sort_unstable();
-            let sum: u64 = ms.iter().sum();
-            (
-                step,
-                serde_json::json!({
-                    "runs": ms.len(),
-                    "sum_s": sum as f64 / 1000.0,
-                    "p50_ms": pick(&ms, 0.5),
-                    "p95_ms": pick(&ms, 0.95),
-                    "max_ms": pick(&ms, 1.0),
-                }),
-            )
+        .map(|(step, mut seconds)| {
+            seconds.sort_by(f64::total_cmp);
+            let summary = serde_json::json!({
+                "runs": seconds.len(),
+                "sum_s": crate::round(seconds.iter().sum()),
+                "p50_s": crate::round(crate::percentile(&seconds, 50.0)),
+                "p95_s": crate::round(crate::percentile(&seconds, 95.0)),
+                "max_s": crate::round(seconds.last().copied().unwrap_or(0.0)),
+            });
+            (step, summary)
         })
         .collect();
     finished.sort_unstable();

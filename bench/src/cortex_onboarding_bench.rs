@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cortex_bench::common::{EngineBench, Setup};
-use cortex_bench::{Args, percentile, round};
+use cortex_bench::{Args, round};
 use cortex_cloud_types::{ApiKey, ApiUrl, KeyId, KeyType, SecretString};
 use cortex_store::JobState;
 use onboarding_engine::connections::CortexConnection;
@@ -46,18 +46,6 @@ Needs terraform and curl on PATH. Prints one JSON object; see docs/benchmarks.md
 
 const KEY: &str = "BenchCortexOnboardingKey0123456789abcdefghijklmnopqrstuvwxyzABCD";
 const KEY_ID: u64 = 9;
-
-/// `runs`, `sum_s`, `p50_s`, `p95_s`, `max_s` of one step's durations (seconds).
-fn step_summary(mut seconds: Vec<f64>) -> serde_json::Value {
-    seconds.sort_by(f64::total_cmp);
-    serde_json::json!({
-        "runs": seconds.len(),
-        "sum_s": round(seconds.iter().sum()),
-        "p50_s": round(percentile(&seconds, 50.0)),
-        "p95_s": round(percentile(&seconds, 95.0)),
-        "max_s": round(seconds.last().copied().unwrap_or(0.0)),
-    })
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -132,22 +120,14 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
     engine.run_worker(CancellationToken::new(), true).await?;
     let wall = started.elapsed();
 
-    let mut per_step: BTreeMap<&str, Vec<f64>> = Step::CORTEX
-        .iter()
-        .map(|s| (s.name(), Vec::new()))
-        .collect();
+    let names: Vec<&str> = Step::CORTEX.iter().map(|s| s.name()).collect();
+    let timing = cortex_bench::common::step_times(store, &jobs, started_at, &names).await?;
     let mut failed_codes: BTreeMap<String, u64> = BTreeMap::new();
     for job in &jobs {
-        for e in store.events_after(*job, 0, 1_000_000).await? {
-            if e.event["type"] == "step_finished"
-                && let Some(durations) = e.event["step"].as_str().and_then(|s| per_step.get_mut(s))
-            {
-                durations.push(e.event["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0);
-            }
-        }
         let record = store
             .get_job(*job)
             .await?
@@ -182,10 +162,7 @@ async fn main() -> anyhow::Result<()> {
             "wall_s": round(wall.as_secs_f64()),
             "failures": failed_codes.values().sum::<u64>(),
             "failed_codes": failed_codes,
-            "steps": per_step
-                .into_iter()
-                .map(|(step, seconds)| (step.to_owned(), step_summary(seconds)))
-                .collect::<serde_json::Map<_, _>>(),
+            "steps": timing["steps"],
             "instances_pending": pending,
             "instances_connected": connected,
             "calls_per_endpoint": EngineBench::calls_per_endpoint(&stats),
