@@ -168,17 +168,23 @@ fn invalid(field: &str, message: impl Into<String>) -> EngineError {
     })
 }
 
-/// The key of a new password: `r` and the UTC time to the second (so keys sort in creation
-/// order, as [`azure_config::passwords::Passwords::from_state`] expects).
+/// The key of a new password: `r` and the UTC time to the millisecond (so keys sort in
+/// creation order, as [`azure_config::passwords::Passwords::from_state`] expects). Seconds were
+/// not enough: a second rotation submitted within the second the first one finished got the
+/// same key, so Terraform saw no new password. Rotations of one account never run at once
+/// (`lifecycle_account` refuses a second), and each takes a Terraform apply, so two of them
+/// cannot share a millisecond. Keys made to the second by earlier versions still sort first
+/// (a key that is a prefix of another sorts before it).
 fn new_password_key(now: OffsetDateTime) -> String {
     format!(
-        "r{:04}{:02}{:02}t{:02}{:02}{:02}",
+        "r{:04}{:02}{:02}t{:02}{:02}{:02}{:03}",
         now.year(),
         u8::from(now.month()),
         now.day(),
         now.hour(),
         now.minute(),
-        now.second()
+        now.second(),
+        now.millisecond()
     )
 }
 
@@ -567,10 +573,13 @@ mod tests {
 
     #[test]
     fn password_keys_sort_in_time_order_and_parse() {
-        let a = new_password_key(time::macros::datetime!(2026-12-02 03:04:05 UTC));
+        let a = new_password_key(time::macros::datetime!(2026-12-02 03:04:05.007 UTC));
+        let same_second = new_password_key(time::macros::datetime!(2026-12-02 03:04:05.300 UTC));
         let b = new_password_key(time::macros::datetime!(2027-01-01 00:00:00 UTC));
-        assert_eq!(a, "r20261202t030405");
-        assert!(a < b);
+        assert_eq!(a, "r20261202t030405007");
+        assert!(a < same_second, "two rotations in one second get two keys");
+        assert!(same_second < b);
+        assert!("r20261202t030405" < a.as_str(), "a key made to the second sorts first");
         azure_config::passwords::PasswordKey::parse(&a).unwrap();
     }
 }
