@@ -579,7 +579,10 @@ mod tests {
         assert_eq!(a, "r20261202t030405007");
         assert!(a < same_second, "two rotations in one second get two keys");
         assert!(same_second < b);
-        assert!("r20261202t030405" < a.as_str(), "a key made to the second sorts first");
+        assert!(
+            "r20261202t030405" < a.as_str(),
+            "a key made to the second sorts first"
+        );
         azure_config::passwords::PasswordKey::parse(&a).unwrap();
     }
 }

@@ -650,11 +650,8 @@ impl CortexRun<'_> {
     async fn await_connection(&self) -> Result<ConnectedOut, EngineError> {
         let created: CreatedOut = self.required(Step::CreateInstance)?;
         let applied: AppliedOut = self.required(Step::ApplyTemplate)?;
-        let client = self.client().await?;
         let timeout = self.inner.config.verify_timeout;
-        let _ = client;
         let started = Instant::now();
-        let mut pause = Duration::from_millis(500);
         loop {
             if let Some(row) = self.find_connected(Some(applied.started_ms)).await? {
                 emit(EngineEvent::CortexInstance {
@@ -675,6 +672,7 @@ impl CortexRun<'_> {
                     status: row.status.as_str().into(),
                 });
             }
+            let pause = next_poll(started.elapsed(), Duration::from_secs(15));
             if started.elapsed() + pause > timeout || self.cancel.is_cancelled() {
                 return Err(EngineError::CortexCallbackTimeout {
                     waited_s: started.elapsed().as_secs(),
@@ -685,7 +683,6 @@ impl CortexRun<'_> {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.cancel.cancelled() => {}
             }
-            pause = (pause * 2).min(Duration::from_secs(15));
         }
     }
 
@@ -735,7 +732,6 @@ impl CortexRun<'_> {
         let client = self.client().await?;
         let timeout = self.inner.config.verify_timeout;
         let started = Instant::now();
-        let mut pause = Duration::from_millis(500);
         let mut last: Vec<CortexCapabilityState> = Vec::new();
         let details = loop {
             let details = client.get_instance_details(&connected.instance_id).await?;
@@ -759,6 +755,7 @@ impl CortexRun<'_> {
             if details.retrieving().next().is_none() {
                 break details;
             }
+            let pause = next_poll(started.elapsed(), Duration::from_secs(10));
             if started.elapsed() + pause > timeout || self.cancel.is_cancelled() {
                 let failing = last
                     .iter()
@@ -774,7 +771,6 @@ impl CortexRun<'_> {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.cancel.cancelled() => {}
             }
-            pause = (pause * 2).min(Duration::from_secs(10));
         };
         let summary = |status: &str| -> Vec<String> {
             last.iter()
@@ -863,6 +859,15 @@ pub(crate) fn capability_states(details: &InstanceDetails) -> Vec<CortexCapabili
             }
         })
         .collect()
+}
+
+/// How long to wait before the next poll of something that takes as long as it takes (the
+/// callback, the capability checks): half the time waited so far, at least a second and at
+/// most `cap`. A doubling pause overshot by up to its own length (an 8 s wait was seen at
+/// 15.5 s: polls at 7.5 s, then 15.5 s); this one overshoots by at most half the wait, with
+/// about as many calls (an 8 s wait: polls at 0, 1, 2, 3, 4.5, 6.75 and 10.1 s).
+fn next_poll(waited: Duration, cap: Duration) -> Duration {
+    (waited / 2).clamp(Duration::from_secs(1), cap)
 }
 
 fn has_job_tag(tags: &[Tag], job: &str) -> bool {
@@ -1086,4 +1091,24 @@ fn unpack(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
         files.insert(path, text);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_overshoot_by_at_most_half_the_wait_and_stay_within_the_cap() {
+        let cap = Duration::from_secs(10);
+        let mut at = Duration::ZERO;
+        let mut polls = vec![at];
+        while at < Duration::from_secs(8) {
+            at += next_poll(at, cap);
+            polls.push(at);
+        }
+        let secs: Vec<f64> = polls.iter().map(Duration::as_secs_f64).collect();
+        assert_eq!(secs, [0.0, 1.0, 2.0, 3.0, 4.5, 6.75, 10.125]);
+        assert_eq!(next_poll(Duration::from_secs(600), cap), cap);
+        assert_eq!(next_poll(Duration::ZERO, cap), Duration::from_secs(1));
+    }
 }

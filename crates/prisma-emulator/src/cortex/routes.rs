@@ -214,7 +214,7 @@ async fn create_instance_template(
                 "account_details.organization_id",
                 "value_error",
                 "this Azure tenant has not approved the Cortex Cloud application; approve it in the \
-                 console (Data Sources → Microsoft Azure → approve tenant), then retry",
+                 console (Settings > Data Sources > Microsoft Azure > approve tenant), then retry",
                 Some(tenant.into()),
             ));
         }
