@@ -42,6 +42,8 @@ use prisma_types::{
 const SECRET: &str = "bench-secret-key-not-a-real-one";
 
 /// `--in-process-emulator`: our library path's emulator runs on a thread of this process.
+/// `--cli-concurrency`: the CLI batch's fixed concurrency, when one is asked for.
+static CLI_CONCURRENCY: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
 static IN_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const AZURE_SECRET: &str = "bench-azure-client-secret-0001";
 
@@ -63,6 +65,7 @@ Options:
   --in-process-emulator  our library path's emulator on a thread of this process (the
                        CLI and the peers still use --emulator)
   --no-cli             skip the CLI batch path
+  --cli-concurrency N  the CLI batch with `--concurrency N` (default: its adaptive sizing)
   --no-saturation      skip the saturation scenario (client CPU per request)
   --timeline FILE      append the library path's pacer samples (every 250 ms: per stage
                        tokens granted, queued continuing/fresh, unused and corrected
@@ -560,12 +563,17 @@ fn run_cli(binary: &str, sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     }
     drop(file);
     let g = |ns: u16| format!("{ns:04x}0000-bbbb-4ccc-8ddd-{:012x}", 0);
-    let started = Instant::now();
-    let output = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--output", "json", "-q", "onboard", "batch"])
-        .arg(&csv)
+        .arg(&csv);
+    if let Some(n) = CLI_CONCURRENCY.get() {
+        command.args(["--concurrency", &n.to_string()]);
+    }
+    let started = Instant::now();
+    let output = command
         .args(["--tenant", &g(0x7e4a), "--identity", "existing"])
         .args(["--client-id", &g(0xc1d0), "--sp-object-id", &g(0x5e00)])
         .env("PRISMA_API_URL", &emu.url)
@@ -589,6 +597,12 @@ fn run_cli(binary: &str, sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
     extra.insert(
         "exit_code".into(),
         output.status.code().unwrap_or(-1).into(),
+    );
+    extra.insert(
+        "concurrency".into(),
+        CLI_CONCURRENCY
+            .get()
+            .map_or_else(|| "adaptive".into(), |n| (*n).into()),
     );
     Ok(Run {
         wall,
@@ -685,6 +699,12 @@ async fn main() -> anyhow::Result<()> {
     let latency_rate: u32 = args.parsed("--latency-rate", 10)?;
     let cli = !args.flag("--no-cli");
     let in_process = args.flag("--in-process-emulator");
+    if let Some(n) = args.value("--cli-concurrency") {
+        let n: u16 = n
+            .parse()
+            .context("--cli-concurrency takes a number of jobs")?;
+        let _ = CLI_CONCURRENCY.set(n);
+    }
     if let Some(path) = args.value("--timeline") {
         let _ = TIMELINE.set(path.into());
     }
