@@ -32,8 +32,12 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: Option<u16>,
     /// The most jobs run at once when the concurrency is sized automatically.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", default_value_t = onboarding_engine::engine::DEFAULT_MAX_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_concurrency: u16,
+    /// The most Terraform runs at once, whatever the number of jobs (a job over it waits
+    /// before its `terraform init`).
+    #[arg(long, value_name = "N", default_value_t = onboarding_engine::engine::DEFAULT_TERRAFORM_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub terraform_concurrency: u16,
     /// Seconds a claimed job stays this worker's without renewal.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_secs: u64,
@@ -72,6 +76,7 @@ pub async fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
     };
     config.concurrency = usize::from(args.concurrency.unwrap_or(args.max_concurrency));
     config.adaptive_concurrency = args.concurrency.is_none();
+    config.terraform_concurrency = usize::from(args.terraform_concurrency);
     config.lease = Duration::from_secs(args.lease_secs);
     config.verify_timeout = match (args.verify_timeout_secs, global.sandbox) {
         (Some(secs), _) => Duration::from_secs(secs),

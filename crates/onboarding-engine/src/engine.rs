@@ -43,9 +43,15 @@ pub enum StatePolicy {
     Remove,
 }
 
-/// The most jobs an adaptive worker runs at once unless configured otherwise (each may run
-/// Terraform: this bounds the processes, not the API rate, which the pacer holds).
-pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
+/// The most jobs an adaptive worker runs at once unless configured otherwise. The pacer holds
+/// the API rate and [`DEFAULT_TERRAFORM_CONCURRENCY`] the Terraform processes, so this only
+/// bounds the jobs' memory (a few KB each). It was 32 while it also bounded Terraform; at 50
+/// requests/s with the fault mix Little's law asks for about 60 (docs/benchmarks.md).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 128;
+
+/// The most Terraform runs (init → plan → apply → output of one workspace) at once; a job
+/// over it waits, saying so, before its `terraform init`.
+pub const DEFAULT_TERRAFORM_CONCURRENCY: usize = 32;
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -71,6 +77,8 @@ pub struct EngineConfig {
     pub role_set_chunk: usize,
     /// An extra CA (PEM) the Cortex Cloud clients trust (the sandbox emulator's).
     pub cortex_ca_pem: Option<String>,
+    /// The most Terraform runs at once, whatever the jobs' concurrency.
+    pub terraform_concurrency: usize,
 }
 
 impl EngineConfig {
@@ -99,6 +107,7 @@ impl EngineConfig {
             cortex_sandbox: None,
             role_set_chunk: azure_config::tenant_identity::ROLE_SET_CHUNK,
             cortex_ca_pem: None,
+            terraform_concurrency: DEFAULT_TERRAFORM_CONCURRENCY,
         }
     }
 }
@@ -121,6 +130,9 @@ pub(crate) struct EngineInner {
     pub tenant_identities: crate::tenant_identity::Locks,
     /// One Cortex Cloud client per connection in use (see [`crate::job`]'s Cortex flow).
     pub cortex_clients: Mutex<HashMap<String, cortex_cloud_client::CortexClient>>,
+    /// Slots for Terraform runs (`config.terraform_concurrency` of them), taken by
+    /// [`crate::identity::apply_workspace`].
+    pub terraform_slots: tokio::sync::Semaphore,
 }
 
 impl EngineInner {
@@ -233,6 +245,7 @@ impl Engine {
                 lookups: BatchLookups::default(),
                 tenant_identities: Default::default(),
                 cortex_clients: Mutex::new(HashMap::new()),
+                terraform_slots: tokio::sync::Semaphore::new(config.terraform_concurrency.max(1)),
                 config,
                 bus: EventBus::default(),
             }),

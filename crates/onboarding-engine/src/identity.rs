@@ -516,6 +516,7 @@ pub(crate) async fn apply_workspace<F: Flow>(
     plan: &Path,
     plan_kind: Plan,
 ) -> Result<Option<BTreeMap<String, terraform_runner::stream::OutputValue>>, EngineError> {
+    let _slot = terraform_slot(run).await?;
     let mut sink = forward;
     let approved_plan_waiting = run.job.approved && plan.exists();
     if !approved_plan_waiting {
@@ -553,6 +554,30 @@ pub(crate) async fn apply_workspace<F: Flow>(
     match plan_kind {
         Plan::Apply => Ok(Some(tf.output().await?)),
         Plan::Destroy | Plan::DestroyReview => Ok(Some(BTreeMap::new())),
+    }
+}
+
+/// One of the engine's Terraform slots for the run about to start, waiting (and saying so)
+/// when all are taken; a cancelled job stops waiting.
+async fn terraform_slot<'a, F: Flow>(
+    run: &'a JobRun<'_, F>,
+) -> Result<tokio::sync::SemaphorePermit<'a>, EngineError> {
+    let slots = &run.inner.terraform_slots;
+    if let Ok(slot) = slots.try_acquire() {
+        return Ok(slot);
+    }
+    emit(EngineEvent::log(
+        "info",
+        format!(
+            "waiting for a Terraform slot: {} Terraform runs at once is this engine's limit",
+            run.inner.config.terraform_concurrency.max(1)
+        ),
+    ));
+    tokio::select! {
+        slot = slots.acquire() => {
+            slot.map_err(|_| EngineError::Workspace("the engine is shutting down".into()))
+        }
+        _ = run.cancel.cancelled() => Err(EngineError::Cancelled),
     }
 }
 

@@ -58,7 +58,7 @@ pub struct BatchArgs {
     #[arg(long)]
     pub label: Option<String>,
     /// Run exactly N jobs at once [default: sized from the rate limits and round-trip times,
-    /// at most 32].
+    /// at most 128, of which at most 32 run Terraform at a time].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: Option<u16>,
     /// How the builtin identity is made: one per tenant shared by its subscriptions (one app

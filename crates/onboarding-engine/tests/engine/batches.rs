@@ -112,3 +112,57 @@ async fn a_fixed_concurrency_is_never_exceeded() {
     }
     assert!(most <= 2, "{most} jobs ran at once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terraform_runs_wait_for_a_slot_whatever_the_jobs_concurrency() {
+    let mode @ onboarding_engine::TerraformMode::Twin { .. } = sandbox_mode() else {
+        eprintln!("SKIPPED: terraform not on PATH (the slots hold real Terraform runs)");
+        return;
+    };
+    let sb = Sandbox::start_with(mode, |_| {}, |c| c.terraform_concurrency = 1).await;
+    sb.engine.set_concurrency(Concurrency::Fixed(3));
+    let items = (0..3)
+        .map(|n| {
+            let raw = subscription(&guid(0xba7f, n), &format!("tf-{n}"));
+            (raw.validate().unwrap(), None)
+        })
+        .collect();
+    let (_, jobs) = sb.engine.submit_batch("slots", items, "t").await.unwrap();
+    sb.run().await;
+    // Each job's Terraform run, from the start of its init to the end of its apply: with one
+    // slot, no two overlap, though three jobs ran at once.
+    let mut runs = Vec::new();
+    let mut waited = 0;
+    for job in jobs {
+        sb.succeeded(job).await;
+        let events = sb.events(job).await;
+        let phase = |name: &str| {
+            events
+                .iter()
+                .find(|e| e.event["type"] == "terraform_phase" && e.event["phase"] == name)
+                .unwrap_or_else(|| panic!("no {name} phase in {events:?}"))
+        };
+        let init = phase("init");
+        let elapsed = init.event["elapsed_ms"].as_i64().unwrap();
+        runs.push((
+            init.at - time::Duration::milliseconds(elapsed),
+            phase("apply").at,
+        ));
+        waited += events
+            .iter()
+            .filter(|e| {
+                e.event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("waiting for a Terraform slot"))
+            })
+            .count();
+    }
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "two Terraform runs overlap: {runs:?}"
+        );
+    }
+    assert!(waited >= 1, "a job that waited for the slot says so");
+}
