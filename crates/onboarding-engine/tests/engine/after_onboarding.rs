@@ -9,24 +9,10 @@ use cortex_store::{JobId, JobState};
 use onboarding_engine::identity::{CLIENT_SECRET, TERRAFORM_STATE};
 use onboarding_engine::lifecycle::{OffboardOptions, RotateOptions};
 use onboarding_engine::watch::onboarded_accounts;
-use onboarding_engine::{EngineError, IdentityPer, TerraformMode};
+use onboarding_engine::{EngineError, IdentityPer};
 use serde_json::{Value, json};
 
 use crate::common::*;
-
-/// The twin with no pause per resource; `None` (the test is skipped) without terraform.
-fn twin() -> Option<TerraformMode> {
-    match sandbox_mode() {
-        TerraformMode::Twin { binary, .. } => Some(TerraformMode::Twin {
-            binary,
-            step_seconds: 0.0,
-        }),
-        _ => {
-            eprintln!("SKIPPED: terraform not on PATH");
-            None
-        }
-    }
-}
 
 /// Onboards one builtin subscription; its onboarding job.
 async fn onboard(sb: &Sandbox, sub: &str) -> JobId {

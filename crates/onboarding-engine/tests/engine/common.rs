@@ -46,6 +46,22 @@ pub fn sandbox_mode() -> TerraformMode {
     }
 }
 
+/// The twin with no pause per resource; `None` (the test is skipped, saying so) without
+/// terraform, for the tests that read what only a real run gives (a plan, a state, a slot).
+#[allow(dead_code)]
+pub fn twin() -> Option<TerraformMode> {
+    match sandbox_mode() {
+        TerraformMode::Twin { binary, .. } => Some(TerraformMode::Twin {
+            binary,
+            step_seconds: 0.0,
+        }),
+        _ => {
+            eprintln!("SKIPPED: terraform not on PATH (this test reads a real run)");
+            None
+        }
+    }
+}
+
 impl Sandbox {
     pub async fn start(mode: TerraformMode) -> Self {
         Self::start_with(mode, |_| {}, |_| {}).await

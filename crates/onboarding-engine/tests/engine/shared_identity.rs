@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use cortex_store::{JobId, JobState};
-use onboarding_engine::{IdentityPer, OnboardingRequest, TerraformMode};
+use onboarding_engine::{IdentityPer, OnboardingRequest};
 use prisma_types::SecretString;
 
 use crate::common::*;
@@ -14,20 +14,6 @@ use crate::common::*;
 /// A hang guard for the 50-job batch: it takes well under a minute alone, several on a loaded
 /// machine.
 const BIG_BATCH: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// The twin with no pause per resource; `None` (the test is skipped) without terraform.
-fn twin() -> Option<TerraformMode> {
-    match sandbox_mode() {
-        TerraformMode::Twin { binary, .. } => Some(TerraformMode::Twin {
-            binary,
-            step_seconds: 0.0,
-        }),
-        _ => {
-            eprintln!("SKIPPED: terraform not on PATH (the plan can only be read from a real run)");
-            None
-        }
-    }
-}
 
 fn shared_batch(ns: u16, n: u32) -> Vec<(OnboardingRequest, Option<SecretString>)> {
     (0..n)
