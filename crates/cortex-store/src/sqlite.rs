@@ -179,6 +179,17 @@ impl Backend for Sqlite {
     }
 }
 
+/// The oldest job a worker may claim (`$3`: now). The `state IN (…)` repeats what the ORs say
+/// so that SQLite can use the partial index `jobs_claimable`: without it the planner walked
+/// `jobs_by_created` from the oldest job, past every finished one, on every claim — a claim
+/// cost grew with the jobs already done (0.3 ms at 4,000 finished jobs against 31 µs).
+const NEXT_CLAIMABLE: &str = "SELECT id FROM jobs \
+     WHERE state IN ('queued', 'awaiting_approval', 'running') \
+       AND ((state = 'queued' AND cancel_requested = 0) \
+         OR (state = 'awaiting_approval' AND approved = 1 AND cancel_requested = 0) \
+         OR (state = 'running' AND lease_until < $3)) \
+     ORDER BY created_at, id LIMIT 1";
+
 impl SqliteStore {
     pub(crate) async fn open(url: &str, keyring: Keyring) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -295,11 +306,7 @@ impl SqliteStore {
         let sql = format!(
             "UPDATE jobs SET state = 'running', worker_id = $1, lease_until = $2, \
                  attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs \
-                 WHERE (state = 'queued' AND cancel_requested = 0) \
-                    OR (state = 'awaiting_approval' AND approved = 1 AND cancel_requested = 0) \
-                    OR (state = 'running' AND lease_until < $3) \
-                 ORDER BY created_at, id LIMIT 1) \
+             WHERE id = ({NEXT_CLAIMABLE}) \
              RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -619,6 +626,26 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_claim_reads_only_claimable_jobs_through_their_index() {
+        let store = SqliteStore::open("sqlite::memory:", Keyring::from_key("test", [7; 32]))
+            .await
+            .unwrap();
+        let sql = NEXT_CLAIMABLE.replace("$3", "'2026-12-02T00:00:00.000000Z'");
+        let plan: Vec<String> =
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .fetch_all(&store.writer)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("jobs_claimable")),
+            "the claim does not use the partial index: {plan:?}"
+        );
+    }
 
     #[test]
     fn timestamps_are_fixed_width_and_round_trip() {
