@@ -190,8 +190,42 @@ const NEXT_CLAIMABLE: &str = "SELECT id FROM jobs \
          OR (state = 'running' AND lease_until < $3)) \
      ORDER BY created_at, id LIMIT 1";
 
+/// Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes), which
+/// SQLite returns at once, without the busy timeout, in two places a first open can meet: the
+/// switch to WAL while another process creates the file, and a read that must become a write
+/// after another connection wrote (`SQLITE_BUSY_SNAPSHOT`).
+fn is_busy(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 5),
+        _ => false,
+    }
+}
+
 impl SqliteStore {
+    /// Opens (creating and migrating) the database at `url`. Processes that open a new file
+    /// together can find it locked in the middle of another's first open; the whole open is
+    /// then tried again (it is idempotent), a few times, before the error is reported.
     pub(crate) async fn open(url: &str, keyring: Keyring) -> Result<SqliteStore, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(url, keyring.clone()).await {
+                Err(e) if is_busy(&e) && attempt < MIGRATE_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(
+                        attempt,
+                        "the new database was locked by another opener; again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(url: &str, keyring: Keyring) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::config(format!("invalid sqlite URL: {e}")))?
             .create_if_missing(true)
