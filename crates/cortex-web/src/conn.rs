@@ -173,9 +173,33 @@ struct Registry {
     open: Mutex<HashMap<u64, Arc<Activity>>>,
     stats: Arc<ConnectionStats>,
     last_warning: Mutex<Option<Instant>>,
+    /// Connections evicted whose task has not yet run to close the socket: each still holds
+    /// a file descriptor (see [`CLOSING_SLACK`]).
+    closing: AtomicUsize,
+    /// Told each time an evicted connection's socket is closed.
+    closed: tokio::sync::Notify,
 }
 
+/// The most evicted connections whose sockets are not closed yet before the accept loop waits
+/// for them. An eviction only signals the connection's task; under load that task runs late,
+/// and accepting on meanwhile spent the descriptors kept for the databases and outgoing calls
+/// (EMFILE on `accept` with a thousand idle connections under `ulimit -n 1024`).
+const CLOSING_SLACK: usize = 4;
+
 impl Registry {
+    fn new(limits: Limits, stats: Arc<ConnectionStats>) -> Self {
+        Registry {
+            limits,
+            epoch: Instant::now(),
+            next_id: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+            stats,
+            last_warning: Mutex::new(None),
+            closing: AtomicUsize::new(0),
+            closed: tokio::sync::Notify::new(),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
@@ -201,6 +225,7 @@ impl Registry {
                 return None;
             };
             if let Some(a) = open.remove(&victim) {
+                self.closing.fetch_add(1, Ordering::AcqRel);
                 a.evict.cancel();
             }
             self.stats.closed(Closed::EvictedIdle);
@@ -272,12 +297,18 @@ struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        // The socket is closed by now: the connection's task dropped it before this.
         let mut open = self.registry.open.lock().unwrap_or_else(|p| p.into_inner());
         open.remove(&self.id);
         self.registry
             .stats
             .open
             .store(open.len(), Ordering::Relaxed);
+        drop(open);
+        if self.activity.evict.is_cancelled() {
+            self.registry.closing.fetch_sub(1, Ordering::AcqRel);
+            self.registry.closed.notify_waiters();
+        }
     }
 }
 
@@ -403,19 +434,20 @@ pub(crate) async fn run(
             "max_connections lowered to fit the open-file limit (ulimit -n)"
         );
     }
-    let registry = Arc::new(Registry {
-        limits,
-        epoch: Instant::now(),
-        next_id: AtomicU64::new(0),
-        open: Mutex::new(HashMap::new()),
-        stats: stats.clone(),
-        last_warning: Mutex::new(None),
-    });
+    let registry = Arc::new(Registry::new(limits, stats.clone()));
     stats.limit.store(limits.max_connections, Ordering::Relaxed);
     *stats.registry.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(&registry));
     let tracker = TaskTracker::new();
     let mut last_accept_error: Option<Instant> = None;
     loop {
+        while registry.closing.load(Ordering::Acquire) >= CLOSING_SLACK {
+            // The timeout guards a wake-up that came between the check and the wait.
+            tokio::select! {
+                _ = registry.closed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -576,17 +608,13 @@ mod tests {
     }
 
     fn registry(max: usize) -> Arc<Registry> {
-        Arc::new(Registry {
-            limits: Limits {
+        Arc::new(Registry::new(
+            Limits {
                 max_connections: max,
                 ..Limits::default()
             },
-            epoch: Instant::now(),
-            next_id: AtomicU64::new(0),
-            open: Mutex::new(HashMap::new()),
-            stats: Arc::default(),
-            last_warning: Mutex::new(None),
-        })
+            Arc::default(),
+        ))
     }
 
     #[test]
@@ -608,7 +636,10 @@ mod tests {
         assert!(out.contains("cortex_web_connections_closed_total{reason=\"refused_full\"} 1"));
         drop(busy);
         assert!(second.activity.is_idle());
+        // The evicted connection holds its descriptor until its task drops it.
+        assert_eq!(r.closing.load(Ordering::Acquire), 1);
         drop(first);
+        assert_eq!(r.closing.load(Ordering::Acquire), 0);
         assert_eq!(r.open.lock().unwrap().len(), 2);
     }
 
