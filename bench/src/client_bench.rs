@@ -42,9 +42,9 @@ use prisma_types::{
 const SECRET: &str = "bench-secret-key-not-a-real-one";
 
 /// `--in-process-emulator`: our library path's emulator runs on a thread of this process.
+static IN_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// `--cli-concurrency`: the CLI batch's fixed concurrency, when one is asked for.
 static CLI_CONCURRENCY: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-static IN_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const AZURE_SECRET: &str = "bench-azure-client-secret-0001";
 
 const HELP: &str = "\
@@ -568,12 +568,7 @@ fn run_cli(binary: &str, sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--output", "json", "-q", "onboard", "batch"])
-        .arg(&csv);
-    if let Some(n) = CLI_CONCURRENCY.get() {
-        command.args(["--concurrency", &n.to_string()]);
-    }
-    let started = Instant::now();
-    let output = command
+        .arg(&csv)
         .args(["--tenant", &g(0x7e4a), "--identity", "existing"])
         .args(["--client-id", &g(0xc1d0), "--sp-object-id", &g(0x5e00)])
         .env("PRISMA_API_URL", &emu.url)
@@ -581,7 +576,12 @@ fn run_cli(binary: &str, sc: &Scenario, emu: &Emulator) -> anyhow::Result<Run> {
         .env("PRISMA_SECRET_KEY", SECRET)
         .env("AZURE_CLIENT_SECRET", AZURE_SECRET)
         .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    if let Some(n) = CLI_CONCURRENCY.get() {
+        command.args(["--concurrency", &n.to_string()]);
+    }
+    let started = Instant::now();
+    let output = command
         .output()
         .context("running azure-cortex onboard batch")?;
     let wall = started.elapsed();

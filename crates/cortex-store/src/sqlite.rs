@@ -44,7 +44,9 @@ use crate::{
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CONNECTIONS: u32 = 4;
-const MIGRATE_RETRIES: u32 = 5;
+/// Tries of a first open (and of a migration inside it) that another process's first open
+/// of the same new file got in the way of.
+const OPEN_RETRIES: u32 = 5;
 
 const TIMESTAMP: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -212,7 +214,7 @@ impl SqliteStore {
         let mut attempt = 0;
         loop {
             match Self::open_once(url, keyring.clone()).await {
-                Err(e) if is_busy(&e) && attempt < MIGRATE_RETRIES => {
+                Err(e) if is_busy(&e) && attempt < OPEN_RETRIES => {
                     attempt += 1;
                     tracing::debug!(
                         attempt,
@@ -614,7 +616,7 @@ async fn migrate(writer: &SqlitePool) -> Result<(), StoreError> {
     loop {
         match migrator().run(writer).await {
             Ok(()) => return Ok(()),
-            Err(sqlx::migrate::MigrateError::ExecuteMigration(..)) if attempt < MIGRATE_RETRIES => {
+            Err(sqlx::migrate::MigrateError::ExecuteMigration(..)) if attempt < OPEN_RETRIES => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
             }

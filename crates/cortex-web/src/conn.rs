@@ -439,13 +439,13 @@ pub(crate) async fn run(
     *stats.registry.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(&registry));
     let tracker = TaskTracker::new();
     let mut last_accept_error: Option<Instant> = None;
-    loop {
+    'accept: loop {
         while registry.closing.load(Ordering::Acquire) >= CLOSING_SLACK {
             // The timeout guards a wake-up that came between the check and the wait.
             tokio::select! {
                 _ = registry.closed.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => break 'accept,
             }
         }
         let (stream, peer) = tokio::select! {
