@@ -90,7 +90,9 @@ async fn seed(client: &CortexClient) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
+// One thread, as client-bench: the client needs no more, and cross-thread wake-ups cost more
+// CPU than the work.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::from_env();
     if args.flag("--help") {

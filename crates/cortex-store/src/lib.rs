@@ -319,6 +319,17 @@ impl Store {
         dispatch!(self.append_event(job, event))
     }
 
+    /// Appends `events` in order, atomically: all are stored, each with its job's next seq,
+    /// or none is (an unknown job among them fails the whole call with
+    /// [`StoreError::NotFound`]). One transaction for the lot: what a busy worker's event
+    /// writer uses (see `onboarding_engine::bus`).
+    pub async fn append_events(
+        &self,
+        events: &[(JobId, &Value)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        dispatch!(self.append_events(events))
+    }
+
     /// Up to `limit` events with `seq > after_seq`, in order.
     pub async fn events_after(
         &self,

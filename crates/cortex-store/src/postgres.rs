@@ -429,32 +429,26 @@ impl PgStore {
         job: JobId,
         event: &Value,
     ) -> Result<StoredEvent, StoreError> {
-        // The UPDATE locks the job row until the statement commits: concurrent appends to the
-        // same job queue on it and each sees the previous one's seq. The notice (`<job>:<seq>`,
-        // for other replicas' streams) is delivered when the statement commits.
-        let row = sqlx::query(
-            "WITH bumped AS ( \
-                 UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
-                 RETURNING id, last_event_seq), \
-             inserted AS ( \
-                 INSERT INTO job_events (job_id, seq, at, event) \
-                 SELECT id, last_event_seq, now(), $2 FROM bumped \
-                 RETURNING seq, at) \
-             SELECT seq, at, pg_notify($3, $4 || ':' || seq)::text AS notified FROM inserted",
-        )
-        .bind(job.0)
-        .bind(Json(event))
-        .bind(CHANNEL)
-        .bind(job.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("job {job}")))?;
-        Ok(StoredEvent {
-            job_id: job,
-            seq: row.try_get("seq")?,
-            at: row.try_get::<OffsetDateTime, _>("at")?,
-            event: event.clone(),
-        })
+        let mut conn = self.pool.acquire().await?;
+        append_event_on(&mut conn, job, event).await
+    }
+
+    /// Every event of `events` in one transaction (in order; a job's appends queue on its row,
+    /// as for one event); their notices are delivered at the commit.
+    pub(crate) async fn append_events(
+        &self,
+        events: &[(JobId, &Value)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut stored = Vec::with_capacity(events.len());
+        for (job, event) in events {
+            stored.push(append_event_on(&mut tx, *job, event).await?);
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     pub(crate) async fn put_secret(
@@ -536,4 +530,38 @@ async fn insert_job_on(
     .await
     .map_err(|e| insert_job_error(e, job, batch_id))?;
     Ok(())
+}
+
+/// One event appended on `conn`. The UPDATE locks the job row until the statement's
+/// transaction commits: concurrent appends to the same job queue on it and each sees the
+/// previous one's seq. The notice (`<job>:<seq>`, for other replicas' streams) is delivered at
+/// the commit.
+async fn append_event_on(
+    conn: &mut sqlx::PgConnection,
+    job: JobId,
+    event: &Value,
+) -> Result<StoredEvent, StoreError> {
+    let row = sqlx::query(
+        "WITH bumped AS ( \
+             UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
+             RETURNING id, last_event_seq), \
+         inserted AS ( \
+             INSERT INTO job_events (job_id, seq, at, event) \
+             SELECT id, last_event_seq, now(), $2 FROM bumped \
+             RETURNING seq, at) \
+         SELECT seq, at, pg_notify($3, $4 || ':' || seq)::text AS notified FROM inserted",
+    )
+    .bind(job.0)
+    .bind(Json(event))
+    .bind(CHANNEL)
+    .bind(job.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found(format!("job {job}")))?;
+    Ok(StoredEvent {
+        job_id: job,
+        seq: row.try_get("seq")?,
+        at: row.try_get::<OffsetDateTime, _>("at")?,
+        event: event.clone(),
+    })
 }

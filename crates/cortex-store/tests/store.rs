@@ -56,6 +56,7 @@ stories!(
     claims_oldest_first,
     expired_lease_is_reclaimed,
     concurrent_event_appends_are_gapless,
+    batched_event_appends_are_gapless_and_atomic,
     steps_upsert,
     cancel_approve_requeue,
     batch_summary_counts,

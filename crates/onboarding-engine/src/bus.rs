@@ -1,8 +1,9 @@
 //! Job events: stored first, then published; replayable from any sequence number.
 //!
 //! While a job runs, everything it reports goes through a task-local [`JobEvents`] sender to
-//! one writer task per job. The writer appends each event to the store (which assigns the next
-//! sequence number, gapless) and only then broadcasts the stored event. A subscriber
+//! one writer task per job. The writer appends the job's events to the store (which assigns the
+//! next sequence numbers, gapless; the [`crate::appender`] stores many jobs' events per
+//! transaction) and only then broadcasts the stored events. A subscriber
 //! ([`EventBus::subscribe`]) first listens to the broadcast, then replays the store after the
 //! sequence number it already has, then forwards live events it has not seen — so it misses
 //! nothing and sees nothing twice, even across a reconnect or a lagging receiver.
@@ -14,8 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cortex_store::{JobId, Store, StoredEvent};
+use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::appender::Appender;
 use crate::events::EngineEvent;
 use crate::origin::RequestId;
 
@@ -53,6 +56,7 @@ pub type EventObserver = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 pub struct EventBus {
     channels: Arc<Mutex<HashMap<JobId, Channel>>>,
     observers: Arc<Mutex<Vec<EventObserver>>>,
+    appender: Arc<Mutex<Option<Appender>>>,
 }
 
 /// A job's live channel and how many writers feed it.
@@ -72,6 +76,16 @@ impl EventBus {
             channel.writers += 1;
         }
         channel.sender.clone()
+    }
+
+    /// The appender of this bus's jobs' events, started with the first job's store (a bus
+    /// serves one store: its engine's).
+    fn appender(&self, store: Store) -> Appender {
+        self.appender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| Appender::start(store))
+            .clone()
     }
 
     /// Drops the job's channel once no writer runs and nobody listens.
@@ -120,31 +134,33 @@ impl EventBus {
         let (tx, mut rx) = mpsc::unbounded_channel::<EngineEvent>();
         let publisher = self.channel(job, true);
         let bus = self.clone();
+        let appender = self.appender(store);
         let writer = tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let mut value = match serde_json::to_value(&event) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "event not serializable");
-                        continue;
-                    }
-                };
-                if let (Some(origin), Some(object)) = (&origin, value.as_object_mut()) {
-                    object.insert("origin_request_id".to_owned(), origin.as_str().into());
+            while let Some(first) = rx.recv().await {
+                // Everything the job reported meanwhile goes in the same request.
+                let mut values: Vec<Value> =
+                    stored_form(&first, origin.as_ref()).into_iter().collect();
+                while let Ok(next) = rx.try_recv() {
+                    values.extend(stored_form(&next, origin.as_ref()));
                 }
-                match store.append_event(job, &value).await {
+                if values.is_empty() {
+                    continue;
+                }
+                match appender.append(job, values).await {
                     Ok(stored) => {
                         let observers = bus
                             .observers
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .clone();
-                        for observe in &observers {
-                            observe(&stored.event);
+                        for event in stored {
+                            for observe in &observers {
+                                observe(&event.event);
+                            }
+                            let _ = publisher.send(event);
                         }
-                        let _ = publisher.send(stored);
                     }
-                    Err(e) => tracing::warn!(%job, error = %e, "event could not be stored"),
+                    Err(e) => tracing::warn!(%job, error = %e, "events could not be stored"),
                 }
             }
             drop(publisher);
@@ -171,6 +187,21 @@ impl EventBus {
         });
         rx
     }
+}
+
+/// An event as stored: its JSON, with `"origin_request_id"` when the job has one.
+fn stored_form(event: &EngineEvent, origin: Option<&RequestId>) -> Option<Value> {
+    let mut value = match serde_json::to_value(event) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "event not serializable");
+            return None;
+        }
+    };
+    if let (Some(origin), Some(object)) = (origin, value.as_object_mut()) {
+        object.insert("origin_request_id".to_owned(), origin.as_str().into());
+    }
+    Some(value)
 }
 
 /// Replays, then forwards live events, until the subscriber goes away or the store fails.

@@ -47,7 +47,7 @@ pub enum StatePolicy {
 /// the API rate and [`DEFAULT_TERRAFORM_CONCURRENCY`] the Terraform processes, so this only
 /// bounds the jobs' memory (a few KB each). It was 32 while it also bounded Terraform; at 50
 /// requests/s with the fault mix Little's law asks for about 60 (docs/benchmarks.md).
-pub const DEFAULT_MAX_CONCURRENCY: usize = 128;
+pub const DEFAULT_MAX_CONCURRENCY: usize = 256;
 
 /// The most Terraform runs (init → plan → apply → output of one workspace) at once; a job
 /// over it waits, saying so, before its `terraform init`.

@@ -28,6 +28,7 @@
 //! * [`watch`] — after onboarding: the health watch (scheduled, leased per account and round),
 //!   its history, and notifications to webhook / Slack / Teams sinks with dead letters.
 
+mod appender;
 pub mod batch_file;
 pub mod bus;
 pub mod concurrency;

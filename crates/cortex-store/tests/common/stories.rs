@@ -146,6 +146,10 @@ pub async fn insert_batch_is_atomic(h: &Harness) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&existing.id.to_string()),
+        "names the job: {err}"
+    );
     // Nothing of the batch was written.
     assert!(store.get_job(a.id).await.unwrap().is_none());
     assert!(store.get_job(b.id).await.unwrap().is_none());
@@ -424,6 +428,90 @@ pub async fn concurrent_event_appends_are_gapless(h: &Harness) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "not_found", "{err:?}");
+    other.close().await;
+}
+
+/// Batched appends from two processes interleave with single ones and stay gapless per
+/// job, in the order given; a batch naming an unknown job stores nothing.
+pub async fn batched_event_appends_are_gapless_and_atomic(h: &Harness) {
+    let (a, b) = (new_job("onboard"), new_job("onboard"));
+    h.store.insert_job(&a).await.unwrap();
+    h.store.insert_job(&b).await.unwrap();
+    let other = h.open_another(h.keyring.clone()).await;
+    let mut tasks = Vec::new();
+    for round in 0..40 {
+        let store = if round % 2 == 0 {
+            h.store.clone()
+        } else {
+            other.clone()
+        };
+        let (a, b) = (a.id, b.id);
+        tasks.push(tokio::spawn(async move {
+            if round % 3 == 0 {
+                let e = json!({"round": round, "i": 0});
+                vec![store.append_event(a, &e).await.unwrap()]
+            } else {
+                // Three events of `a` around one of `b`, in this order.
+                let events: Vec<_> = (0..3).map(|i| json!({"round": round, "i": i})).collect();
+                let batch = [
+                    (a, &events[0]),
+                    (b, &events[1]),
+                    (a, &events[1]),
+                    (a, &events[2]),
+                ];
+                store.append_events(&batch).await.unwrap()
+            }
+        }));
+    }
+    let mut expected_a = 0;
+    for task in tasks {
+        let stored = task.await.unwrap();
+        expected_a += stored.iter().filter(|e| e.job_id == a.id).count();
+        let a_seqs: Vec<i64> = stored
+            .iter()
+            .filter(|e| e.job_id == a.id)
+            .map(|e| e.seq)
+            .collect();
+        assert!(
+            a_seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "a batch's events of one job take consecutive seqs: {a_seqs:?}"
+        );
+    }
+    for (job, count) in [(a.id, expected_a), (b.id, 26)] {
+        let events = h.store.events_after(job, 0, 1000).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=count as i64).collect::<Vec<_>>()
+        );
+    }
+    // Within each round, `a`'s events are stored in the order given.
+    let events = h.store.events_after(a.id, 0, 1000).await.unwrap();
+    let mut by_round: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for e in &events {
+        by_round
+            .entry(e.event["round"].as_i64().unwrap())
+            .or_default()
+            .push(e.event["i"].as_i64().unwrap());
+    }
+    assert!(
+        by_round.values().all(|is| is == &[0] || is == &[0, 1, 2]),
+        "{by_round:?}"
+    );
+
+    // An unknown job anywhere in a batch: NotFound, and the known job's events are not stored.
+    let before = h.store.events_after(b.id, 0, 1000).await.unwrap().len();
+    let event = json!({"type": "lost"});
+    let err = h
+        .store
+        .append_events(&[(b.id, &event), (JobId::new(), &event)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found", "{err:?}");
+    assert_eq!(
+        h.store.events_after(b.id, 0, 1000).await.unwrap().len(),
+        before
+    );
+    assert!(h.store.append_events(&[]).await.unwrap().is_empty());
     other.close().await;
 }
 
@@ -1136,6 +1224,28 @@ pub async fn batch_keeps_its_source_rows(h: &Harness) {
     assert_eq!(
         store.batch_summary(batch.id).await.unwrap().unwrap().total,
         2
+    );
+
+    // A batch bigger than one statement's share of parameters goes in whole and in order.
+    let big = new_batch("big");
+    let jobs: Vec<NewJob> = (0..1_500).map(|_| new_job("onboard")).collect();
+    let rows: Vec<BatchSourceRow> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| source_row(i as u64 + 2, Some(j.id), &format!("s-{i}"), &[]))
+        .collect();
+    store
+        .insert_batch_with_rows(&big, &jobs, &rows)
+        .await
+        .unwrap();
+    assert_eq!(store.batch_rows(big.id).await.unwrap(), rows);
+    assert_eq!(
+        store.batch_summary(big.id).await.unwrap().unwrap().total,
+        1_500
+    );
+    assert_eq!(
+        job(store, jobs[1_499].id).await.request,
+        jobs[1_499].request
     );
 
     // A batch without a source, and an unknown batch: no rows.
