@@ -364,7 +364,16 @@ impl Store {
         name: &str,
         secret: &SecretString,
     ) -> Result<(), StoreError> {
-        dispatch!(self.put_secret(owner, name, secret))
+        self.put_secrets(&[(owner, name, secret)]).await
+    }
+
+    /// [`Self::put_secret`] for many `(owner, name, secret)` at once, atomically (a batch's
+    /// client secrets: one transaction for the lot).
+    pub async fn put_secrets(
+        &self,
+        secrets: &[(&str, &str, &SecretString)],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.put_secrets(secrets))
     }
 
     /// Decrypts the secret with the key named in the stored value. A value that does not

@@ -451,25 +451,29 @@ impl PgStore {
         Ok(stored)
     }
 
-    pub(crate) async fn put_secret(
+    /// Every secret of `secrets` (`(owner, name, secret)`) in one transaction.
+    pub(crate) async fn put_secrets(
         &self,
-        owner: &str,
-        name: &str,
-        secret: &SecretString,
+        secrets: &[(&str, &str, &SecretString)],
     ) -> Result<(), StoreError> {
-        let value = self.keyring.seal(owner, name, secret.expose())?;
-        sqlx::query(
-            "INSERT INTO secrets (owner, name, value, key_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, now(), now()) \
-             ON CONFLICT (owner, name) DO UPDATE SET \
-                 value = excluded.value, key_id = excluded.key_id, updated_at = excluded.updated_at",
-        )
-        .bind(owner)
-        .bind(name)
-        .bind(value)
-        .bind(self.keyring.current_key_id())
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        for (owner, name, secret) in secrets {
+            let value = self.keyring.seal(owner, name, secret.expose())?;
+            sqlx::query(
+                "INSERT INTO secrets (owner, name, value, key_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, now(), now()) \
+                 ON CONFLICT (owner, name) DO UPDATE SET \
+                     value = excluded.value, key_id = excluded.key_id, \
+                     updated_at = excluded.updated_at",
+            )
+            .bind(*owner)
+            .bind(*name)
+            .bind(value)
+            .bind(self.keyring.current_key_id())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -61,6 +61,7 @@ stories!(
     cancel_approve_requeue,
     batch_summary_counts,
     secrets_round_trip_encrypted_at_rest,
+    secrets_in_bulk,
     secrets_list_names_and_delete_one,
     secrets_tamper_is_detected,
     secrets_rotation,

@@ -133,29 +133,10 @@ async fn store_batch(store: &Store, batch: Vec<Request>) {
 
 #[cfg(test)]
 mod tests {
-    use cortex_store::{Keyring, NewJob};
     use serde_json::json;
 
     use super::*;
-
-    async fn store_with_jobs(dir: &std::path::Path, n: usize) -> (Store, Vec<JobId>) {
-        let keyring = Keyring::load_or_create(dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("cortex.db").display());
-        let store = Store::open(&url, keyring).await.unwrap();
-        let mut jobs = Vec::new();
-        for _ in 0..n {
-            let job = NewJob {
-                id: JobId::new(),
-                batch_id: None,
-                kind: "onboard".into(),
-                request: json!({}),
-                created_by: "test".into(),
-            };
-            store.insert_job(&job).await.unwrap();
-            jobs.push(job.id);
-        }
-        (store, jobs)
-    }
+    use crate::test_store::store_with_jobs;
 
     /// Requests sent while a write is under way share the next transaction; each job's
     /// events keep their order and gapless seqs; a job that does not exist fails alone.

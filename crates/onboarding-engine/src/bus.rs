@@ -59,6 +59,12 @@ pub struct EventBus {
     appender: Arc<Mutex<Option<Appender>>>,
 }
 
+/// Events a job's live channel holds for a slow subscriber; one further behind gets
+/// `Lagged` and replays from the store (see `follow`). The buffer is allocated whole when the
+/// channel opens: at 1,024 it was about 100 KB a job, 620 MB and most of a second for a
+/// 6,200-job batch whose CLI follows every job.
+const LIVE_CAPACITY: usize = 64;
+
 /// A job's live channel and how many writers feed it.
 struct Channel {
     sender: broadcast::Sender<StoredEvent>,
@@ -69,7 +75,7 @@ impl EventBus {
     fn channel(&self, job: JobId, writer: bool) -> broadcast::Sender<StoredEvent> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         let channel = map.entry(job).or_insert_with(|| Channel {
-            sender: broadcast::channel(1024).0,
+            sender: broadcast::channel(LIVE_CAPACITY).0,
             writers: 0,
         });
         if writer {
@@ -177,11 +183,33 @@ impl EventBus {
         job: JobId,
         after_seq: i64,
     ) -> mpsc::Receiver<StoredEvent> {
+        self.subscribe_replaying(store, job, after_seq, true)
+    }
+
+    /// [`Self::subscribe`] without the first replay, for a caller that just read that the
+    /// store has nothing after `after_seq` (a batch's follower, from one query for the whole
+    /// batch). What was stored since shows as a gap at the next event and is replayed then.
+    pub fn subscribe_fresh(
+        &self,
+        store: Store,
+        job: JobId,
+        after_seq: i64,
+    ) -> mpsc::Receiver<StoredEvent> {
+        self.subscribe_replaying(store, job, after_seq, false)
+    }
+
+    fn subscribe_replaying(
+        &self,
+        store: Store,
+        job: JobId,
+        after_seq: i64,
+        replay_first: bool,
+    ) -> mpsc::Receiver<StoredEvent> {
         let mut live = self.channel(job, false).subscribe();
         let (tx, rx) = mpsc::channel(256);
         let bus = self.clone();
         tokio::spawn(async move {
-            follow(&store, job, after_seq, &mut live, &tx).await;
+            follow(&store, job, after_seq, replay_first, &mut live, &tx).await;
             drop(live);
             bus.release(job, false);
         });
@@ -209,11 +237,12 @@ async fn follow(
     store: &Store,
     job: JobId,
     after_seq: i64,
+    replay_first: bool,
     live: &mut broadcast::Receiver<StoredEvent>,
     tx: &mpsc::Sender<StoredEvent>,
 ) {
     let mut last = after_seq;
-    if replay(store, job, &mut last, tx).await.is_err() {
+    if replay_first && replay(store, job, &mut last, tx).await.is_err() {
         return;
     }
     loop {
@@ -259,5 +288,75 @@ async fn replay(
             *last = event.seq;
             tx.send(event).await.map_err(|_| ())?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store::store_with_jobs;
+
+    /// A fresh subscriber skips the first read; events stored before it subscribed come
+    /// when the next event shows the gap, in order and once.
+    #[tokio::test]
+    async fn a_fresh_subscriber_replays_what_it_missed_at_the_first_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, jobs) = store_with_jobs(dir.path(), 1).await;
+        let job = jobs[0];
+        for n in 1..=2 {
+            let early = serde_json::json!({"type": "log", "level": "info", "message": format!("early {n}")});
+            store.append_event(job, &early).await.unwrap();
+        }
+        let bus = EventBus::default();
+        let mut events = bus.subscribe_fresh(store.clone(), job, 0);
+        // Nothing is read from the store yet.
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(100), events.recv());
+        assert!(quiet.await.is_err(), "no replay before a live event");
+        let (sender, writer) = bus.start_job(store.clone(), job);
+        sender.emit(EngineEvent::log("info", "live"));
+        drop(sender);
+        writer.await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+                .await
+                .expect("every event arrives")
+                .unwrap();
+            got.push((e.seq, e.event["message"].as_str().unwrap_or("").to_owned()));
+        }
+        assert_eq!(
+            got,
+            [
+                (1, "early 1".into()),
+                (2, "early 2".into()),
+                (3, "live".into())
+            ]
+        );
+        store.close().await;
+    }
+
+    /// A subscriber that reads nothing while a job reports far more than the live channel
+    /// holds still gets every event once, in order (the store fills the lag).
+    #[tokio::test]
+    async fn a_subscriber_behind_by_more_than_the_live_channel_misses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, jobs) = store_with_jobs(dir.path(), 1).await;
+        let bus = EventBus::default();
+        let mut events = bus.subscribe(store.clone(), jobs[0], 0);
+        let (sender, writer) = bus.start_job(store.clone(), jobs[0]);
+        let n = LIVE_CAPACITY * 8;
+        for i in 0..n {
+            sender.emit(EngineEvent::log("info", format!("event {i}")));
+        }
+        drop(sender);
+        writer.await.unwrap();
+        for seq in 1..=n as i64 {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+                .await
+                .expect("every event arrives")
+                .unwrap();
+            assert_eq!(e.seq, seq);
+        }
+        store.close().await;
     }
 }

@@ -778,14 +778,15 @@ impl Engine {
             .iter()
             .map(|(r, _)| Self::new_job(r, Some(batch.id), actor))
             .collect::<Result<Vec<_>, _>>()?;
-        for (job, (_, secret)) in jobs.iter().zip(&items) {
-            if let Some(secret) = secret {
-                self.inner
-                    .store
-                    .put_secret(&job.id.to_string(), CLIENT_SECRET, secret)
-                    .await?;
-            }
-        }
+        let owners: Vec<String> = jobs.iter().map(|job| job.id.to_string()).collect();
+        let secrets: Vec<(&str, &str, &SecretString)> = owners
+            .iter()
+            .zip(&items)
+            .filter_map(|(owner, (_, secret))| {
+                Some((owner.as_str(), CLIENT_SECRET, secret.as_ref()?))
+            })
+            .collect();
+        self.inner.store.put_secrets(&secrets).await?;
         let source_rows = match &source {
             Some((numbers, skipped)) => {
                 crate::batch_file::source_rows(&items, numbers, &jobs, skipped)
@@ -901,6 +902,15 @@ impl Engine {
         self.inner
             .bus
             .subscribe(self.inner.store.clone(), job, after_seq)
+    }
+
+    /// [`Self::subscribe`] for a caller that has just read that nothing is stored after
+    /// `after_seq`: live events at once, without the first read of the store. An event stored
+    /// in between is not lost: the next one shows the gap and the store is read then.
+    pub fn subscribe_fresh(&self, job: JobId, after_seq: i64) -> mpsc::Receiver<StoredEvent> {
+        self.inner
+            .bus
+            .subscribe_fresh(self.inner.store.clone(), job, after_seq)
     }
 
     pub(crate) async fn audit(

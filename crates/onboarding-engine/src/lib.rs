@@ -47,6 +47,8 @@ mod lookups;
 pub mod origin;
 pub mod request;
 pub mod tenant_identity;
+#[cfg(test)]
+mod test_store;
 pub mod watch;
 
 pub use concurrency::Concurrency;

@@ -213,7 +213,7 @@ async fn run_batch(
             ),
         })
         .collect();
-    let interrupted = run_jobs(session, out, &followed, 0, Some(jobs.len())).await?;
+    let interrupted = run_jobs(session, out, &followed, 0, Some((batch, jobs.len()))).await?;
     let result = batch_result(session.store(), batch, &row_of).await?;
     if out.json() {
         out.json_line(&serde_json::to_value(&result).unwrap_or_default());

@@ -257,6 +257,7 @@ async fn follow(out: &Out, store: &Store, job: JobId) -> Result<Exit, CliError> 
         &followed,
         0,
         Source::Poll(Duration::from_millis(250)),
+        None,
         sink.as_mut(),
         watch,
     )

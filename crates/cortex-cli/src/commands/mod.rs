@@ -50,7 +50,7 @@ pub async fn run_jobs(
     out: &Out,
     jobs: &[Followed],
     after_seq: i64,
-    batch_total: Option<usize>,
+    batch: Option<(cortex_store::BatchId, usize)>,
 ) -> Result<bool, CliError> {
     let shutdown = CancellationToken::new();
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -72,13 +72,14 @@ pub async fn run_jobs(
             std::process::exit(i32::from(Exit::Cancelled.code()));
         }
     });
-    let mut sink = out.sink(batch_total);
+    let mut sink = out.sink(batch.map(|(_, total)| total));
     let engine = session.engine.clone();
     let worked = follow_while(
         engine.store(),
         jobs,
         after_seq,
         Source::Subscribe(engine.clone()),
+        batch.map(|(id, _)| id),
         sink.as_mut(),
         engine.run_worker(shutdown.clone(), true),
     )

@@ -773,6 +773,44 @@ pub async fn batch_summary_counts(h: &Harness) {
     assert!(store.batch_summary(BatchId::new()).await.unwrap().is_none());
 }
 
+/// Many secrets in one call: each readable under its own owner, encrypted at rest, and a
+/// second call replaces them.
+pub async fn secrets_in_bulk(h: &Harness) {
+    let store = &h.store;
+    let owners: Vec<String> = (0..1_200).map(|i| format!("job-{i}")).collect();
+    let canaries: Vec<SecretString> = (0..1_200)
+        .map(|i| SecretString::from(format!("canary-bulk-{i}-{}", uuid::Uuid::new_v4().simple())))
+        .collect();
+    let batch: Vec<(&str, &str, &SecretString)> = owners
+        .iter()
+        .zip(&canaries)
+        .map(|(o, c)| (o.as_str(), "client_secret", c))
+        .collect();
+    store.put_secrets(&batch).await.unwrap();
+    for i in [0, 599, 1_199] {
+        let got = store
+            .get_secret(&owners[i], "client_secret")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.expose(), canaries[i].expose());
+        let raw = h.raw_secret_value(&owners[i], "client_secret").await;
+        assert!(!raw.contains(canaries[i].expose()), "ciphertext at rest");
+    }
+    let replaced = SecretString::from("replaced-value-0001");
+    store
+        .put_secrets(&[(owners[7].as_str(), "client_secret", &replaced)])
+        .await
+        .unwrap();
+    let got = store
+        .get_secret(&owners[7], "client_secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.expose(), "replaced-value-0001");
+    store.put_secrets(&[]).await.unwrap();
+}
+
 pub async fn secrets_round_trip_encrypted_at_rest(h: &Harness) {
     let store = &h.store;
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
