@@ -316,7 +316,10 @@ impl Store {
     /// Appends an event with `seq` = the job's previous maximum + 1 (1-based, gapless, atomic
     /// under concurrent appends). [`StoreError::NotFound`] for an unknown job.
     pub async fn append_event(&self, job: JobId, event: &Value) -> Result<StoredEvent, StoreError> {
-        dispatch!(self.append_event(job, event))
+        let mut stored = self.append_events(&[(job, event)]).await?;
+        stored
+            .pop()
+            .ok_or_else(|| StoreError::not_found(format!("job {job}")))
     }
 
     /// Appends `events` in order, atomically: all are stored, each with its job's next seq,

@@ -424,15 +424,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn append_event(
-        &self,
-        job: JobId,
-        event: &Value,
-    ) -> Result<StoredEvent, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        append_event_on(&mut conn, job, event).await
-    }
-
     /// Every event of `events` in one transaction (in order; a job's appends queue on its row,
     /// as for one event); their notices are delivered at the commit.
     pub(crate) async fn append_events(

@@ -103,9 +103,10 @@ async fn store_batch(store: &Store, batch: Vec<Request>) {
         .iter()
         .flat_map(|r| r.events.iter().map(move |e| (r.job, e)))
         .collect();
-    match store.append_events(&flat).await {
+    let result = store.append_events(&flat).await;
+    drop(flat);
+    match result {
         Ok(stored) => {
-            drop(flat);
             let mut stored = stored.into_iter();
             for request in batch {
                 let mine: Vec<StoredEvent> = stored.by_ref().take(request.events.len()).collect();
@@ -113,17 +114,14 @@ async fn store_batch(store: &Store, batch: Vec<Request>) {
             }
         }
         Err(_) if batch.len() > 1 => {
-            drop(flat);
             for request in batch {
-                let pairs: Vec<(JobId, &Value)> =
-                    request.events.iter().map(|e| (request.job, e)).collect();
+                let job = request.job;
+                let pairs: Vec<(JobId, &Value)> = request.events.iter().map(|e| (job, e)).collect();
                 let result = store.append_events(&pairs).await;
-                drop(pairs);
                 let _ = request.reply.send(result);
             }
         }
         Err(e) => {
-            drop(flat);
             if let Some(request) = batch.into_iter().next() {
                 let _ = request.reply.send(Err(e));
             }
