@@ -63,7 +63,8 @@ pub use keyring::Keyring;
 pub use notify::{JobChanges, JobWatch};
 pub use types::{
     AuditEntry, AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState,
-    NewBatch, NewJob, RowProblem, STEP_STATES, StepRecord, StoredEvent, UnknownJobState,
+    NewBatch, NewJob, RowProblem, STEP_STATES, StepChange, StepRecord, StepWrite, StoredEvent,
+    UnknownJobState,
 };
 
 use common::Backend;
@@ -169,7 +170,26 @@ impl Store {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<JobRecord>, StoreError> {
-        dispatch!(self.claim_job(worker_id, lease))
+        Ok(self.claim_jobs(worker_id, lease, 1).await?.pop())
+    }
+
+    /// Claims up to `limit` of the oldest claimable jobs as [`Self::claim_job`] claims one, in
+    /// one statement, oldest first. A worker with many free slots fills them at once: one
+    /// claim per job queued each behind the writer's other work, and a batch's start ramped
+    /// up at about 100 jobs a second (docs/benchmarks.md).
+    pub async fn claim_jobs(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut jobs = dispatch!(self.claim_jobs(worker_id, lease, limit))?;
+        // `RETURNING` keeps no order.
+        jobs.sort_by_key(|j| (j.created_at, j.id));
+        Ok(jobs)
     }
 
     /// Extends the lease to `now + lease` (leases are capped at about 100 years). `false` if
@@ -288,7 +308,12 @@ impl Store {
     /// Marks the step `running` (inserting it, or restarting it: `finished_at` is cleared, a
     /// previous `output` checkpoint is kept). [`StoreError::NotFound`] for an unknown job.
     pub async fn step_started(&self, job: JobId, name: &str) -> Result<(), StoreError> {
-        dispatch!(self.step_started(job, name))
+        let step = StepWrite {
+            job,
+            name,
+            change: StepChange::Started,
+        };
+        self.record(&[step], &[]).await.map(drop)
     }
 
     /// Marks the step `succeeded`, `failed` or `skipped` (else [`StoreError::Invalid`]).
@@ -300,12 +325,37 @@ impl Store {
         state: &str,
         output: Option<&Value>,
     ) -> Result<(), StoreError> {
-        if !matches!(state, "succeeded" | "failed" | "skipped") {
-            return Err(StoreError::invalid(format!(
-                "step state {state:?}: expected succeeded, failed or skipped"
-            )));
+        let step = StepWrite {
+            job,
+            name,
+            change: StepChange::Finished { state, output },
+        };
+        self.record(&[step], &[]).await.map(drop)
+    }
+
+    /// Writes `steps` (in order, as [`Self::step_started`] and [`Self::step_finished`] do)
+    /// and appends `events` (as [`Self::append_events`]) in one transaction: all or nothing
+    /// (an unknown job among them fails the whole call with [`StoreError::NotFound`]).
+    /// Returns the events as stored. What a busy worker's journal uses
+    /// (`onboarding_engine::appender`): one commit for every job's pending writes.
+    pub async fn record(
+        &self,
+        steps: &[StepWrite<'_>],
+        events: &[(JobId, &Value)],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        for step in steps {
+            if let StepChange::Finished { state, .. } = step.change
+                && !matches!(state, "succeeded" | "failed" | "skipped")
+            {
+                return Err(StoreError::invalid(format!(
+                    "step state {state:?}: expected succeeded, failed or skipped"
+                )));
+            }
         }
-        dispatch!(self.step_finished(job, name, state, output))
+        if steps.is_empty() && events.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self.record(steps, events))
     }
 
     /// The job's steps in the order they (last) started.
@@ -324,13 +374,12 @@ impl Store {
 
     /// Appends `events` in order, atomically: all are stored, each with its job's next seq,
     /// or none is (an unknown job among them fails the whole call with
-    /// [`StoreError::NotFound`]). One transaction for the lot: what a busy worker's event
-    /// writer uses (see `onboarding_engine::bus`).
+    /// [`StoreError::NotFound`]). One transaction for the lot.
     pub async fn append_events(
         &self,
         events: &[(JobId, &Value)],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        dispatch!(self.append_events(events))
+        self.record(&[], events).await
     }
 
     /// Up to `limit` events with `seq > after_seq`, in order.

@@ -29,7 +29,7 @@ use crate::keyring::Keyring;
 use crate::notify::{CHANNEL, Feed, JobWatch, state_payload};
 use crate::{
     AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, MAX_LEASE, NewBatch, NewJob,
-    StoreError, StoredEvent, migration,
+    StepChange, StepWrite, StoreError, StoredEvent, migration,
 };
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -214,32 +214,34 @@ impl PgStore {
         Ok(())
     }
 
-    pub(crate) async fn claim_job(
+    pub(crate) async fn claim_jobs(
         &self,
         worker_id: &str,
         lease: Duration,
-    ) -> Result<Option<JobRecord>, StoreError> {
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         // Not shared with SQLite: replicas claim concurrently, so the SELECT skips rows another
         // claim has locked, and the lease is computed from the database clock.
         let sql = format!(
             "UPDATE jobs SET state = 'running', worker_id = $1, \
                  lease_until = now() + make_interval(secs => $2), \
                  attempts = attempts + 1, updated_at = now() \
-             WHERE id = (SELECT id FROM jobs \
+             WHERE id IN (SELECT id FROM jobs \
                  WHERE state IN ('queued', 'awaiting_approval', 'running') \
                    AND ((state = 'queued' AND NOT cancel_requested) \
                      OR (state = 'awaiting_approval' AND approved AND NOT cancel_requested) \
                      OR (state = 'running' AND lease_until < now())) \
-                 ORDER BY created_at, id LIMIT 1 \
+                 ORDER BY created_at, id LIMIT $3 \
                  FOR UPDATE SKIP LOCKED) \
              RETURNING {JOB_COLUMNS}"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(worker_id)
             .bind(lease_secs(lease))
-            .fetch_optional(&self.pool)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
             .await?;
-        row.as_ref().map(Postgres::job_from_row).transpose()
+        rows.iter().map(Postgres::job_from_row).collect()
     }
 
     pub(crate) async fn renew_lease(
@@ -385,55 +387,17 @@ impl PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(crate) async fn step_started(&self, job: JobId, name: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO job_steps (job_id, name, state, started_at) \
-             VALUES ($1, $2, 'running', now()) \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = 'running', started_at = excluded.started_at, finished_at = NULL",
-        )
-        .bind(job.0)
-        .bind(name)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_write(e, "step", &format!("job {job}")))?;
-        Ok(())
-    }
-
-    pub(crate) async fn step_finished(
+    /// `steps`, then `events`, in one transaction (in order; a job's appends queue on its
+    /// row, as for one event); the events' notices are delivered at the commit.
+    pub(crate) async fn record(
         &self,
-        job: JobId,
-        name: &str,
-        state: &str,
-        output: Option<&Value>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO job_steps (job_id, name, state, started_at, finished_at, output) \
-             VALUES ($1, $2, $3, now(), now(), $4) \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = excluded.state, finished_at = excluded.finished_at, \
-                 output = COALESCE(excluded.output, job_steps.output)",
-        )
-        .bind(job.0)
-        .bind(name)
-        .bind(state)
-        .bind(output.map(Json))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| StoreError::from_write(e, "step", &format!("job {job}")))?;
-        Ok(())
-    }
-
-    /// Every event of `events` in one transaction (in order; a job's appends queue on its row,
-    /// as for one event); their notices are delivered at the commit.
-    pub(crate) async fn append_events(
-        &self,
+        steps: &[StepWrite<'_>],
         events: &[(JobId, &Value)],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut tx = self.pool.begin().await?;
+        for step in steps {
+            write_step(&mut tx, step).await?;
+        }
         let mut stored = Vec::with_capacity(events.len());
         for (job, event) in events {
             stored.push(append_event_on(&mut tx, *job, event).await?);
@@ -524,6 +488,37 @@ async fn insert_job_on(
     .execute(&mut *conn)
     .await
     .map_err(|e| insert_job_error(e, job, batch_id))?;
+    Ok(())
+}
+
+/// One step's upsert (see [`crate::Store::step_started`] and [`crate::Store::step_finished`]).
+async fn write_step(conn: &mut sqlx::PgConnection, step: &StepWrite<'_>) -> Result<(), StoreError> {
+    let job = step.job;
+    let query = match step.change {
+        StepChange::Started => sqlx::query(
+            "INSERT INTO job_steps (job_id, name, state, started_at) \
+             VALUES ($1, $2, 'running', now()) \
+             ON CONFLICT (job_id, name) DO UPDATE SET \
+                 state = 'running', started_at = excluded.started_at, finished_at = NULL",
+        )
+        .bind(job.0)
+        .bind(step.name),
+        StepChange::Finished { state, output } => sqlx::query(
+            "INSERT INTO job_steps (job_id, name, state, started_at, finished_at, output) \
+             VALUES ($1, $2, $3, now(), now(), $4) \
+             ON CONFLICT (job_id, name) DO UPDATE SET \
+                 state = excluded.state, finished_at = excluded.finished_at, \
+                 output = COALESCE(excluded.output, job_steps.output)",
+        )
+        .bind(job.0)
+        .bind(step.name)
+        .bind(state)
+        .bind(output.map(Json)),
+    };
+    query
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| StoreError::from_write(e, "step", &format!("job {job}")))?;
     Ok(())
 }
 

@@ -38,8 +38,8 @@ use uuid::Uuid;
 use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, insert_job_error};
 use crate::keyring::Keyring;
 use crate::{
-    AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, NewBatch, NewJob, StoreError,
-    StoredEvent, lease_duration, migration,
+    AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, NewBatch, NewJob, StepChange,
+    StepWrite, StoreError, StoredEvent, lease_duration, migration,
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -197,7 +197,7 @@ fn value_rows(n: usize, width: usize, row: impl Fn(&[String]) -> String) -> Stri
         .join(", ")
 }
 
-/// The oldest job a worker may claim (`$3`: now). The `state IN (…)` repeats what the ORs say
+/// The `$4` oldest jobs a worker may claim (`$3`: now). The `state IN (…)` repeats what the ORs say
 /// so that SQLite can use the partial index `jobs_claimable`: without it the planner walked
 /// `jobs_by_created` from the oldest job, past every finished one, on every claim — a claim
 /// cost grew with the jobs already done (0.3 ms at 4,000 finished jobs against 31 µs).
@@ -206,7 +206,7 @@ const NEXT_CLAIMABLE: &str = "SELECT id FROM jobs \
        AND ((state = 'queued' AND cancel_requested = 0) \
          OR (state = 'awaiting_approval' AND approved = 1 AND cancel_requested = 0) \
          OR (state = 'running' AND lease_until < $3)) \
-     ORDER BY created_at, id LIMIT 1";
+     ORDER BY created_at, id LIMIT $4";
 
 /// Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes), which
 /// SQLite returns at once, without the busy timeout, in two places a first open can meet: the
@@ -408,27 +408,29 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn claim_job(
+    pub(crate) async fn claim_jobs(
         &self,
         worker_id: &str,
         lease: Duration,
-    ) -> Result<Option<JobRecord>, StoreError> {
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         // Not shared with PostgreSQL: SQLite has no SKIP LOCKED, and needs none, since the one
         // UPDATE holds the database's write lock from the SELECT to the RETURNING.
         let now = now();
         let sql = format!(
             "UPDATE jobs SET state = 'running', worker_id = $1, lease_until = $2, \
                  attempts = attempts + 1, updated_at = $3 \
-             WHERE id = ({NEXT_CLAIMABLE}) \
+             WHERE id IN ({NEXT_CLAIMABLE}) \
              RETURNING {JOB_COLUMNS}"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(worker_id)
             .bind(ts(now + lease_duration(lease))?)
             .bind(ts(now)?)
-            .fetch_optional(&self.writer)
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
             .await?;
-        row.as_ref().map(Sqlite::job_from_row).transpose()
+        rows.iter().map(Sqlite::job_from_row).collect()
     }
 
     pub(crate) async fn renew_lease(
@@ -570,108 +572,22 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(crate) async fn step_started(&self, job: JobId, name: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO job_steps (job_id, name, state, started_at) VALUES ($1, $2, 'running', $3) \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = 'running', started_at = excluded.started_at, finished_at = NULL",
-        )
-        .bind(id_text(job.0))
-        .bind(name)
-        .bind(ts(now())?)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| StoreError::from_write(e, "step", &format!("job {job}")))?;
-        Ok(())
-    }
-
-    pub(crate) async fn step_finished(
+    /// `steps` and `events` in one immediate transaction: a statement for the steps and two
+    /// for the events whatever their number (read the jobs' last seqs, insert the rows), then
+    /// the commit. The one writer connection hands each statement to its thread
+    /// and back, so a statement (and a commit) per event or step made the writer the
+    /// bottleneck of a busy worker. The write lock is held from the first statement, so the
+    /// seqs read stay the last ones until the commit, even against other processes.
+    pub(crate) async fn record(
         &self,
-        job: JobId,
-        name: &str,
-        state: &str,
-        output: Option<&Value>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO job_steps (job_id, name, state, started_at, finished_at, output) \
-             VALUES ($1, $2, $3, $4, $4, $5) \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = excluded.state, finished_at = excluded.finished_at, \
-                 output = COALESCE(excluded.output, job_steps.output)",
-        )
-        .bind(id_text(job.0))
-        .bind(name)
-        .bind(state)
-        .bind(ts(now())?)
-        .bind(output.map(Json))
-        .execute(&self.writer)
-        .await
-        .map_err(|e| StoreError::from_write(e, "step", &format!("job {job}")))?;
-        Ok(())
-    }
-
-    /// Every event of `events` in one immediate transaction and three statements whatever
-    /// their number (read the jobs' last seqs, insert the rows, commit): the one writer
-    /// connection hands each statement to its thread and back, so a statement per event made
-    /// the writer the bottleneck of a busy worker. The write lock is held from the first
-    /// statement, so the seqs read stay the last ones until the commit, even against other
-    /// processes.
-    pub(crate) async fn append_events(
-        &self,
+        steps: &[StepWrite<'_>],
         events: &[(JobId, &Value)],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         let at = now();
         let at_text = ts(at)?;
-        let mut jobs: Vec<JobId> = events.iter().map(|(job, _)| *job).collect();
-        jobs.sort_unstable();
-        jobs.dedup();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut last = std::collections::HashMap::with_capacity(jobs.len());
-        for chunk in jobs.chunks(MAX_BIND / 2) {
-            let sql = format!(
-                "SELECT j.id, COALESCE((SELECT MAX(e.seq) FROM job_events e WHERE e.job_id = j.id), 0) \
-                 FROM jobs j WHERE j.id IN ({})",
-                value_rows(chunk.len(), 1, |p| p[0].clone())
-            );
-            let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
-            for job in chunk {
-                query = query.bind(id_text(job.0));
-            }
-            for (id, seq) in query.fetch_all(&mut *tx).await? {
-                last.insert(id, seq);
-            }
-        }
-        let mut stored = Vec::with_capacity(events.len());
-        for (job, event) in events {
-            let seq = last
-                .get_mut(&id_text(job.0))
-                .ok_or_else(|| StoreError::not_found(format!("job {job}")))?;
-            *seq += 1;
-            stored.push(StoredEvent {
-                job_id: *job,
-                seq: *seq,
-                at,
-                event: (*event).clone(),
-            });
-        }
-        for chunk in stored.chunks(MAX_BIND / 4) {
-            let sql = format!(
-                "INSERT INTO job_events (job_id, seq, at, event) VALUES {}",
-                value_rows(chunk.len(), 4, |p| format!("({})", p.join(", ")))
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for e in chunk {
-                query = query
-                    .bind(id_text(e.job_id.0))
-                    .bind(e.seq)
-                    .bind(&at_text)
-                    .bind(Json(&e.event));
-            }
-            query.execute(&mut *tx).await?;
-        }
+        write_steps(&mut tx, steps, &at_text).await?;
+        let stored = append_events_on(&mut tx, events, at, &at_text).await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -810,6 +726,114 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
+/// `steps` upserted in order, a few hundred per statement (see [`crate::Store::step_started`]
+/// and [`crate::Store::step_finished`]): a statement per step cost about 150 µs, and 200
+/// running jobs write 200 steps at once. One statement serves both kinds: a started step is
+/// the row `(running, started now, not finished, no output)`, and on conflict only a started
+/// step moves `started_at`, while a `NULL` output keeps the checkpoint. SQLite applies a
+/// statement's rows in order, so a step written twice ends as its last write says.
+async fn write_steps(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    steps: &[StepWrite<'_>],
+    at: &str,
+) -> Result<(), StoreError> {
+    for chunk in steps.chunks(MAX_BIND / 6) {
+        let sql = format!(
+            "INSERT INTO job_steps (job_id, name, state, started_at, finished_at, output) \
+             VALUES {} \
+             ON CONFLICT (job_id, name) DO UPDATE SET \
+                 state = excluded.state, \
+                 started_at = CASE WHEN excluded.state = 'running' \
+                     THEN excluded.started_at ELSE job_steps.started_at END, \
+                 finished_at = excluded.finished_at, \
+                 output = COALESCE(excluded.output, job_steps.output)",
+            value_rows(chunk.len(), 6, |p| format!("({})", p.join(", ")))
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for step in chunk {
+            let (state, finished, output) = match step.change {
+                StepChange::Started => ("running", None, None),
+                StepChange::Finished { state, output } => (state, Some(at), output),
+            };
+            query = query
+                .bind(id_text(step.job.0))
+                .bind(step.name)
+                .bind(state)
+                .bind(at)
+                .bind(finished)
+                .bind(output.map(Json));
+        }
+        query.execute(&mut **tx).await.map_err(|e| {
+            let jobs = if chunk.len() == 1 {
+                format!("job {}", chunk[0].job)
+            } else {
+                "one of the jobs".to_owned()
+            };
+            StoreError::from_write(e, "step", &jobs)
+        })?;
+    }
+    Ok(())
+}
+
+/// `events` appended on `tx` with their jobs' next seqs (see [`SqliteStore::record`]).
+async fn append_events_on(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    events: &[(JobId, &Value)],
+    at: OffsetDateTime,
+    at_text: &str,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut jobs: Vec<JobId> = events.iter().map(|(job, _)| *job).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    let mut last = std::collections::HashMap::with_capacity(jobs.len());
+    for chunk in jobs.chunks(MAX_BIND / 2) {
+        let sql = format!(
+            "SELECT j.id, COALESCE((SELECT MAX(e.seq) FROM job_events e WHERE e.job_id = j.id), 0) \
+             FROM jobs j WHERE j.id IN ({})",
+            value_rows(chunk.len(), 1, |p| p[0].clone())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+        for job in chunk {
+            query = query.bind(id_text(job.0));
+        }
+        for (id, seq) in query.fetch_all(&mut **tx).await? {
+            last.insert(id, seq);
+        }
+    }
+    let mut stored = Vec::with_capacity(events.len());
+    for (job, event) in events {
+        let seq = last
+            .get_mut(&id_text(job.0))
+            .ok_or_else(|| StoreError::not_found(format!("job {job}")))?;
+        *seq += 1;
+        stored.push(StoredEvent {
+            job_id: *job,
+            seq: *seq,
+            at,
+            event: (*event).clone(),
+        });
+    }
+    for chunk in stored.chunks(MAX_BIND / 4) {
+        let sql = format!(
+            "INSERT INTO job_events (job_id, seq, at, event) VALUES {}",
+            value_rows(chunk.len(), 4, |p| format!("({})", p.join(", ")))
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            query = query
+                .bind(id_text(e.job_id.0))
+                .bind(e.seq)
+                .bind(at_text)
+                .bind(Json(&e.event));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(stored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -819,7 +843,9 @@ mod tests {
         let store = SqliteStore::open("sqlite::memory:", Keyring::from_key("test", [7; 32]))
             .await
             .unwrap();
-        let sql = NEXT_CLAIMABLE.replace("$3", "'2026-12-02T00:00:00.000000Z'");
+        let sql = NEXT_CLAIMABLE
+            .replace("$3", "'2026-12-02T00:00:00.000000Z'")
+            .replace("$4", "16");
         let plan: Vec<String> =
             sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
                 .fetch_all(&store.writer)

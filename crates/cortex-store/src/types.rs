@@ -195,6 +195,25 @@ pub struct StoredEvent {
     pub event: Value,
 }
 
+/// A change to one step of a job, written with [`crate::Store::record`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepWrite<'a> {
+    pub job: JobId,
+    pub name: &'a str,
+    pub change: StepChange<'a>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepChange<'a> {
+    /// See [`crate::Store::step_started`].
+    Started,
+    /// See [`crate::Store::step_finished`].
+    Finished {
+        state: &'a str,
+        output: Option<&'a Value>,
+    },
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewBatch {
     pub id: BatchId,

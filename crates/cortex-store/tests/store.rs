@@ -58,6 +58,7 @@ stories!(
     concurrent_event_appends_are_gapless,
     batched_event_appends_are_gapless_and_atomic,
     steps_upsert,
+    steps_and_events_recorded_together,
     cancel_approve_requeue,
     batch_summary_counts,
     secrets_round_trip_encrypted_at_rest,

@@ -1,24 +1,28 @@
-//! One task that stores the events of every job this process runs, many per transaction.
+//! One task that stores the events and step records of every job this process runs, many per
+//! transaction.
 //!
 //! Each job's writer (`crate::bus`) hands its pending events to the [`Appender`] and waits
-//! for them to be stored before it publishes them. The appender takes whatever is waiting
-//! when the previous write finishes and stores it with one [`Store::append_events`]: an idle
-//! store writes at once (no added latency), a busy one writes bigger batches. Why: SQLite has
-//! one writer connection, and one transaction per event made a busy worker's event writes the
-//! queue that every claim and step write waited behind (docs/benchmarks.md, the CLI batch at
-//! 50 req/s: about 1,000 events a second at about 0.6 ms each).
+//! for them to be stored before it publishes them; a job's steps ([`crate::job`]) hand their
+//! `started` / `finished` records to it and wait likewise before going on. The appender takes
+//! whatever is waiting when the previous write finishes and stores it with one
+//! [`Store::record`]: an idle store writes at once (no added latency), a busy one writes
+//! bigger batches. Why: SQLite has one writer connection, and one transaction per event or
+//! step made a busy worker's writes the queue that every claim waited behind
+//! (docs/benchmarks.md, the CLI batch at 50 req/s: about 1,000 events and 700 step records a
+//! second; started 256 at once, a batch's jobs took 0.4 s to reach their first call).
 //!
-//! Order: a job's writer sends its next events only after the previous ones are stored, and a
-//! batch keeps the order it was given, so each job's events keep their order and their seqs
-//! stay gapless. A batch that fails (an unknown job: deleted while it ran) is retried request
-//! by request, so only the failing job's events are lost, with the same warning as before.
+//! Order: a job's writer sends its next events only after the previous ones are stored, a
+//! step waits for its record, and a batch keeps the order it was given, so each job's events
+//! keep their order and their seqs stay gapless. A batch that fails (an unknown job: deleted
+//! while it ran) is retried request by request, so only the failing job's writes are lost, as
+//! when each was its own transaction.
 
-use cortex_store::{JobId, Store, StoreError, StoredEvent};
+use cortex_store::{JobId, StepChange, StepWrite, Store, StoreError, StoredEvent};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-/// Events in one transaction at most (a bound on the statement sizes and on one commit's
-/// latency).
+/// Rows (events and step records) in one transaction at most (a bound on the statement
+/// sizes and on one commit's latency).
 const MAX_BATCH: usize = 1_000;
 
 type Reply = oneshot::Sender<Result<Vec<StoredEvent>, StoreError>>;
@@ -33,11 +37,58 @@ pub(crate) enum AppendError {
     Stopped,
 }
 
-/// One job's events to store, in order, and where to say how that went.
+/// A step's record as it waits in the queue (see [`StepChange`]).
+pub(crate) enum StepNote {
+    Started,
+    Finished {
+        state: &'static str,
+        output: Option<Value>,
+    },
+}
+
+/// One job's step record or events to store, in order, and where to say how that went.
 struct Request {
     job: JobId,
+    step: Option<(&'static str, StepNote)>,
     events: Vec<Value>,
     reply: Reply,
+}
+
+impl Request {
+    fn step_write(&self) -> Option<StepWrite<'_>> {
+        let (name, note) = self.step.as_ref()?;
+        let change = match note {
+            StepNote::Started => StepChange::Started,
+            StepNote::Finished { state, output } => StepChange::Finished {
+                state,
+                output: output.as_ref(),
+            },
+        };
+        Some(StepWrite {
+            job: self.job,
+            name,
+            change,
+        })
+    }
+
+    /// Rows this request writes (a batch's bound counts them).
+    fn size(&self) -> usize {
+        self.events.len() + usize::from(self.step.is_some())
+    }
+
+    fn events(&self) -> impl Iterator<Item = (JobId, &Value)> {
+        self.events.iter().map(move |e| (self.job, e))
+    }
+}
+
+impl From<AppendError> for crate::error::EngineError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Store(e) => e.into(),
+            // Only while the runtime shuts down: the job stops, to resume later.
+            AppendError::Stopped => crate::error::EngineError::Cancelled,
+        }
+    }
 }
 
 /// The sending side of the appender task; cheap to clone.
@@ -68,9 +119,36 @@ impl Appender {
         job: JobId,
         events: Vec<Value>,
     ) -> Result<Vec<StoredEvent>, AppendError> {
+        self.send(job, None, events).await
+    }
+
+    /// Stores the record of `job`'s step `name` (as [`Store::step_started`] and
+    /// [`Store::step_finished`] do).
+    pub(crate) async fn step(
+        &self,
+        job: JobId,
+        name: &'static str,
+        note: StepNote,
+    ) -> Result<(), AppendError> {
+        self.send(job, Some((name, note)), Vec::new())
+            .await
+            .map(drop)
+    }
+
+    async fn send(
+        &self,
+        job: JobId,
+        step: Option<(&'static str, StepNote)>,
+        events: Vec<Value>,
+    ) -> Result<Vec<StoredEvent>, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Request { job, events, reply })
+            .send(Request {
+                job,
+                step,
+                events,
+                reply,
+            })
             .map_err(|_| AppendError::Stopped)?;
         Ok(answer.await.map_err(|_| AppendError::Stopped)??)
     }
@@ -82,12 +160,12 @@ async fn run(
     batches: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Some(first) = rx.recv().await {
+        let mut size = first.size();
         let mut batch = vec![first];
-        let mut size = batch[0].events.len();
         while size < MAX_BATCH {
             match rx.try_recv() {
                 Ok(next) => {
-                    size += next.events.len();
+                    size += next.size();
                     batch.push(next);
                 }
                 Err(_) => break,
@@ -99,12 +177,10 @@ async fn run(
 }
 
 async fn store_batch(store: &Store, batch: Vec<Request>) {
-    let flat: Vec<(JobId, &Value)> = batch
-        .iter()
-        .flat_map(|r| r.events.iter().map(move |e| (r.job, e)))
-        .collect();
-    let result = store.append_events(&flat).await;
-    drop(flat);
+    let steps: Vec<StepWrite<'_>> = batch.iter().filter_map(Request::step_write).collect();
+    let flat: Vec<(JobId, &Value)> = batch.iter().flat_map(Request::events).collect();
+    let result = store.record(&steps, &flat).await;
+    drop((steps, flat));
     match result {
         Ok(stored) => {
             let mut stored = stored.into_iter();
@@ -115,9 +191,10 @@ async fn store_batch(store: &Store, batch: Vec<Request>) {
         }
         Err(_) if batch.len() > 1 => {
             for request in batch {
-                let job = request.job;
-                let pairs: Vec<(JobId, &Value)> = request.events.iter().map(|e| (job, e)).collect();
-                let result = store.append_events(&pairs).await;
+                let steps: Vec<StepWrite<'_>> = request.step_write().into_iter().collect();
+                let events: Vec<(JobId, &Value)> = request.events().collect();
+                let result = store.record(&steps, &events).await;
+                drop((steps, events));
                 let _ = request.reply.send(result);
             }
         }
@@ -185,6 +262,58 @@ mod tests {
         }
         let batches = appender.batches.load(std::sync::atomic::Ordering::Relaxed);
         assert!(batches < 50, "201 requests in {batches} transactions");
+        store.close().await;
+    }
+
+    /// Step records ride in the same transactions as events: every job's steps stored in
+    /// the order each job sent them, its events beside them; a step of a job that does not
+    /// exist fails alone.
+    #[tokio::test(flavor = "current_thread")]
+    async fn step_records_share_transactions_with_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, jobs) = store_with_jobs(dir.path(), 20).await;
+        let appender = Appender::start(store.clone());
+        let names = ["validate", "prerequisites", "register"];
+        let mut tasks = Vec::new();
+        for job in &jobs {
+            let (appender, job) = (appender.clone(), *job);
+            tasks.push(tokio::spawn(async move {
+                for (i, name) in names.into_iter().enumerate() {
+                    appender.step(job, name, StepNote::Started).await?;
+                    appender.append(job, vec![json!({"step": name})]).await?;
+                    let note = StepNote::Finished {
+                        state: "succeeded",
+                        output: Some(json!({"i": i})),
+                    };
+                    appender.step(job, name, note).await?;
+                }
+                Ok::<_, AppendError>(())
+            }));
+        }
+        let unknown = appender
+            .step(JobId::new(), "validate", StepNote::Started)
+            .await;
+        assert!(matches!(unknown, Err(AppendError::Store(e)) if e.code() == "not_found"));
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        for job in &jobs {
+            let steps = store.steps(*job).await.unwrap();
+            let got: Vec<_> = steps
+                .iter()
+                .map(|s| (s.name.as_str(), s.state.as_str(), s.output.clone()))
+                .collect();
+            let want: Vec<_> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (*n, "succeeded", Some(json!({"i": i}))))
+                .collect();
+            assert_eq!(got, want);
+            assert_eq!(store.events_after(*job, 0, 100).await.unwrap().len(), 3);
+        }
+        // 20 jobs × 9 writes each, sent by 20 tasks at once.
+        let batches = appender.batches.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(batches < 100, "181 requests in {batches} transactions");
         store.close().await;
     }
 }

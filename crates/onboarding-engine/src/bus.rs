@@ -86,7 +86,7 @@ impl EventBus {
 
     /// The appender of this bus's jobs' events, started with the first job's store (a bus
     /// serves one store: its engine's).
-    fn appender(&self, store: Store) -> Appender {
+    pub(crate) fn appender(&self, store: Store) -> Appender {
         self.appender
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -133,6 +133,9 @@ struct Endpoint {
     wasted: f64,
     /// Grants so far.
     granted: u64,
+    /// Answers the server's headers were read from ([`Pacer::observe`]): `granted - answered`
+    /// is at least the calls still on their way (more when some answers had no headers).
+    answered: u64,
     /// Tokens given up on the server's word (a 429, a low `Remaining`).
     corrected: f64,
 }
@@ -257,6 +260,7 @@ impl Pacer {
             timer_armed: false,
             wasted: 0.0,
             granted: 0,
+            answered: 0,
             corrected: 0.0,
         }));
         map.insert(name.to_owned(), e.clone());
@@ -335,11 +339,12 @@ impl Pacer {
         if !self.config.enabled || !self.config.follow_server {
             return None;
         }
+        let shared = self.endpoint(endpoint);
+        let mut e = lock(&shared);
+        e.answered += 1;
         let rate = replenish_rate.filter(|r| *r > 0.0 && r.is_finite())?;
         let rps = rate * self.config.headroom.clamp(0.1, 1.0);
         let burst = burst.unwrap_or(1).max(1);
-        let shared = self.endpoint(endpoint);
-        let mut e = lock(&shared);
         e.refill(Instant::now());
         if let Some(remaining) = remaining {
             // The server held less than `remaining + 1` tokens: never more than that here.
@@ -350,6 +355,18 @@ impl Pacer {
         let capacity = capacity(rps, burst);
         if e.learned && (e.rps - rps).abs() < 1e-9 && (e.capacity - capacity).abs() < 1e-9 {
             return None;
+        }
+        if !e.learned
+            && let Some(remaining) = remaining
+        {
+            // The server's first word: its bucket held `remaining` tokens after this call, and
+            // the calls we granted that it has not answered yet take theirs. The rest is ours
+            // now. Without this a bucket sized from the defaults (a tenth of a real server's
+            // burst) never sees the server's burst: a second of the rate lost at the start of
+            // every batch (docs/benchmarks.md, the CLI batch).
+            let in_flight = e.granted.saturating_sub(e.answered) as f64;
+            let theirs = (f64::from(remaining) - in_flight).min(capacity);
+            e.tokens = e.tokens.max(theirs);
         }
         e.rps = rps;
         e.capacity = capacity;
@@ -572,6 +589,32 @@ mod tests {
         let off = Pacer::new(PacingConfig::disabled());
         assert_eq!(off.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
         assert_eq!(off.rate("GET /x"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_first_answer_hands_over_the_burst_it_holds() {
+        // Defaults: 10 req/s, burst 10 (our bucket holds 9). Nine calls go at once; the first
+        // answer says 50 req/s, burst 50, and 45 tokens left after it: the eight calls still
+        // on their way take eight of those, so 37 more go at once, and the next one waits.
+        let p = Arc::new(Pacer::new(PacingConfig::default()));
+        for _ in 0..9 {
+            assert_eq!(p.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+        }
+        assert_eq!(
+            p.observe("GET /x", Some(50.0), Some(50), Some(45)),
+            Some((50.0, 50))
+        );
+        for _ in 0..37 {
+            assert_eq!(p.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+        }
+        let waited = p.acquire("GET /x", Priority::Fresh).await;
+        assert!(waited >= Duration::from_millis(19), "{waited:?}");
+        // Later answers only ever lower the count: a high `Remaining` adds nothing.
+        let before = p.snapshot("GET /x").granted;
+        p.observe("GET /x", Some(50.0), Some(50), Some(49));
+        let waited = p.acquire("GET /x", Priority::Fresh).await;
+        assert!(waited >= Duration::from_millis(19), "{waited:?}");
+        assert_eq!(p.snapshot("GET /x").granted, before + 1);
     }
 
     #[test]

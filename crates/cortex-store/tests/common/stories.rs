@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cortex_store::{
     AuditEntry, BatchId, BatchSourceRow, JobId, JobState, Keyring, NewBatch, NewJob, RowProblem,
-    Store, StoreError,
+    StepChange, StepWrite, Store, StoreError,
 };
 use prisma_types::SecretString;
 use serde_json::json;
@@ -191,18 +191,29 @@ pub async fn concurrent_claims_never_overlap(h: &Harness) {
     for job in &jobs {
         h.store.insert_job(job).await.unwrap();
     }
-    // Two workers, each on its own store (as two processes or replicas would be).
+    // Two workers, each on its own store (as two processes or replicas would be): one claims
+    // a job at a time, the other up to 7 at once.
     let other = h.open_another(h.keyring.clone()).await;
     let mut tasks = Vec::new();
-    for (worker, store) in [("worker-a", h.store.clone()), ("worker-b", other.clone())] {
+    for (worker, store, at_once) in [
+        ("worker-a", h.store.clone(), 1),
+        ("worker-b", other.clone(), 7),
+    ] {
         tasks.push(tokio::spawn(async move {
             let mut claimed = Vec::new();
-            while let Some(job) = store.claim_job(worker, LEASE).await.unwrap() {
-                assert_eq!(job.state, JobState::Running);
-                assert_eq!(job.worker_id.as_deref(), Some(worker));
-                assert_eq!(job.attempts, 1);
-                assert!(job.lease_until.is_some());
-                claimed.push(job.id);
+            loop {
+                let jobs = store.claim_jobs(worker, LEASE, at_once).await.unwrap();
+                if jobs.is_empty() {
+                    break;
+                }
+                assert!(jobs.len() <= at_once as usize);
+                for job in jobs {
+                    assert_eq!(job.state, JobState::Running);
+                    assert_eq!(job.worker_id.as_deref(), Some(worker));
+                    assert_eq!(job.attempts, 1);
+                    assert!(job.lease_until.is_some());
+                    claimed.push(job.id);
+                }
                 tokio::task::yield_now().await;
             }
             (worker, claimed)
@@ -240,7 +251,7 @@ pub async fn concurrent_claims_never_overlap(h: &Harness) {
 
 pub async fn claims_oldest_first(h: &Harness) {
     let store = &h.store;
-    let ids: Vec<JobId> = (0..3).map(|_| JobId::new()).collect();
+    let ids: Vec<JobId> = (0..9).map(|_| JobId::new()).collect();
     for id in &ids {
         store
             .insert_job(&NewJob {
@@ -250,8 +261,28 @@ pub async fn claims_oldest_first(h: &Harness) {
             .await
             .unwrap();
     }
-    for id in &ids {
+    for id in &ids[..3] {
         assert_eq!(store.claim_job("w", LEASE).await.unwrap().unwrap().id, *id);
+    }
+    // In bulk: the oldest first, each claimed as one claim would claim it, and no more than
+    // asked for; what is left goes to the next claim.
+    let claimed_ids = |jobs: Vec<cortex_store::JobRecord>| -> Vec<JobId> {
+        for job in &jobs {
+            assert_eq!(job.state, JobState::Running);
+            assert_eq!(job.worker_id.as_deref(), Some("w"));
+            assert_eq!(job.attempts, 1);
+            assert!(job.lease_until.is_some());
+        }
+        jobs.iter().map(|j| j.id).collect()
+    };
+    assert!(store.claim_jobs("w", LEASE, 0).await.unwrap().is_empty());
+    let some = store.claim_jobs("w", LEASE, 4).await.unwrap();
+    assert_eq!(claimed_ids(some), ids[3..7]);
+    let rest = store.claim_jobs("w", LEASE, 100).await.unwrap();
+    assert_eq!(claimed_ids(rest), ids[7..]);
+    assert!(store.claim_jobs("w", LEASE, 100).await.unwrap().is_empty());
+    for id in &ids {
+        assert_eq!(job(store, *id).await.state, JobState::Running);
     }
 }
 
@@ -595,6 +626,69 @@ pub async fn steps_upsert(h: &Harness) {
     let err = store.step_started(JobId::new(), "x").await.unwrap_err();
     assert_eq!(err.code(), "not_found", "{err:?}");
     assert!(store.steps(JobId::new()).await.unwrap().is_empty());
+}
+
+/// Steps and events of several jobs in one `record`: all written, in order, or none.
+pub async fn steps_and_events_recorded_together(h: &Harness) {
+    let store = &h.store;
+    let (a, b) = (new_job("onboard"), new_job("onboard"));
+    store.insert_job(&a).await.unwrap();
+    store.insert_job(&b).await.unwrap();
+    let (a, b) = (a.id, b.id);
+    let checkpoint = json!({"app_id": "app-1"});
+    let started = |job, name| StepWrite {
+        job,
+        name,
+        change: StepChange::Started,
+    };
+    let finished = |job, name, state, output| StepWrite {
+        job,
+        name,
+        change: StepChange::Finished { state, output },
+    };
+    let (e1, e2) = (json!({"type": "step_started"}), json!({"type": "log"}));
+    // A step started and finished in the same call ends finished, with its checkpoint.
+    let stored = store
+        .record(
+            &[
+                started(a, "validate"),
+                finished(a, "validate", "succeeded", Some(&checkpoint)),
+                started(b, "validate"),
+            ],
+            &[(a, &e1), (b, &e1), (a, &e2)],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<_> = stored.iter().map(|e| (e.job_id, e.seq)).collect();
+    assert_eq!(seqs, [(a, 1), (b, 1), (a, 2)]);
+    let steps_a = store.steps(a).await.unwrap();
+    assert_eq!(steps_a.len(), 1);
+    assert_eq!(steps_a[0].state, "succeeded");
+    assert_eq!(steps_a[0].output, Some(checkpoint.clone()));
+    assert_eq!(store.steps(b).await.unwrap()[0].state, "running");
+
+    // An unknown job among the steps: nothing of the call is written.
+    let err = store
+        .record(
+            &[
+                finished(b, "validate", "succeeded", None),
+                started(JobId::new(), "validate"),
+            ],
+            &[(b, &e2)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found", "{err:?}");
+    assert_eq!(store.steps(b).await.unwrap()[0].state, "running");
+    assert_eq!(store.events_after(b, 0, 100).await.unwrap().len(), 1);
+    // A bad state is refused before anything is written.
+    let err = store
+        .record(&[finished(b, "validate", "done", None)], &[(b, &e2)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid");
+    assert_eq!(store.events_after(b, 0, 100).await.unwrap().len(), 1);
+    assert!(store.record(&[], &[]).await.unwrap().is_empty());
 }
 
 pub async fn cancel_approve_requeue(h: &Harness) {

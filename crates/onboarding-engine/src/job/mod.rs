@@ -27,6 +27,7 @@ use cortex_store::{JobRecord, StepRecord};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::appender::StepNote;
 use crate::bus::emit;
 use crate::engine::EngineInner;
 use crate::error::EngineError;
@@ -191,9 +192,10 @@ impl<'a, F: Flow> JobRun<'a, F> {
             if self.cancel.is_cancelled() {
                 return Err(Stop::Failed(Some(step), EngineError::Cancelled));
             }
-            let store = &self.inner.store;
-            store
-                .step_started(self.job.id, step.name())
+            // Through the journal: every running job's step records share its transactions.
+            let journal = self.inner.bus.appender(self.inner.store.clone());
+            journal
+                .step(self.job.id, step.name(), StepNote::Started)
                 .await
                 .map_err(EngineError::from)?;
             emit(EngineEvent::StepStarted { step });
@@ -204,8 +206,12 @@ impl<'a, F: Flow> JobRun<'a, F> {
                 // The step stays open: after approval it runs again and applies the plan.
                 Ok(StepDone::AwaitingApproval) => return Err(Stop::AwaitingApproval),
                 Ok(StepDone::Finished { output, warning }) => {
-                    store
-                        .step_finished(self.job.id, step.name(), "succeeded", output.as_ref())
+                    let note = StepNote::Finished {
+                        state: "succeeded",
+                        output: output.clone(),
+                    };
+                    journal
+                        .step(self.job.id, step.name(), note)
                         .await
                         .map_err(EngineError::from)?;
                     self.done.insert(step.name().to_owned(), output);
@@ -225,9 +231,11 @@ impl<'a, F: Flow> JobRun<'a, F> {
                     } else {
                         e
                     };
-                    let _ = store
-                        .step_finished(self.job.id, step.name(), "failed", None)
-                        .await;
+                    let note = StepNote::Finished {
+                        state: "failed",
+                        output: None,
+                    };
+                    let _ = journal.step(self.job.id, step.name(), note).await;
                     emit(EngineEvent::StepFailed {
                         step,
                         code: e.code().into(),
