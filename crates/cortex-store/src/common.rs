@@ -42,6 +42,20 @@ pub(crate) const JOB_COLUMNS: &str = "id, batch_id, kind, state, request, result
      attempts, worker_id, lease_until, cancel_requested, approved, created_by, created_at, \
      updated_at";
 
+/// How a step's row meets the one already there, on both backends (rows are `(job_id, name,
+/// state, started_at, finished_at, output)`). A started step is the row `(running, started
+/// now, not finished, no output)`: on conflict only a started step moves `started_at`, a
+/// finished one sets `finished_at`, and a `NULL` output keeps the checkpoint (see
+/// [`crate::Store::step_started`] and [`crate::Store::step_finished`]).
+pub(crate) const UPSERT_STEP: &str = "INSERT INTO job_steps \
+     (job_id, name, state, started_at, finished_at, output) VALUES {rows} \
+     ON CONFLICT (job_id, name) DO UPDATE SET \
+         state = excluded.state, \
+         started_at = CASE WHEN excluded.state = 'running' \
+             THEN excluded.started_at ELSE job_steps.started_at END, \
+         finished_at = excluded.finished_at, \
+         output = COALESCE(excluded.output, job_steps.output)";
+
 /// Inserts one [`BatchSourceRow`]: batch id, row number, job id, account id, name, problems.
 pub(crate) const INSERT_BATCH_ROW: &str = "INSERT INTO batch_rows \
      (batch_id, row_number, job_id, account_id, name, problems) VALUES ($1, $2, $3, $4, $5, $6)";

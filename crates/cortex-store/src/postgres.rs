@@ -24,7 +24,7 @@ use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, insert_job_error};
+use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, UPSERT_STEP, insert_job_error};
 use crate::keyring::Keyring;
 use crate::notify::{CHANNEL, Feed, JobWatch, state_payload};
 use crate::{
@@ -491,31 +491,24 @@ async fn insert_job_on(
     Ok(())
 }
 
-/// One step's upsert (see [`crate::Store::step_started`] and [`crate::Store::step_finished`]).
+/// One step's upsert ([`UPSERT_STEP`]). One statement per step: PostgreSQL refuses an upsert
+/// that meets the same row twice, as a batch of a job's started and finished step would.
 async fn write_step(conn: &mut sqlx::PgConnection, step: &StepWrite<'_>) -> Result<(), StoreError> {
     let job = step.job;
-    let query = match step.change {
-        StepChange::Started => sqlx::query(
-            "INSERT INTO job_steps (job_id, name, state, started_at) \
-             VALUES ($1, $2, 'running', now()) \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = 'running', started_at = excluded.started_at, finished_at = NULL",
-        )
-        .bind(job.0)
-        .bind(step.name),
-        StepChange::Finished { state, output } => sqlx::query(
-            "INSERT INTO job_steps (job_id, name, state, started_at, finished_at, output) \
-             VALUES ($1, $2, $3, now(), now(), $4) \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = excluded.state, finished_at = excluded.finished_at, \
-                 output = COALESCE(excluded.output, job_steps.output)",
-        )
+    let (state, finished, output) = match step.change {
+        StepChange::Started => ("running", false, None),
+        StepChange::Finished { state, output } => (state, true, output),
+    };
+    let sql = UPSERT_STEP.replace(
+        "{rows}",
+        "($1, $2, $3, now(), CASE WHEN $4 THEN now() END, $5)",
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(job.0)
         .bind(step.name)
         .bind(state)
-        .bind(output.map(Json)),
-    };
-    query
+        .bind(finished)
+        .bind(output.map(Json))
         .execute(&mut *conn)
         .await
         .map_err(|e| StoreError::from_write(e, "step", &format!("job {job}")))?;

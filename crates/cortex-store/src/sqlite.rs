@@ -35,7 +35,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, insert_job_error};
+use crate::common::{Backend, INSERT_BATCH_ROW, JOB_COLUMNS, Pools, UPSERT_STEP, insert_job_error};
 use crate::keyring::Keyring;
 use crate::{
     AuditEntry, BatchId, BatchSourceRow, JobId, JobRecord, JobState, NewBatch, NewJob, StepChange,
@@ -726,11 +726,8 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// `steps` upserted in order, a few hundred per statement (see [`crate::Store::step_started`]
-/// and [`crate::Store::step_finished`]): a statement per step cost about 150 µs, and 200
-/// running jobs write 200 steps at once. One statement serves both kinds: a started step is
-/// the row `(running, started now, not finished, no output)`, and on conflict only a started
-/// step moves `started_at`, while a `NULL` output keeps the checkpoint. SQLite applies a
+/// `steps` upserted in order ([`UPSERT_STEP`]), a few hundred per statement: a statement per
+/// step cost about 150 µs, and 200 running jobs write 200 steps at once. SQLite applies a
 /// statement's rows in order, so a step written twice ends as its last write says.
 async fn write_steps(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
@@ -738,17 +735,8 @@ async fn write_steps(
     at: &str,
 ) -> Result<(), StoreError> {
     for chunk in steps.chunks(MAX_BIND / 6) {
-        let sql = format!(
-            "INSERT INTO job_steps (job_id, name, state, started_at, finished_at, output) \
-             VALUES {} \
-             ON CONFLICT (job_id, name) DO UPDATE SET \
-                 state = excluded.state, \
-                 started_at = CASE WHEN excluded.state = 'running' \
-                     THEN excluded.started_at ELSE job_steps.started_at END, \
-                 finished_at = excluded.finished_at, \
-                 output = COALESCE(excluded.output, job_steps.output)",
-            value_rows(chunk.len(), 6, |p| format!("({})", p.join(", ")))
-        );
+        let rows = value_rows(chunk.len(), 6, |p| format!("({})", p.join(", ")));
+        let sql = UPSERT_STEP.replace("{rows}", &rows);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for step in chunk {
             let (state, finished, output) = match step.change {

@@ -176,12 +176,15 @@ async fn run(
     }
 }
 
+/// Every write of `requests` in one [`Store::record`].
+async fn record(store: &Store, requests: &[Request]) -> Result<Vec<StoredEvent>, StoreError> {
+    let steps: Vec<StepWrite<'_>> = requests.iter().filter_map(Request::step_write).collect();
+    let events: Vec<(JobId, &Value)> = requests.iter().flat_map(Request::events).collect();
+    store.record(&steps, &events).await
+}
+
 async fn store_batch(store: &Store, batch: Vec<Request>) {
-    let steps: Vec<StepWrite<'_>> = batch.iter().filter_map(Request::step_write).collect();
-    let flat: Vec<(JobId, &Value)> = batch.iter().flat_map(Request::events).collect();
-    let result = store.record(&steps, &flat).await;
-    drop((steps, flat));
-    match result {
+    match record(store, &batch).await {
         Ok(stored) => {
             let mut stored = stored.into_iter();
             for request in batch {
@@ -191,10 +194,7 @@ async fn store_batch(store: &Store, batch: Vec<Request>) {
         }
         Err(_) if batch.len() > 1 => {
             for request in batch {
-                let steps: Vec<StepWrite<'_>> = request.step_write().into_iter().collect();
-                let events: Vec<(JobId, &Value)> = request.events().collect();
-                let result = store.record(&steps, &events).await;
-                drop((steps, events));
+                let result = record(store, std::slice::from_ref(&request)).await;
                 let _ = request.reply.send(result);
             }
         }

@@ -362,8 +362,9 @@ impl Pacer {
             // The server's first word: its bucket held `remaining` tokens after this call, and
             // the calls we granted that it has not answered yet take theirs. The rest is ours
             // now. Without this a bucket sized from the defaults (a tenth of a real server's
-            // burst) never sees the server's burst: a second of the rate lost at the start of
-            // every batch (docs/benchmarks.md, the CLI batch).
+            // burst) never sees the server's burst, a second of the rate at its start. (A 429
+            // still drains it: under the fault mix the first injected one comes before a
+            // pipelined batch has spent the burst; docs/benchmarks.md.)
             let in_flight = e.granted.saturating_sub(e.answered) as f64;
             let theirs = (f64::from(remaining) - in_flight).min(capacity);
             e.tokens = e.tokens.max(theirs);

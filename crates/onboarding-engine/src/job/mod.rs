@@ -174,6 +174,8 @@ impl<'a, F: Flow> JobRun<'a, F> {
 
     /// Runs every step not done yet; returns the job's result.
     pub async fn run(mut self) -> Result<serde_json::Value, Stop> {
+        // Step records go through the journal: every running job's share its transactions.
+        let journal = self.inner.bus.appender(self.inner.store.clone());
         for &step in F::STEPS {
             if self.done.contains_key(step.name()) {
                 // Done earlier in this same job: before its approval gate, or in a run that
@@ -192,8 +194,6 @@ impl<'a, F: Flow> JobRun<'a, F> {
             if self.cancel.is_cancelled() {
                 return Err(Stop::Failed(Some(step), EngineError::Cancelled));
             }
-            // Through the journal: every running job's step records share its transactions.
-            let journal = self.inner.bus.appender(self.inner.store.clone());
             journal
                 .step(self.job.id, step.name(), StepNote::Started)
                 .await
