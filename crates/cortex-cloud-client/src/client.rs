@@ -123,7 +123,7 @@ impl CortexClient {
         };
         let (client, call_ref) = (self, &call);
         let outcome = platform_http::run(budget, &emit, retry_reason, move |n| async move {
-            client.attempt(call_ref, n).await
+            client.attempt(call_ref, n.number).await
         })
         .await;
         outcome.map_err(|failure| match failure {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::chain;
 use crate::events::HttpEvent;
-use crate::ratelimit::Pacer;
+use crate::ratelimit::{Pacer, Ticket};
 use crate::retry::RetryPolicy;
 
 /// What one attempt came to.
@@ -40,6 +40,16 @@ pub enum Failure<E> {
     },
 }
 
+/// One attempt as the client's attempt function gets it.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    /// 1 for the first attempt of the call.
+    pub number: u32,
+    /// The pacer's grant this attempt holds: give it to [`crate::transport::learn_limits`]
+    /// with the answer's headers. The grant stays open until the attempt returns.
+    pub ticket: Ticket,
+}
+
 /// What the loop needs besides the attempt itself.
 pub struct Budget<'a> {
     pub endpoint: &'static str,
@@ -48,7 +58,7 @@ pub struct Budget<'a> {
 }
 
 /// Runs a call to completion under its own attempt budget and deadline. `attempt` gets the
-/// attempt number (1 for the first); `reason` words an error for the retry event; `emit`
+/// attempt's number and pacer ticket; `reason` words an error for the retry event; `emit`
 /// hears every retry.
 ///
 /// `attempt` returns a future per attempt; capture references (`let client = &self;` then
@@ -58,7 +68,7 @@ pub async fn run<T, E, Fut>(
     budget: Budget<'_>,
     emit: &(dyn Fn(HttpEvent) + Send + Sync),
     reason: impl Fn(&E) -> String,
-    mut attempt: impl FnMut(u32) -> Fut,
+    mut attempt: impl FnMut(Attempt) -> Fut,
 ) -> Result<T, Failure<E>>
 where
     Fut: std::future::Future<Output = Verdict<T, E>>,
@@ -73,9 +83,16 @@ where
     let mut replayed = false;
     loop {
         n += 1;
-        let paced = pacer.acquire(endpoint, chain::priority(n)).await;
-        chain::record(endpoint, paced, || pacer.rate(endpoint));
-        let (error, retry_after) = match attempt(n).await {
+        let grant = pacer.acquire(endpoint, chain::priority(n)).await;
+        chain::record(endpoint, grant.waited, || pacer.rate(endpoint));
+        let verdict = attempt(Attempt {
+            number: n,
+            ticket: grant.ticket,
+        })
+        .await;
+        // The answer is read: the call no longer counts as open for the pacer.
+        drop(grant);
+        let (error, retry_after) = match verdict {
             Verdict::Done(t) => return Ok(t),
             Verdict::Fail(e) => return Err(Failure::Final(e)),
             Verdict::Replay(e) if replayed => return Err(Failure::Final(e)),
@@ -138,14 +155,14 @@ mod tests {
             },
             &emit,
             |e: &&str| e.to_string(),
-            |n| async move {
-                if n < 3 {
+            |a: Attempt| async move {
+                if a.number < 3 {
                     Verdict::Retry {
                         error: "503",
                         retry_after: None,
                     }
                 } else {
-                    Verdict::Done(n)
+                    Verdict::Done(a.number)
                 }
             },
         )
@@ -171,9 +188,9 @@ mod tests {
             },
             &emit,
             |_: &u32| String::new(),
-            |n| async move {
+            |a: Attempt| async move {
                 Verdict::Retry {
-                    error: n,
+                    error: a.number,
                     retry_after: None,
                 }
             },
@@ -196,9 +213,9 @@ mod tests {
             },
             &emit,
             |_: &u32| String::new(),
-            |n| {
+            |a: Attempt| {
                 calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                async move { Verdict::Replay(n) }
+                async move { Verdict::Replay(a.number) }
             },
         )
         .await;

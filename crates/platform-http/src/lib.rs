@@ -23,9 +23,9 @@ pub mod ratelimit;
 pub mod retry;
 pub mod transport;
 
-pub use attempts::{Budget, Failure, Verdict, run};
+pub use attempts::{Attempt, Budget, Failure, Verdict, run};
 pub use chain::ChainStats;
 pub use events::HttpEvent;
-pub use ratelimit::{EndpointSnapshot, Pacer, PacingConfig, Priority};
+pub use ratelimit::{EndpointSnapshot, Grant, Pacer, PacingConfig, Priority, Ticket};
 pub use retry::RetryPolicy;
 pub use transport::{BrokenAttempt, Exchange, TransportFailure, TransportKind};

@@ -29,6 +29,16 @@
 //! to `R + 1`, and a 429 means less than one. Lowering to `R` (or to 0 on a 429) would throw
 //! away the fraction of a token refilled since the last grant on every such answer: under a
 //! 10% throttle mix that is ~2 s of a 30 s run, at every rate.
+//!
+//! The same header raises our count when the server certainly holds more: after the call
+//! behind an answer the server held `R` tokens, and every call still open (granted, not yet
+//! answered) may take one of them, so `R − open − slack` are ours to spend. Only the answer to
+//! the newest call answered so far counts (a [`Ticket`] says which grant an answer belongs
+//! to): an older call's answer arriving late describes a bucket that calls answered since have
+//! drawn from. This is what hands over the server's burst at the start of a run (a bucket
+//! sized from the defaults is a tenth of a real server's), and what gives back tokens a 429
+//! took that the server's bucket did not lack: a 429 can come from elsewhere than the limiter
+//! (a gateway, the emulator's injected faults), and the next answer says so.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -110,10 +120,37 @@ const WHOLE: f64 = 1.0 - 1e-9;
 /// The least a waiting call's timer sleeps (the timer's resolution is coarser anyway).
 const MIN_WAIT: Duration = Duration::from_micros(100);
 
+/// The jitter slack in tokens at `rps`: at least one.
+fn slack(rps: f64) -> f64 {
+    (rps * JITTER_SLACK.as_secs_f64()).ceil().max(1.0)
+}
+
 /// Our bucket's capacity for a server burst at `rps`: the burst less the jitter slack.
 fn capacity(rps: f64, burst: u32) -> f64 {
-    let slack = (rps * JITTER_SLACK.as_secs_f64()).ceil().max(1.0);
-    (f64::from(burst) - slack).max(1.0)
+    (f64::from(burst) - slack(rps)).max(1.0)
+}
+
+/// Which grant an answer belongs to, for [`Pacer::observe`]: `Ticket::default()` is none
+/// (an answer the pacer cannot place only ever lowers its count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// A token of [`Pacer::acquire`]. The call counts as open (its answer still to come) until the
+/// grant is dropped: keep it until the attempt's answer has been read.
+pub struct Grant {
+    /// How long the call waited for its token.
+    pub waited: Duration,
+    pub ticket: Ticket,
+    endpoint: Option<Shared>,
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        if let Some(e) = self.endpoint.take() {
+            let mut e = lock(&e);
+            e.open = e.open.saturating_sub(1);
+        }
+    }
 }
 
 struct Endpoint {
@@ -122,20 +159,21 @@ struct Endpoint {
     tokens: f64,
     last: Instant,
     learned: bool,
-    retries: VecDeque<oneshot::Sender<()>>,
-    continuing: VecDeque<oneshot::Sender<()>>,
-    fresh: VecDeque<oneshot::Sender<()>>,
+    retries: VecDeque<oneshot::Sender<Ticket>>,
+    continuing: VecDeque<oneshot::Sender<Ticket>>,
+    fresh: VecDeque<oneshot::Sender<Ticket>>,
     /// Grants to continuing calls in a row while a fresh call waited.
     streak: u32,
     /// A timer task grants tokens to the queues until they are empty.
     timer_armed: bool,
     /// Tokens that refilled into a full bucket: capacity nobody used (for benchmarks).
     wasted: f64,
-    /// Grants so far.
+    /// Grants so far (the last one's ticket).
     granted: u64,
-    /// Answers the server's headers were read from ([`Pacer::observe`]): `granted - answered`
-    /// is at least the calls still on their way (more when some answers had no headers).
-    answered: u64,
+    /// Grants not dropped yet: calls whose answer may still be on its way.
+    open: u64,
+    /// The newest grant whose answer's `Remaining` was read.
+    newest_answered: u64,
     /// Tokens given up on the server's word (a 429, a low `Remaining`).
     corrected: f64,
 }
@@ -149,6 +187,13 @@ impl Endpoint {
         }
         self.tokens = filled.min(self.capacity);
         self.last = now;
+    }
+
+    /// Takes a token for a grant; its ticket is the new `granted`.
+    fn take(&mut self) {
+        self.tokens -= 1.0;
+        self.granted += 1;
+        self.open += 1;
     }
 
     fn waiting(&self) -> usize {
@@ -187,10 +232,9 @@ impl Endpoint {
             };
             // A waiter that gave up (its call was dropped) takes no token.
             if let Some(w) = waiter
-                && w.send(()).is_ok()
+                && w.send(Ticket(self.granted + 1)).is_ok()
             {
-                self.tokens -= 1.0;
-                self.granted += 1;
+                self.take();
             }
         }
     }
@@ -260,17 +304,22 @@ impl Pacer {
             timer_armed: false,
             wasted: 0.0,
             granted: 0,
-            answered: 0,
+            open: 0,
+            newest_answered: 0,
             corrected: 0.0,
         }));
         map.insert(name.to_owned(), e.clone());
         e
     }
 
-    /// Waits for a token of `endpoint`; returns how long it waited.
-    pub async fn acquire(&self, endpoint: &str, priority: Priority) -> Duration {
+    /// Waits for a token of `endpoint`.
+    pub async fn acquire(&self, endpoint: &str, priority: Priority) -> Grant {
         if !self.config.enabled {
-            return Duration::ZERO;
+            return Grant {
+                waited: Duration::ZERO,
+                ticket: Ticket::default(),
+                endpoint: None,
+            };
         }
         let shared = self.endpoint(endpoint);
         let started = Instant::now();
@@ -278,9 +327,14 @@ impl Pacer {
             let mut e = lock(&shared);
             e.refill(started);
             if e.waiting() == 0 && e.tokens >= WHOLE {
-                e.tokens -= 1.0;
-                e.granted += 1;
-                return Duration::ZERO;
+                e.take();
+                let ticket = Ticket(e.granted);
+                drop(e);
+                return Grant {
+                    waited: Duration::ZERO,
+                    ticket,
+                    endpoint: Some(shared),
+                };
             }
             let (tx, rx) = oneshot::channel();
             match priority {
@@ -297,8 +351,12 @@ impl Pacer {
             rx
         };
         // The sender is dropped only after a grant or with the pacer itself.
-        let _ = rx.await;
-        started.elapsed()
+        let ticket = rx.await.unwrap_or_default();
+        Grant {
+            waited: started.elapsed(),
+            ticket,
+            endpoint: (ticket != Ticket::default()).then_some(shared),
+        }
     }
 
     /// The rate `endpoint` is paced at now (requests/s); `None` when pacing is off.
@@ -328,10 +386,12 @@ impl Pacer {
         }
     }
 
-    /// Learns the server's limits from its headers. Returns the new (rps, burst) on a change.
+    /// Learns the server's limits from the headers of the answer to `ticket`'s call. Returns
+    /// the new (rps, burst) on a change.
     pub fn observe(
         &self,
         endpoint: &str,
+        ticket: Ticket,
         replenish_rate: Option<f64>,
         burst: Option<u32>,
         remaining: Option<u32>,
@@ -339,41 +399,35 @@ impl Pacer {
         if !self.config.enabled || !self.config.follow_server {
             return None;
         }
-        let shared = self.endpoint(endpoint);
-        let mut e = lock(&shared);
-        e.answered += 1;
         let rate = replenish_rate.filter(|r| *r > 0.0 && r.is_finite())?;
         let rps = rate * self.config.headroom.clamp(0.1, 1.0);
         let burst = burst.unwrap_or(1).max(1);
+        let shared = self.endpoint(endpoint);
+        let mut e = lock(&shared);
         e.refill(Instant::now());
-        if let Some(remaining) = remaining {
-            // The server held less than `remaining + 1` tokens: never more than that here.
-            let cap = f64::from(remaining) + 1.0;
-            e.corrected += (e.tokens - cap).max(0.0);
-            e.tokens = e.tokens.min(cap);
-        }
         let capacity = capacity(rps, burst);
-        if e.learned && (e.rps - rps).abs() < 1e-9 && (e.capacity - capacity).abs() < 1e-9 {
-            return None;
-        }
-        if !e.learned
-            && let Some(remaining) = remaining
-        {
-            // The server's first word: its bucket held `remaining` tokens after this call, and
-            // the calls we granted that it has not answered yet take theirs. The rest is ours
-            // now. Without this a bucket sized from the defaults (a tenth of a real server's
-            // burst) never sees the server's burst, a second of the rate at its start. (A 429
-            // still drains it: under the fault mix the first injected one comes before a
-            // pipelined batch has spent the burst; docs/benchmarks.md.)
-            let in_flight = e.granted.saturating_sub(e.answered) as f64;
-            let theirs = (f64::from(remaining) - in_flight).min(capacity);
-            e.tokens = e.tokens.max(theirs);
-        }
+        let changed =
+            !e.learned || (e.rps - rps).abs() >= 1e-9 || (e.capacity - capacity).abs() >= 1e-9;
         e.rps = rps;
         e.capacity = capacity;
-        e.tokens = e.tokens.min(capacity);
         e.learned = true;
-        Some((rps, burst))
+        if let Some(remaining) = remaining.map(f64::from) {
+            // The server held less than `remaining + 1` tokens: never more than that here.
+            e.corrected += (e.tokens - (remaining + 1.0)).max(0.0);
+            e.tokens = e.tokens.min(remaining + 1.0);
+            if ticket.0 > e.newest_answered {
+                // And at least `remaining` less the calls still open besides this one (see
+                // the module docs), less the slack that keeps us behind it.
+                e.newest_answered = ticket.0;
+                let open = e.open.saturating_sub(1) as f64;
+                e.tokens = e.tokens.max(remaining - open - slack(rps));
+            }
+        }
+        e.tokens = e.tokens.min(capacity);
+        // Tokens the answer handed over go to waiting calls now, not at the timer's next
+        // wake-up (which stays armed while calls wait, and finds the queues as they are).
+        e.pump(Instant::now());
+        changed.then_some((rps, burst))
     }
 
     /// The server said 429: its bucket held less than one token, so ours holds at most one
@@ -430,6 +484,11 @@ mod tests {
         })
     }
 
+    /// How long a fresh call to `GET /x` waited for its token.
+    async fn fresh(p: &Pacer) -> Duration {
+        p.acquire("GET /x", Priority::Fresh).await.waited
+    }
+
     /// Lets spawned tasks run up to their first wait, in spawn order.
     async fn settle() {
         for _ in 0..10 {
@@ -460,7 +519,10 @@ mod tests {
             assert!((got - want).abs() < 0.002, "{at:?}");
         }
         // Other endpoints have their own bucket.
-        assert_eq!(p.acquire("GET /y", Priority::Fresh).await, Duration::ZERO);
+        assert_eq!(
+            p.acquire("GET /y", Priority::Fresh).await.waited,
+            Duration::ZERO
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -569,26 +631,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn follows_the_server_and_drains_on_429() {
         let p = pacer(1000.0, 1000);
+        let none = Ticket::default();
         assert_eq!(
-            p.observe("GET /x", Some(10.0), Some(4), None),
+            p.observe("GET /x", none, Some(10.0), Some(4), None),
             Some((10.0, 4))
         );
-        assert_eq!(p.observe("GET /x", Some(10.0), Some(4), None), None);
+        assert_eq!(p.observe("GET /x", none, Some(10.0), Some(4), None), None);
         // Burst 4 at 10 req/s: our bucket holds 3; after a 429 it holds one.
         p.drain("GET /x");
-        assert_eq!(p.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
-        let waited = p.acquire("GET /x", Priority::Fresh).await;
+        assert_eq!(fresh(&p).await, Duration::ZERO);
+        let waited = fresh(&p).await;
         assert!(waited >= Duration::from_millis(99), "{waited:?}");
         // The server's remaining count R lowers ours to R + 1.
         let q = pacer(10.0, 10);
-        q.observe("GET /x", Some(10.0), Some(10), Some(2));
+        q.observe("GET /x", none, Some(10.0), Some(10), Some(2));
         for _ in 0..3 {
-            assert_eq!(q.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+            assert_eq!(fresh(&q).await, Duration::ZERO);
         }
-        assert!(q.acquire("GET /x", Priority::Fresh).await >= Duration::from_millis(99));
+        assert!(fresh(&q).await >= Duration::from_millis(99));
         assert_eq!(q.rate("GET /x"), Some(10.0));
         let off = Pacer::new(PacingConfig::disabled());
-        assert_eq!(off.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+        assert_eq!(fresh(&off).await, Duration::ZERO);
         assert_eq!(off.rate("GET /x"), None);
     }
 
@@ -596,26 +659,68 @@ mod tests {
     async fn the_servers_first_answer_hands_over_the_burst_it_holds() {
         // Defaults: 10 req/s, burst 10 (our bucket holds 9). Nine calls go at once; the first
         // answer says 50 req/s, burst 50, and 45 tokens left after it: the eight calls still
-        // on their way take eight of those, so 37 more go at once, and the next one waits.
+        // open take eight of those and one is the slack, so 36 more go at once, and the next
+        // one waits.
         let p = Arc::new(Pacer::new(PacingConfig::default()));
+        let mut open: Vec<Grant> = Vec::new();
         for _ in 0..9 {
-            assert_eq!(p.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+            let grant = p.acquire("GET /x", Priority::Fresh).await;
+            assert_eq!(grant.waited, Duration::ZERO);
+            open.push(grant);
         }
+        let first = open.remove(0);
         assert_eq!(
-            p.observe("GET /x", Some(50.0), Some(50), Some(45)),
+            p.observe("GET /x", first.ticket, Some(50.0), Some(50), Some(45)),
             Some((50.0, 50))
         );
-        for _ in 0..37 {
-            assert_eq!(p.acquire("GET /x", Priority::Fresh).await, Duration::ZERO);
+        drop(first);
+        for _ in 0..36 {
+            assert_eq!(fresh(&p).await, Duration::ZERO);
         }
-        let waited = p.acquire("GET /x", Priority::Fresh).await;
+        let waited = fresh(&p).await;
         assert!(waited >= Duration::from_millis(19), "{waited:?}");
-        // Later answers only ever lower the count: a high `Remaining` adds nothing.
-        let before = p.snapshot("GET /x").granted;
-        p.observe("GET /x", Some(50.0), Some(50), Some(49));
-        let waited = p.acquire("GET /x", Priority::Fresh).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_answer_gives_back_what_a_429_took_and_a_late_one_does_not() {
+        // 50 req/s, burst 50: our bucket holds 49. The first answer agrees with it.
+        let p = pacer(50.0, 50);
+        let first = p.acquire("GET /x", Priority::Fresh).await;
+        p.observe("GET /x", first.ticket, Some(50.0), Some(50), Some(48));
+        drop(first);
+        // Two more calls; the later one meets a 429 without headers (a gateway's): our bucket
+        // drains to one token, which the next call takes, and a continuing call waits.
+        let slow = p.acquire("GET /x", Priority::Fresh).await;
+        let throttled = p.acquire("GET /x", Priority::Fresh).await;
+        p.drain("GET /x");
+        drop(throttled);
+        let next = p.acquire("GET /x", Priority::Fresh).await;
+        assert_eq!(next.waited, Duration::ZERO);
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire("GET /x", Priority::Continuing).await.waited })
+        };
+        settle().await;
+        // The next call's answer: the server still held 45 after it (the 429 was not its
+        // limiter's). The slow call is still open and one token is the slack: 43 are ours,
+        // and the waiting call gets one of them at once, not at the timer's next tick.
+        p.observe("GET /x", next.ticket, Some(50.0), Some(50), Some(45));
+        drop(next);
+        assert_eq!(waiter.await.unwrap(), Duration::ZERO);
+        for _ in 0..42 {
+            assert_eq!(fresh(&p).await, Duration::ZERO);
+        }
+        // The slow call's answer arrives last: its `Remaining` predates the next call's and
+        // is not taken, however high.
+        p.observe("GET /x", slow.ticket, Some(50.0), Some(50), Some(47));
+        drop(slow);
+        let waited = fresh(&p).await;
         assert!(waited >= Duration::from_millis(19), "{waited:?}");
-        assert_eq!(p.snapshot("GET /x").granted, before + 1);
+        // Nor is an answer that cannot be placed: it only ever lowers the count.
+        p.observe("GET /x", Ticket::default(), Some(50.0), Some(50), Some(49));
+        let waited = fresh(&p).await;
+        assert!(waited >= Duration::from_millis(19), "{waited:?}");
+        assert_eq!(p.snapshot("GET /x").granted, 4 + 1 + 42 + 2);
     }
 
     #[test]
@@ -640,10 +745,10 @@ mod tests {
             .map(|i| {
                 let (p, grants) = (p.clone(), grants.clone());
                 tokio::spawn(async move {
-                    p.acquire("GET /x", Priority::Fresh).await;
+                    let grant = p.acquire("GET /x", Priority::Fresh).await;
                     grants.lock().unwrap().push(Instant::now() - t0);
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    p.observe("GET /x", Some(10.0), Some(2), Some(0));
+                    p.observe("GET /x", grant.ticket, Some(10.0), Some(2), Some(0));
                     if i % 2 == 0 {
                         p.drain("GET /x");
                     }

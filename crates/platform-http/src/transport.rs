@@ -208,17 +208,18 @@ pub fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Lets `pacer` learn the server's limits from an answer's `X-RateLimit-*` headers; returns
-/// the new (rps, burst) when they changed.
+/// Lets `pacer` learn the server's limits from the `X-RateLimit-*` headers of the answer to
+/// `ticket`'s attempt; returns the new (rps, burst) when they changed.
 pub fn learn_limits(
     pacer: &crate::Pacer,
     endpoint: &str,
+    ticket: crate::ratelimit::Ticket,
     headers: &HeaderMap,
 ) -> Option<(f64, u32)> {
     let rate = header_parse(headers, "x-ratelimit-replenish-rate");
     let burst = header_parse(headers, "x-ratelimit-burst-capacity");
     let remaining = header_parse(headers, "x-ratelimit-remaining");
-    pacer.observe(endpoint, rate, burst, remaining)
+    pacer.observe(endpoint, ticket, rate, burst, remaining)
 }
 
 /// The HTTP client both platforms use: connect and request timeouts, redirects refused (the

@@ -86,8 +86,8 @@ async fn onboard(accounts: usize, rps: f64) -> (f64, f64, u64) {
             tokio::spawn(chain::run(async move {
                 for (stage, endpoint) in STAGES.iter().enumerate() {
                     for attempt in 1u32.. {
-                        let paced = pacer.acquire(endpoint, chain::priority(attempt)).await;
-                        chain::record(endpoint, paced, || pacer.rate(endpoint));
+                        let grant = pacer.acquire(endpoint, chain::priority(attempt)).await;
+                        chain::record(endpoint, grant.waited, || pacer.rate(endpoint));
                         // 1 ms to the server; the answer 1 ms later.
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         let answer = server.lock().unwrap().call(stage, Instant::now());

@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use platform_http::attempts::Budget;
+use platform_http::attempts::{Attempt, Budget};
 use platform_http::transport::{self, Exchange, header_str};
 use platform_http::{Failure, HttpEvent, Pacer, Verdict};
 
@@ -303,7 +303,7 @@ impl PrismaClient {
         &self,
         call: &Call<'_>,
         token: Option<&SecretString>,
-        attempt: u32,
+        attempt: Attempt,
     ) -> Verdict<Reply, Error> {
         let url = self.inner.config.base_url.join(&call.path);
         let mut request = self
@@ -336,7 +336,7 @@ impl PrismaClient {
         } = match transport::send(
             request,
             call.endpoint,
-            attempt,
+            attempt.number,
             call.idempotent,
             REQUEST_ID_HEADER,
             &|e| self.emit(e.into()),
@@ -347,7 +347,7 @@ impl PrismaClient {
             Err(broken) => return broken.verdict(Error::Transport),
         };
         if let Some((rps, burst)) =
-            transport::learn_limits(&self.inner.pacer, call.endpoint, &headers)
+            transport::learn_limits(&self.inner.pacer, call.endpoint, attempt.ticket, &headers)
         {
             self.emit(ClientEvent::PacingUpdated {
                 endpoint: call.endpoint.to_owned(),
