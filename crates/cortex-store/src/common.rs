@@ -242,6 +242,19 @@ where
         Ok(counts)
     }
 
+    async fn any_job_to_run(pools: Pools<'_, Self>) -> Result<bool, StoreError> {
+        // The claimable index's own condition, so both backends answer from that index
+        // (SQLite uses a partial index only for a condition that contains the index's).
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM jobs \
+             WHERE state IN ('queued', 'awaiting_approval', 'running') \
+             AND state <> 'awaiting_approval') AS found",
+        )
+        .fetch_one(pools.reader)
+        .await?;
+        Ok(row.try_get::<bool, _>("found")?)
+    }
+
     async fn batch_summary(
         pools: Pools<'_, Self>,
         batch: BatchId,

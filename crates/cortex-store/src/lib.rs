@@ -294,6 +294,12 @@ impl Store {
         shared!(self.count_jobs_by_state())
     }
 
+    /// Whether any job is queued or running (awaiting approval does not count: it waits for a
+    /// person). One indexed lookup, whatever the number of jobs.
+    pub async fn any_job_to_run(&self) -> Result<bool, StoreError> {
+        shared!(self.any_job_to_run())
+    }
+
     /// The batch with its job counts, or `None` for an unknown batch.
     pub async fn batch_summary(&self, batch: BatchId) -> Result<Option<BatchSummary>, StoreError> {
         shared!(self.batch_summary(batch))

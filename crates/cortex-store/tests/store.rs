@@ -54,6 +54,7 @@ stories!(
     insert_batch_is_atomic,
     concurrent_claims_never_overlap,
     claims_oldest_first,
+    any_job_to_run_counts_queued_and_running_only,
     expired_lease_is_reclaimed,
     concurrent_event_appends_are_gapless,
     batched_event_appends_are_gapless_and_atomic,

@@ -992,11 +992,19 @@ impl Engine {
                 )
                 .await?;
             if claimed.is_empty() {
-                if until_idle && tracker.is_empty() && !self.work_remains().await? {
+                // `running`, not the tracker: a job's task counts down and notifies just
+                // before it ends, and the tracker waits for its end below anyway.
+                if until_idle
+                    && running.load(Ordering::SeqCst) == 0
+                    && !self.inner.store.any_job_to_run().await?
+                {
                     break;
                 }
+                // A job that finishes may have been the last one: look again then, not a poll
+                // interval later (at the end of a CLI batch that was most of its exit time).
                 tokio::select! {
                     _ = tokio::time::sleep(self.inner.config.poll_interval) => {}
+                    _ = finished.notified() => {}
                     _ = shutdown.cancelled() => break,
                 }
             }
@@ -1204,13 +1212,6 @@ impl Engine {
 
     /// Jobs still queued or running anywhere (a crashed worker's job counts until another
     /// worker takes it over when its lease expires).
-    async fn work_remains(&self) -> Result<bool, EngineError> {
-        let jobs = self.inner.store.list_jobs(None, u32::MAX).await?;
-        Ok(jobs
-            .iter()
-            .any(|j| matches!(j.state, JobState::Queued | JobState::Running)))
-    }
-
     async fn cancel_requested(&self, job: JobId) -> bool {
         matches!(self.inner.store.get_job(job).await, Ok(Some(j)) if j.cancel_requested)
     }

@@ -286,6 +286,35 @@ pub async fn claims_oldest_first(h: &Harness) {
     }
 }
 
+pub async fn any_job_to_run_counts_queued_and_running_only(h: &Harness) {
+    let store = &h.store;
+    assert!(!store.any_job_to_run().await.unwrap());
+    let waiting = new_job("onboard");
+    store.insert_job(&waiting).await.unwrap();
+    assert!(store.any_job_to_run().await.unwrap(), "queued");
+    store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert!(store.any_job_to_run().await.unwrap(), "running");
+    // A job at its approval gate waits for a person, not for a worker.
+    store
+        .release_job(waiting.id, "w", JobState::AwaitingApproval)
+        .await
+        .unwrap();
+    assert!(!store.any_job_to_run().await.unwrap(), "awaiting approval");
+    let done = new_job("onboard");
+    store.insert_job(&done).await.unwrap();
+    assert!(
+        store.any_job_to_run().await.unwrap(),
+        "queued beside a waiting one"
+    );
+    let claimed = store.claim_job("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, done.id);
+    store
+        .finish_job(done.id, "w", JobState::Succeeded, None, None)
+        .await
+        .unwrap();
+    assert!(!store.any_job_to_run().await.unwrap(), "finished");
+}
+
 pub async fn expired_lease_is_reclaimed(h: &Harness) {
     let store = &h.store;
     let new = new_job("onboard");
