@@ -170,7 +170,9 @@ struct Endpoint {
     wasted: f64,
     /// Grants so far (the last one's ticket).
     granted: u64,
-    /// Grants not dropped yet: calls whose answer may still be on its way.
+    /// Grants not dropped yet: calls whose answer may still be on its way. (A call dropped in
+    /// the instant between its grant and its wake-up never holds its `Grant` and stays
+    /// counted: the count can only err high, which only makes raising more careful.)
     open: u64,
     /// The newest grant whose answer's `Remaining` was read.
     newest_answered: u64,
