@@ -992,8 +992,10 @@ impl Engine {
                 )
                 .await?;
             if claimed.is_empty() {
-                // `running`, not the tracker: a job's task counts down and notifies just
-                // before it ends, and the tracker waits for its end below anyway.
+                // Idle when this worker runs nothing and no job is queued or running anywhere
+                // (a crashed worker's job counts until another takes it over when its lease
+                // expires). `running`, not the tracker: a job's task counts down and notifies
+                // just before it ends, and the tracker waits for its end below anyway.
                 if until_idle
                     && running.load(Ordering::SeqCst) == 0
                     && !self.inner.store.any_job_to_run().await?
@@ -1210,8 +1212,6 @@ impl Engine {
         Ok(report)
     }
 
-    /// Jobs still queued or running anywhere (a crashed worker's job counts until another
-    /// worker takes it over when its lease expires).
     async fn cancel_requested(&self, job: JobId) -> bool {
         matches!(self.inner.store.get_job(job).await, Ok(Some(j)) if j.cancel_requested)
     }

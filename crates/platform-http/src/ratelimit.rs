@@ -406,7 +406,8 @@ impl Pacer {
         let burst = burst.unwrap_or(1).max(1);
         let shared = self.endpoint(endpoint);
         let mut e = lock(&shared);
-        e.refill(Instant::now());
+        let now = Instant::now();
+        e.refill(now);
         let capacity = capacity(rps, burst);
         let changed =
             !e.learned || (e.rps - rps).abs() >= 1e-9 || (e.capacity - capacity).abs() >= 1e-9;
@@ -428,7 +429,7 @@ impl Pacer {
         e.tokens = e.tokens.min(capacity);
         // Tokens the answer handed over go to waiting calls now, not at the timer's next
         // wake-up (which stays armed while calls wait, and finds the queues as they are).
-        e.pump(Instant::now());
+        e.pump(now);
         changed.then_some((rps, burst))
     }
 
