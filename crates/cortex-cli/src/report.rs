@@ -293,7 +293,7 @@ pub async fn batch_result(
     let summary = store.batch_summary(batch).await?.ok_or_else(|| {
         CliError::new(Exit::Usage, "not_found", format!("batch {batch} not found"))
     })?;
-    let mut jobs = store.list_jobs(Some(batch), u32::MAX).await?;
+    let mut jobs = store.batch_job_ends(batch).await?;
     jobs.sort_by_key(|j| (rows.get(&j.id).copied(), j.id));
     let mut result = BatchResult {
         kind: "batch_result",
@@ -315,11 +315,7 @@ pub async fn batch_result(
         match job.state {
             JobState::Succeeded => {
                 result.succeeded += 1;
-                if job
-                    .result
-                    .as_ref()
-                    .is_some_and(|r| r["outcome"] == "adopted")
-                {
+                if job.outcome.as_deref() == Some("adopted") {
                     result.adopted += 1;
                 }
             }
@@ -330,7 +326,11 @@ pub async fn batch_result(
             }
             JobState::Cancelled => result.cancelled += 1,
             JobState::Failed => {
-                let (_, account_id, name) = request_summary(&job.request);
+                let request = job
+                    .failed_request
+                    .as_ref()
+                    .unwrap_or(&serde_json::Value::Null);
+                let (_, account_id, name) = request_summary(request);
                 let error = job.error.clone().unwrap_or_default();
                 result.failed.push(FailedRow {
                     row: rows.get(&job.id).copied(),

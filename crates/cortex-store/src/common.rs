@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::keyring::Keyring;
 use crate::{
-    AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState, NewJob,
+    AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobEnd, JobId, JobRecord, JobState, NewJob,
     StepRecord, StoreError, StoredEvent, limit,
 };
 
@@ -111,6 +111,9 @@ where
 {
     /// An id as a statement parameter: hyphenated TEXT on SQLite, UUID on PostgreSQL.
     type Id: for<'q> Encode<'q, Self> + Type<Self>;
+
+    /// `jobs.result`'s `outcome` as text (`NULL` when absent), as an SQL expression.
+    const RESULT_OUTCOME: &str;
 
     fn id(id: Uuid) -> Self::Id;
 
@@ -225,6 +228,36 @@ where
             }
         };
         rows.iter().map(Self::job_from_row).collect()
+    }
+
+    /// How each job of `batch` ended (or where it is), without the rest of its record: the
+    /// request is read for failed jobs only, and of the result only its `outcome`.
+    async fn batch_job_ends(
+        pools: Pools<'_, Self>,
+        batch: BatchId,
+    ) -> Result<Vec<JobEnd>, StoreError> {
+        let sql = format!(
+            "SELECT id, state, {} AS outcome, error, updated_at, \
+             CASE WHEN state = 'failed' THEN request END AS failed_request \
+             FROM jobs WHERE batch_id = $1",
+            Self::RESULT_OUTCOME
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(Self::id(batch.0))
+            .fetch_all(pools.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobEnd {
+                    id: JobId(Self::get_uuid(row, "id")?),
+                    state: parse_state(&row.try_get::<String, _>("state")?)?,
+                    outcome: row.try_get("outcome")?,
+                    error: Self::get_opt_json(row, "error")?,
+                    failed_request: Self::get_opt_json(row, "failed_request")?,
+                    updated_at: Self::get_ts(row, "updated_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn count_jobs_by_state(
@@ -367,14 +400,17 @@ where
             .collect()
     }
 
-    /// The last stored seq of every job of `batch` that has events, in one query.
+    /// The last stored seq of every job of `batch` that has events, in one query. A
+    /// subquery per job, because it is one seek down `(job_id, seq)`: a join grouped by job
+    /// walks every event of the batch (0.12 s against 0.03 for a 6,200-job batch's 157,000).
     async fn batch_last_seqs(
         pools: Pools<'_, Self>,
         batch: BatchId,
     ) -> Result<Vec<(JobId, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT e.job_id AS job_id, MAX(e.seq) AS last_seq FROM job_events e \
-             JOIN jobs j ON j.id = e.job_id WHERE j.batch_id = $1 GROUP BY e.job_id",
+            "SELECT job_id, last_seq FROM (SELECT j.id AS job_id, \
+             (SELECT MAX(e.seq) FROM job_events e WHERE e.job_id = j.id) AS last_seq \
+             FROM jobs j WHERE j.batch_id = $1) AS last WHERE last_seq IS NOT NULL",
         )
         .bind(Self::id(batch.0))
         .fetch_all(pools.reader)

@@ -62,9 +62,9 @@ pub use error::StoreError;
 pub use keyring::Keyring;
 pub use notify::{JobChanges, JobWatch};
 pub use types::{
-    AuditEntry, AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobId, JobRecord, JobState,
-    NewBatch, NewJob, RowProblem, STEP_STATES, StepChange, StepRecord, StepWrite, StoredEvent,
-    UnknownJobState,
+    AuditEntry, AuditRecord, BatchId, BatchSourceRow, BatchSummary, JobEnd, JobId, JobRecord,
+    JobState, NewBatch, NewJob, RowProblem, STEP_STATES, StepChange, StepRecord, StepWrite,
+    StoredEvent, UnknownJobState,
 };
 
 use common::Backend;
@@ -396,6 +396,13 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         shared!(self.events_after(job, after_seq, limit))
+    }
+
+    /// How every job of `batch` ended, or where it is: what a batch's result needs, read
+    /// without the requests and results that [`Store::list_jobs`] decodes (for a 6,200-job
+    /// batch, 0.25 s of the CLI's end).
+    pub async fn batch_job_ends(&self, batch: BatchId) -> Result<Vec<JobEnd>, StoreError> {
+        shared!(self.batch_job_ends(batch))
     }
 
     /// The last stored seq of every job of `batch` that has events (jobs without events are

@@ -96,6 +96,8 @@ fn lease_secs(lease: Duration) -> f64 {
 impl Backend for Postgres {
     type Id = Uuid;
 
+    const RESULT_OUTCOME: &str = "result ->> 'outcome'";
+
     fn id(id: Uuid) -> Uuid {
         id
     }

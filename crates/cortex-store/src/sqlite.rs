@@ -133,6 +133,8 @@ fn parse_uuid(column: &str, text: &str) -> Result<Uuid, StoreError> {
 impl Backend for Sqlite {
     type Id = String;
 
+    const RESULT_OUTCOME: &str = "json_extract(result, '$.outcome')";
+
     fn id(id: Uuid) -> String {
         id_text(id)
     }

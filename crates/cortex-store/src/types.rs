@@ -171,6 +171,19 @@ pub struct JobRecord {
     pub updated_at: OffsetDateTime,
 }
 
+/// A batch job's state and end, without its request and result ([`crate::Store::batch_job_ends`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobEnd {
+    pub id: JobId,
+    pub state: JobState,
+    /// The result's `outcome` (`"created"`, `"adopted"`, …), when it has one.
+    pub outcome: Option<String>,
+    pub error: Option<Value>,
+    /// The request of a failed job (a report names its account); `None` for the others.
+    pub failed_request: Option<Value>,
+    pub updated_at: OffsetDateTime,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub job_id: JobId,

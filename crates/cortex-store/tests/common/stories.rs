@@ -845,7 +845,13 @@ pub async fn batch_summary_counts(h: &Harness) {
     let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
     assert_eq!([a.id, b.id, c.id], [jobs[0].id, jobs[1].id, jobs[2].id]);
     store
-        .finish_job(a.id, "w", JobState::Succeeded, Some(&json!({})), None)
+        .finish_job(
+            a.id,
+            "w",
+            JobState::Succeeded,
+            Some(&json!({"outcome": "adopted", "account": {"id": "x"}})),
+            None,
+        )
         .await
         .unwrap();
     store
@@ -853,6 +859,37 @@ pub async fn batch_summary_counts(h: &Harness) {
         .await
         .unwrap();
     assert!(store.request_cancel(jobs[3].id).await.unwrap());
+
+    // Each job's end in brief: the outcome of a result, the error, and the request of a
+    // failed job only.
+    let ends = store.batch_job_ends(batch.id).await.unwrap();
+    assert_eq!(ends.len(), 5);
+    let end = |id| ends.iter().find(|e| e.id == id).unwrap();
+    assert_eq!(end(a.id).state, JobState::Succeeded);
+    assert_eq!(end(a.id).outcome.as_deref(), Some("adopted"));
+    assert_eq!(
+        (&end(a.id).error, &end(a.id).failed_request),
+        (&None, &None)
+    );
+    let failed = end(b.id);
+    assert_eq!(
+        (failed.state, failed.outcome.as_deref()),
+        (JobState::Failed, None)
+    );
+    assert_eq!(failed.error, Some(json!({"e": 1})));
+    let b_request = jobs.iter().find(|j| j.id == b.id).unwrap().request.clone();
+    assert_eq!(failed.failed_request, Some(b_request));
+    assert_eq!(end(c.id).state, JobState::Running);
+    assert_eq!(end(jobs[3].id).state, JobState::Cancelled);
+    assert_eq!(end(jobs[4].id).state, JobState::Queued);
+    assert!(ends.iter().all(|e| e.updated_at >= summary.created_at));
+    assert!(
+        store
+            .batch_job_ends(BatchId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let summary = store.batch_summary(batch.id).await.unwrap().unwrap();
     assert_eq!(summary.total, 5);
