@@ -421,6 +421,10 @@ impl Window {
     /// publishes a job's events in order, so every later one is newer too); once all of the
     /// window is newer — every window soon after the snapshot — it is the shared bytes.
     fn after(&self, cursors: &mut HashMap<JobId, i64>) -> Option<Bytes> {
+        // Every cursor dropped (the usual case a few windows in): nothing to look up.
+        if cursors.is_empty() {
+            return Some(self.shared.clone());
+        }
         let mut keep = Vec::with_capacity(self.events.len());
         for (job, seq, _) in &self.events {
             let newer = match cursors.get(job) {
@@ -771,5 +775,10 @@ mod tests {
             "a subscriber past its snapshot shares the hub's bytes"
         );
         assert!(cursors.is_empty());
+        // With no cursor left, every window goes out whole, as the hub's own bytes.
+        let next = window(&[(b, 11), (a, 7)]);
+        let sent = next.after(&mut cursors).unwrap();
+        assert_eq!(ids(&sent), [format!("{b}:11"), format!("{a}:7")]);
+        assert_eq!(sent.as_ptr(), next.shared.as_ptr());
     }
 }
