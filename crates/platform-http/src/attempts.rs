@@ -83,7 +83,9 @@ where
     let mut replayed = false;
     loop {
         n += 1;
-        let grant = pacer.acquire(endpoint, chain::priority(n)).await;
+        let grant = pacer
+            .acquire_born(endpoint, chain::priority(n), chain::born())
+            .await;
         chain::record(endpoint, grant.waited, || pacer.rate(endpoint));
         let verdict = attempt(Attempt {
             number: n,

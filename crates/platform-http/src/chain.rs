@@ -3,7 +3,8 @@
 //! Run a piece of work inside [`run`] and the client knows which of its calls start new work
 //! and which continue work under way: the first call of a chain waits for a token as
 //! [`Priority::Fresh`], every later call as [`Priority::Continuing`] and every retry as
-//! [`Priority::Retry`] (before both), so work already started finishes first. A chain also measures itself — calls per endpoint
+//! [`Priority::Retry`] (before both), so work already started finishes first; among started
+//! calls the chain born first ([`born`]) goes first. A chain also measures itself — calls per endpoint
 //! with the rate each was paced at, and the time spent waiting for tokens — which is what a
 //! caller needs to size its concurrency (Little's law: see the engine's batch runner).
 //! Outside a chain every first attempt is fresh.
@@ -39,17 +40,23 @@ impl ChainStats {
 
 tokio::task_local! {
     static CHAIN: RefCell<ChainStats>;
+    static BORN: u64;
 }
 
 /// Runs `work` as one chain; returns its output and what its calls did.
 pub async fn run<F: Future>(work: F) -> (F::Output, ChainStats) {
-    CHAIN
-        .scope(RefCell::new(ChainStats::default()), async move {
-            let output = work.await;
-            let stats = CHAIN.with(|c| c.take());
-            (output, stats)
-        })
-        .await
+    let work = CHAIN.scope(RefCell::new(ChainStats::default()), async move {
+        let output = work.await;
+        let stats = CHAIN.with(|c| c.take());
+        (output, stats)
+    });
+    BORN.scope(crate::ratelimit::next_birth(), work).await
+}
+
+/// The current chain's birth number (`None` outside a chain): its started calls wait behind
+/// those of chains born before it only.
+pub fn born() -> Option<u64> {
+    BORN.try_with(|b| *b).ok()
 }
 
 /// The queue a call's attempt waits in.
@@ -116,5 +123,20 @@ mod tests {
         // Outside the chain nothing is recorded and first attempts are fresh again.
         record("GET /a", Duration::ZERO, || None);
         assert_eq!(priority(1), Priority::Fresh);
+    }
+
+    #[tokio::test]
+    async fn a_chain_keeps_its_birth_number_and_later_chains_get_later_ones() {
+        assert_eq!(born(), None);
+        let (first, _) = run(async {
+            let b = born().unwrap();
+            tokio::task::yield_now().await;
+            assert_eq!(born(), Some(b), "the same across awaits");
+            b
+        })
+        .await;
+        let (second, _) = run(async { born().unwrap() }).await;
+        assert!(second > first);
+        assert_eq!(born(), None);
     }
 }

@@ -9,6 +9,12 @@
 //! * [`Priority::Continuing`] — later calls of a chain already under way (see
 //!   [`crate::chain`]). Finishing started work first keeps a retried onboarding from drifting
 //!   to the end of the run, where a second fault becomes the tail of the batch.
+//!
+//! Both started queues serve the **oldest chain first** (its birth number, [`next_birth`]),
+//! not the first to arrive. A chain that a fault held back (a 503's `Retry-After`, a read-back
+//! after an ambiguous create) arrives at the next stage behind younger chains: first come,
+//! first served, it would wait out that stage's whole queue, and at the end of a run those
+//! held-back chains are the tail.
 //! * [`Priority::Fresh`] — first attempts of new work. While started and fresh work both
 //!   wait, at least one grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never
 //!   starved.
@@ -40,7 +46,9 @@
 //! took that the server's bucket did not lack: a 429 can come from elsewhere than the limiter
 //! (a gateway, the emulator's injected faults), and the next answer says so.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::{Ordering as Order, Reverse};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,6 +114,42 @@ pub enum Priority {
     Fresh,
 }
 
+/// Birth numbers, for every pacer of the process: a chain takes one when it starts, a call
+/// outside any chain when it queues.
+static BIRTHS: AtomicU64 = AtomicU64::new(1);
+
+/// A new birth number: later ones wait behind earlier ones in the started queues.
+pub fn next_birth() -> u64 {
+    BIRTHS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A started call waiting for its token: the oldest chain's goes first, then the first to
+/// arrive.
+struct Started {
+    place: Reverse<(u64, u64)>,
+    tx: oneshot::Sender<Ticket>,
+}
+
+impl PartialEq for Started {
+    fn eq(&self, other: &Self) -> bool {
+        self.place == other.place
+    }
+}
+
+impl Eq for Started {}
+
+impl PartialOrd for Started {
+    fn partial_cmp(&self, other: &Self) -> Option<Order> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Started {
+    fn cmp(&self, other: &Self) -> Order {
+        self.place.cmp(&other.place)
+    }
+}
+
 /// While started work and fresh work both wait, one grant in this many goes to the fresh queue.
 pub const FRESH_EVERY: u32 = 4;
 
@@ -159,9 +203,11 @@ struct Endpoint {
     tokens: f64,
     last: Instant,
     learned: bool,
-    retries: VecDeque<oneshot::Sender<Ticket>>,
-    continuing: VecDeque<oneshot::Sender<Ticket>>,
+    retries: BinaryHeap<Started>,
+    continuing: BinaryHeap<Started>,
     fresh: VecDeque<oneshot::Sender<Ticket>>,
+    /// Calls queued so far: the tie-break between calls of one chain.
+    arrivals: u64,
     /// Grants to continuing calls in a row while a fresh call waited.
     streak: u32,
     /// A timer task grants tokens to the queues until they are empty.
@@ -229,8 +275,9 @@ impl Endpoint {
                     self.streak += 1;
                 }
                 self.retries
-                    .pop_front()
-                    .or_else(|| self.continuing.pop_front())
+                    .pop()
+                    .or_else(|| self.continuing.pop())
+                    .map(|s| s.tx)
             };
             // A waiter that gave up (its call was dropped) takes no token.
             if let Some(w) = waiter
@@ -299,9 +346,10 @@ impl Pacer {
             tokens: capacity,
             last: Instant::now(),
             learned: false,
-            retries: VecDeque::new(),
-            continuing: VecDeque::new(),
+            retries: BinaryHeap::new(),
+            continuing: BinaryHeap::new(),
             fresh: VecDeque::new(),
+            arrivals: 0,
             streak: 0,
             timer_armed: false,
             wasted: 0.0,
@@ -314,8 +362,19 @@ impl Pacer {
         e
     }
 
-    /// Waits for a token of `endpoint`.
+    /// Waits for a token of `endpoint`, a started call placed by its own arrival.
     pub async fn acquire(&self, endpoint: &str, priority: Priority) -> Grant {
+        self.acquire_born(endpoint, priority, None).await
+    }
+
+    /// Waits for a token of `endpoint`; a started call of the chain born `born` (see
+    /// [`next_birth`]) waits behind older chains' calls only (`None`: born now).
+    pub async fn acquire_born(
+        &self,
+        endpoint: &str,
+        priority: Priority,
+        born: Option<u64>,
+    ) -> Grant {
         if !self.config.enabled {
             return Grant {
                 waited: Duration::ZERO,
@@ -339,9 +398,11 @@ impl Pacer {
                 };
             }
             let (tx, rx) = oneshot::channel();
+            e.arrivals += 1;
+            let place = Reverse((born.unwrap_or_else(next_birth), e.arrivals));
             match priority {
-                Priority::Retry => e.retries.push_back(tx),
-                Priority::Continuing => e.continuing.push_back(tx),
+                Priority::Retry => e.retries.push(Started { place, tx }),
+                Priority::Continuing => e.continuing.push(Started { place, tx }),
                 Priority::Fresh => e.fresh.push_back(tx),
             }
             if let Some(due) = e.pump(started)
@@ -545,6 +606,48 @@ mod tests {
         }
         let order: Vec<_> = log.lock().unwrap().iter().map(|(l, _)| *l).collect();
         assert_eq!(order, ["retry", "fresh", "fresh"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn started_calls_of_older_chains_go_first_whatever_their_arrival() {
+        let p = pacer(10.0, 2); // one token
+        p.acquire("GET /x", Priority::Fresh).await; // empties the bucket
+        let (older, younger) = (next_birth(), next_birth());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut calls = Vec::new();
+        // In arrival order: a younger chain's two calls, a call outside any chain, the younger
+        // chain's retry, then the older chain's continuing call and its retry.
+        for (label, priority, born) in [
+            ("younger", Priority::Continuing, Some(younger)),
+            ("younger", Priority::Continuing, Some(younger)),
+            ("no chain", Priority::Continuing, None),
+            ("younger retry", Priority::Retry, Some(younger)),
+            ("older", Priority::Continuing, Some(older)),
+            ("older retry", Priority::Retry, Some(older)),
+        ] {
+            let (p, log) = (p.clone(), log.clone());
+            calls.push(tokio::spawn(async move {
+                p.acquire_born("GET /x", priority, born).await;
+                log.lock().unwrap().push(label);
+            }));
+            settle().await;
+        }
+        for c in calls {
+            c.await.unwrap();
+        }
+        // Retries first, each queue oldest chain first; a call outside a chain is born when
+        // it queues, so it follows the chains that were born before.
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "older retry",
+                "younger retry",
+                "older",
+                "younger",
+                "younger",
+                "no chain"
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
