@@ -83,9 +83,7 @@ where
     let mut replayed = false;
     loop {
         n += 1;
-        let grant = pacer
-            .acquire_born(endpoint, chain::priority(n), chain::born())
-            .await;
+        let grant = chain::acquire(pacer, endpoint, n).await;
         chain::record(endpoint, grant.waited, || pacer.rate(endpoint));
         let verdict = attempt(Attempt {
             number: n,

@@ -4,16 +4,17 @@
 //! and which continue work under way: the first call of a chain waits for a token as
 //! [`Priority::Fresh`], every later call as [`Priority::Continuing`] and every retry as
 //! [`Priority::Retry`] (before both), so work already started finishes first; among started
-//! calls the chain born first ([`born`]) goes first. A chain also measures itself — calls per endpoint
-//! with the rate each was paced at, and the time spent waiting for tokens — which is what a
-//! caller needs to size its concurrency (Little's law: see the engine's batch runner).
+//! calls the chain born first ([`born`]) goes first ([`acquire`] asks the pacer so). A chain
+//! also measures itself — calls per endpoint with the rate each was paced at, and the time
+//! spent waiting for tokens — which is what a caller needs to size its concurrency (Little's
+//! law: see the engine's batch runner).
 //! Outside a chain every first attempt is fresh.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::ratelimit::Priority;
+use crate::ratelimit::{Grant, Pacer, Priority};
 
 /// What one chain did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -57,6 +58,14 @@ pub async fn run<F: Future>(work: F) -> (F::Output, ChainStats) {
 /// those of chains born before it only.
 pub fn born() -> Option<u64> {
     BORN.try_with(|b| *b).ok()
+}
+
+/// Waits for a token of `endpoint` for attempt `attempt` of a call of the current chain (if
+/// any): in the queue [`priority`] says, placed by the chain's birth ([`born`]).
+pub async fn acquire(pacer: &Pacer, endpoint: &str, attempt: u32) -> Grant {
+    pacer
+        .acquire_born(endpoint, priority(attempt), born())
+        .await
 }
 
 /// The queue a call's attempt waits in.

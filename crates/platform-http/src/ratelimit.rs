@@ -9,15 +9,15 @@
 //! * [`Priority::Continuing`] — later calls of a chain already under way (see
 //!   [`crate::chain`]). Finishing started work first keeps a retried onboarding from drifting
 //!   to the end of the run, where a second fault becomes the tail of the batch.
+//! * [`Priority::Fresh`] — first attempts of new work. While started and fresh work both
+//!   wait, at least one grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never
+//!   starved.
 //!
 //! Both started queues serve the **oldest chain first** (its birth number, [`next_birth`]),
 //! not the first to arrive. A chain that a fault held back (a 503's `Retry-After`, a read-back
 //! after an ambiguous create) arrives at the next stage behind younger chains: first come,
 //! first served, it would wait out that stage's whole queue, and at the end of a run those
 //! held-back chains are the tail.
-//! * [`Priority::Fresh`] — first attempts of new work. While started and fresh work both
-//!   wait, at least one grant in [`FRESH_EVERY`] goes to a fresh call, so new work is never
-//!   starved.
 //!
 //! Tokens are granted only when the bucket holds one, so the client never sends faster than the
 //! rate it knows. That rate is the server's own: configuration first, then

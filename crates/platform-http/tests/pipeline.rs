@@ -86,9 +86,7 @@ async fn onboard(accounts: usize, rps: f64) -> (f64, f64, u64) {
             tokio::spawn(chain::run(async move {
                 for (stage, endpoint) in STAGES.iter().enumerate() {
                     for attempt in 1u32.. {
-                        let grant = pacer
-                            .acquire_born(endpoint, chain::priority(attempt), chain::born())
-                            .await;
+                        let grant = chain::acquire(&pacer, endpoint, attempt).await;
                         chain::record(endpoint, grant.waited, || pacer.rate(endpoint));
                         // 1 ms to the server; the answer 1 ms later.
                         tokio::time::sleep(Duration::from_millis(1)).await;
