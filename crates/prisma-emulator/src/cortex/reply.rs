@@ -1,17 +1,29 @@
 //! Answers in the Cortex shape: `{"reply": …}` for success and errors alike.
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cortex_cloud_types::{ErrorReply, FieldError, ValidationError};
+use cortex_cloud_types::{ErrorReply, FieldError, Reply, ValidationError};
 use serde::Serialize;
 
-/// `200 {"reply": value}`.
+/// `200 {"reply": value}`, serialised straight from `value` (a page of rows built as a
+/// `serde_json::Value` tree first was half of the emulator's CPU per `get_instances`) into a
+/// buffer that a page of rows fills without many regrowths (`axum::Json` starts at 128 bytes
+/// and copied a 15 KB page six times).
 pub fn ok(value: impl Serialize) -> Response {
-    (
-        StatusCode::OK,
-        axum::Json(serde_json::json!({ "reply": value })),
-    )
-        .into_response()
+    let mut body = Vec::with_capacity(8 * 1024);
+    match serde_json::to_writer(&mut body, &Reply { reply: value }) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the emulator could not serialise its reply: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 /// An error answer: the status and the `reply.err_*` body.

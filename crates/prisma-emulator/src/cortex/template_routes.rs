@@ -292,7 +292,7 @@ async fn upload<H: TemplateHost>(
         host.capability_delay(),
     );
     match host.connect(&record, &parsed, accounts, plan) {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({ "reply": {} }))).into_response(),
+        Ok(_) => super::reply::ok(json!({})),
         Err(e) => callback_refusal(&e),
     }
 }
