@@ -223,13 +223,17 @@ fn named_event(name: &str, data: serde_json::Value) -> Bytes {
     frame(None, Some(name), &data.to_string())
 }
 
-/// The SSE response over `rx` (frames, or several frames in one chunk), with a comment every
-/// [`KEEP_ALIVE`] of silence.
-fn respond(mut rx: mpsc::Receiver<Bytes>) -> Response {
+/// The SSE response over `chunks` (frames, or several frames in one chunk), with a comment
+/// every [`KEEP_ALIVE`] of silence.
+fn respond<S>(mut chunks: S) -> Response
+where
+    S: futures::Stream<Item = Bytes> + Send + Unpin + 'static,
+{
+    use futures::StreamExt;
     let mut quiet = Box::pin(tokio::time::sleep(KEEP_ALIVE));
     let stream = futures::stream::poll_fn(move |cx| {
         use std::task::Poll;
-        match rx.poll_recv(cx) {
+        match chunks.poll_next_unpin(cx) {
             Poll::Ready(Some(chunk)) => {
                 quiet
                     .as_mut()
@@ -257,6 +261,11 @@ fn respond(mut rx: mpsc::Receiver<Bytes>) -> Response {
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// An `mpsc` receiver as a stream of chunks.
+fn received(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> + Unpin {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// `Last-Event-ID` (or `?after=`) for a job stream: a stored seq.
@@ -320,7 +329,7 @@ pub fn job_stream(state: AppState, job: JobId, after: i64) -> Response {
                 .await;
         }
     });
-    respond(rx)
+    respond(received(rx))
 }
 
 /// The stream of a batch (the batch was checked to exist): this subscriber's snapshot, then
@@ -332,9 +341,9 @@ pub async fn batch_stream(
 ) -> Result<Response, ApiError> {
     // Listen first, then take the snapshot: an event the hub publishes before this point was
     // stored before the snapshot's cursors were read, so nothing falls between the two.
-    let (mut hub, ticket) = state.batch_hubs().subscribe(&state, batch);
+    let (hub, ticket) = state.batch_hubs().subscribe(&state, batch);
     let snapshot = state.batch_hubs().snapshot(&state, batch, ticket).await?;
-    let mut cursors = snapshot.cursors.clone();
+    let cursors = snapshot.cursors.clone();
     // `{"batch", "cursors", "resumed_after"}`: the first two read and serialised once for
     // every subscriber the snapshot serves.
     let data = format!(
@@ -344,37 +353,59 @@ pub async fn batch_stream(
         serde_json::Value::from(resumed_after)
     );
     let snapshot = frame(None, Some("snapshot"), &data);
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let shutdown = state.shutdown_token().clone();
-    tokio::spawn(async move {
-        if tx.send(snapshot).await.is_err() {
-            return;
+    let feed = BatchFeed {
+        snapshot: Some(snapshot),
+        hub,
+        cursors,
+        shutdown: state.shutdown_token().clone(),
+        ended: false,
+    };
+    Ok(respond(Box::pin(futures::stream::unfold(
+        feed,
+        BatchFeed::next,
+    ))))
+}
+
+/// One subscriber's batch stream, polled by its connection's own task: the hub's broadcast
+/// wakes the connection directly (no task and channel in between, which cost a wake-up and a
+/// hand-over per subscriber per window), and the windows that queued while the connection
+/// waited for a CPU are written together, since hyper buffers every chunk that is ready
+/// before it writes.
+struct BatchFeed {
+    snapshot: Option<Bytes>,
+    hub: tokio::sync::broadcast::Receiver<HubMessage>,
+    cursors: HashMap<JobId, i64>,
+    shutdown: tokio_util::sync::CancellationToken,
+    ended: bool,
+}
+
+impl BatchFeed {
+    /// The next chunk: the snapshot, then what each window holds after this subscriber's
+    /// cursors, then `end`; nothing more after `end`, at shutdown, or when this subscriber fell
+    /// too far behind the hub (a reconnect gets a fresh snapshot and misses nothing).
+    async fn next(mut self) -> Option<(Bytes, Self)> {
+        if let Some(snapshot) = self.snapshot.take() {
+            return Some((snapshot, self));
         }
-        loop {
+        while !self.ended {
             let message = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return,
-                _ = tx.closed() => return,
-                m = hub.recv() => m,
+                _ = self.shutdown.cancelled() => return None,
+                m = self.hub.recv() => m.ok()?,
             };
-            let (chunk, ended) = match message {
-                Ok(HubMessage::Window(window)) => (window.after(&mut cursors), false),
-                Ok(HubMessage::End(end)) => (Some(named_event("end", end)), true),
-                // Too slow for the hub, or the hub stopped: close; a reconnect gets a fresh
-                // snapshot and misses nothing.
-                Err(_) => return,
+            let chunk = match message {
+                HubMessage::Window(window) => window.after(&mut self.cursors),
+                HubMessage::End(end) => {
+                    self.ended = true;
+                    Some(named_event("end", end))
+                }
             };
-            if let Some(chunk) = chunk
-                && tx.send(chunk).await.is_err()
-            {
-                return;
-            }
-            if ended {
-                return;
+            if let Some(chunk) = chunk {
+                return Some((chunk, self));
             }
         }
-    });
-    Ok(respond(rx))
+        None
+    }
 }
 
 /// The most bytes of frames a hub gathers into one window.
