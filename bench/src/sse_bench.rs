@@ -159,26 +159,50 @@ fn parse_at(at: &str) -> anyhow::Result<i64> {
     Ok((t.unix_timestamp_nanos() / 1000) as i64)
 }
 
-/// FNV-1a, for the per-event lookup of a job id (SipHash was a fifth of the bench's CPU; the
-/// keys are the server's job ids, nothing adversarial).
-#[derive(Default)]
-struct Fnv(u64);
+/// A job id as a map key held inline: a subscriber looks one up per event, and a `String`
+/// key costs a second cache miss (its heap bytes) on every lookup across a thousand
+/// subscribers' maps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct JobKey([u8; 36]);
 
-impl std::hash::Hasher for Fnv {
+impl JobKey {
+    /// `None` for anything but a 36-byte id (the server's job ids are hyphenated UUIDs).
+    fn of(id: &str) -> Option<Self> {
+        id.as_bytes().try_into().ok().map(JobKey)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::hash::Hash for JobKey {
+    /// The last 8 characters: random in a UUID v7 (the first ones are its timestamp, nearly
+    /// the same for every job of a batch).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let tail: [u8; 8] = self.0[28..].try_into().unwrap_or_default();
+        state.write_u64(u64::from_le_bytes(tail));
+    }
+}
+
+/// Mixes the one `u64` a [`JobKey`] writes (SipHash, then FNV over 36 bytes, were each a large
+/// share of the bench's CPU; the keys are the server's job ids, nothing adversarial).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
         for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
-        self.0 = h;
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -188,7 +212,7 @@ struct Seen {
     /// `(at, delay)` in µs of every data event.
     samples: Vec<(i64, i64)>,
     /// Each job's last seq seen (from the snapshot's cursor on).
-    jobs: HashMap<String, i64, BuildHasherDefault<Fnv>>,
+    jobs: HashMap<JobKey, i64, BuildHasherDefault<KeyHasher>>,
     /// Wall clock (µs) when the snapshot arrived.
     snapshot_us: i64,
     /// From sending the request to the snapshot.
@@ -236,7 +260,8 @@ async fn subscribe(
     if let Some(job) = job {
         seen.snapshot_us = now_us();
         seen.time_to_snapshot = asked.elapsed();
-        seen.jobs.insert(job, 0);
+        let key = JobKey::of(&job).with_context(|| format!("job id {job:?}"))?;
+        seen.jobs.insert(key, 0);
     }
     let mut parser = SseParser::default();
     let mut error = None;
@@ -262,7 +287,10 @@ async fn subscribe(
                     };
                     if let Some(cursors) = snapshot["cursors"].as_object() {
                         for (job, seq) in cursors {
-                            seen.jobs.insert(job.clone(), seq.as_i64().unwrap_or(0));
+                            let Some(key) = JobKey::of(job) else {
+                                return error = Some(anyhow::anyhow!("snapshot: job id {job:?}"));
+                            };
+                            seen.jobs.insert(key, seq.as_i64().unwrap_or(0));
                         }
                     }
                 }
@@ -279,7 +307,8 @@ async fn subscribe(
                     seen.sub_second_at |= data.at.contains('.');
                     seen.samples.push((at, received - at));
                     seen.events += 1;
-                    let Some(last) = seen.jobs.get_mut(data.job_id) else {
+                    let Some(last) = JobKey::of(data.job_id).and_then(|k| seen.jobs.get_mut(&k))
+                    else {
                         return error = Some(anyhow::anyhow!("event of a job not in the snapshot"));
                     };
                     if data.seq <= *last {
@@ -608,13 +637,14 @@ async fn main() -> anyhow::Result<()> {
         per_subscriber.push(s.events);
         to_snapshot.push(s.time_to_snapshot.as_secs_f64() * 1000.0);
         // Batch: every job (one absent from the snapshot counts in full); job: its one job.
-        let followed: Vec<&String> = match follow {
-            Follow::Batch => jobs.iter().collect(),
-            Follow::Job => s.jobs.keys().collect(),
+        let followed: Vec<&str> = match follow {
+            Follow::Batch => jobs.iter().map(String::as_str).collect(),
+            Follow::Job => s.jobs.keys().map(JobKey::as_str).collect(),
         };
         for job in followed {
             let last_stored = finals.get(job).copied().unwrap_or(0);
-            missing += (last_stored - s.jobs.get(job).copied().unwrap_or(0)).max(0);
+            let last_seen = JobKey::of(job).and_then(|k| s.jobs.get(&k).copied());
+            missing += (last_stored - last_seen.unwrap_or(0)).max(0);
         }
         missing += s.gaps as i64;
     }
@@ -690,6 +720,21 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_keys_tell_apart_ids_of_one_instant_and_refuse_other_shapes() {
+        // Two UUID v7 of the same millisecond: the same first characters.
+        let a = "019a7c3e-1f00-7000-8000-00000000000a";
+        let b = "019a7c3e-1f00-7000-8000-00000000000b";
+        let mut map: HashMap<JobKey, i64, BuildHasherDefault<KeyHasher>> = HashMap::default();
+        map.insert(JobKey::of(a).unwrap(), 1);
+        map.insert(JobKey::of(b).unwrap(), 2);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.get(&JobKey::of(b).unwrap()), Some(&2));
+        assert_eq!(JobKey::of(a).unwrap().as_str(), a);
+        assert!(JobKey::of("019a7c3e").is_none());
+        assert!(JobKey::of(&format!("{a}0")).is_none());
+    }
 
     #[test]
     fn frames_split_across_chunks_and_comments_are_skipped() {
