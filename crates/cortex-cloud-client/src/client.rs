@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use cortex_cloud_types::{Reply, Request};
 use http::{HeaderValue, header};
 use platform_http::attempts::Budget;
-use platform_http::retry::parse_retry_after;
+use platform_http::retry::{parse_retry_after, proves_not_processed};
 use platform_http::transport::{self, Exchange, header_str};
 use platform_http::{Failure, HttpEvent, Pacer, Verdict};
 use reqwest::Method;
@@ -196,8 +196,7 @@ impl CortexClient {
             retry_after,
         )));
         let retryable = matches!(code, 429 | 502 | 503 | 504);
-        let proves_not_processed = matches!(code, 429 | 503);
-        if retryable && (!call.creates || proves_not_processed) {
+        if retryable && (!call.creates || proves_not_processed(code)) {
             Verdict::Retry { error, retry_after }
         } else {
             Verdict::Fail(error)

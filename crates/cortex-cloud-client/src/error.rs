@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cortex_cloud_types::{ErrorReply, ValidationError};
+use platform_http::retry::proves_not_processed;
 pub use platform_http::{TransportFailure, TransportKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -197,11 +198,12 @@ impl Error {
             .map(|p| p.field.as_str())
     }
 
-    /// Might the server have acted on the request (timeouts, broken connections, 5xx)?
+    /// Might the server have acted on the request (timeouts, broken connections, a 5xx other
+    /// than 503)?
     pub fn is_ambiguous(&self) -> bool {
         match self {
             Error::Transport(failure) => failure.maybe_processed,
-            Error::Api(e) => e.status >= 500,
+            Error::Api(e) => e.status >= 500 && !proves_not_processed(e.status),
             Error::RetriesExhausted { last, .. } => last.is_ambiguous(),
             _ => false,
         }

@@ -60,9 +60,14 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 425 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Status codes that prove the request was not processed (safe to re-send even a create).
+/// Status codes that prove the request was not processed (safe to re-send even a create):
+/// 425 (the server refused to process a request that might be replayed), 429 (refused by the
+/// limiter), and 503 (RFC 9110 §15.6.4: the server is *unable to handle* the request, with a
+/// `Retry-After` saying when to come back). A 500, 502 or 504 may follow work the server did,
+/// so a create answered so is looked up before it is sent again. Both platforms use this one
+/// list (`docs/architecture.md`, "Retries").
 pub fn proves_not_processed(status: u16) -> bool {
-    matches!(status, 425 | 429)
+    matches!(status, 425 | 429 | 503)
 }
 
 /// Parses `Retry-After`: delta-seconds or an HTTP date.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use prisma_types::ValidationError;
 
 use crate::messages::{KeyHelp, describe};
+use crate::retry::proves_not_processed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -168,11 +169,12 @@ impl Error {
     }
 
     /// Might the server have processed the request? (Timeouts, broken connections after
-    /// sending, 5xx.) Creates that fail this way must be reconciled, never blindly re-sent.
+    /// sending, a 5xx other than 503.) Creates that fail this way must be reconciled, never
+    /// blindly re-sent.
     pub fn is_ambiguous(&self) -> bool {
         match self {
             Error::Transport(failure) => failure.maybe_processed,
-            Error::Api(e) => e.status >= 500,
+            Error::Api(e) => e.status >= 500 && !proves_not_processed(e.status),
             Error::RetriesExhausted { last, .. } => last.is_ambiguous(),
             _ => false,
         }

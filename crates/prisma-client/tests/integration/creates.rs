@@ -110,3 +110,54 @@ async fn account_groups_are_created_once_even_when_the_answer_is_lost() {
     let groups = t.client.list_account_groups().await.unwrap();
     assert_eq!(groups.iter().filter(|g| g.name == "Payments").count(), 1);
 }
+
+#[tokio::test]
+async fn a_create_answered_503_is_sent_again_without_a_read_back_and_one_answered_500_is_read_back()
+{
+    const READ_BACK: &str = "GET /v1/cloudAccounts/azureAccounts/{account_id}";
+    const CREATE: &str = "POST /cas/v1/azure_account";
+    let emu = TestEmulator::start(|_| {}).await;
+    let t = emu.client();
+    t.client.ensure_session().await.unwrap();
+    // A 503 says the server could not handle the request: re-sent after its Retry-After.
+    emu.set_faults(Faults {
+        p_503: 0.5,
+        retry_after_secs: 0,
+        ..Faults::default()
+    });
+    for n in 1..=8 {
+        let reg = t
+            .client
+            .add_azure_account(&subscription(n), true)
+            .await
+            .unwrap();
+        assert_eq!(reg.outcome, Outcome::Created);
+        assert!(
+            !reg.reconciled,
+            "account {n} was looked up before the re-send"
+        );
+    }
+    let stats = emu.stats();
+    assert!(
+        stats.endpoints[CREATE].injected_503 > 0,
+        "the seed drew no 503"
+    );
+    assert_eq!(stats.accounts, 8);
+    assert_eq!(stats.duplicates_refused, 0);
+    assert!(
+        !stats.endpoints.contains_key(READ_BACK),
+        "{:?}",
+        stats.endpoints.keys()
+    );
+    // A 500 may follow work the server did: the account is looked up before another create.
+    let t = emu.client_with(|c| c.retry.max_attempts = 2);
+    emu.set_faults(Faults::default());
+    t.client.ensure_session().await.unwrap();
+    emu.set_faults(Faults {
+        p_500: 1.0,
+        ..Faults::default()
+    });
+    let err = t.client.add_azure_account(&subscription(9), true).await;
+    assert!(err.is_err());
+    assert!(emu.stats().endpoints[READ_BACK].requests > 0);
+}
