@@ -200,7 +200,8 @@ async fn decode_line(url: &str, kind: KeyType, n: usize) -> anyhow::Result<serde
     let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let mut rows = 0;
     for _ in 0..n {
-        let page: cortex_cloud_types::Reply<Page<InstanceRow>> = serde_json::from_slice(&bytes)?;
+        let page: cortex_cloud_types::Reply<Page<InstanceRow>> =
+            platform_http::body::decode_json(&bytes)?;
         rows = page.reply.data.len();
     }
     let cpu = cpu_seconds(std::process::id()).unwrap_or(0.0) - cpu_before;

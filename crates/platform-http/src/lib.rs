@@ -15,8 +15,10 @@
 //!   the exchange step of every attempt ([`transport::send`]: the call event, the shared
 //!   [`TransportFailure`], the call's re-send rule).
 //! * [`events`] — the platform-neutral events of a call (exchange, retry, pacing learned).
+//! * [`body`] — a reply's JSON body decoded.
 
 pub mod attempts;
+pub mod body;
 pub mod chain;
 pub mod events;
 pub mod ratelimit;

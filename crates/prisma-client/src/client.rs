@@ -240,7 +240,7 @@ impl PrismaClient {
     ) -> Result<T, Error> {
         let endpoint = call.endpoint;
         let reply = self.execute(call).await?;
-        serde_json::from_slice(&reply.body).map_err(|e| Error::Decode {
+        platform_http::body::decode_json(&reply.body).map_err(|e| Error::Decode {
             endpoint: endpoint.to_owned(),
             status: reply.status,
             message: e.to_string(),
