@@ -69,11 +69,6 @@ impl ApiUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// `path` (starting with `/`) under the origin.
-    pub fn join(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
-    }
 }
 
 impl fmt::Display for ApiUrl {
