@@ -243,7 +243,7 @@ impl CortexClient {
             creates: false,
         };
         let (status, body) = self.execute(call).await?;
-        match serde_json::from_slice::<Value>(&body) {
+        match platform_http::body::decode_json::<Value>(&body) {
             Ok(Value::Bool(true)) => Ok(()),
             Ok(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(()),
             _ => Err(Error::Decode {

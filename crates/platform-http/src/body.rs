@@ -1,4 +1,5 @@
-//! Reading a reply's JSON body, the one way both clients do it.
+//! Reading a successful reply's JSON body, the one way both clients do it (error bodies are
+//! sniffed by each client's own error reader, which tries several shapes).
 
 use serde::de::DeserializeOwned;
 

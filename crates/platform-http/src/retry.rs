@@ -65,7 +65,7 @@ pub fn is_retryable_status(status: u16) -> bool {
 /// limiter), and 503 (RFC 9110 §15.6.4: the server is *unable to handle* the request, with a
 /// `Retry-After` saying when to come back). A 500, 502 or 504 may follow work the server did,
 /// so a create answered so is looked up before it is sent again. Both platforms use this one
-/// list (`docs/architecture.md`, "Retries").
+/// list (`docs/architecture.md`, "A call through the client", item 5).
 pub fn proves_not_processed(status: u16) -> bool {
     matches!(status, 425 | 429 | 503)
 }
