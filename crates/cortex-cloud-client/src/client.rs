@@ -15,7 +15,7 @@ use cortex_cloud_types::{Reply, Request};
 use http::{HeaderValue, header};
 use platform_http::attempts::Budget;
 use platform_http::retry::{parse_retry_after, proves_not_processed};
-use platform_http::transport::{self, Exchange, header_str};
+use platform_http::transport::{Exchange, Transport, TransportConfig, header_str};
 use platform_http::{Failure, HttpEvent, Pacer, Verdict};
 use reqwest::Method;
 use serde::Serialize;
@@ -39,7 +39,7 @@ struct Inner {
     /// `config.api_url` parsed once: a call sets only its path (parsing the whole URL, its host
     /// through IDNA, was a thirtieth of the client's CPU per request).
     origin: reqwest::Url,
-    http: reqwest::Client,
+    http: Transport,
     pacer: Pacer,
     hook: Option<EventHook>,
 }
@@ -64,12 +64,13 @@ impl CortexClient {
     /// A client that reports every call and retry to `hook`.
     pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
         // Redirects are refused: the auth header would follow them to another host.
-        let http = transport::http_client(
-            config.timeouts.connect,
-            config.timeouts.request,
-            concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
-            config.extra_ca_pem.as_deref(),
-        )
+        let http = Transport::new(&TransportConfig {
+            connect_timeout: config.timeouts.connect,
+            request_timeout: config.timeouts.request,
+            user_agent: concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
+            extra_ca_pem: config.extra_ca_pem.as_deref(),
+            max_in_flight: config.max_in_flight,
+        })
         .map_err(|(setting, message)| Error::config(setting, message))?;
         let origin = reqwest::Url::parse(config.api_url.as_str())
             .map_err(|e| Error::config("api_url", format!("is not a URL ({e})")))?;
@@ -174,15 +175,18 @@ impl CortexClient {
             headers,
             body,
             ..
-        } = match transport::send(
-            request,
-            call.endpoint,
-            attempt,
-            resend_ambiguous,
-            "x-request-id",
-            &|e| self.emit(e),
-        )
-        .await
+        } = match self
+            .inner
+            .http
+            .send(
+                request,
+                call.endpoint,
+                attempt,
+                resend_ambiguous,
+                "x-request-id",
+                &|e| self.emit(e),
+            )
+            .await
         {
             Ok(x) => x,
             Err(broken) => return broken.verdict(Error::Transport),

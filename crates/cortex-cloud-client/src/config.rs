@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use cortex_cloud_types::{ApiKey, ApiUrl, KeyId, KeyType, SecretString, ValidationError};
+use platform_http::transport::DEFAULT_MAX_IN_FLIGHT;
 use platform_http::{PacingConfig, RetryPolicy};
 
 pub const ENV_API_URL: &str = "CORTEXCLOUD_API_URL";
@@ -37,6 +38,9 @@ pub struct ClientConfig {
     pub pacing: PacingConfig,
     /// Extra trusted CA (PEM), e.g. the emulator's generated one.
     pub extra_ca_pem: Option<String>,
+    /// The most requests in flight at once; calls past it wait for a free slot (see
+    /// `platform_http::transport`). Default [`DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
 }
 
 impl ClientConfig {
@@ -54,6 +58,7 @@ impl ClientConfig {
             },
             pacing: PacingConfig::uniform(10.0, 10),
             extra_ca_pem: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 

@@ -232,6 +232,10 @@ impl Engine {
                 emit(event);
             }
         });
+        // Jobs never queue behind the client's cap on requests in flight: each has one call in
+        // flight at a time. Connections' clients start from this configuration.
+        let mut client_config = client_config;
+        client_config.max_in_flight = client_config.max_in_flight.max(config.concurrency);
         let client = PrismaClient::with_hook(client_config, Some(hook.clone()))?;
         std::fs::create_dir_all(config.data_dir.join("workspaces")).map_err(|e| {
             EngineError::Workspace(format!("cannot create the data directory: {e}"))

@@ -11,9 +11,10 @@
 //! * [`retry`] — classification (throttling, transient 5xx, transport), full jitter with a cap,
 //!   `Retry-After`, a per-call attempt budget and deadline.
 //! * [`attempts`] — the loop every call runs: pace → attempt → classify → wait or stop.
-//! * [`transport`] — one HTTP exchange, its timing, what kind of failure a broken one was, and
-//!   the exchange step of every attempt ([`transport::send`]: the call event, the shared
-//!   [`TransportFailure`], the call's re-send rule).
+//! * [`transport`] — a client's HTTP transport with its cap on exchanges in flight, one HTTP
+//!   exchange, its timing, what kind of failure a broken one was, and the exchange step of every
+//!   attempt ([`transport::Transport::send`]: the call event, the shared [`TransportFailure`],
+//!   the call's re-send rule).
 //! * [`events`] — the platform-neutral events of a call (exchange, retry, pacing learned).
 //! * [`body`] — a reply's JSON body decoded.
 

@@ -1,12 +1,21 @@
 //! One HTTP exchange: send, read the whole body, time it; a failure is classified by whether
 //! the request may have reached the server (which decides if a create may be re-sent).
 //!
-//! [`send`] is the exchange step of every attempt of both clients: it reports the `Call` event
-//! and, when the exchange broke, words the [`TransportFailure`] and applies the call's re-send
-//! rule — so a create whose request may have reached the server is never sent twice.
+//! [`Transport`] is the HTTP client of one platform client: reqwest's connection pool and a cap
+//! on the exchanges in flight. [`Transport::send`] is the exchange step of every attempt of both
+//! clients: it reports the `Call` event and, when the exchange broke, words the
+//! [`TransportFailure`] and applies the call's re-send rule — so a create whose request may have
+//! reached the server is never sent twice.
+//!
+//! Why a cap: reqwest opens a new connection whenever every pooled one is busy, with no limit.
+//! A caller that starts thousands of calls at once (a library user's `join_all`, a page of
+//! lookups) would open thousands of connections to one host — a TCP (and TLS) handshake each,
+//! which cost more CPU than the calls themselves (docs/benchmarks.md, "saturation"), and a
+//! server sees a burst of new connections where a polite client keeps a pool. Calls past the
+//! cap wait for a free slot after their pacing token, so they never send faster than paced.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -58,7 +67,7 @@ pub struct Exchange {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub elapsed_ms: u64,
-    /// The server's request id (from the header [`send`] was told), for errors and events.
+    /// The server's request id (from the header [`Transport::send`] was told), for errors and events.
     pub request_id: Option<String>,
 }
 
@@ -113,12 +122,95 @@ impl BrokenAttempt {
     }
 }
 
-/// One attempt's exchange: sends `request`, reports the `Call` event to `emit` (no status when
-/// the exchange broke; the request id from `request_id_header`), and on a broken exchange
-/// decides whether the call may be sent again: always when nothing was sent, and when the
-/// request may have reached the server only if `resend_ambiguous` (reads, checks and other
-/// calls that are harmless twice; never a create).
-pub async fn send(
+/// Exchanges in flight per client unless configured otherwise: the engine's most jobs at once
+/// (each job has one call in flight), so a batch never waits here; only callers that start more
+/// calls at once than that queue for a slot.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// What a client's transport is built from.
+#[derive(Clone, Debug)]
+pub struct TransportConfig<'a> {
+    /// TCP + TLS connect.
+    pub connect_timeout: Duration,
+    /// One request, from sending to the last byte of the body.
+    pub request_timeout: Duration,
+    pub user_agent: &'a str,
+    /// Extra trusted CA (PEM).
+    pub extra_ca_pem: Option<&'a str>,
+    /// The most exchanges in flight at once (at least 1).
+    pub max_in_flight: usize,
+}
+
+/// The HTTP client both platforms use: connect and request timeouts, redirects refused (the
+/// key or token header would follow them), our user agent, an optional extra trusted CA, and at
+/// most `max_in_flight` exchanges at once.
+pub struct Transport {
+    http: reqwest::Client,
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl Transport {
+    /// The error names the setting that was wrong, for a configuration error.
+    pub fn new(config: &TransportConfig<'_>) -> Result<Self, (&'static str, String)> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(config.user_agent)
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(pem) = config.extra_ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| ("ca_cert", format!("is not a PEM certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if config.max_in_flight == 0 {
+            return Err(("max_in_flight", "must be at least 1".to_owned()));
+        }
+        Ok(Self {
+            http: builder
+                .build()
+                .map_err(|e| ("http_client", e.to_string()))?,
+            in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
+        })
+    }
+
+    /// A request to build and hand to [`Self::send`].
+    pub fn request(&self, method: http::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// One attempt's exchange: waits for a slot under the cap, sends `request`, reports the
+    /// `Call` event to `emit` (no status when the exchange broke; the request id from
+    /// `request_id_header`), and on a broken exchange decides whether the call may be sent
+    /// again: always when nothing was sent, and when the request may have reached the server
+    /// only if `resend_ambiguous` (reads, checks and other calls that are harmless twice;
+    /// never a create).
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &'static str,
+        attempt: u32,
+        resend_ambiguous: bool,
+        request_id_header: &str,
+        emit: &(dyn Fn(HttpEvent) + Send + Sync),
+    ) -> Result<Exchange, BrokenAttempt> {
+        // The semaphore is never closed, so `acquire` cannot fail; were it to, the call goes
+        // out uncapped rather than failing.
+        let _slot = self.in_flight.acquire().await.ok();
+        send(
+            request,
+            endpoint,
+            attempt,
+            resend_ambiguous,
+            request_id_header,
+            emit,
+        )
+        .await
+    }
+}
+
+/// [`Transport::send`] without the cap: the exchange, its event and its re-send rule.
+async fn send(
     request: reqwest::RequestBuilder,
     endpoint: &'static str,
     attempt: u32,
@@ -222,32 +314,12 @@ pub fn learn_limits(
     pacer.observe(endpoint, ticket, rate, burst, remaining)
 }
 
-/// The HTTP client both platforms use: connect and request timeouts, redirects refused (the
-/// key or token header would follow them), our user agent, an optional extra trusted CA.
-/// The error names what was wrong, for a configuration error.
-pub fn http_client(
-    connect: std::time::Duration,
-    request: std::time::Duration,
-    user_agent: &str,
-    extra_ca_pem: Option<&str>,
-) -> Result<reqwest::Client, (&'static str, String)> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connect)
-        .timeout(request)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(user_agent)
-        .pool_idle_timeout(std::time::Duration::from_secs(30));
-    if let Some(pem) = extra_ca_pem {
-        let cert = reqwest::Certificate::from_pem(pem.as_bytes())
-            .map_err(|e| ("ca_cert", format!("is not a PEM certificate: {e}")))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().map_err(|e| ("http_client", e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -272,22 +344,104 @@ mod tests {
         listener.local_addr().unwrap()
     }
 
+    fn config(max_in_flight: usize) -> TransportConfig<'static> {
+        TransportConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+            user_agent: "platform-http-test",
+            extra_ca_pem: None,
+            max_in_flight,
+        }
+    }
+
+    /// A server that holds every request for `hold` before answering 200, and records the
+    /// most requests it held at once.
+    async fn slow_server(hold: Duration) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let seen = most.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (now, most) = (now.clone(), most.clone());
+                tokio::spawn(async move {
+                    let mut socket = tokio::io::BufStream::new(socket);
+                    loop {
+                        // A GET has no body: its head ends at the empty line.
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            match socket.read_line(&mut line).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) if line == "\r\n" => break,
+                                Ok(_) => {}
+                            }
+                        }
+                        let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(held, Ordering::SeqCst);
+                        tokio::time::sleep(hold).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if socket.write_all(ok).await.is_err() || socket.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn calls_past_the_cap_wait_for_a_slot_and_all_complete() {
+        let (addr, most_held) = slow_server(Duration::from_millis(40)).await;
+        let transport = Transport::new(&config(3)).unwrap();
+        let url: reqwest::Url = format!("http://{addr}/read").parse().unwrap();
+        let calls = (0..12).map(|_| {
+            let request = transport.request(http::Method::GET, url.clone());
+            transport.send(request, "GET /read", 1, true, "x-request-id", &|_| {})
+        });
+        let answers = futures::future::join_all(calls).await;
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(e) if e.status == 200))
+        );
+        // Without the cap, reqwest opens a connection per waiting call: all 12 at once.
+        assert_eq!(most_held.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_cap_of_zero_is_refused_naming_the_setting() {
+        let Err((setting, message)) = Transport::new(&config(0)) else {
+            panic!("a transport that can never send must be refused");
+        };
+        assert_eq!(
+            (setting, message.as_str()),
+            ("max_in_flight", "must be at least 1")
+        );
+    }
+
     async fn send_once(
         addr: std::net::SocketAddr,
         resend_ambiguous: bool,
     ) -> (Verdict<(), String>, Vec<HttpEvent>) {
         let events = Mutex::new(Vec::new());
         let emit = |e: HttpEvent| events.lock().unwrap().push(e);
-        let request = reqwest::Client::new().post(format!("http://{addr}/create?sig=s3cr3t"));
-        let verdict = match send(
-            request,
-            "POST /create",
-            2,
-            resend_ambiguous,
-            "x-request-id",
-            &emit,
-        )
-        .await
+        let transport = Transport::new(&config(8)).unwrap();
+        let url = format!("http://{addr}/create?sig=s3cr3t").parse().unwrap();
+        let request = transport.request(http::Method::POST, url);
+        let verdict = match transport
+            .send(
+                request,
+                "POST /create",
+                2,
+                resend_ambiguous,
+                "x-request-id",
+                &emit,
+            )
+            .await
         {
             Ok(_) => Verdict::Done(()),
             Err(broken) => broken.verdict(|f| f.to_string()),

@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use platform_http::attempts::{Attempt, Budget};
-use platform_http::transport::{self, Exchange, header_str};
+use platform_http::transport::{self, Exchange, Transport, TransportConfig, header_str};
 use platform_http::{Failure, HttpEvent, Pacer, Verdict};
 
 use crate::config::ClientConfig;
@@ -31,7 +31,7 @@ pub struct PrismaClient {
 
 pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
-    http: reqwest::Client,
+    http: Transport,
     session: Session,
     pub(crate) pacer: Pacer,
     hook: Option<EventHook>,
@@ -114,12 +114,13 @@ impl PrismaClient {
     /// A client that reports every call, retry and login to `hook`.
     pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
         // Redirects are refused: the auth header would follow them to another host.
-        let http = transport::http_client(
-            config.timeouts.connect,
-            config.timeouts.request,
-            concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
-            config.extra_ca_pem.as_deref(),
-        )
+        let http = Transport::new(&TransportConfig {
+            connect_timeout: config.timeouts.connect,
+            request_timeout: config.timeouts.request,
+            user_agent: concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
+            extra_ca_pem: config.extra_ca_pem.as_deref(),
+            max_in_flight: config.max_in_flight,
+        })
         .map_err(|(setting, message)| Error::config(setting, message))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -333,15 +334,18 @@ impl PrismaClient {
             body,
             request_id,
             ..
-        } = match transport::send(
-            request,
-            call.endpoint,
-            attempt.number,
-            call.idempotent,
-            REQUEST_ID_HEADER,
-            &|e| self.emit(e.into()),
-        )
-        .await
+        } = match self
+            .inner
+            .http
+            .send(
+                request,
+                call.endpoint,
+                attempt.number,
+                call.idempotent,
+                REQUEST_ID_HEADER,
+                &|e| self.emit(e.into()),
+            )
+            .await
         {
             Ok(exchange) => exchange,
             Err(broken) => return broken.verdict(Error::Transport),

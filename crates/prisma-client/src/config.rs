@@ -9,6 +9,7 @@ use url::Url;
 use crate::error::Error;
 use crate::ratelimit::PacingConfig;
 use crate::retry::RetryPolicy;
+pub use platform_http::transport::DEFAULT_MAX_IN_FLIGHT;
 
 /// The Prisma Cloud stacks and their API hosts.
 pub const STACKS: [(&str, &str); 16] = [
@@ -177,6 +178,9 @@ pub struct ClientConfig {
     pub pacing: PacingConfig,
     /// Extra trusted CA (PEM), e.g. the emulator's `--ca-cert-out` file.
     pub extra_ca_pem: Option<String>,
+    /// The most requests in flight at once; calls past it wait for a free slot (see
+    /// `platform_http::transport`). Default [`DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
 }
 
 impl ClientConfig {
@@ -188,6 +192,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             pacing: PacingConfig::default(),
             extra_ca_pem: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 

@@ -251,6 +251,8 @@ pub(crate) async fn client_for(
     }
     let mut config = cortex_cloud_client::ClientConfig::new(target.api_url, target.key);
     config.extra_ca_pem = inner.config.cortex_ca_pem.clone();
+    // Jobs never queue behind the client's cap on requests in flight (one each at a time).
+    config.max_in_flight = config.max_in_flight.max(inner.config.concurrency);
     let hook: cortex_cloud_client::EventHook = std::sync::Arc::new(|e: &HttpEvent| {
         if let Some(event) = EngineEvent::from_http(e) {
             emit(event);
