@@ -15,7 +15,7 @@ use cortex_cloud_types::{Reply, Request};
 use http::{HeaderValue, header};
 use platform_http::attempts::Budget;
 use platform_http::retry::{parse_retry_after, proves_not_processed};
-use platform_http::transport::{Exchange, Transport, TransportConfig, header_str};
+use platform_http::transport::{Exchange, Transport, header_str};
 use platform_http::{Failure, HttpEvent, Pacer, Verdict};
 use reqwest::Method;
 use serde::Serialize;
@@ -64,13 +64,11 @@ impl CortexClient {
     /// A client that reports every call and retry to `hook`.
     pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
         // Redirects are refused: the auth header would follow them to another host.
-        let http = Transport::new(&TransportConfig {
-            connect_timeout: config.timeouts.connect,
-            request_timeout: config.timeouts.request,
-            user_agent: concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
-            extra_ca_pem: config.extra_ca_pem.as_deref(),
-            max_in_flight: config.max_in_flight,
-        })
+        let http = Transport::new(
+            config.timeouts,
+            config.extra_ca_pem.as_deref(),
+            config.max_in_flight,
+        )
         .map_err(|(setting, message)| Error::config(setting, message))?;
         let origin = reqwest::Url::parse(config.api_url.as_str())
             .map_err(|e| Error::config("api_url", format!("is not a URL ({e})")))?;

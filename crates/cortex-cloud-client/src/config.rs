@@ -3,29 +3,13 @@
 use std::time::Duration;
 
 use cortex_cloud_types::{ApiKey, ApiUrl, KeyId, KeyType, SecretString, ValidationError};
-use platform_http::transport::DEFAULT_MAX_IN_FLIGHT;
+pub use platform_http::transport::{DEFAULT_MAX_IN_FLIGHT, Timeouts};
 use platform_http::{PacingConfig, RetryPolicy};
 
 pub const ENV_API_URL: &str = "CORTEXCLOUD_API_URL";
 pub const ENV_API_KEY_ID: &str = "CORTEXCLOUD_API_KEY_ID";
 pub const ENV_API_KEY: &str = "CORTEXCLOUD_API_KEY";
 pub const ENV_API_KEY_TYPE: &str = "CORTEXCLOUD_API_KEY_TYPE";
-
-#[derive(Clone, Debug)]
-pub struct Timeouts {
-    pub connect: Duration,
-    /// One attempt, answer included (the official SDK: 30 s).
-    pub request: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            request: Duration::from_secs(30),
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -48,7 +32,10 @@ impl ClientConfig {
         Self {
             api_url,
             key,
-            timeouts: Timeouts::default(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(10),
+                request: Duration::from_secs(30),
+            },
             retry: RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(500),

@@ -127,18 +127,16 @@ impl BrokenAttempt {
 /// calls at once than that queue for a slot.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
-/// What a client's transport is built from.
-#[derive(Clone, Debug)]
-pub struct TransportConfig<'a> {
+/// What both clients send as `User-Agent`.
+pub const USER_AGENT: &str = concat!("azure-cortex/", env!("CARGO_PKG_VERSION"));
+
+/// How long a client waits (each client's configuration has its own defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
     /// TCP + TLS connect.
-    pub connect_timeout: Duration,
-    /// One request, from sending to the last byte of the body.
-    pub request_timeout: Duration,
-    pub user_agent: &'a str,
-    /// Extra trusted CA (PEM).
-    pub extra_ca_pem: Option<&'a str>,
-    /// The most exchanges in flight at once (at least 1).
-    pub max_in_flight: usize,
+    pub connect: Duration,
+    /// One attempt, from sending to the last byte of the body.
+    pub request: Duration,
 }
 
 /// The HTTP client both platforms use: connect and request timeouts, redirects refused (the
@@ -150,27 +148,32 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// `extra_ca_pem`: a CA (PEM) to trust besides the system's; `max_in_flight` at least 1.
     /// The error names the setting that was wrong, for a configuration error.
-    pub fn new(config: &TransportConfig<'_>) -> Result<Self, (&'static str, String)> {
+    pub fn new(
+        timeouts: Timeouts,
+        extra_ca_pem: Option<&str>,
+        max_in_flight: usize,
+    ) -> Result<Self, (&'static str, String)> {
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(config.user_agent)
+            .user_agent(USER_AGENT)
             .pool_idle_timeout(Duration::from_secs(30));
-        if let Some(pem) = config.extra_ca_pem {
+        if let Some(pem) = extra_ca_pem {
             let cert = reqwest::Certificate::from_pem(pem.as_bytes())
                 .map_err(|e| ("ca_cert", format!("is not a PEM certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
-        if config.max_in_flight == 0 {
+        if max_in_flight == 0 {
             return Err(("max_in_flight", "must be at least 1".to_owned()));
         }
         Ok(Self {
             http: builder
                 .build()
                 .map_err(|e| ("http_client", e.to_string()))?,
-            in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
+            in_flight: tokio::sync::Semaphore::new(max_in_flight),
         })
     }
 
@@ -194,60 +197,43 @@ impl Transport {
         request_id_header: &str,
         emit: &(dyn Fn(HttpEvent) + Send + Sync),
     ) -> Result<Exchange, BrokenAttempt> {
-        // The semaphore is never closed, so `acquire` cannot fail; were it to, the call goes
-        // out uncapped rather than failing.
-        let _slot = self.in_flight.acquire().await.ok();
-        send(
-            request,
-            endpoint,
-            attempt,
-            resend_ambiguous,
-            request_id_header,
-            emit,
-        )
-        .await
-    }
-}
-
-/// [`Transport::send`] without the cap: the exchange, its event and its re-send rule.
-async fn send(
-    request: reqwest::RequestBuilder,
-    endpoint: &'static str,
-    attempt: u32,
-    resend_ambiguous: bool,
-    request_id_header: &str,
-    emit: &(dyn Fn(HttpEvent) + Send + Sync),
-) -> Result<Exchange, BrokenAttempt> {
-    match exchange(request).await {
-        Ok(mut answer) => {
-            answer.request_id = header_str(&answer.headers, request_id_header);
-            emit(HttpEvent::Call {
-                endpoint: endpoint.to_owned(),
-                status: Some(answer.status.as_u16()),
-                attempt,
-                elapsed_ms: answer.elapsed_ms,
-                request_id: answer.request_id.clone(),
-            });
-            Ok(answer)
-        }
-        Err(broken) => {
-            emit(HttpEvent::Call {
-                endpoint: endpoint.to_owned(),
-                status: None,
-                attempt,
-                elapsed_ms: broken.elapsed_ms,
-                request_id: None,
-            });
-            let maybe_processed = broken.kind.maybe_processed();
-            Err(BrokenAttempt {
-                resend: resend_ambiguous || !maybe_processed,
-                failure: TransportFailure {
+        // The slot is held for the exchange only. The semaphore is never closed, so `acquire`
+        // cannot fail; were it to, the call would go out uncapped rather than fail.
+        let exchanged = {
+            let _slot = self.in_flight.acquire().await.ok();
+            exchange(request).await
+        };
+        match exchanged {
+            Ok(mut answer) => {
+                answer.request_id = header_str(&answer.headers, request_id_header);
+                emit(HttpEvent::Call {
                     endpoint: endpoint.to_owned(),
-                    kind: broken.kind,
-                    maybe_processed,
-                    source: Some(broken.error),
-                },
-            })
+                    status: Some(answer.status.as_u16()),
+                    attempt,
+                    elapsed_ms: answer.elapsed_ms,
+                    request_id: answer.request_id.clone(),
+                });
+                Ok(answer)
+            }
+            Err(broken) => {
+                emit(HttpEvent::Call {
+                    endpoint: endpoint.to_owned(),
+                    status: None,
+                    attempt,
+                    elapsed_ms: broken.elapsed_ms,
+                    request_id: None,
+                });
+                let maybe_processed = broken.kind.maybe_processed();
+                Err(BrokenAttempt {
+                    resend: resend_ambiguous || !maybe_processed,
+                    failure: TransportFailure {
+                        endpoint: endpoint.to_owned(),
+                        kind: broken.kind,
+                        maybe_processed,
+                        source: Some(broken.error),
+                    },
+                })
+            }
         }
     }
 }
@@ -344,14 +330,12 @@ mod tests {
         listener.local_addr().unwrap()
     }
 
-    fn config(max_in_flight: usize) -> TransportConfig<'static> {
-        TransportConfig {
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(5),
-            user_agent: "platform-http-test",
-            extra_ca_pem: None,
-            max_in_flight,
-        }
+    fn transport(max_in_flight: usize) -> Result<Transport, (&'static str, String)> {
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(5),
+        };
+        Transport::new(timeouts, None, max_in_flight)
     }
 
     /// A server that holds every request for `hold` before answering 200, and records the
@@ -396,7 +380,7 @@ mod tests {
     #[tokio::test]
     async fn calls_past_the_cap_wait_for_a_slot_and_all_complete() {
         let (addr, most_held) = slow_server(Duration::from_millis(40)).await;
-        let transport = Transport::new(&config(3)).unwrap();
+        let transport = transport(3).unwrap();
         let url: reqwest::Url = format!("http://{addr}/read").parse().unwrap();
         let calls = (0..12).map(|_| {
             let request = transport.request(http::Method::GET, url.clone());
@@ -414,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_cap_of_zero_is_refused_naming_the_setting() {
-        let Err((setting, message)) = Transport::new(&config(0)) else {
+        let Err((setting, message)) = transport(0) else {
             panic!("a transport that can never send must be refused");
         };
         assert_eq!(
@@ -429,7 +413,7 @@ mod tests {
     ) -> (Verdict<(), String>, Vec<HttpEvent>) {
         let events = Mutex::new(Vec::new());
         let emit = |e: HttpEvent| events.lock().unwrap().push(e);
-        let transport = Transport::new(&config(8)).unwrap();
+        let transport = transport(8).unwrap();
         let url = format!("http://{addr}/create?sig=s3cr3t").parse().unwrap();
         let request = transport.request(http::Method::POST, url);
         let verdict = match transport

@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use platform_http::attempts::{Attempt, Budget};
-use platform_http::transport::{self, Exchange, Transport, TransportConfig, header_str};
+use platform_http::transport::{self, Exchange, Transport, header_str};
 use platform_http::{Failure, HttpEvent, Pacer, Verdict};
 
 use crate::config::ClientConfig;
@@ -114,13 +114,11 @@ impl PrismaClient {
     /// A client that reports every call, retry and login to `hook`.
     pub fn with_hook(config: ClientConfig, hook: Option<EventHook>) -> Result<Self, Error> {
         // Redirects are refused: the auth header would follow them to another host.
-        let http = Transport::new(&TransportConfig {
-            connect_timeout: config.timeouts.connect,
-            request_timeout: config.timeouts.request,
-            user_agent: concat!("azure-cortex/", env!("CARGO_PKG_VERSION")),
-            extra_ca_pem: config.extra_ca_pem.as_deref(),
-            max_in_flight: config.max_in_flight,
-        })
+        let http = Transport::new(
+            config.timeouts,
+            config.extra_ca_pem.as_deref(),
+            config.max_in_flight,
+        )
         .map_err(|(setting, message)| Error::config(setting, message))?;
         Ok(Self {
             inner: Arc::new(Inner {

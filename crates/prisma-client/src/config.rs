@@ -9,7 +9,7 @@ use url::Url;
 use crate::error::Error;
 use crate::ratelimit::PacingConfig;
 use crate::retry::RetryPolicy;
-pub use platform_http::transport::DEFAULT_MAX_IN_FLIGHT;
+pub use platform_http::transport::{DEFAULT_MAX_IN_FLIGHT, Timeouts};
 
 /// The Prisma Cloud stacks and their API hosts.
 pub const STACKS: [(&str, &str); 16] = [
@@ -152,23 +152,6 @@ impl Credentials {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    /// TCP + TLS connect.
-    pub connect: Duration,
-    /// One request, from sending to the last byte of the body.
-    pub request: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            request: Duration::from_secs(60),
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub base_url: BaseUrl,
@@ -188,7 +171,10 @@ impl ClientConfig {
         Self {
             base_url,
             credentials,
-            timeouts: Timeouts::default(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(10),
+                request: Duration::from_secs(60),
+            },
             retry: RetryPolicy::default(),
             pacing: PacingConfig::default(),
             extra_ca_pem: None,
