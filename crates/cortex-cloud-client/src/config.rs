@@ -34,6 +34,7 @@ impl ClientConfig {
             key,
             timeouts: Timeouts {
                 connect: Duration::from_secs(10),
+                // One attempt, answer included: the official SDK's 30 s.
                 request: Duration::from_secs(30),
             },
             retry: RetryPolicy {
