@@ -8,6 +8,7 @@ use std::str::FromStr;
 use anyhow::{Context, bail};
 
 pub mod common;
+pub mod ideal;
 
 /// The command line: `--name value` options and `--name` switches, anywhere.
 pub struct Args(Vec<String>);
