@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cortex_bench::{Args, Process, round};
+use cortex_bench::{Args, Process, endpoint_bound_s, round};
 use futures::StreamExt;
 use prisma_client::{
     BaseUrl, ClientConfig, ClientEvent, Credentials, Outcome, PacingConfig, PrismaClient,
@@ -313,13 +313,13 @@ async fn report(
         .await?
         .json()
         .await?;
-    let burst = f64::from(sc.rps);
+    let rate = f64::from(sc.rps);
     let paced = |name: &str| !name.contains("/login") && !name.contains("/auth_token");
     let bound = stats
         .endpoints
         .iter()
         .filter(|(name, _)| paced(name))
-        .map(|(_, e)| ((e.admitted as f64 - burst).max(0.0)) / f64::from(sc.rps))
+        .map(|(_, e)| endpoint_bound_s(e.admitted, rate))
         .fold(0.0, f64::max);
     if let Some(f) = &run.first_failure {
         eprintln!("{client} ({path}) first failure: {f}");
@@ -348,7 +348,7 @@ async fn report(
             .iter()
             .filter(|(name, _)| paced(name))
             .map(|(name, e)| {
-                let own_bound = (e.admitted as f64 - burst).max(0.0) / f64::from(sc.rps);
+                let own_bound = endpoint_bound_s(e.admitted, rate);
                 (name.clone(), serde_json::json!({
                     "admitted": e.admitted,
                     "bound_s": round(own_bound),

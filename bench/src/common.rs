@@ -113,7 +113,7 @@ impl EngineBench {
             .endpoints
             .iter()
             .filter(|(name, _)| !name.contains("/login") && !name.contains("/auth_token"))
-            .map(|(_, e)| (e.admitted as f64 - rps).max(0.0) / rps)
+            .map(|(_, e)| crate::endpoint_bound_s(e.admitted, rps))
             .fold(0.0, f64::max)
     }
 

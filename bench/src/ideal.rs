@@ -190,9 +190,9 @@ impl Model {
             return; // superseded by an earlier serve
         }
         self.serve_at[endpoint] = None;
-        if self.waiting[endpoint].is_empty() {
+        let Some(&Reverse(call)) = self.waiting[endpoint].peek() else {
             return;
-        }
+        };
         let elapsed = (now - self.refilled_at[endpoint]) as f64 / 1e9;
         self.tokens[endpoint] = (self.tokens[endpoint] + elapsed * self.rate).min(self.rate);
         self.refilled_at[endpoint] = now;
@@ -203,9 +203,7 @@ impl Model {
         }
         self.tokens[endpoint] -= 1.0;
         self.admitted[endpoint] += 1;
-        let Some(Reverse(call)) = self.waiting[endpoint].pop() else {
-            return;
-        };
+        self.waiting[endpoint].pop();
         self.serve_no_later_than(now, endpoint);
         let (chain, stage) = (call.chain, call.stage);
         let roll = dice.next();
@@ -284,7 +282,7 @@ pub fn run(scenario: &Scenario, mix: &FaultMix, seed: u64) -> Run {
     let bound_s = model
         .admitted
         .iter()
-        .map(|&a| (a as f64 - rate).max(0.0) / rate)
+        .map(|&a| crate::endpoint_bound_s(a, rate))
         .fold(0.0, f64::max);
     Run {
         wall_s: model.last_done as f64 / 1e9,

@@ -45,6 +45,13 @@ impl Args {
     }
 }
 
+/// The least time an endpoint's token bucket (burst = rate, as every bench sets the emulator)
+/// allows for `admitted` calls: `(admitted − burst) / rate`, the burst being free. Every bench's
+/// bound, and the ideal client's, is the max of this over the paced endpoints.
+pub fn endpoint_bound_s(admitted: u64, rate: f64) -> f64 {
+    (admitted as f64 - rate).max(0.0) / rate
+}
+
 /// Three decimals, for the JSON lines.
 pub fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0

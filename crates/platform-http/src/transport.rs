@@ -67,7 +67,8 @@ pub struct Exchange {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub elapsed_ms: u64,
-    /// The server's request id (from the header [`Transport::send`] was told), for errors and events.
+    /// The server's request id (from the header [`Transport::send`] was told), for errors and
+    /// events.
     pub request_id: Option<String>,
 }
 
